@@ -1,0 +1,182 @@
+/*
+ * test_ws_handshake.c: the opening handshake checks (src/ws/handshake.c).
+ *
+ * Sec-WebSocket-Accept against the RFC 6455 example, key validation, the
+ * status each bad upgrade request gets, header token matching, and client
+ * key generation.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "core/err.h"
+#include "ws/handshake.h"
+
+static duro_ws_hdr_t H(const char *s) {
+  duro_ws_hdr_t h = {s, s ? strlen(s) : 0};
+  return h;
+}
+
+static void test_accept_key_rfc_example(void **state) {
+  char out[29];
+  const char *key = "dGhlIHNhbXBsZSBub25jZQ==";
+  memset(out, 'x', sizeof(out));
+  assert_int_equal(duro_ws_accept_key(key, strlen(key), out), 0);
+  assert_string_equal(out, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+
+  /* Not NUL-terminated: the bytes after the key are ignored. */
+  char buf[40];
+  memcpy(buf, "dGhlIHNhbXBsZSBub25jZQ==garbage", 31);
+  assert_int_equal(duro_ws_accept_key(buf, 24, out), 0);
+  assert_string_equal(out, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+
+  /* Surrounding whitespace is ignored. */
+  const char *padded = " \tdGhlIHNhbXBsZSBub25jZQ== ";
+  assert_int_equal(duro_ws_accept_key(padded, strlen(padded), out), 0);
+  assert_string_equal(out, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+
+  /* A second known pair (from the Autobahn / ws test suites). */
+  key = "x3JJHMbDL1EzLkh9GBhXDw==";
+  assert_int_equal(duro_ws_accept_key(key, strlen(key), out), 0);
+  assert_string_equal(out, "HSmrc0sMlYUkAGmm5OPpG2HaGWk=");
+}
+
+static void test_accept_key_invalid(void **state) {
+  static const char *bad[] = {
+      "",
+      "dGhlIHNhbXBsZSBub25jZQ=",    /* 23 */
+      "dGhlIHNhbXBsZSBub25jZQ===",  /* 25 */
+      "dGhlIHNhbXBsZSBub25jZQ",     /* no padding */
+      "dGhlIHNhbXBsZSBub25jZQAA",   /* 24 chars but 18 bytes */
+      "dGhlIHNhbXBsZSBub25jZ===",   /* 15 bytes */
+      "dGhlIHNhbXBsZSBub2!jZQ==",   /* bad character */
+      "dGhlIHNhbXBsZSBub2 jZQ==",   /* inner space */
+      "dGhlIHNhbXBsZSBub25jZQ=A",
+      "========================",
+  };
+  char out[29];
+  for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+    memset(out, 'x', sizeof(out));
+    if (duro_ws_accept_key(bad[i], strlen(bad[i]), out) != DURO_EINVAL)
+      fail_msg("key \"%s\" should be rejected", bad[i]);
+    assert_int_equal(out[0], 'x'); /* out untouched */
+  }
+  assert_int_equal(duro_ws_accept_key(NULL, 0, out), DURO_EINVAL);
+}
+
+static void test_has_token(void **state) {
+  static const struct {
+    const char *value;
+    const char *token;
+    int want;
+  } t[] = {
+      {"Upgrade", "upgrade", 1},
+      {"upgrade", "upgrade", 1},
+      {"UPGRADE", "upgrade", 1},
+      {"keep-alive, Upgrade", "upgrade", 1},
+      {"Upgrade, keep-alive", "upgrade", 1},
+      {"keep-alive,Upgrade", "upgrade", 1},
+      {"  keep-alive ,\t upgrade\t ", "upgrade", 1},
+      {",,upgrade,,", "upgrade", 1},
+      {"upgrades", "upgrade", 0},
+      {"upgrad", "upgrade", 0},
+      {"keep-alive", "upgrade", 0},
+      {"keep-alive upgrade", "upgrade", 0},
+      {"", "upgrade", 0},
+      {",", "upgrade", 0},
+      {"   ", "upgrade", 0},
+      {"websocket", "websocket", 1},
+      {"WebSocket", "websocket", 1},
+      {"h2c, websocket", "websocket", 1},
+      {"upgrade", "", 0},
+  };
+  for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+    int got = duro_http_header_has_token(t[i].value, strlen(t[i].value),
+                                         t[i].token);
+    if (got != t[i].want)
+      fail_msg("\"%s\" has \"%s\": want %d, got %d", t[i].value, t[i].token,
+               t[i].want, got);
+  }
+  /* Only len bytes are looked at. */
+  assert_int_equal(duro_http_header_has_token("close, upgrade", 5, "upgrade"),
+                   0);
+  assert_int_equal(duro_http_header_has_token("upgradex", 7, "upgrade"), 1);
+  assert_int_equal(duro_http_header_has_token(NULL, 0, "upgrade"), 0);
+}
+
+static void test_check_upgrade(void **state) {
+  static const struct {
+    const char *name;
+    const char *upgrade, *connection, *version, *key;
+    int status;
+  } t[] = {
+      {"valid", "websocket", "Upgrade", "13", "dGhlIHNhbXBsZSBub25jZQ==", 0},
+      {"valid, mixed case and lists", "WebSocket", "keep-alive, Upgrade",
+       " 13 ", "dGhlIHNhbXBsZSBub25jZQ==", 0},
+      {"no upgrade header", NULL, "Upgrade", "13", "dGhlIHNhbXBsZSBub25jZQ==",
+       426},
+      {"upgrade to h2c", "h2c", "Upgrade", "13", "dGhlIHNhbXBsZSBub25jZQ==",
+       426},
+      {"no connection header", "websocket", NULL, "13",
+       "dGhlIHNhbXBsZSBub25jZQ==", 400},
+      {"connection keep-alive", "websocket", "keep-alive", "13",
+       "dGhlIHNhbXBsZSBub25jZQ==", 400},
+      {"no version", "websocket", "Upgrade", NULL, "dGhlIHNhbXBsZSBub25jZQ==",
+       426},
+      {"version 8", "websocket", "Upgrade", "8", "dGhlIHNhbXBsZSBub25jZQ==",
+       426},
+      {"version 130", "websocket", "Upgrade", "130",
+       "dGhlIHNhbXBsZSBub25jZQ==", 426},
+      {"version list", "websocket", "Upgrade", "13, 8",
+       "dGhlIHNhbXBsZSBub25jZQ==", 426},
+      {"no key", "websocket", "Upgrade", "13", NULL, 400},
+      {"empty key", "websocket", "Upgrade", "13", "", 400},
+      {"short key", "websocket", "Upgrade", "13", "dGhlIHNhbXBsZQ==", 400},
+      {"bad key", "websocket", "Upgrade", "13", "dGhlIHNhbXBsZSBub25jZQ!=",
+       400},
+  };
+  for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+    const char *reason = "unset";
+    int got = duro_ws_check_upgrade(H(t[i].upgrade), H(t[i].connection),
+                                    H(t[i].version), H(t[i].key), &reason);
+    if (got != t[i].status)
+      fail_msg("%s: want %d, got %d", t[i].name, t[i].status, got);
+    if (got)
+      assert_true(reason && reason[0]);
+    else
+      assert_null(reason);
+  }
+  /* reason may be NULL. */
+  assert_int_equal(duro_ws_check_upgrade(H("websocket"), H("upgrade"),
+                                         H("12"), H(NULL), NULL),
+                   426);
+}
+
+static void test_client_key(void **state) {
+  char a[25], b[25], acc[29];
+  duro_ws_client_key(a);
+  duro_ws_client_key(b);
+  assert_int_equal(strlen(a), 24);
+  assert_string_not_equal(a, b);
+  /* Our own keys pass our own checks. */
+  assert_int_equal(duro_ws_accept_key(a, 24, acc), 0);
+  assert_int_equal(strlen(acc), 28);
+  assert_int_equal(duro_ws_check_upgrade(H("websocket"), H("Upgrade"),
+                                         H("13"), H(a), NULL),
+                   0);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_accept_key_rfc_example),
+      cmocka_unit_test(test_accept_key_invalid),
+      cmocka_unit_test(test_has_token),
+      cmocka_unit_test(test_check_upgrade),
+      cmocka_unit_test(test_client_key),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
