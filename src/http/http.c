@@ -1,0 +1,484 @@
+/*
+ * http.c: HTTP/1.1 server protocol; see http.h.
+ */
+#include "http/http.h"
+
+#include <http_parser.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "core/alloc.h"
+#include "core/err.h"
+#include "core/log.h"
+
+typedef struct http_state {
+  http_parser parser;
+  const duro_http_opts_t *opts;
+  duro_conn_t *conn;
+  duro_http_req_t *req; /* being parsed, or in flight when busy */
+  size_t head_bytes;
+  int error_status;
+  const char *error_reason;
+  uint8_t busy;        /* a request was handed to the handler */
+  uint8_t in_data;     /* inside on_data: answers are picked up there */
+  uint8_t last_cb;     /* 0 none, 1 header field, 2 header value */
+  uint8_t url_done;
+  uint8_t started;     /* bytes of a request have arrived */
+  uint8_t saw_cl, saw_te;
+} http_state_t;
+
+static const duro_proto_t http_proto;
+
+/* ---- requests --------------------------------------------------------------- */
+
+static duro_http_req_t *req_alloc(void) {
+  duro_http_req_t *r = duro_calloc(1, sizeof(*r));
+  r->query = "";
+  return r;
+}
+
+void duro_http_req_free(duro_http_req_t *r) {
+  if (!r)
+    return;
+  duro_buf_free(&r->body);
+  duro_buf_free(&r->_head);
+  duro_free(r->_offs);
+  duro_free(r->headers);
+  duro_free(r);
+}
+
+static void push_off(duro_http_req_t *r, size_t v) {
+  if (r->_noffs == r->_capoffs) {
+    r->_capoffs = r->_capoffs ? r->_capoffs * 2 : 32;
+    r->_offs = duro_realloc(r->_offs, r->_capoffs * sizeof(size_t));
+  }
+  r->_offs[r->_noffs++] = v;
+}
+
+/* Turns the offsets gathered while parsing into pointers: _head no longer
+ * grows after this. */
+static void finish_head(duro_http_req_t *r) {
+  r->target = (const char *)r->_head.data;
+  r->nheaders = r->_noffs / 4;
+  r->headers = duro_calloc(r->nheaders ? r->nheaders : 1,
+                           sizeof(duro_header_t));
+  for (size_t i = 0; i < r->nheaders; i++) {
+    size_t *o = r->_offs + i * 4;
+    r->headers[i].name = (const char *)r->_head.data + o[0];
+    r->headers[i].name_len = o[1];
+    r->headers[i].value = (const char *)r->_head.data + o[2];
+    r->headers[i].value_len = o[3];
+  }
+  const char *q = memchr(r->target, '?', r->target_len);
+  r->path = r->target;
+  r->path_len = q ? (size_t)(q - r->target) : r->target_len;
+  if (q) {
+    r->query = q + 1;
+    r->query_len = r->target_len - r->path_len - 1;
+  }
+}
+
+const duro_header_t *duro_http_header(const duro_http_req_t *r,
+                                      const char *name) {
+  size_t n = strlen(name);
+  for (size_t i = 0; i < r->nheaders; i++)
+    if (r->headers[i].name_len == n &&
+        strncasecmp(r->headers[i].name, name, n) == 0)
+      return &r->headers[i];
+  return NULL;
+}
+
+duro_http_req_t *duro_http_req_new(const char *method, const char *target,
+                                   size_t target_len,
+                                   const duro_header_t *headers,
+                                   size_t nheaders, const void *body,
+                                   size_t body_len) {
+  duro_http_req_t *r = req_alloc();
+  r->method = method;
+  duro_buf_append(&r->_head, target, target_len);
+  duro_buf_append(&r->_head, "", 1);
+  r->target_len = target_len;
+  for (size_t i = 0; i < nheaders; i++) {
+    push_off(r, r->_head.len);
+    push_off(r, headers[i].name_len);
+    duro_buf_append(&r->_head, headers[i].name, headers[i].name_len);
+    push_off(r, r->_head.len);
+    push_off(r, headers[i].value_len);
+    duro_buf_append(&r->_head, headers[i].value, headers[i].value_len);
+  }
+  duro_buf_reserve(&r->_head, 1);
+  finish_head(r);
+  duro_buf_append(&r->body, body, body_len);
+  r->keep_alive = 1;
+  return r;
+}
+
+/* ---- responses -------------------------------------------------------------- */
+
+const char *duro_http_status_text(int status) {
+  switch (status) {
+  case 101: return "Switching Protocols";
+  case 200: return "OK";
+  case 201: return "Created";
+  case 204: return "No Content";
+  case 301: return "Moved Permanently";
+  case 302: return "Found";
+  case 303: return "See Other";
+  case 304: return "Not Modified";
+  case 400: return "Bad Request";
+  case 401: return "Unauthorized";
+  case 403: return "Forbidden";
+  case 404: return "Not Found";
+  case 405: return "Method Not Allowed";
+  case 408: return "Request Timeout";
+  case 409: return "Conflict";
+  case 411: return "Length Required";
+  case 413: return "Content Too Large";
+  case 414: return "URI Too Long";
+  case 426: return "Upgrade Required";
+  case 429: return "Too Many Requests";
+  case 431: return "Request Header Fields Too Large";
+  case 500: return "Internal Server Error";
+  case 501: return "Not Implemented";
+  case 502: return "Bad Gateway";
+  case 503: return "Service Unavailable";
+  case 504: return "Gateway Timeout";
+  default: return "Unknown";
+  }
+}
+
+static int has_crlf(const char *s, size_t n) {
+  return memchr(s, '\r', n) || memchr(s, '\n', n);
+}
+
+int duro_http_write_head(duro_buf_t *b, int status,
+                         const duro_header_t *headers, size_t nheaders,
+                         long long content_length, int close) {
+  for (size_t i = 0; i < nheaders; i++)
+    if (has_crlf(headers[i].name, headers[i].name_len) ||
+        has_crlf(headers[i].value, headers[i].value_len) ||
+        memchr(headers[i].name, ':', headers[i].name_len))
+      return DURO_EINVAL;
+  duro_buf_printf(b, "HTTP/1.1 %d %s\r\n", status,
+                  duro_http_status_text(status));
+  for (size_t i = 0; i < nheaders; i++) {
+    duro_buf_append(b, headers[i].name, headers[i].name_len);
+    duro_buf_append(b, ": ", 2);
+    duro_buf_append(b, headers[i].value, headers[i].value_len);
+    duro_buf_append(b, "\r\n", 2);
+  }
+  if (content_length >= 0)
+    duro_buf_printf(b, "Content-Length: %lld\r\n", content_length);
+  if (close)
+    duro_buf_append_str(b, "Connection: close\r\n");
+  duro_buf_append(b, "\r\n", 2);
+  return 0;
+}
+
+static void after_response(http_state_t *h, int close);
+
+void duro_http_respond(duro_http_req_t *req, int status,
+                       const duro_header_t *headers, size_t nheaders,
+                       const void *body, size_t len) {
+  duro_conn_t *c = req->conn;
+  if (!c) {
+    duro_http_req_free(req);
+    return;
+  }
+  http_state_t *h = req->_http;
+  int close = !req->keep_alive || req->upgrade || status == 400 ||
+              status == 408 || status == 413 || status == 431;
+  duro_buf_t out = DURO_BUF_INIT;
+  if (duro_http_write_head(&out, status, headers, nheaders, (long long)len,
+                           close) < 0) {
+    duro_log_error("conn %llu: response header with CR/LF refused",
+                   (unsigned long long)c->id);
+    out.len = 0;
+    static const char msg[] = "Internal Server Error";
+    duro_http_write_head(&out, 500, NULL, 0, sizeof(msg) - 1, close);
+    body = msg;
+    len = sizeof(msg) - 1;
+  }
+  if (!req->is_head)
+    duro_buf_append(&out, body, len);
+  duro_chunk_t *chunk = duro_buf_to_chunk(&out);
+  duro_buf_free(&out);
+  duro_conn_send(c, chunk);
+  duro_chunk_unref(chunk);
+  if (h->req == req)
+    h->req = NULL;
+  duro_http_req_free(req);
+  after_response(h, close);
+}
+
+void duro_http_respond_text(duro_http_req_t *req, int status,
+                            const char *content_type, const char *text) {
+  duro_header_t ct = {"Content-Type", 12,
+                      content_type ? content_type : "text/plain;charset=UTF-8",
+                      0};
+  ct.value_len = strlen(ct.value);
+  duro_http_respond(req, status, &ct, 1, text, strlen(text));
+}
+
+duro_conn_t *duro_http_detach_conn(duro_http_req_t *req) {
+  duro_conn_t *c = req->conn;
+  if (c) {
+    http_state_t *h = req->_http;
+    c->proto = NULL;
+    c->proto_data = NULL;
+    h->req = NULL;
+    duro_free(h);
+    duro_conn_set_deadline(c, 0);
+    duro_conn_resume_reading(c);
+  }
+  duro_http_req_free(req);
+  return c;
+}
+
+/* ---- parsing ------------------------------------------------------------------ */
+
+static int fail(http_state_t *h, int status, const char *reason) {
+  h->error_status = status;
+  h->error_reason = reason;
+  return 1;
+}
+
+static int count_head(http_state_t *h, size_t n) {
+  h->head_bytes += n;
+  if (h->head_bytes > h->opts->max_header_bytes)
+    return fail(h, 431, "Request header fields too large");
+  return 0;
+}
+
+static int on_message_begin(http_parser *p) {
+  http_state_t *h = p->data;
+  h->req = req_alloc();
+  h->req->_http = h;
+  h->req->conn = h->conn;
+  h->head_bytes = 0;
+  h->last_cb = 0;
+  h->url_done = 0;
+  h->saw_cl = h->saw_te = 0;
+  return 0;
+}
+
+static int on_url(http_parser *p, const char *at, size_t n) {
+  http_state_t *h = p->data;
+  if (count_head(h, n))
+    return 1;
+  duro_buf_append(&h->req->_head, at, n);
+  h->req->target_len += n;
+  return 0;
+}
+
+static void end_url(http_state_t *h) {
+  if (!h->url_done) {
+    duro_buf_append(&h->req->_head, "", 1);
+    h->url_done = 1;
+  }
+}
+
+static int on_header_field(http_parser *p, const char *at, size_t n) {
+  http_state_t *h = p->data;
+  duro_http_req_t *r = h->req;
+  if (count_head(h, n))
+    return 1;
+  end_url(h);
+  if (h->last_cb != 1) {
+    if (r->_noffs / 4 >= 100)
+      return fail(h, 431, "Too many request header fields");
+    push_off(r, r->_head.len);
+    push_off(r, 0);
+    push_off(r, 0);
+    push_off(r, 0);
+  }
+  duro_buf_append(&r->_head, at, n);
+  r->_offs[r->_noffs - 3] += n;
+  h->last_cb = 1;
+  return 0;
+}
+
+static int on_header_value(http_parser *p, const char *at, size_t n) {
+  http_state_t *h = p->data;
+  duro_http_req_t *r = h->req;
+  if (count_head(h, n))
+    return 1;
+  if (h->last_cb != 2)
+    r->_offs[r->_noffs - 2] = r->_head.len;
+  duro_buf_append(&r->_head, at, n);
+  r->_offs[r->_noffs - 1] += n;
+  h->last_cb = 2;
+  return 0;
+}
+
+static int on_headers_complete(http_parser *p) {
+  http_state_t *h = p->data;
+  duro_http_req_t *r = h->req;
+  end_url(h);
+  duro_buf_reserve(&r->_head, 1);
+  finish_head(r);
+  int cl = 0, te = 0;
+  for (size_t i = 0; i < r->nheaders; i++) {
+    if (r->headers[i].name_len == 14 &&
+        strncasecmp(r->headers[i].name, "Content-Length", 14) == 0)
+      cl++;
+    else if (r->headers[i].name_len == 17 &&
+             strncasecmp(r->headers[i].name, "Transfer-Encoding", 17) == 0)
+      te++;
+  }
+  if (cl && te)
+    return fail(h, 400, "Both Content-Length and Transfer-Encoding");
+  if (cl > 1)
+    return fail(h, 400, "Duplicate Content-Length");
+  if (cl && p->content_length > h->opts->max_body_bytes)
+    return fail(h, 413, "Request body too large");
+  r->method = http_method_str((enum http_method)p->method);
+  r->is_head = p->method == HTTP_HEAD;
+  /* The body may take its time, but not forever. */
+  duro_conn_set_deadline(h->conn, h->opts->idle_timeout_s);
+  return 0;
+}
+
+static int on_body(http_parser *p, const char *at, size_t n) {
+  http_state_t *h = p->data;
+  duro_http_req_t *r = h->req;
+  if (r->body.len + n > h->opts->max_body_bytes)
+    return fail(h, 413, "Request body too large");
+  duro_buf_append(&r->body, at, n);
+  return 0;
+}
+
+static int on_message_complete(http_parser *p) {
+  http_state_t *h = p->data;
+  h->req->keep_alive = (uint8_t)http_should_keep_alive(p);
+  h->req->upgrade = (uint8_t)p->upgrade;
+  http_parser_pause(p, 1);
+  return 0;
+}
+
+static const http_parser_settings settings = {
+    .on_message_begin = on_message_begin,
+    .on_url = on_url,
+    .on_header_field = on_header_field,
+    .on_header_value = on_header_value,
+    .on_headers_complete = on_headers_complete,
+    .on_body = on_body,
+    .on_message_complete = on_message_complete,
+};
+
+/* Answers a parse error and closes after the answer is out. */
+static void respond_error(http_state_t *h, int status, const char *reason) {
+  duro_conn_t *c = h->conn;
+  duro_http_req_free(h->req);
+  h->req = NULL;
+  h->busy = 1; /* nothing more is parsed on this connection */
+  duro_buf_t out = DURO_BUF_INIT;
+  size_t len = strlen(reason);
+  duro_header_t ct = {"Content-Type", 12, "text/plain;charset=UTF-8", 24};
+  duro_http_write_head(&out, status, &ct, 1, (long long)len, 1);
+  duro_buf_append(&out, reason, len);
+  duro_chunk_t *chunk = duro_buf_to_chunk(&out);
+  duro_buf_free(&out);
+  duro_conn_send(c, chunk);
+  duro_chunk_unref(chunk);
+  duro_conn_close_after_flush(c);
+}
+
+static void dispatch(http_state_t *h) {
+  duro_http_req_t *r = h->req;
+  h->busy = 1;
+  h->started = 0;
+  duro_conn_set_deadline(h->conn, 0);
+  duro_conn_pause_reading(h->conn);
+  h->opts->handler(r, h->opts->data);
+}
+
+static void after_response(http_state_t *h, int close) {
+  duro_conn_t *c = h->conn;
+  if (close) {
+    duro_conn_close_after_flush(c);
+    return;
+  }
+  h->busy = 0;
+  duro_conn_set_deadline(c, h->opts->idle_timeout_s);
+  duro_conn_resume_reading(c);
+  if (!h->in_data)
+    duro_conn_reprocess(c);
+}
+
+static size_t http_on_data(duro_conn_t *c, uint8_t *data, size_t len) {
+  http_state_t *h = c->proto_data;
+  if (h->busy)
+    return 0;
+  if (!h->started) {
+    h->started = 1;
+    duro_conn_set_deadline(c, h->opts->header_timeout_s);
+  }
+  h->in_data = 1;
+  size_t n = http_parser_execute(&h->parser, &settings, (const char *)data,
+                                 len);
+  h->in_data = 0;
+  enum http_errno e = HTTP_PARSER_ERRNO(&h->parser);
+  if (e == HPE_PAUSED) {
+    http_parser_pause(&h->parser, 0);
+    int upgrade = h->req->upgrade;
+    duro_conn_ref(c);
+    h->in_data = 1;
+    dispatch(h);
+    /* The handler may have answered, upgraded or closed already. */
+    if (c->proto == &http_proto && c->proto_data == h)
+      h->in_data = 0;
+    duro_conn_unref(c);
+    if (upgrade && c->proto == &http_proto)
+      return len; /* an upgrade not taken: the connection closes */
+    return n;
+  }
+  if (e != HPE_OK) {
+    if (h->error_status)
+      respond_error(h, h->error_status, h->error_reason);
+    else
+      respond_error(h, 400, http_errno_description(e));
+    return len;
+  }
+  return n;
+}
+
+static void http_on_close(duro_conn_t *c) {
+  http_state_t *h = c->proto_data;
+  if (!h)
+    return;
+  if (h->req) {
+    if (h->busy)
+      h->req->conn = NULL; /* the handler still owns it */
+    else
+      duro_http_req_free(h->req);
+  }
+  c->proto_data = NULL;
+  duro_free(h);
+}
+
+static void http_on_timeout(duro_conn_t *c) {
+  http_state_t *h = c->proto_data;
+  if (h->started && !h->busy)
+    respond_error(h, 408, "Request timeout");
+  else
+    duro_conn_close(c);
+}
+
+static const duro_proto_t http_proto = {
+    .on_data = http_on_data,
+    .on_close = http_on_close,
+    .on_timeout = http_on_timeout,
+};
+
+void duro_http_attach(duro_conn_t *c, const duro_http_opts_t *opts) {
+  http_state_t *h = duro_calloc(1, sizeof(*h));
+  http_parser_init(&h->parser, HTTP_REQUEST);
+  h->parser.data = h;
+  h->opts = opts;
+  h->conn = c;
+  c->proto = &http_proto;
+  c->proto_data = h;
+  duro_conn_set_deadline(c, opts->header_timeout_s);
+}

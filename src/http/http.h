@@ -1,0 +1,106 @@
+/*
+ * http.h: the HTTP/1.1 server protocol on a connection (http-parser).
+ *
+ * One request at a time per connection: when a request is complete the
+ * parser pauses and reading stops until the handler has answered, so
+ * pipelined requests are answered in order and a pipelining client cannot
+ * make us buffer without bound. Limits are enforced while parsing: header
+ * bytes (431), body bytes (413), malformed input and request smuggling
+ * shapes such as Content-Length with Transfer-Encoding (400), and headers
+ * not complete within the header timeout (408). Every error response
+ * closes the connection gracefully.
+ */
+#ifndef DURO_HTTP_HTTP_H
+#define DURO_HTTP_HTTP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/buf.h"
+#include "net/conn.h"
+
+#include "duro.h" /* duro_header_t */
+
+typedef struct duro_http_req duro_http_req_t;
+
+/* Called when a request is complete. The handler must eventually call
+ * exactly one of duro_http_respond() or duro_ws_accept() on req, now or
+ * later; that call frees req. */
+typedef void (*duro_http_handler)(duro_http_req_t *req, void *data);
+
+typedef struct duro_http_opts {
+  duro_http_handler handler;
+  void *data;
+  size_t max_header_bytes;
+  size_t max_body_bytes;
+  unsigned header_timeout_s;
+  unsigned idle_timeout_s;
+} duro_http_opts_t;
+
+struct duro_http_req {
+  duro_conn_t *conn;        /* NULL once the connection is gone */
+  const char *method;       /* "GET", "POST", ... (static) */
+  const char *target;       /* raw request target, NUL-terminated */
+  size_t target_len;
+  const char *path;         /* target up to '?' (not NUL-terminated) */
+  size_t path_len;
+  const char *query;        /* after '?', or "" */
+  size_t query_len;
+  duro_header_t *headers;
+  size_t nheaders;
+  duro_buf_t body;
+  uint8_t keep_alive;
+  uint8_t upgrade;          /* an Upgrade header was present */
+  uint8_t is_head;
+  /* private */
+  duro_buf_t _head;         /* target and header bytes */
+  size_t *_offs;            /* offsets into _head while parsing */
+  size_t _noffs, _capoffs;
+  void *_http;
+};
+
+/* Makes c speak HTTP/1.1 with these options (borrowed; must outlive c). */
+void duro_http_attach(duro_conn_t *c, const duro_http_opts_t *opts);
+
+/* Case-insensitive header lookup; NULL when absent. */
+const duro_header_t *duro_http_header(const duro_http_req_t *req,
+                                      const char *name);
+
+/* Sends a response with Content-Length and frees req. headers are extra
+ * headers; a value with CR or LF is refused (the response becomes a 500).
+ * With a detached req (connection gone) it only frees. */
+void duro_http_respond(duro_http_req_t *req, int status,
+                       const duro_header_t *headers, size_t nheaders,
+                       const void *body, size_t len);
+/* A text/plain (or given content type) response with a C string body. */
+void duro_http_respond_text(duro_http_req_t *req, int status,
+                            const char *content_type, const char *text);
+
+/* Frees a request without answering (only for requests never dispatched
+ * to a connection, e.g. synthetic ones). */
+void duro_http_req_free(duro_http_req_t *req);
+
+/* Builds a standalone request (not tied to a connection), e.g. for a stub
+ * call between objects. Copies everything. */
+duro_http_req_t *duro_http_req_new(const char *method, const char *target,
+                                   size_t target_len,
+                                   const duro_header_t *headers,
+                                   size_t nheaders, const void *body,
+                                   size_t body_len);
+
+/* The reason phrase for a status code ("Not Found"). */
+const char *duro_http_status_text(int status);
+
+/* Writes the status line and headers (ending with the blank line) of a
+ * response into b. Returns 0 or DURO_EINVAL when a header has CR/LF. Used
+ * by respond and by the WebSocket 101. */
+int duro_http_write_head(duro_buf_t *b, int status,
+                         const duro_header_t *headers, size_t nheaders,
+                         long long content_length, int close);
+
+/* Takes the connection over from HTTP: returns the request's connection
+ * (without answering) and frees req; the caller attaches another protocol.
+ * NULL when the connection is gone. */
+duro_conn_t *duro_http_detach_conn(duro_http_req_t *req);
+
+#endif

@@ -1,0 +1,494 @@
+/*
+ * conn.c: TCP connections; see conn.h for the design.
+ */
+#include "net/conn.h"
+
+#include <limits.h>
+#include <string.h>
+#include <sys/uio.h>
+
+#include "core/alloc.h"
+#include "core/err.h"
+#include "core/log.h"
+
+#define READ_BUFFER_SIZE (64 * 1024)
+#define MAX_IOV 64
+#define LINGER_SECONDS 2
+
+static uint64_t next_conn_id = 1;
+
+/* ---- loop-wide state ---------------------------------------------------- */
+
+static void flush_conn(duro_conn_t *c);
+
+static void on_flush(uv_check_t *h) {
+  duro_net_t *net = h->data;
+  /* Pop one at a time: flushing may close connections, whose on_close may
+   * queue output to others and put them on the list again. */
+  while (!duro_list_empty(&net->pending)) {
+    duro_list_t *n = net->pending.next;
+    duro_list_remove(n);
+    flush_conn(DURO_CONTAINER_OF(n, duro_conn_t, pending_node));
+  }
+}
+
+static void on_sweep(uv_timer_t *h) {
+  duro_net_t *net = h->data;
+  net->now_s = (uint32_t)(uv_now(net->loop) / 1000) + 1;
+  DURO_LIST_FOREACH(it, &net->conns) {
+    duro_conn_t *c = DURO_CONTAINER_OF(it, duro_conn_t, node);
+    if (c->deadline_s && net->now_s >= c->deadline_s && !c->closed) {
+      c->deadline_s = 0;
+      if (c->close_after_drain)
+        duro_conn_close(c);
+      else if (c->proto && c->proto->on_timeout)
+        c->proto->on_timeout(c);
+      else
+        duro_conn_close(c);
+    }
+  }
+}
+
+void duro_net_init(duro_net_t *net, uv_loop_t *loop, size_t max_conns,
+                   size_t send_queue_max) {
+  memset(net, 0, sizeof(*net));
+  net->loop = loop;
+  duro_list_init(&net->conns);
+  duro_list_init(&net->pending);
+  net->max_conns = max_conns;
+  net->send_queue_max = send_queue_max;
+  net->rbuf_size = READ_BUFFER_SIZE;
+  net->rbuf = duro_malloc(net->rbuf_size);
+  net->now_s = (uint32_t)(uv_now(loop) / 1000) + 1;
+  uv_check_init(loop, &net->flusher);
+  net->flusher.data = net;
+  uv_check_start(&net->flusher, on_flush);
+  uv_unref((uv_handle_t *)&net->flusher);
+  uv_timer_init(loop, &net->sweeper);
+  net->sweeper.data = net;
+  uv_timer_start(&net->sweeper, on_sweep, 1000, 1000);
+  uv_unref((uv_handle_t *)&net->sweeper);
+}
+
+static void free_rbuf(uv_handle_t *h) {
+  duro_net_t *net = h->data;
+  if (h == (uv_handle_t *)&net->sweeper) {
+    duro_free(net->rbuf);
+    net->rbuf = NULL;
+  }
+}
+
+void duro_net_close(duro_net_t *net) {
+  net->closing = 1;
+  uv_check_stop(&net->flusher);
+  uv_close((uv_handle_t *)&net->flusher, NULL);
+  uv_timer_stop(&net->sweeper);
+  uv_close((uv_handle_t *)&net->sweeper, free_rbuf);
+}
+
+/* ---- connection lifetime -------------------------------------------------- */
+
+static void free_queue_storage(duro_conn_t *c) {
+  duro_free(c->q);
+  c->q = NULL;
+  c->q_cap = c->q_head = c->q_len = 0;
+}
+
+void duro_conn_unref(duro_conn_t *c) {
+  if (--c->refs)
+    return;
+  duro_buf_free(&c->in);
+  free_queue_storage(c);
+  duro_free(c);
+}
+
+static void on_handle_closed(uv_handle_t *h) {
+  duro_conn_t *c = (duro_conn_t *)h;
+  c->handle_closed = 1;
+  duro_list_remove(&c->node);
+  c->net->nconns--;
+  duro_conn_unref(c);
+}
+
+void duro_conn_drop_queue(duro_conn_t *c) {
+  /* Entries covered by an in-flight write, and a partly written head, must
+   * stay: libuv still points at them, and cutting a frame in half would
+   * corrupt the stream. */
+  uint32_t keep = c->inflight;
+  if (keep == 0 && c->head_off)
+    keep = 1;
+  while (c->q_len > keep) {
+    uint32_t last = (c->q_head + c->q_len - 1) % c->q_cap;
+    c->q_bytes -= c->q[last]->len;
+    duro_chunk_unref(c->q[last]);
+    c->q_len--;
+  }
+  if (c->q_len == 0) {
+    c->q_bytes = 0;
+    c->head_off = 0;
+    free_queue_storage(c);
+  }
+}
+
+void duro_conn_close(duro_conn_t *c) {
+  if (c->closed)
+    return;
+  c->closed = 1;
+  duro_list_remove(&c->pending_node);
+  duro_conn_drop_queue(c);
+  if (c->proto && c->proto->on_close)
+    c->proto->on_close(c);
+  uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
+}
+
+/* ---- reading ---------------------------------------------------------------- */
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
+  duro_conn_t *c = (duro_conn_t *)h;
+  buf->base = (char *)c->net->rbuf;
+  buf->len = c->net->rbuf_size;
+}
+
+/* Offers input to the protocol until it consumes nothing more. data/len is
+ * either the shared read buffer (c->in empty) or c->in itself. */
+static void dispatch_input(duro_conn_t *c, uint8_t *data, size_t len,
+                           int owned) {
+  size_t off = 0;
+  while (off < len && !c->closed && c->proto) {
+    const duro_proto_t *p = c->proto;
+    size_t n = p->on_data(c, data + off, len - off);
+    off += n;
+    if (n == 0 && p == c->proto)
+      break;
+  }
+  if (c->closed) {
+    duro_buf_free(&c->in);
+    return;
+  }
+  if (owned) {
+    duro_buf_consume(&c->in, off);
+    if (c->in.len == 0)
+      duro_buf_free(&c->in);
+  } else if (off < len) {
+    duro_buf_append(&c->in, data + off, len - off);
+  }
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
+  duro_conn_t *c = (duro_conn_t *)s;
+  if (nread <= 0) {
+    if (nread < 0)
+      duro_conn_close(c);
+    return;
+  }
+  if (c->close_after_drain)
+    return; /* lingering: discard */
+  duro_conn_ref(c);
+  if (c->in.len == 0) {
+    dispatch_input(c, (uint8_t *)buf->base, (size_t)nread, 0);
+  } else {
+    duro_buf_append(&c->in, buf->base, (size_t)nread);
+    dispatch_input(c, c->in.data, c->in.len, 1);
+  }
+  duro_conn_unref(c);
+}
+
+void duro_conn_reprocess(duro_conn_t *c) {
+  if (c->closed || c->in.len == 0)
+    return;
+  duro_conn_ref(c);
+  dispatch_input(c, c->in.data, c->in.len, 1);
+  duro_conn_unref(c);
+}
+
+void duro_conn_pause_reading(duro_conn_t *c) {
+  if (c->reading && !c->closed) {
+    uv_read_stop((uv_stream_t *)&c->tcp);
+    c->reading = 0;
+  }
+}
+
+void duro_conn_resume_reading(duro_conn_t *c) {
+  if (!c->reading && !c->closed) {
+    uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+    c->reading = 1;
+  }
+}
+
+void duro_conn_set_deadline(duro_conn_t *c, unsigned seconds) {
+  c->deadline_s = seconds ? c->net->now_s + seconds : 0;
+}
+
+/* ---- writing ----------------------------------------------------------------- */
+
+static void mark_pending(duro_conn_t *c) {
+  if (duro_list_empty(&c->pending_node) && !c->wreq)
+    duro_list_insert_tail(&c->net->pending, &c->pending_node);
+}
+
+int duro_conn_send(duro_conn_t *c, duro_chunk_t *chunk) {
+  if (c->closed || c->close_after_drain)
+    return DURO_ECLOSED;
+  if (c->q_len == c->q_cap) {
+    uint32_t cap = c->q_cap ? c->q_cap * 2 : 8;
+    duro_chunk_t **q = duro_malloc(cap * sizeof(*q));
+    for (uint32_t i = 0; i < c->q_len; i++)
+      q[i] = c->q[(c->q_head + i) % c->q_cap];
+    duro_free(c->q);
+    c->q = q;
+    c->q_cap = cap;
+    c->q_head = 0;
+  }
+  c->q[(c->q_head + c->q_len) % c->q_cap] = duro_chunk_ref(chunk);
+  c->q_len++;
+  c->q_bytes += chunk->len;
+  mark_pending(c);
+  if (c->q_bytes > c->net->send_queue_max) {
+    c->net->overflows++;
+    if (c->proto && c->proto->on_overflow)
+      c->proto->on_overflow(c);
+    else
+      duro_conn_close(c);
+    return DURO_ENOSPC;
+  }
+  return 0;
+}
+
+int duro_conn_send_copy(duro_conn_t *c, const void *data, size_t len) {
+  duro_chunk_t *chunk = duro_chunk_from(data, len);
+  int rc = duro_conn_send(c, chunk);
+  duro_chunk_unref(chunk);
+  return rc;
+}
+
+/* Drops n written bytes from the front of the queue. */
+static void advance(duro_conn_t *c, size_t n) {
+  while (n > 0 && c->q_len > 0) {
+    duro_chunk_t *head = c->q[c->q_head];
+    size_t left = head->len - c->head_off;
+    if (n < left) {
+      c->head_off += (uint32_t)n;
+      return;
+    }
+    n -= left;
+    c->q_bytes -= head->len;
+    duro_chunk_unref(head);
+    c->head_off = 0;
+    c->q_head = (c->q_head + 1) % c->q_cap;
+    c->q_len--;
+  }
+}
+
+static uint32_t fill_iov(duro_conn_t *c, uv_buf_t *iov, size_t *total) {
+  uint32_t n = c->q_len < MAX_IOV ? c->q_len : MAX_IOV;
+  *total = 0;
+  for (uint32_t i = 0; i < n; i++) {
+    duro_chunk_t *ch = c->q[(c->q_head + i) % c->q_cap];
+    uint32_t off = i == 0 ? c->head_off : 0;
+    iov[i].base = (char *)ch->data + off;
+    iov[i].len = ch->len - off;
+    *total += iov[i].len;
+  }
+  return n;
+}
+
+static void on_drained(duro_conn_t *c);
+
+static void on_write_done(uv_write_t *req, int status) {
+  duro_conn_t *c = req->data;
+  size_t bytes = 0;
+  for (uint32_t i = 0; i < c->inflight; i++) {
+    duro_chunk_t *ch = c->q[(c->q_head + i) % c->q_cap];
+    bytes += ch->len - (i == 0 ? c->head_off : 0);
+  }
+  c->inflight = 0;
+  advance(c, bytes);
+  duro_free(c->wreq);
+  c->wreq = NULL;
+  if (status < 0) {
+    duro_conn_close(c);
+    duro_conn_unref(c);
+    return;
+  }
+  if (c->q_len)
+    mark_pending(c);
+  else
+    on_drained(c);
+  duro_conn_unref(c);
+}
+
+static void on_shutdown(uv_shutdown_t *req, int status) {
+  duro_conn_t *c = req->data;
+  duro_free(req);
+  if (status < 0)
+    duro_conn_close(c);
+  duro_conn_unref(c);
+}
+
+static void on_drained(duro_conn_t *c) {
+  free_queue_storage(c);
+  if (c->closed)
+    return;
+  if (c->close_after_drain) {
+    /* Half-close, then drain the peer's input for a moment so that unread
+     * request bytes do not turn our FIN into a RST that eats the response. */
+    uv_shutdown_t *req = duro_malloc(sizeof(*req));
+    req->data = duro_conn_ref(c);
+    if (uv_shutdown(req, (uv_stream_t *)&c->tcp, on_shutdown) < 0) {
+      duro_free(req);
+      duro_conn_unref(c);
+      duro_conn_close(c);
+      return;
+    }
+    duro_conn_resume_reading(c);
+    duro_conn_set_deadline(c, LINGER_SECONDS);
+    return;
+  }
+  if (c->proto && c->proto->on_drain)
+    c->proto->on_drain(c);
+}
+
+static void flush_conn(duro_conn_t *c) {
+  uv_buf_t iov[MAX_IOV];
+  while (!c->closed && !c->wreq && c->q_len) {
+    size_t total;
+    uint32_t n = fill_iov(c, iov, &total);
+    int w = uv_try_write((uv_stream_t *)&c->tcp, iov, n);
+    c->net->writes++;
+    if (w == UV_EAGAIN || w == UV_ENOSYS)
+      w = 0;
+    if (w < 0) {
+      duro_conn_close(c);
+      return;
+    }
+    advance(c, (size_t)w);
+    if ((size_t)w == total)
+      continue;
+    /* The kernel buffer is full: hand the rest to uv_write, which waits
+     * for POLLOUT. New sends queue behind it until it completes. */
+    c->net->partial_writes++;
+    n = fill_iov(c, iov, &total);
+    c->wreq = duro_malloc(sizeof(*c->wreq));
+    c->wreq->data = duro_conn_ref(c);
+    c->inflight = n;
+    if (uv_write(c->wreq, (uv_stream_t *)&c->tcp, iov, n, on_write_done) <
+        0) {
+      duro_free(c->wreq);
+      c->wreq = NULL;
+      c->inflight = 0;
+      duro_conn_unref(c);
+      duro_conn_close(c);
+    }
+    return;
+  }
+  if (!c->closed && !c->wreq && c->q_len == 0)
+    on_drained(c);
+}
+
+void duro_conn_flush(duro_conn_t *c) {
+  duro_list_remove(&c->pending_node);
+  flush_conn(c);
+}
+
+void duro_conn_close_after_flush(duro_conn_t *c) {
+  if (c->closed || c->close_after_drain)
+    return;
+  c->close_after_drain = 1;
+  duro_conn_set_deadline(c, LINGER_SECONDS + 3);
+  if (c->q_len == 0 && !c->wreq)
+    on_drained(c);
+}
+
+/* ---- listening --------------------------------------------------------------- */
+
+static void on_connection(uv_stream_t *server, int status) {
+  duro_listener_t *l = (duro_listener_t *)server;
+  duro_net_t *net = l->net;
+  static uint64_t last_warn_ms;
+  if (status < 0) {
+    /* EMFILE/ENFILE: libuv already shed the waiting connections with its
+     * reserve descriptor; warn at most once a second. */
+    if (uv_now(net->loop) - last_warn_ms >= 1000) {
+      last_warn_ms = uv_now(net->loop);
+      duro_log_warn("accept failed: %s", uv_strerror(status));
+    }
+    return;
+  }
+  duro_conn_t *c = duro_calloc(1, sizeof(*c));
+  uv_tcp_init(net->loop, &c->tcp);
+  if (uv_accept(server, (uv_stream_t *)&c->tcp) < 0) {
+    uv_close((uv_handle_t *)&c->tcp, (uv_close_cb)duro_free);
+    return;
+  }
+  c->net = net;
+  c->refs = 1;
+  c->id = next_conn_id++;
+  duro_list_init(&c->pending_node);
+  duro_list_insert_tail(&net->conns, &c->node);
+  net->nconns++;
+  net->accepts++;
+  uv_tcp_nodelay(&c->tcp, 1);
+  struct sockaddr_storage ss;
+  int sl = sizeof(ss);
+  if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &sl) == 0) {
+    char ip[INET6_ADDRSTRLEN] = "?";
+    int port = 0;
+    if (ss.ss_family == AF_INET) {
+      struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+      uv_ip4_name(a, ip, sizeof(ip));
+      port = ntohs(a->sin_port);
+    } else if (ss.ss_family == AF_INET6) {
+      struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+      uv_ip6_name(a, ip, sizeof(ip));
+      port = ntohs(a->sin6_port);
+    }
+    snprintf(c->peer, sizeof(c->peer), "%s:%d", ip, port);
+  }
+  l->on_accept(l, c);
+  if (!c->closed)
+    duro_conn_resume_reading(c);
+}
+
+int duro_listener_start(duro_listener_t *l, duro_net_t *net, const char *host,
+                        int port, duro_accept_cb cb, void *data, char *err,
+                        size_t errlen) {
+  struct sockaddr_storage addr;
+  int rc;
+  memset(l, 0, sizeof(*l));
+  l->net = net;
+  l->on_accept = cb;
+  l->data = data;
+  if (strchr(host, ':'))
+    rc = uv_ip6_addr(host, port, (struct sockaddr_in6 *)&addr);
+  else
+    rc = uv_ip4_addr(host, port, (struct sockaddr_in *)&addr);
+  if (rc < 0) {
+    snprintf(err, errlen, "%s: not an IP address", host);
+    return rc;
+  }
+  uv_tcp_init(net->loop, &l->tcp);
+  rc = uv_tcp_bind(&l->tcp, (struct sockaddr *)&addr, 0);
+  if (rc == 0)
+    rc = uv_listen((uv_stream_t *)&l->tcp, 4096, on_connection);
+  if (rc < 0) {
+    snprintf(err, errlen, "%s:%d: %s", host, port, uv_strerror(rc));
+    uv_close((uv_handle_t *)&l->tcp, NULL);
+    return rc;
+  }
+  return 0;
+}
+
+int duro_listener_port(duro_listener_t *l) {
+  struct sockaddr_storage ss;
+  int len = sizeof(ss);
+  if (uv_tcp_getsockname(&l->tcp, (struct sockaddr *)&ss, &len) < 0)
+    return -1;
+  if (ss.ss_family == AF_INET6)
+    return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+  return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+}
+
+void duro_listener_stop(duro_listener_t *l) {
+  if (!uv_is_closing((uv_handle_t *)&l->tcp))
+    uv_close((uv_handle_t *)&l->tcp, NULL);
+}

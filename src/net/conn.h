@@ -1,0 +1,166 @@
+/*
+ * conn.h: TCP connections on the libuv loop: accept, read, a send queue of
+ * refcounted chunks, batched writes, coarse timeouts and safe teardown.
+ *
+ * A connection speaks one protocol at a time (HTTP/1.1, then maybe
+ * WebSocket); the protocol is a small vtable that gets the bytes read and
+ * the close. This module knows nothing of either protocol.
+ *
+ * Design notes:
+ * - Reads land in one loop-wide buffer. Only the unconsumed tail of a
+ *   partial request or frame is copied into the connection's own buffer,
+ *   which is freed as soon as it drains: an idle connection owns no buffer.
+ * - Sends only append a chunk reference to the connection's queue and put
+ *   the connection on the pending list. One uv_check handle flushes every
+ *   pending connection once per loop turn with a single writev (try_write);
+ *   only the remainder of a partial write goes through uv_write.
+ * - The queue is bounded (bytes). Past the bound the protocol's overflow
+ *   policy runs (WebSocket: drop the queue and close 1008).
+ * - Timeouts are swept once a second against a per-connection deadline in
+ *   whole seconds instead of one timer per connection.
+ * - Connections are refcounted: the loop holds one reference while the
+ *   socket is open; other holders (an object's socket list, an output gate)
+ *   take their own. duro_conn_close() only marks and closes; memory goes
+ *   when the last reference is dropped, so a stale holder never touches
+ *   freed memory and sends to a closed connection are silently dropped.
+ */
+#ifndef DURO_NET_CONN_H
+#define DURO_NET_CONN_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "core/buf.h"
+#include "core/list.h"
+
+typedef struct duro_conn duro_conn_t;
+typedef struct duro_net duro_net_t;
+typedef struct duro_listener duro_listener_t;
+
+/* What a protocol does with a connection. */
+typedef struct duro_proto {
+  /* Bytes arrived. data is mutable and valid only during the call. Returns
+   * the number of bytes consumed; the rest is kept and offered again with
+   * more bytes appended. The callee may close the connection. */
+  size_t (*on_data)(duro_conn_t *c, uint8_t *data, size_t len);
+  /* The peer closed, the socket failed or duro_conn_close() was called.
+   * Called exactly once; the connection's memory is still valid. */
+  void (*on_close)(duro_conn_t *c);
+  /* The connection's deadline (see duro_conn_set_deadline) passed. */
+  void (*on_timeout)(duro_conn_t *c);
+  /* The send queue went over its byte bound. */
+  void (*on_overflow)(duro_conn_t *c);
+  /* The send queue fully drained (used to close after a final response). */
+  void (*on_drain)(duro_conn_t *c);
+} duro_proto_t;
+
+/* Loop-wide network state shared by all listeners of one process. */
+struct duro_net {
+  uv_loop_t *loop;
+  uv_check_t flusher;      /* flushes pending connections each loop turn */
+  uv_timer_t sweeper;      /* once a second: deadlines */
+  duro_list_t conns;       /* every open connection */
+  duro_list_t pending;     /* connections with queued output to flush */
+  uint32_t now_s;          /* seconds since start, for deadlines */
+  size_t nconns;
+  size_t max_conns;
+  size_t send_queue_max;   /* bytes per connection */
+  uint8_t *rbuf;           /* the shared read buffer */
+  size_t rbuf_size;
+  int closing;
+  /* counters */
+  uint64_t writes, partial_writes, accepts, overflows;
+};
+
+typedef void (*duro_accept_cb)(duro_listener_t *l, duro_conn_t *c);
+
+struct duro_listener {
+  uv_tcp_t tcp;
+  duro_net_t *net;
+  duro_accept_cb on_accept; /* must set the protocol of the new connection */
+  void *data;
+};
+
+struct duro_conn {
+  uv_tcp_t tcp;             /* first: uv handle pointers cast back to us */
+  duro_net_t *net;
+  const duro_proto_t *proto;
+  void *proto_data;         /* the protocol's state */
+  void *user;               /* the application's pointer (e.g. object socket) */
+  duro_list_t node;         /* in net->conns */
+  duro_list_t pending_node; /* in net->pending while output is queued */
+  duro_buf_t in;            /* unconsumed input, freed when empty */
+  /* send queue: a ring of chunk references, allocated on demand */
+  duro_chunk_t **q;
+  uint32_t q_head, q_len, q_cap;
+  uint32_t head_off;        /* bytes of q[q_head] already written */
+  uint32_t inflight;        /* entries covered by the uv_write in flight */
+  size_t q_bytes;
+  uv_write_t *wreq;         /* only while a uv_write is in flight */
+  uint32_t deadline_s;      /* 0 = none */
+  uint32_t refs;
+  uint64_t id;
+  uint8_t closed;           /* duro_conn_close() ran or the peer went away */
+  uint8_t reading;
+  uint8_t close_after_drain;
+  uint8_t handle_closed;
+  char peer[64];            /* "ip:port" */
+};
+
+/* Sets up the loop-wide state: read buffer, flusher and sweeper. */
+void duro_net_init(duro_net_t *net, uv_loop_t *loop, size_t max_conns,
+                   size_t send_queue_max);
+/* Stops the flusher and sweeper handles (connections must be closed). */
+void duro_net_close(duro_net_t *net);
+
+/* Binds host:port and starts accepting. Returns 0 or a negative uv error;
+ * err gets a readable reason ("127.0.0.1:8787: address already in use"). */
+int duro_listener_start(duro_listener_t *l, duro_net_t *net, const char *host,
+                        int port, duro_accept_cb cb, void *data, char *err,
+                        size_t errlen);
+/* Stops accepting and closes the listening socket. */
+void duro_listener_stop(duro_listener_t *l);
+/* The port actually bound (useful with port 0). */
+int duro_listener_port(duro_listener_t *l);
+
+/* Queues a reference to chunk c (the caller keeps its own reference).
+ * Bytes go out at the end of this loop turn. Returns 0, DURO_ECLOSED for a
+ * closed connection (nothing queued) or DURO_ENOSPC when this send pushed
+ * the queue over its bound (the protocol's on_overflow already ran). */
+int duro_conn_send(duro_conn_t *c, duro_chunk_t *chunk);
+/* Copies len bytes into a new chunk and queues it. */
+int duro_conn_send_copy(duro_conn_t *c, const void *data, size_t len);
+/* Drops every queued chunk that has not started going out. */
+void duro_conn_drop_queue(duro_conn_t *c);
+/* Writes out everything queued now instead of at the end of the loop turn. */
+void duro_conn_flush(duro_conn_t *c);
+
+/* Closes the connection: the protocol's on_close runs once, the socket is
+ * closed, queued output is dropped. Safe to call repeatedly and from inside
+ * the connection's own callbacks (memory stays until the last unref). */
+void duro_conn_close(duro_conn_t *c);
+/* Closes once the queued output has been written (a final response, a
+ * close frame); forced after the deadline set by the caller. */
+void duro_conn_close_after_flush(duro_conn_t *c);
+
+/* Deadline in seconds from now; 0 clears it. */
+void duro_conn_set_deadline(duro_conn_t *c, unsigned seconds);
+
+/* Stop/start reading (backpressure). */
+void duro_conn_pause_reading(duro_conn_t *c);
+void duro_conn_resume_reading(duro_conn_t *c);
+
+static inline duro_conn_t *duro_conn_ref(duro_conn_t *c) {
+  c->refs++;
+  return c;
+}
+/* Drops a reference; frees the connection after it is closed and the last
+ * reference is gone. */
+void duro_conn_unref(duro_conn_t *c);
+
+/* Offers bytes that were read earlier but not consumed (after a protocol
+ * switch or an unpause) to the protocol again, on the next loop turn. */
+void duro_conn_reprocess(duro_conn_t *c);
+
+#endif

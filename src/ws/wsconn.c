@@ -1,0 +1,271 @@
+/*
+ * wsconn.c: the WebSocket protocol on a connection; see wsconn.h.
+ */
+#include "ws/wsconn.h"
+
+#include <string.h>
+
+#include "core/alloc.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "ws/frame.h"
+#include "ws/handshake.h"
+
+#define CLOSE_WAIT_SECONDS 5
+
+typedef struct ws_state {
+  duro_ws_reader_t reader;
+  const duro_ws_handler_t *handler;
+  const duro_ws_opts_t *opts;
+  void *ud;
+  uint8_t close_sent;
+  uint8_t ping_out;     /* a keepalive ping is waiting for any input */
+  uint8_t notified;     /* handler->on_close ran */
+  uint16_t close_code;  /* what the application is told */
+  char close_reason[DURO_WS_MAX_CLOSE_REASON + 1];
+  uint8_t close_reason_len;
+} ws_state_t;
+
+static const duro_proto_t ws_proto;
+
+static void remember_close(ws_state_t *w, uint16_t code, const char *reason,
+                           size_t len) {
+  if (w->close_code)
+    return;
+  w->close_code = code;
+  if (len > DURO_WS_MAX_CLOSE_REASON)
+    len = DURO_WS_MAX_CLOSE_REASON;
+  memcpy(w->close_reason, reason, len);
+  w->close_reason_len = (uint8_t)len;
+}
+
+static void send_close_frame(duro_conn_t *c, ws_state_t *w, uint16_t code,
+                             const char *reason, size_t len) {
+  if (w->close_sent)
+    return;
+  w->close_sent = 1;
+  duro_chunk_t *ch = duro_ws_close_chunk(code, reason, len);
+  duro_conn_send(c, ch);
+  duro_chunk_unref(ch);
+}
+
+/* Ends the connection after a protocol error: close frame, then TCP. */
+static void fail_connection(duro_conn_t *c, ws_state_t *w, uint16_t code,
+                            const char *reason) {
+  remember_close(w, code, reason, strlen(reason));
+  duro_conn_drop_queue(c);
+  send_close_frame(c, w, code, reason, strlen(reason));
+  duro_conn_close_after_flush(c);
+}
+
+static size_t ws_on_data(duro_conn_t *c, uint8_t *data, size_t len) {
+  ws_state_t *w = c->proto_data;
+  size_t off = 0;
+  /* Any input proves the peer alive. */
+  w->ping_out = 0;
+  if (!w->close_sent)
+    duro_conn_set_deadline(c, w->opts->ping_interval_s);
+  while (off < len && !c->closed && !c->close_after_drain) {
+    duro_ws_event_t ev;
+    ssize_t n = duro_ws_reader_feed(&w->reader, data + off, len - off, &ev);
+    if (n < 0) {
+      fail_connection(c, w, ev.error_code, ev.error_reason);
+      return len;
+    }
+    if (n == 0)
+      break;
+    off += (size_t)n;
+    switch (ev.opcode) {
+    case 0:
+      break;
+    case DURO_WS_OP_TEXT:
+    case DURO_WS_OP_BINARY:
+      if (!w->close_sent && w->handler->on_message)
+        w->handler->on_message(c, ev.opcode, ev.data, ev.len, w->ud);
+      break;
+    case DURO_WS_OP_PING:
+      if (!w->close_sent) {
+        duro_chunk_t *ch = duro_ws_frame_chunk(DURO_WS_OP_PONG, ev.data,
+                                               ev.len);
+        duro_conn_send(c, ch);
+        duro_chunk_unref(ch);
+      }
+      break;
+    case DURO_WS_OP_PONG:
+      break;
+    case DURO_WS_OP_CLOSE: {
+      const char *reason = ev.len > 2 ? (const char *)ev.data + 2 : "";
+      size_t rlen = ev.len > 2 ? ev.len - 2 : 0;
+      remember_close(w, ev.close_code, reason, rlen);
+      /* Echo the peer's code (an empty close is answered empty). */
+      if (ev.close_code == DURO_WS_CLOSE_NO_STATUS)
+        send_close_frame(c, w, 0, "", 0);
+      else
+        send_close_frame(c, w, ev.close_code, "", 0);
+      duro_conn_close_after_flush(c);
+      return len;
+    }
+    }
+  }
+  return off;
+}
+
+static void ws_on_close(duro_conn_t *c) {
+  ws_state_t *w = c->proto_data;
+  if (!w)
+    return;
+  if (!w->close_code)
+    remember_close(w, DURO_WS_CLOSE_ABNORMAL, "", 0);
+  if (!w->notified) {
+    w->notified = 1;
+    if (w->handler->on_close)
+      w->handler->on_close(c, w->close_code, w->close_reason,
+                           w->close_reason_len, w->ud);
+  }
+  duro_ws_reader_reset(&w->reader);
+  c->proto_data = NULL;
+  duro_free(w);
+}
+
+static void ws_on_timeout(duro_conn_t *c) {
+  ws_state_t *w = c->proto_data;
+  if (w->close_sent || w->ping_out) {
+    /* No close answer, or no sign of life after a ping: the peer is gone. */
+    duro_conn_close(c);
+    return;
+  }
+  w->ping_out = 1;
+  duro_chunk_t *ch = duro_ws_frame_chunk(DURO_WS_OP_PING, NULL, 0);
+  duro_conn_send(c, ch);
+  duro_chunk_unref(ch);
+  duro_conn_set_deadline(c, w->opts->pong_timeout_s);
+}
+
+static void ws_on_overflow(duro_conn_t *c) {
+  ws_state_t *w = c->proto_data;
+  static const char reason[] = "slow reader: send queue full";
+  duro_log_warn("conn %llu %s: closing slow WebSocket reader",
+                (unsigned long long)c->id, c->peer);
+  remember_close(w, DURO_WS_CLOSE_POLICY, reason, sizeof(reason) - 1);
+  duro_conn_drop_queue(c);
+  send_close_frame(c, w, DURO_WS_CLOSE_POLICY, reason, sizeof(reason) - 1);
+  duro_conn_close_after_flush(c);
+}
+
+static const duro_proto_t ws_proto = {
+    .on_data = ws_on_data,
+    .on_close = ws_on_close,
+    .on_timeout = ws_on_timeout,
+    .on_overflow = ws_on_overflow,
+};
+
+static duro_ws_hdr_t hdr(const duro_http_req_t *req, const char *name) {
+  const duro_header_t *h = duro_http_header(req, name);
+  duro_ws_hdr_t v = {NULL, 0};
+  if (h) {
+    v.ptr = h->value;
+    v.len = h->value_len;
+  }
+  return v;
+}
+
+int duro_ws_check_request(const duro_http_req_t *req, const char **reason) {
+  if (strcmp(req->method, "GET") != 0) {
+    *reason = "WebSocket upgrade requires GET";
+    return 400;
+  }
+  return duro_ws_check_upgrade(hdr(req, "Upgrade"), hdr(req, "Connection"),
+                               hdr(req, "Sec-WebSocket-Version"),
+                               hdr(req, "Sec-WebSocket-Key"), reason);
+}
+
+duro_conn_t *duro_ws_accept(duro_http_req_t *req, const duro_ws_handler_t *h,
+                            void *ud, const duro_ws_opts_t *opts,
+                            const duro_header_t *extra, size_t nextra) {
+  const char *reason = NULL;
+  int status = duro_ws_check_request(req, &reason);
+  if (status) {
+    duro_header_t hs[2] = {
+        {"Content-Type", 12, "text/plain;charset=UTF-8", 24},
+        {"Sec-WebSocket-Version", 21, "13", 2},
+    };
+    duro_http_respond(req, status, hs, status == 426 ? 2 : 1, reason,
+                      strlen(reason));
+    return NULL;
+  }
+  if (!req->conn) {
+    duro_http_req_free(req);
+    return NULL;
+  }
+  duro_ws_hdr_t key = hdr(req, "Sec-WebSocket-Key");
+  char accept[29];
+  duro_ws_accept_key(key.ptr, key.len, accept);
+
+  duro_header_t hs[16];
+  size_t n = 0;
+  hs[n++] = (duro_header_t){"Upgrade", 7, "websocket", 9};
+  hs[n++] = (duro_header_t){"Connection", 10, "Upgrade", 7};
+  hs[n++] = (duro_header_t){"Sec-WebSocket-Accept", 20, accept, 28};
+  for (size_t i = 0; i < nextra && n < 16; i++)
+    hs[n++] = extra[i];
+  duro_buf_t out = DURO_BUF_INIT;
+  if (duro_http_write_head(&out, 101, hs, n, -1, 0) < 0) {
+    duro_buf_free(&out);
+    duro_http_respond(req, 500, NULL, 0, "bad upgrade header", 18);
+    return NULL;
+  }
+  duro_conn_t *c = duro_http_detach_conn(req);
+  duro_chunk_t *ch = duro_buf_to_chunk(&out);
+  duro_buf_free(&out);
+  duro_conn_send(c, ch);
+  duro_chunk_unref(ch);
+
+  ws_state_t *w = duro_calloc(1, sizeof(*w));
+  duro_ws_reader_init(&w->reader, 1, opts->max_message);
+  w->handler = h;
+  w->opts = opts;
+  w->ud = ud;
+  c->proto = &ws_proto;
+  c->proto_data = w;
+  duro_conn_set_deadline(c, opts->ping_interval_s);
+  return c;
+}
+
+int duro_ws_send(duro_conn_t *c, int opcode, const void *data, size_t len) {
+  if (!duro_ws_is_open(c))
+    return DURO_ECLOSED;
+  duro_chunk_t *ch = duro_ws_frame_chunk(opcode, data, len);
+  int rc = duro_conn_send(c, ch);
+  duro_chunk_unref(ch);
+  return rc;
+}
+
+int duro_ws_send_frame(duro_conn_t *c, duro_chunk_t *frame) {
+  if (!duro_ws_is_open(c))
+    return DURO_ECLOSED;
+  return duro_conn_send(c, frame);
+}
+
+void duro_ws_close(duro_conn_t *c, uint16_t code, const char *reason) {
+  if (c->closed || c->proto != &ws_proto)
+    return;
+  ws_state_t *w = c->proto_data;
+  if (w->close_sent)
+    return;
+  size_t len = reason ? strlen(reason) : 0;
+  remember_close(w, code, reason ? reason : "", len);
+  send_close_frame(c, w, code, reason ? reason : "", len);
+  duro_conn_set_deadline(c, CLOSE_WAIT_SECONDS);
+}
+
+int duro_ws_is_open(const duro_conn_t *c) {
+  if (c->closed || c->close_after_drain || c->proto != &ws_proto)
+    return 0;
+  const ws_state_t *w = c->proto_data;
+  return !w->close_sent;
+}
+
+void duro_ws_set_ud(duro_conn_t *c, void *ud) {
+  if (c->proto == &ws_proto && c->proto_data)
+    ((ws_state_t *)c->proto_data)->ud = ud;
+}
