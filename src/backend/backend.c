@@ -1,0 +1,221 @@
+/*
+ * backend.c: the backend worker of the seed, routed by path:
+ *   /ws/connect                  the coordinator's socket (401 in production)
+ *   POST /broadcast              to MessageCoordinator("global")
+ *   /api/rooms/<id>/websocket    a Room's socket
+ *   /_objects/<BINDING>/<name>/  any object, for other processes (bearer
+ *                                secret; see docs/bindings.md)
+ *   anything else                200 "This worker exports Durable Objects"
+ */
+#include "backend/backend.h"
+
+#include <openssl/crypto.h>
+#include <string.h>
+#include <strings.h>
+
+#include "core/alloc.h"
+#include "core/log.h"
+
+static int path_is(const duro_http_req_t *r, const char *p) {
+  size_t n = strlen(p);
+  return r->path_len == n && memcmp(r->path, p, n) == 0;
+}
+
+static int starts_with(const char *s, size_t len, const char *p) {
+  size_t n = strlen(p);
+  return len >= n && memcmp(s, p, n) == 0;
+}
+
+int duro_room_id_valid(const char *id, size_t len) {
+  if (len == 0 || len > 64)
+    return 0;
+  for (size_t i = 0; i < len; i++) {
+    char c = id[i];
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+          (c >= '0' && c <= '9') || c == '_' || c == '-'))
+      return 0;
+  }
+  return 1;
+}
+
+static int hexval(char c) {
+  if (c >= '0' && c <= '9')
+    return c - '0';
+  if (c >= 'a' && c <= 'f')
+    return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F')
+    return c - 'A' + 10;
+  return -1;
+}
+
+long duro_url_decode(const char *src, size_t len, char *dst) {
+  size_t o = 0;
+  for (size_t i = 0; i < len; i++) {
+    char c = src[i];
+    if (c == '%') {
+      if (i + 2 >= len)
+        return -1;
+      int h = hexval(src[i + 1]), l = hexval(src[i + 2]);
+      if (h < 0 || l < 0)
+        return -1;
+      c = (char)(h * 16 + l);
+      i += 2;
+    }
+    if (c == '\0')
+      return -1;
+    dst[o++] = c;
+  }
+  dst[o] = '\0';
+  return (long)o;
+}
+
+static int authorized(duro_backend_t *b, const duro_http_req_t *req) {
+  if (!b->secret) {
+    /* No secret (development/test only): loopback callers only. */
+    return req->conn && (strncmp(req->conn->peer, "127.", 4) == 0 ||
+                         strncmp(req->conn->peer, "::1", 3) == 0);
+  }
+  const duro_header_t *h = duro_http_header(req, "Authorization");
+  if (!h || h->value_len < 7 || strncasecmp(h->value, "Bearer ", 7) != 0)
+    return 0;
+  size_t n = h->value_len - 7;
+  size_t want = strlen(b->secret);
+  /* compare in constant time over the expected length */
+  int ok = n == want;
+  const char *given = h->value + 7;
+  char pad[256];
+  if (!ok || n > sizeof(pad)) {
+    memset(pad, 0, sizeof(pad));
+    given = pad;
+    n = want < sizeof(pad) ? want : sizeof(pad);
+    ok = 0;
+  }
+  return CRYPTO_memcmp(given, b->secret, n) == 0 && ok;
+}
+
+/* /_objects/<BINDING>/<name>[/<path>] */
+static void route_objects(duro_backend_t *b, duro_http_req_t *req) {
+  if (!authorized(b, req)) {
+    duro_header_t hs[2] = {
+        {"Content-Type", 12, "text/plain;charset=UTF-8", 24},
+        {"WWW-Authenticate", 16, "Bearer realm=\"duro\"", 19},
+    };
+    static const char msg[] =
+        "Unauthorized: a valid 'Authorization: Bearer <DURO_INTERNAL_SECRET>' "
+        "header is required";
+    duro_http_respond(req, 401, hs, 2, msg, sizeof(msg) - 1);
+    return;
+  }
+  const char *p = req->path + 10; /* after "/_objects/" */
+  size_t left = req->path_len - 10;
+  const char *slash = memchr(p, '/', left);
+  if (!slash || slash == p) {
+    duro_http_respond_text(req, 404, NULL,
+                           "Expected /_objects/<BINDING>/<name>/<path>");
+    return;
+  }
+  size_t blen = (size_t)(slash - p);
+  if (!duro_runtime_has_binding(b->rt, p, blen)) {
+    duro_http_respond_text(req, 404, NULL, "No such binding");
+    return;
+  }
+  const char *name = slash + 1;
+  size_t rest = left - blen - 1;
+  const char *end = memchr(name, '/', rest);
+  size_t nlen = end ? (size_t)(end - name) : rest;
+  if (nlen == 0 || nlen > 512) {
+    duro_http_respond_text(req, 400, NULL,
+                           "Object name must be 1 to 512 bytes");
+    return;
+  }
+  char decoded[513];
+  long dlen = duro_url_decode(name, nlen, decoded);
+  if (dlen <= 0) {
+    duro_http_respond_text(req, 400, NULL, "Bad percent-encoding in name");
+    return;
+  }
+  const char *path = end ? end : "/";
+  size_t path_len = end ? rest - nlen : 1;
+  duro_runtime_fetch(b->rt, p, blen, decoded, (size_t)dlen, req, path,
+                     path_len);
+}
+
+static int is_upgrade(const duro_http_req_t *req) {
+  const duro_header_t *h = duro_http_header(req, "Upgrade");
+  return h && h->value_len == 9 && strncasecmp(h->value, "websocket", 9) == 0;
+}
+
+static void backend_handle(duro_http_req_t *req, void *data) {
+  duro_backend_t *b = data;
+  if (starts_with(req->path, req->path_len, "/_objects/")) {
+    route_objects(b, req);
+    return;
+  }
+  if (path_is(req, "/ws/connect")) {
+    if (b->cfg->mode == DURO_MODE_PRODUCTION) {
+      duro_http_respond_text(req, 401, NULL, "Unauthorized");
+      return;
+    }
+    if (!is_upgrade(req)) {
+      duro_http_respond_text(req, 426, NULL, "Expected Upgrade: websocket");
+      return;
+    }
+    duro_runtime_fetch(b->rt, "MESSAGE_COORDINATOR", 19, "global", 6, req,
+                       req->path, req->path_len);
+    return;
+  }
+  if (path_is(req, "/broadcast") && strcmp(req->method, "POST") == 0) {
+    duro_runtime_fetch(b->rt, "MESSAGE_COORDINATOR", 19, "global", 6, req,
+                       req->path, req->path_len);
+    return;
+  }
+  if (starts_with(req->path, req->path_len, "/api/rooms/")) {
+    const char *id = req->path + 11;
+    size_t left = req->path_len - 11;
+    const char *slash = memchr(id, '/', left);
+    size_t idlen = slash ? (size_t)(slash - id) : left;
+    if (!duro_room_id_valid(id, idlen)) {
+      duro_http_respond_text(
+          req, 400, NULL,
+          "Invalid room id: use 1 to 64 characters of A-Z a-z 0-9 _ -");
+      return;
+    }
+    if (!slash || left - idlen != 10 || memcmp(slash, "/websocket", 10) != 0) {
+      duro_http_respond_text(req, 404, NULL,
+                             "Not found: use /api/rooms/<id>/websocket");
+      return;
+    }
+    if (!is_upgrade(req)) {
+      duro_http_respond_text(req, 426, NULL, "Expected Upgrade: websocket");
+      return;
+    }
+    duro_runtime_fetch(b->rt, "ROOMS", 5, id, idlen, req, "/websocket", 10);
+    return;
+  }
+  duro_http_respond_text(req, 200, NULL, "This worker exports Durable Objects");
+}
+
+static void on_accept(duro_listener_t *l, duro_conn_t *c) {
+  duro_backend_t *b = l->data;
+  duro_http_attach(c, &b->http_opts);
+}
+
+int duro_backend_start(duro_backend_t *b, duro_net_t *net, duro_runtime_t *rt,
+                       const duro_config_t *cfg, int port, char *err,
+                       size_t errlen) {
+  memset(b, 0, sizeof(*b));
+  b->rt = rt;
+  b->cfg = cfg;
+  const char *secret = duro_config_var(cfg, "DURO_INTERNAL_SECRET");
+  b->secret = secret && *secret ? secret : NULL;
+  b->http_opts.handler = backend_handle;
+  b->http_opts.data = b;
+  b->http_opts.max_header_bytes = cfg->limits.max_header_bytes;
+  b->http_opts.max_body_bytes = cfg->limits.max_body_bytes;
+  b->http_opts.header_timeout_s = (cfg->limits.header_timeout_ms + 999) / 1000;
+  b->http_opts.idle_timeout_s = (cfg->limits.idle_timeout_ms + 999) / 1000;
+  return duro_listener_start(&b->listener, net, cfg->host, port, on_accept, b,
+                             err, errlen);
+}
+
+void duro_backend_stop(duro_backend_t *b) { duro_listener_stop(&b->listener); }

@@ -1,0 +1,174 @@
+/*
+ * main.c: the duro command. Parses the configuration, opens the store,
+ * starts the object runtime and the role's listeners, and runs the loop
+ * until SIGINT or SIGTERM, which drain gracefully (sockets closed with
+ * 1001, commits flushed); a second signal exits at once.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "backend/backend.h"
+#include "classes/classes.h"
+#include "core/config.h"
+#include "core/log.h"
+#include "net/conn.h"
+#include "objects/runtime.h"
+#include "store/store.h"
+
+#define SHUTDOWN_GRACE_MS 5000
+
+typedef struct app {
+  uv_loop_t *loop;
+  duro_config_t cfg;
+  duro_net_t net;
+  duro_store_t *store;
+  duro_runtime_t *rt;
+  duro_backend_t backend;
+  uv_signal_t sigint, sigterm;
+  uv_timer_t grace;
+  int signals;
+  int exit_code;
+} app_t;
+
+static int mkdir_p(const char *path) {
+  char tmp[4096];
+  size_t n = strlen(path);
+  if (n == 0 || n >= sizeof(tmp))
+    return -1;
+  memcpy(tmp, path, n + 1);
+  for (char *p = tmp + 1; *p; p++)
+    if (*p == '/') {
+      *p = '\0';
+      if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
+        return -1;
+      *p = '/';
+    }
+  if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
+    return -1;
+  return 0;
+}
+
+static void on_store_closed(void *data) {
+  app_t *app = data;
+  duro_log_info("storage closed; bye");
+  uv_stop(app->loop);
+}
+
+static void finish(app_t *app) {
+  uv_timer_stop(&app->grace);
+  duro_store_close(app->store, on_store_closed, app);
+}
+
+static void on_runtime_drained(void *data) { finish(data); }
+
+static void on_grace_over(uv_timer_t *t) {
+  app_t *app = t->data;
+  duro_log_warn("shutdown grace period over; closing what is left");
+  DURO_LIST_FOREACH(it, &app->net.conns)
+    duro_conn_close(DURO_CONTAINER_OF(it, duro_conn_t, node));
+  finish(app);
+}
+
+static void on_signal(uv_signal_t *s, int signum) {
+  app_t *app = s->data;
+  if (++app->signals > 1) {
+    duro_log_warn("second signal: exiting now");
+    _exit(1);
+  }
+  duro_log_info("%s: shutting down (close 1001, flush storage)",
+                signum == SIGINT ? "SIGINT" : "SIGTERM");
+  duro_backend_stop(&app->backend);
+  uv_timer_start(&app->grace, on_grace_over, SHUTDOWN_GRACE_MS, 0);
+  duro_runtime_shutdown(app->rt, on_runtime_drained, app);
+}
+
+static int run(app_t *app) {
+  duro_config_t *cfg = &app->cfg;
+  char err[512];
+  const char *role = cfg->role;
+
+  if (strcmp(role, "frontend") == 0) {
+    fprintf(stderr, "duro: the frontend role is not available yet\n");
+    return 1;
+  }
+  const char *secret = duro_config_var(cfg, "DURO_INTERNAL_SECRET");
+  if (cfg->mode == DURO_MODE_PRODUCTION && (!secret || !*secret)) {
+    fprintf(stderr,
+            "duro: production mode needs DURO_INTERNAL_SECRET (the bearer "
+            "secret of the /_objects binding protocol); set it in the "
+            "environment or in .dev.vars, or run with --mode development\n");
+    return 1;
+  }
+  if (mkdir_p(cfg->data_dir) < 0) {
+    fprintf(stderr, "duro: cannot create data directory %s: %s\n",
+            cfg->data_dir, strerror(errno));
+    return 1;
+  }
+  char dbpath[4200];
+  snprintf(dbpath, sizeof(dbpath), "%s/duro.db", cfg->data_dir);
+  if (duro_store_open(app->loop, dbpath, cfg->limits.durability_full,
+                      &app->store, err, sizeof(err)) < 0) {
+    fprintf(stderr, "duro: %s: %s\n", dbpath, err);
+    return 1;
+  }
+  app->rt = duro_runtime_new(app->loop, app->store, cfg);
+  for (size_t i = 0; duro_builtin_classes[i]; i++)
+    duro_runtime_register(app->rt, duro_builtin_classes[i]);
+  if (duro_runtime_bind(app->rt, err, sizeof(err)) < 0) {
+    fprintf(stderr, "duro: %s\n", err);
+    return 1;
+  }
+  duro_net_init(&app->net, app->loop, cfg->limits.max_connections,
+                cfg->limits.ws_send_queue_bytes);
+  if (duro_backend_start(&app->backend, &app->net, app->rt, cfg, cfg->port,
+                         err, sizeof(err)) < 0) {
+    fprintf(stderr, "duro: cannot listen on %s\n", err);
+    return 1;
+  }
+  duro_runtime_start(app->rt);
+  if (!secret || !*secret)
+    duro_log_warn("DURO_INTERNAL_SECRET is not set: /_objects accepts "
+                  "loopback callers only, without a secret");
+  duro_log_info("duro %s: backend on http://%s:%d (mode %s, data %s)",
+                DURO_VERSION, cfg->host, duro_listener_port(&app->backend.listener),
+                duro_mode_name(cfg->mode), cfg->data_dir);
+  if (strcmp(role, "dev") == 0)
+    duro_log_info("the frontend role (page on :%d) is not available yet",
+                  cfg->frontend_port);
+
+  uv_signal_init(app->loop, &app->sigint);
+  uv_signal_init(app->loop, &app->sigterm);
+  app->sigint.data = app->sigterm.data = app;
+  uv_signal_start(&app->sigint, on_signal, SIGINT);
+  uv_signal_start(&app->sigterm, on_signal, SIGTERM);
+  uv_timer_init(app->loop, &app->grace);
+  app->grace.data = app;
+  signal(SIGPIPE, SIG_IGN);
+
+  uv_run(app->loop, UV_RUN_DEFAULT);
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  app_t app;
+  memset(&app, 0, sizeof(app));
+  char err[1024];
+  int rc = duro_config_load(&app.cfg, argc, argv, err, sizeof(err));
+  if (rc == 1)
+    return 0;
+  if (rc < 0) {
+    fprintf(stderr, "duro: %s\n", err);
+    return 2;
+  }
+  duro_log_level = app.cfg.log_level;
+  app.loop = uv_default_loop();
+  int code = run(&app);
+  duro_config_free(&app.cfg);
+  return code;
+}

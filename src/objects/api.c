@@ -1,0 +1,333 @@
+/*
+ * api.c: the functions of include/duro.h that classes call: object facts,
+ * requests and responses, storage, alarms, stubs, environment and logs.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "objects/object.h"
+
+/* ---- the object ------------------------------------------------------------ */
+
+const char *duro_object_id(const duro_object_t *o) { return o->id; }
+const char *duro_object_name(const duro_object_t *o) { return o->name; }
+const char *duro_object_namespace(const duro_object_t *o) {
+  return o->ns->name;
+}
+
+const char *duro_env(const duro_object_t *o, const char *key) {
+  return duro_config_var(o->rt->cfg, key);
+}
+
+void duro_log(const duro_object_t *o, int level, const char *fmt, ...) {
+  if (level > duro_log_level)
+    return;
+  char msg[1024];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof(msg), fmt, ap);
+  va_end(ap);
+  duro_log_write(level, "object %s(%s): %s", o->ns->name,
+                 o->name ? o->name : o->id, msg);
+}
+
+/* ---- requests ------------------------------------------------------------------ */
+
+const char *duro_request_method(const duro_request_t *r) {
+  return r->http->method;
+}
+
+const char *duro_request_path(const duro_request_t *r, size_t *len) {
+  if (len)
+    *len = r->path_len;
+  return r->path;
+}
+
+const char *duro_request_query(const duro_request_t *r, size_t *len) {
+  if (len)
+    *len = r->http->query_len;
+  return r->http->query;
+}
+
+const char *duro_request_header(const duro_request_t *r, const char *name,
+                                size_t *len) {
+  const duro_header_t *h = duro_http_header(r->http, name);
+  if (!h)
+    return NULL;
+  if (len)
+    *len = h->value_len;
+  return h->value;
+}
+
+const void *duro_request_body(const duro_request_t *r, size_t *len) {
+  if (len)
+    *len = r->http->body.len;
+  return r->http->body.data ? (const void *)r->http->body.data : "";
+}
+
+int duro_request_is_upgrade(const duro_request_t *r) {
+  const duro_header_t *h = duro_http_header(r->http, "Upgrade");
+  return h && h->value_len == 9 && strncasecmp(h->value, "websocket", 9) == 0;
+}
+
+void duro_request_defer(duro_request_t *r) { r->deferred = 1; }
+
+int duro_respond_headers(duro_request_t *r, int status,
+                         const duro_header_t *headers, size_t nheaders,
+                         const void *body, size_t len) {
+  if (r->answered)
+    return DURO_EINVAL;
+  if (status < 100 || status > 599 || status == 101)
+    status = 500;
+  r->answered = 1;
+  held_resp_t *resp = duro_calloc(1, sizeof(*resp));
+  resp->status = status;
+  resp->nheaders = nheaders;
+  resp->headers = duro_calloc(nheaders ? nheaders : 1, sizeof(duro_header_t));
+  for (size_t i = 0; i < nheaders; i++) {
+    resp->headers[i].name = duro_strndup(headers[i].name, headers[i].name_len);
+    resp->headers[i].name_len = headers[i].name_len;
+    resp->headers[i].value =
+        duro_strndup(headers[i].value, headers[i].value_len);
+    resp->headers[i].value_len = headers[i].value_len;
+  }
+  resp->body = duro_memdup(body, len);
+  resp->body_len = len;
+  held_op_t *op = duro__hold(r->target, HELD_RESPOND);
+  op->u.respond.req = r;
+  op->u.respond.resp = resp;
+  return 0;
+}
+
+int duro_respond(duro_request_t *r, int status, const char *content_type,
+                 const void *body, size_t len) {
+  duro_header_t h = {"Content-Type", 12,
+                     content_type ? content_type : "text/plain;charset=UTF-8",
+                     0};
+  h.value_len = strlen(h.value);
+  return duro_respond_headers(r, status, &h, 1, body, len);
+}
+
+/* ---- storage -------------------------------------------------------------------- */
+
+static duro_store_batch_t *batch(duro_object_t *o) {
+  if (!o->batch)
+    o->batch = duro_store_batch_new(o->id, o->ns->name, o->name);
+  return o->batch;
+}
+
+int duro_storage_get(duro_object_t *o, const void *key, size_t klen,
+                     const void **value, size_t *vlen) {
+  long i = duro_kvmap_find(&o->kv, key, klen);
+  if (i < 0)
+    return DURO_ENOENT;
+  *value = o->kv.e[i].value;
+  *vlen = o->kv.e[i].value_len;
+  return 0;
+}
+
+int duro_storage_put(duro_object_t *o, const void *key, size_t klen,
+                     const void *value, size_t vlen) {
+  if (!o->in_event)
+    return DURO_EINVAL;
+  if (klen > DURO_MAX_KEY_BYTES || vlen > DURO_MAX_VALUE_BYTES)
+    return DURO_E2BIG;
+  duro_kvmap_put(&o->kv, key, klen, value, vlen);
+  duro_store_batch_put(batch(o), key, klen, value, vlen);
+  return 0;
+}
+
+int duro_storage_delete(duro_object_t *o, const void *key, size_t klen) {
+  if (!o->in_event)
+    return DURO_EINVAL;
+  if (klen > DURO_MAX_KEY_BYTES)
+    return 0;
+  int existed = duro_kvmap_delete(&o->kv, key, klen);
+  if (existed)
+    duro_store_batch_delete(batch(o), key, klen);
+  return existed;
+}
+
+int duro_storage_delete_all(duro_object_t *o) {
+  if (!o->in_event)
+    return DURO_EINVAL;
+  duro_kvmap_clear(&o->kv);
+  duro_store_batch_delete_all(batch(o));
+  /* every alarm goes too */
+  duro_runtime_t *rt = o->rt;
+  for (size_t i = 0; i < rt->nalarms; i++)
+    if (memcmp(rt->alarms[i]->id, o->id, 64) == 0)
+      duro_alarm_delete(o, rt->alarms[i]->name);
+  for (size_t i = 0; i < o->nstaged; i++)
+    o->staged[i].due = -1;
+  return 0;
+}
+
+static int has_prefix(const duro_kv_entry_t *e, const duro_list_opts_t *op) {
+  return !op->prefix_len ||
+         (e->key_len >= op->prefix_len &&
+          memcmp(e->key, op->prefix, op->prefix_len) == 0);
+}
+
+int duro_storage_list(duro_object_t *o, const duro_list_opts_t *opts,
+                      int (*cb)(const void *key, size_t klen,
+                                const void *value, size_t vlen, void *ud),
+                      void *ud) {
+  duro_list_opts_t none = {0};
+  const duro_list_opts_t *op = opts ? opts : &none;
+  const duro_kvmap_t *m = &o->kv;
+  /* The range is [lo, hi): the tighter of start/end and the prefix. */
+  size_t lo = 0, hi = m->n;
+  if (op->start_len || op->start)
+    lo = duro_kvmap_lower_bound(m, op->start, op->start_len);
+  if (op->prefix_len) {
+    size_t p = duro_kvmap_lower_bound(m, op->prefix, op->prefix_len);
+    if (p > lo)
+      lo = p;
+  }
+  if (op->end)
+    hi = duro_kvmap_lower_bound(m, op->end, op->end_len);
+  int visited = 0;
+  if (lo >= hi)
+    return 0;
+  for (size_t k = 0; k < hi - lo; k++) {
+    size_t i = op->reverse ? hi - 1 - k : lo + k;
+    const duro_kv_entry_t *e = &m->e[i];
+    if (!has_prefix(e, op)) {
+      if (op->reverse)
+        continue;
+      break;
+    }
+    visited++;
+    if (cb(e->key, e->key_len, e->value, e->value_len, ud))
+      break;
+    if (op->limit && (size_t)visited >= op->limit)
+      break;
+  }
+  return visited;
+}
+
+/* ---- alarms ------------------------------------------------------------------------ */
+
+static const char *alarm_name(const char *name) { return name ? name : ""; }
+
+static staged_alarm_t *staged_find(duro_object_t *o, const char *name) {
+  for (size_t i = o->nstaged; i-- > 0;)
+    if (strcmp(o->staged[i].name, name) == 0)
+      return &o->staged[i];
+  return NULL;
+}
+
+static int stage(duro_object_t *o, const char *name, int64_t due) {
+  staged_alarm_t *s = staged_find(o, name);
+  if (!s) {
+    if (o->nstaged == sizeof(o->staged) / sizeof(o->staged[0]))
+      return DURO_ENOSPC;
+    s = &o->staged[o->nstaged++];
+    s->name = duro_strdup(name);
+  }
+  s->due = due;
+  if (due < 0)
+    duro_store_batch_delete_alarm(batch(o), name);
+  else
+    duro_store_batch_set_alarm(batch(o), name, due);
+  return 0;
+}
+
+int duro_alarm_get(duro_object_t *o, const char *name, int64_t *due_ms) {
+  name = alarm_name(name);
+  staged_alarm_t *s = staged_find(o, name);
+  if (s) {
+    if (s->due < 0)
+      return DURO_ENOENT;
+    *due_ms = s->due;
+    return 0;
+  }
+  alarm_ent_t *a = duro__alarm_find(o->rt, o->id, name);
+  if (!a || a->running)
+    return DURO_ENOENT;
+  *due_ms = a->due;
+  return 0;
+}
+
+int duro_alarm_set(duro_object_t *o, const char *name, int64_t due_ms) {
+  if (!o->in_event)
+    return DURO_EINVAL;
+  name = alarm_name(name);
+  if (strlen(name) > 64)
+    return DURO_EINVAL;
+  int64_t ignored;
+  if (duro_alarm_get(o, name, &ignored) < 0) {
+    /* a new alarm: count this object's alarms */
+    size_t n = 0;
+    for (size_t i = 0; i < o->rt->nalarms; i++)
+      if (memcmp(o->rt->alarms[i]->id, o->id, 64) == 0)
+        n++;
+    for (size_t i = 0; i < o->nstaged; i++)
+      if (o->staged[i].due >= 0 &&
+          !duro__alarm_find(o->rt, o->id, o->staged[i].name))
+        n++;
+    if (n >= DURO_MAX_ALARMS_PER_OBJECT)
+      return DURO_ENOSPC;
+  }
+  if (due_ms < 0)
+    due_ms = 0;
+  return stage(o, name, due_ms);
+}
+
+int duro_alarm_delete(duro_object_t *o, const char *name) {
+  if (!o->in_event)
+    return DURO_EINVAL;
+  name = alarm_name(name);
+  int64_t due;
+  int existed = duro_alarm_get(o, name, &due) == 0;
+  alarm_ent_t *a = duro__alarm_find(o->rt, o->id, name);
+  if (!existed && !a && !staged_find(o, name))
+    return 0;
+  int rc = stage(o, name, -1);
+  return rc < 0 ? rc : existed;
+}
+
+/* ---- stubs --------------------------------------------------------------------------- */
+
+int duro_id_from_name(const duro_object_t *o, const char *binding,
+                      const char *name, char out[65]) {
+  ns_t *ns = duro__ns_find(o->rt, binding, strlen(binding));
+  if (!ns)
+    return DURO_ENOENT;
+  duro_object_id_from_name(ns->name, strlen(ns->name), name, strlen(name),
+                           out);
+  return 0;
+}
+
+int duro_stub_fetch(duro_object_t *o, const char *binding, const char *name,
+                    const char *method, const char *path,
+                    const duro_header_t *headers, size_t nheaders,
+                    const void *body, size_t len, duro_fetch_cb cb,
+                    void *ud) {
+  ns_t *ns = duro__ns_find(o->rt, binding, strlen(binding));
+  if (!ns)
+    return DURO_ENOENT;
+  if (!path || path[0] != '/')
+    return DURO_EINVAL;
+  duro_request_t *r = duro_calloc(1, sizeof(*r));
+  r->rt = o->rt;
+  r->http = duro_http_req_new(method ? method : "GET", path, strlen(path),
+                              headers, nheaders, body, len);
+  const char *q = strchr(path, '?');
+  r->path_len = q ? (size_t)(q - path) : strlen(path);
+  r->path = duro_strndup(path, r->path_len);
+  r->caller = o;
+  r->cb = cb;
+  r->cb_ud = ud;
+  r->stub_ns = ns;
+  r->stub_name = duro_strdup(name);
+  o->open_stubs++;
+  held_op_t *op = duro__hold(o, HELD_STUB);
+  op->u.stub.req = r;
+  return 0;
+}

@@ -1,0 +1,65 @@
+/*
+ * runtime.h: the Durable Object runtime, as the rest of duro sees it.
+ *
+ * The runtime binds namespace names to classes (from the config), keeps at
+ * most one live instance per object id, runs events one at a time, owns
+ * the output gate, the alarm schedule and object sockets. Classes see only
+ * include/duro.h; the HTTP side hands requests in with duro_runtime_fetch.
+ */
+#ifndef DURO_OBJECTS_RUNTIME_H
+#define DURO_OBJECTS_RUNTIME_H
+
+#include <stddef.h>
+#include <uv.h>
+
+#include "core/config.h"
+#include "duro.h"
+#include "http/http.h"
+#include "store/store.h"
+#include "ws/wsconn.h"
+
+typedef struct duro_runtime duro_runtime_t;
+
+/* Creates a runtime over an open store. cfg is borrowed for its lifetime. */
+duro_runtime_t *duro_runtime_new(uv_loop_t *loop, duro_store_t *store,
+                                 const duro_config_t *cfg);
+/* Makes a class available to bindings. DURO_EEXIST for a name taken. */
+int duro_runtime_register(duro_runtime_t *rt, const duro_class_t *cls);
+/* Resolves every configured binding to a registered class. On error err
+ * names the binding and the missing class. */
+int duro_runtime_bind(duro_runtime_t *rt, char *err, size_t errlen);
+/* Loads pending alarms and starts the schedule (asynchronously). */
+void duro_runtime_start(duro_runtime_t *rt);
+/* Closes every object socket with 1001 and tears instances down once
+ * their commits are durable; cb(data) runs when nothing is pending. */
+void duro_runtime_shutdown(duro_runtime_t *rt, void (*cb)(void *data),
+                           void *data);
+void duro_runtime_free(duro_runtime_t *rt);
+
+/* 1 when binding names a bound namespace. */
+int duro_runtime_has_binding(const duro_runtime_t *rt, const char *binding,
+                             size_t len);
+
+/* Delivers an HTTP request to the object named name of binding, which sees
+ * path (copied) as its path. Takes req over and always answers it (404 for
+ * an unknown binding). */
+void duro_runtime_fetch(duro_runtime_t *rt, const char *binding,
+                        size_t binding_len, const char *name, size_t name_len,
+                        duro_http_req_t *req, const char *path,
+                        size_t path_len);
+
+/* The 64-hex-digit id of name in a namespace (SHA-256 of both). */
+void duro_object_id_from_name(const char *ns, size_t ns_len,
+                              const char *name, size_t name_len,
+                              char out[65]);
+
+/* Counters for tests and benchmarks. */
+typedef struct duro_runtime_stats {
+  size_t live_objects;
+  size_t sockets;
+  size_t pending_alarms;
+  uint64_t events, commits, evictions;
+} duro_runtime_stats_t;
+void duro_runtime_stats(const duro_runtime_t *rt, duro_runtime_stats_t *out);
+
+#endif
