@@ -1,0 +1,1177 @@
+/*
+ * loadgen.c: load generator for duro's seed application (MessageCoordinator).
+ *
+ * It talks to the server only over TCP on 127.0.0.1, so it builds and runs
+ * without any part of duro. Two modes:
+ *
+ *   fanout  N subscriber WebSockets on /ws/connect plus one HTTP keep-alive
+ *           publisher that sends M `POST /broadcast` requests whose JSON body
+ *           is {"seq":i,"t":<CLOCK_MONOTONIC us>}. Every text frame a
+ *           subscriber receives is scanned for seq and t; now - t goes into a
+ *           log-linear histogram, seq is checked for per-connection order,
+ *           duplicates and losses (a bitmap of M bits per subscriber).
+ *   idle    N WebSockets held open until stdin closes or a signal arrives;
+ *           used to measure the server's memory per idle connection.
+ *
+ * Design notes. One thread, one epoll instance, level-triggered, all sockets
+ * nonblocking. Every read goes into one loop-wide buffer (as in uSockets);
+ * a connection keeps only the tail of an incomplete frame between reads, so
+ * 10,000 subscribers cost a few hundred bytes each. The clock is read once
+ * per recv(), not per frame. Output (handshake, pong, close, requests) is
+ * sent directly and queued only if the socket is full, with EPOLLOUT armed
+ * until the queue drains. A connection that fails while its input is being
+ * processed is only marked; it is closed after processing returns.
+ *
+ * Every wait is bounded: connecting, publishing and draining each have a
+ * deadline, and a run also ends once nothing has arrived for a while after
+ * the last request was answered. Exit status: 0 all delivered in order,
+ * 1 losses/disorder/errors, 2 usage or setup failure.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define RBUF_SIZE (256 * 1024) /* loop-wide receive buffer */
+#define MAX_FRAME (64 * 1024)  /* largest server frame we accept */
+#define MAX_HEAD 8192          /* largest HTTP response head we accept */
+#define MAX_ATTEMPTS 3         /* connect attempts per socket */
+#define MAX_EVENTS 1024
+#define MAX_ERR_LOG 5 /* individual errors printed before going quiet */
+
+#define ID_SIGNAL UINT64_C(0xffffffff00000001)
+#define ID_STDIN UINT64_C(0xffffffff00000002)
+
+/*
+ * The key is fixed, so the expected Sec-WebSocket-Accept is the RFC 6455
+ * section 1.3 example value and no SHA-1 is needed to check it.
+ */
+#define WS_KEY "dGhlIHNhbXBsZSBub25jZQ=="
+#define WS_ACCEPT "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+
+enum { ST_IDLE, ST_CONNECTING, ST_HANDSHAKE, ST_OPEN, ST_DEAD };
+
+typedef struct {
+  char *p;
+  size_t off, len, cap; /* bytes [off, len) are waiting to be sent */
+} obuf_t;
+
+typedef struct {
+  int fd;
+  uint8_t state;
+  uint8_t attempts;
+  uint8_t is_pub;
+  uint32_t events; /* current epoll interest */
+  int broken;      /* errno-style code set by a failed send, acted on later */
+  int64_t last_seq;
+  uint32_t got; /* distinct seqs received */
+  uint64_t *seen;
+  char *in; /* unconsumed input carried between reads */
+  uint32_t in_len, in_cap;
+  obuf_t out;
+} conn_t;
+
+/* Log-linear latency histogram in microseconds: exact below 128, then 64
+ * sub-buckets per power of two (under 1.6 % relative error). */
+#define HIST_BUCKETS (128 + 64 * 57)
+
+typedef struct {
+  uint64_t n, sum, max;
+  uint64_t b[HIST_BUCKETS];
+} hist_t;
+
+static struct {
+  /* options */
+  const char *mode;
+  int port;
+  uint32_t subs, msgs, window, burst;
+  double rate, hold_s, timeout_s;
+  bool quiet, pause;
+
+  /* loop */
+  int ep, sigfd;
+  struct sockaddr_in addr;
+  char *rb;
+  conn_t *conns; /* subs, then the publisher at index subs */
+  uint32_t nconns;
+  char handshake[512];
+  size_t handshake_len;
+  uint64_t rng;
+  bool stop;       /* a signal arrived */
+  bool stdin_eof;  /* stdin closed */
+  bool stdin_line; /* something arrived on stdin */
+  bool stdin_watched;
+
+  /* connect phase */
+  uint32_t next_open, connecting, open, failed;
+
+  /* publisher */
+  uint32_t sent, outstanding, acked, acked_bad;
+  int64_t pub_start, last_ack;
+
+  /* subscribers */
+  uint64_t deliveries, distinct, dup, ooo, bad, proto_err, closed, pings;
+  uint32_t complete;
+  int64_t last_delivery, t_done;
+  hist_t hist;
+  unsigned errs_logged;
+} g;
+
+static int64_t now_us(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static void *xrealloc(void *p, size_t n) {
+  void *q = realloc(p, n);
+  if (!q) {
+    fprintf(stderr, "loadgen: out of memory (%zu bytes)\n", n);
+    exit(2);
+  }
+  return q;
+}
+
+/* Prints the first few connection errors; a storm of them says nothing new. */
+static void logerr(const char *what, int e) {
+  if (g.errs_logged++ < MAX_ERR_LOG)
+    fprintf(stderr, "loadgen: %s%s%s\n", what, e ? ": " : "", e ? strerror(e) : "");
+  else if (g.errs_logged == MAX_ERR_LOG + 1)
+    fprintf(stderr, "loadgen: further connection errors not shown\n");
+}
+
+/* ---------------------------------------------------------------- histogram */
+
+static unsigned hist_index(uint64_t v) {
+  if (v < 128)
+    return (unsigned)v;
+  int shift = 63 - __builtin_clzll(v) - 6;
+  return 128 + (unsigned)(shift - 1) * 64 + (unsigned)((v >> shift) - 64);
+}
+
+static void hist_add(hist_t *h, uint64_t v) {
+  h->b[hist_index(v)]++;
+  h->n++;
+  h->sum += v;
+  if (v > h->max)
+    h->max = v;
+}
+
+/* The value at quantile q, as the middle of its bucket (never above max). */
+static double hist_quantile_ms(const hist_t *h, double q) {
+  if (h->n == 0)
+    return 0;
+  uint64_t want = (uint64_t)(q * (double)h->n + 0.999999);
+  if (want < 1)
+    want = 1;
+  uint64_t acc = 0;
+  for (unsigned i = 0; i < HIST_BUCKETS; i++) {
+    acc += h->b[i];
+    if (acc < want)
+      continue;
+    double v;
+    if (i < 128) {
+      v = i;
+    } else {
+      unsigned shift = (i - 128) / 64 + 1;
+      uint64_t m = (i - 128) % 64 + 64;
+      v = (double)(m << shift) + (double)(UINT64_C(1) << shift) / 2;
+    }
+    if (v > (double)h->max)
+      v = (double)h->max;
+    return v / 1000.0;
+  }
+  return (double)h->max / 1000.0;
+}
+
+/* ------------------------------------------------------------------ output */
+
+static void conn_watch(conn_t *c, uint32_t id, uint32_t events) {
+  if (c->events == events)
+    return;
+  struct epoll_event ev = {.events = events, .data.u64 = id};
+  if (epoll_ctl(g.ep, EPOLL_CTL_MOD, c->fd, &ev) < 0) {
+    perror("loadgen: epoll_ctl");
+    exit(2);
+  }
+  c->events = events;
+}
+
+static void obuf_append(obuf_t *b, const void *p, size_t n) {
+  if (b->off == b->len)
+    b->off = b->len = 0;
+  if (b->len + n > b->cap) {
+    if (b->off > 0) {
+      memmove(b->p, b->p + b->off, b->len - b->off);
+      b->len -= b->off;
+      b->off = 0;
+    }
+    if (b->len + n > b->cap) {
+      b->cap = (b->len + n) * 2;
+      b->p = xrealloc(b->p, b->cap);
+    }
+  }
+  memcpy(b->p + b->len, p, n);
+  b->len += n;
+}
+
+/* Sends what is queued. Returns true if the queue is now empty. A hard
+ * error is recorded in c->broken for the caller to act on. */
+static bool conn_flush(conn_t *c) {
+  obuf_t *b = &c->out;
+  while (b->off < b->len) {
+    ssize_t w = send(c->fd, b->p + b->off, b->len - b->off, MSG_NOSIGNAL);
+    if (w < 0) {
+      if (errno == EINTR)
+        continue;
+      if (errno != EAGAIN && errno != EWOULDBLOCK)
+        c->broken = errno;
+      return false;
+    }
+    b->off += (size_t)w;
+  }
+  b->off = b->len = 0;
+  return true;
+}
+
+/* Queues n bytes and tries to send them; arms EPOLLOUT if some are left. */
+static void conn_write(conn_t *c, uint32_t id, const void *p, size_t n) {
+  obuf_append(&c->out, p, n);
+  if (!conn_flush(c) && !c->broken)
+    conn_watch(c, id, EPOLLIN | EPOLLOUT);
+}
+
+/* A masked client frame with at most 125 payload bytes (control frames). */
+static void ws_send(conn_t *c, uint32_t id, unsigned op, const void *p, size_t n) {
+  uint8_t f[6 + 125];
+  if (n > 125)
+    n = 125;
+  g.rng ^= g.rng << 13;
+  g.rng ^= g.rng >> 7;
+  g.rng ^= g.rng << 17;
+  uint8_t key[4] = {(uint8_t)g.rng, (uint8_t)(g.rng >> 8), (uint8_t)(g.rng >> 16),
+                    (uint8_t)(g.rng >> 24)};
+  f[0] = (uint8_t)(0x80 | op);
+  f[1] = (uint8_t)(0x80 | n);
+  memcpy(f + 2, key, 4);
+  for (size_t i = 0; i < n; i++)
+    f[6 + i] = ((const uint8_t *)p)[i] ^ key[i & 3];
+  conn_write(c, id, f, 6 + n);
+}
+
+/* ------------------------------------------------------------- connections */
+
+static int conn_open(conn_t *c, uint32_t id) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0)
+    return errno;
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  if (connect(fd, (struct sockaddr *)&g.addr, sizeof(g.addr)) < 0 &&
+      errno != EINPROGRESS) {
+    int e = errno;
+    close(fd);
+    return e;
+  }
+  struct epoll_event ev = {.events = EPOLLOUT, .data.u64 = id};
+  if (epoll_ctl(g.ep, EPOLL_CTL_ADD, fd, &ev) < 0) {
+    int e = errno;
+    close(fd);
+    return e;
+  }
+  c->fd = fd;
+  c->events = EPOLLOUT;
+  c->state = ST_CONNECTING;
+  c->attempts++;
+  c->broken = 0;
+  c->in_len = 0;
+  c->out.off = c->out.len = 0;
+  g.connecting++;
+  return 0;
+}
+
+static void conn_close_fd(conn_t *c) {
+  if (c->fd >= 0) {
+    close(c->fd); /* also removes it from the epoll set */
+    c->fd = -1;
+  }
+}
+
+/* The connection failed or was closed by the peer. Before it is open it is
+ * retried up to MAX_ATTEMPTS times; after that it counts as failed. */
+static void conn_fail(conn_t *c, uint32_t id, const char *why, int e) {
+  uint8_t was = c->state;
+  conn_close_fd(c);
+  c->in_len = 0;
+  c->out.off = c->out.len = 0;
+  if (was == ST_CONNECTING || was == ST_HANDSHAKE) {
+    g.connecting--;
+    if (c->attempts < MAX_ATTEMPTS && !c->is_pub) {
+      int r = conn_open(c, id);
+      if (r == 0)
+        return;
+      e = r;
+      why = "connect";
+    }
+    c->state = ST_DEAD;
+    g.failed++;
+    logerr(why, e);
+    return;
+  }
+  c->state = ST_DEAD;
+  if (c->is_pub) {
+    fprintf(stderr, "loadgen: publisher connection lost: %s%s%s\n", why,
+            e ? ": " : "", e ? strerror(e) : "");
+  } else if (was == ST_OPEN) {
+    g.open--;
+    g.closed++;
+    logerr(why, e);
+  }
+}
+
+/* Finds header `name` (case-insensitive) in a response head; returns its
+ * trimmed value and length, or NULL. The head need not end in NUL. */
+static const char *header_find(const char *h, size_t hlen, const char *name,
+                               size_t *vlen) {
+  size_t nlen = strlen(name);
+  const char *end = h + hlen;
+  const char *p = memchr(h, '\n', hlen); /* skip the status line */
+  while (p && p + 1 < end) {
+    p++;
+    const char *eol = memchr(p, '\n', (size_t)(end - p));
+    if (!eol)
+      break;
+    if ((size_t)(eol - p) > nlen && p[nlen] == ':' &&
+        strncasecmp(p, name, nlen) == 0) {
+      const char *v = p + nlen + 1, *ve = eol;
+      if (ve > v && ve[-1] == '\r')
+        ve--;
+      while (v < ve && (*v == ' ' || *v == '\t'))
+        v++;
+      while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t'))
+        ve--;
+      *vlen = (size_t)(ve - v);
+      return v;
+    }
+    p = eol;
+  }
+  return NULL;
+}
+
+static int status_code(const char *h, size_t hlen) {
+  if (hlen < 12 || memcmp(h, "HTTP/1.", 7) != 0 || h[8] != ' ')
+    return -1;
+  int s = 0;
+  for (int i = 9; i < 12; i++) {
+    if (h[i] < '0' || h[i] > '9')
+      return -1;
+    s = s * 10 + (h[i] - '0');
+  }
+  return s;
+}
+
+/* Finds `key` in p[0..n) and parses the integer after it. */
+static bool scan_int(const char *p, size_t n, const char *key, size_t klen,
+                     int64_t *out) {
+  const char *k = memmem(p, n, key, klen);
+  if (!k)
+    return false;
+  const char *s = k + klen, *e = p + n;
+  while (s < e && *s == ' ')
+    s++;
+  bool neg = s < e && *s == '-';
+  if (neg)
+    s++;
+  if (s >= e || *s < '0' || *s > '9')
+    return false;
+  int64_t v = 0;
+  while (s < e && *s >= '0' && *s <= '9' && v < INT64_MAX / 10)
+    v = v * 10 + (*s++ - '0');
+  *out = neg ? -v : v;
+  return true;
+}
+
+/* One text message on a subscriber: the per-delivery hot path. */
+static void on_text(conn_t *c, const char *p, size_t n, int64_t now) {
+  int64_t seq, t;
+  g.deliveries++;
+  if (!scan_int(p, n, "\"seq\":", 6, &seq) || !scan_int(p, n, "\"t\":", 4, &t) ||
+      seq < 0 || (uint64_t)seq >= g.msgs || !c->seen) {
+    g.bad++;
+    return;
+  }
+  g.last_delivery = now;
+  uint64_t bit = UINT64_C(1) << (seq & 63);
+  if (c->seen[seq >> 6] & bit) {
+    g.dup++;
+    return;
+  }
+  c->seen[seq >> 6] |= bit;
+  if (seq < c->last_seq)
+    g.ooo++;
+  else
+    c->last_seq = seq;
+  g.distinct++;
+  hist_add(&g.hist, now > t ? (uint64_t)(now - t) : 0);
+  if (++c->got == g.msgs && ++g.complete == g.subs)
+    g.t_done = now;
+}
+
+/* Handles the 101 response; returns the bytes it used, 0 if incomplete,
+ * or -1 after failing the connection. */
+static ssize_t sub_handshake(conn_t *c, uint32_t id, const char *p, size_t n) {
+  const char *e = memmem(p, n, "\r\n\r\n", 4);
+  if (!e) {
+    if (n > MAX_HEAD) {
+      conn_fail(c, id, "handshake response too large", 0);
+      return -1;
+    }
+    return 0;
+  }
+  size_t hlen = (size_t)(e - p) + 4, vlen;
+  const char *v = header_find(p, hlen, "sec-websocket-accept", &vlen);
+  if (status_code(p, hlen) != 101) {
+    conn_fail(c, id, "handshake: status is not 101", 0);
+    return -1;
+  }
+  if (!v || vlen != strlen(WS_ACCEPT) || memcmp(v, WS_ACCEPT, vlen) != 0) {
+    conn_fail(c, id, "handshake: bad Sec-WebSocket-Accept", 0);
+    return -1;
+  }
+  c->state = ST_OPEN;
+  g.connecting--;
+  g.open++;
+  return (ssize_t)hlen;
+}
+
+/* Parses server frames in p[0..n). Returns the bytes consumed, or -1 after
+ * failing/closing the connection. */
+static ssize_t sub_frames(conn_t *c, uint32_t id, char *p, size_t n,
+                          int64_t now) {
+  size_t off = 0;
+  while (n - off >= 2) {
+    uint8_t *f = (uint8_t *)p + off;
+    size_t avail = n - off, hdr = 2;
+    uint64_t len = f[1] & 0x7f;
+    if (len == 126) {
+      if (avail < 4)
+        break;
+      len = (uint64_t)f[2] << 8 | f[3];
+      hdr = 4;
+    } else if (len == 127) {
+      if (avail < 10)
+        break;
+      len = 0;
+      for (int i = 0; i < 8; i++)
+        len = len << 8 | f[2 + i];
+      hdr = 10;
+    }
+    bool masked = f[1] & 0x80;
+    if (masked)
+      hdr += 4;
+    if (len > MAX_FRAME) {
+      g.proto_err++;
+      conn_fail(c, id, "frame larger than 64 KiB", 0);
+      return -1;
+    }
+    if (avail < hdr + len)
+      break;
+    char *pl = p + off + hdr;
+    if (masked)
+      for (size_t i = 0; i < len; i++)
+        pl[i] ^= (char)f[hdr - 4 + (i & 3)];
+    unsigned op = f[0] & 0x0f;
+    bool fin = f[0] & 0x80;
+    off += hdr + (size_t)len;
+    if (f[0] & 0x70) {
+      g.proto_err++;
+      continue;
+    }
+    switch (op) {
+    case 0x1:
+      if (fin)
+        on_text(c, pl, (size_t)len, now);
+      else
+        g.proto_err++; /* the server must send one frame per message */
+      break;
+    case 0x9:
+      g.pings++;
+      ws_send(c, id, 0xA, pl, (size_t)len);
+      break;
+    case 0xA:
+      break;
+    case 0x8:
+      ws_send(c, id, 0x8, pl, len >= 2 ? 2 : 0);
+      conn_fail(c, id, "server sent close", 0);
+      return -1;
+    default: /* binary or continuation: unexpected from this server */
+      g.proto_err++;
+      break;
+    }
+  }
+  return (ssize_t)off;
+}
+
+static void pub_pump(int64_t now);
+
+/* Parses pipelined HTTP responses on the publisher. */
+static ssize_t pub_responses(conn_t *c, uint32_t id, const char *p, size_t n,
+                             int64_t now) {
+  size_t off = 0;
+  while (off < n) {
+    const char *e = memmem(p + off, n - off, "\r\n\r\n", 4);
+    if (!e) {
+      if (n - off > MAX_HEAD) {
+        conn_fail(c, id, "publisher: response head too large", 0);
+        return -1;
+      }
+      break;
+    }
+    const char *h = p + off;
+    size_t hlen = (size_t)(e - h) + 4, vlen;
+    int status = status_code(h, hlen);
+    size_t clen = 0;
+    const char *v = header_find(h, hlen, "content-length", &vlen);
+    if (v) {
+      for (size_t i = 0; i < vlen && v[i] >= '0' && v[i] <= '9'; i++)
+        clen = clen * 10 + (size_t)(v[i] - '0');
+    } else if (header_find(h, hlen, "transfer-encoding", &vlen)) {
+      conn_fail(c, id, "publisher: chunked responses are not supported", 0);
+      return -1;
+    }
+    if (status < 0 || clen > MAX_FRAME) {
+      conn_fail(c, id, "publisher: malformed response", 0);
+      return -1;
+    }
+    if (n - off < hlen + clen)
+      break;
+    const char *body = h + hlen;
+    if (status != 200 || clen != 12 || memcmp(body, "Message sent", 12) != 0) {
+      if (g.acked_bad++ == 0)
+        fprintf(stderr, "loadgen: unexpected response %d: %.*s\n", status,
+                (int)(clen > 200 ? 200 : clen), body);
+    }
+    g.acked++;
+    if (g.outstanding > 0)
+      g.outstanding--;
+    g.last_ack = now;
+    off += hlen + clen;
+  }
+  return (ssize_t)off;
+}
+
+/* Reads what the socket has (a few recv()s at most, then back to the loop
+ * for fairness) and hands it to the protocol for this connection. */
+static void conn_readable(conn_t *c, uint32_t id) {
+  for (int iter = 0; iter < 4 && c->fd >= 0; iter++) {
+    size_t have = c->in_len;
+    if (have)
+      memcpy(g.rb, c->in, have);
+    ssize_t r = recv(c->fd, g.rb + have, RBUF_SIZE - have, 0);
+    if (r < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+        return;
+      conn_fail(c, id, "recv", errno);
+      return;
+    }
+    if (r == 0) {
+      conn_fail(c, id, "server closed the connection", 0);
+      return;
+    }
+    int64_t now = now_us();
+    size_t n = have + (size_t)r, off = 0;
+    ssize_t used = 0;
+    if (c->is_pub) {
+      used = pub_responses(c, id, g.rb, n, now);
+    } else {
+      if (c->state == ST_HANDSHAKE) {
+        used = sub_handshake(c, id, g.rb, n);
+        off = used > 0 ? (size_t)used : 0;
+      }
+      if (c->state == ST_OPEN)
+        used = sub_frames(c, id, g.rb + off, n - off, now);
+    }
+    if (used < 0)
+      return; /* the connection was failed (and maybe reopened) */
+    off += (size_t)used;
+    if (c->broken) {
+      conn_fail(c, id, "send", c->broken);
+      return;
+    }
+    if (n - off > c->in_cap) {
+      c->in_cap = (uint32_t)(n - off);
+      c->in = xrealloc(c->in, c->in_cap);
+    }
+    if (n > off)
+      memcpy(c->in, g.rb + off, n - off);
+    c->in_len = (uint32_t)(n - off);
+    if (c->is_pub)
+      pub_pump(now);
+    if ((size_t)r < RBUF_SIZE - have)
+      return; /* drained */
+  }
+}
+
+static void conn_writable(conn_t *c, uint32_t id) {
+  if (c->state == ST_CONNECTING) {
+    int err = 0;
+    socklen_t len = sizeof(err);
+    if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+      err = errno;
+    if (err) {
+      conn_fail(c, id, "connect", err);
+      return;
+    }
+    if (c->is_pub) {
+      c->state = ST_OPEN;
+      g.connecting--;
+      conn_watch(c, id, EPOLLIN);
+      return;
+    }
+    c->state = ST_HANDSHAKE;
+    conn_watch(c, id, EPOLLIN);
+    conn_write(c, id, g.handshake, g.handshake_len);
+  } else if (conn_flush(c)) {
+    conn_watch(c, id, EPOLLIN);
+    if (c->is_pub)
+      pub_pump(now_us());
+  }
+  if (c->broken)
+    conn_fail(c, id, "send", c->broken);
+}
+
+/* Opens sockets until `burst` handshakes are in flight or all are started. */
+static void launch(void) {
+  while (g.connecting < g.burst && g.next_open < g.subs) {
+    uint32_t id = g.next_open++;
+    int e = conn_open(&g.conns[id], id);
+    if (e) {
+      g.conns[id].state = ST_DEAD;
+      g.failed++;
+      logerr("socket/connect", e);
+      if (e == EMFILE || e == ENFILE) {
+        fprintf(stderr, "loadgen: out of file descriptors\n");
+        exit(2);
+      }
+    }
+  }
+}
+
+/* ------------------------------------------------------------------ loop */
+
+static void handle_signal(void) {
+  struct signalfd_siginfo si;
+  while (read(g.sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si))
+    g.stop = true;
+}
+
+static void handle_stdin(void) {
+  char buf[4096];
+  ssize_t r = read(0, buf, sizeof(buf));
+  if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) {
+    g.stdin_eof = true;
+    epoll_ctl(g.ep, EPOLL_CTL_DEL, 0, NULL); /* EOF stays readable */
+  } else if (r > 0) {
+    g.stdin_line = true;
+  }
+}
+
+/* Starts watching stdin; stdin that epoll cannot watch (/dev/null, a
+ * regular file) counts as already closed. */
+static void watch_stdin(void) {
+  if (g.stdin_watched)
+    return;
+  g.stdin_watched = true;
+  struct epoll_event ev = {.events = EPOLLIN, .data.u64 = ID_STDIN};
+  if (epoll_ctl(g.ep, EPOLL_CTL_ADD, 0, &ev) < 0)
+    g.stdin_eof = true;
+}
+
+/* Waits up to timeout_ms and dispatches what is ready. */
+static void poll_once(int timeout_ms) {
+  struct epoll_event ev[MAX_EVENTS];
+  int n = epoll_wait(g.ep, ev, MAX_EVENTS, timeout_ms);
+  if (n < 0) {
+    if (errno == EINTR)
+      return;
+    perror("loadgen: epoll_wait");
+    exit(2);
+  }
+  for (int i = 0; i < n; i++) {
+    uint64_t id = ev[i].data.u64;
+    if (id == ID_SIGNAL) {
+      handle_signal();
+      continue;
+    }
+    if (id == ID_STDIN) {
+      handle_stdin();
+      continue;
+    }
+    conn_t *c = &g.conns[id];
+    uint32_t e = ev[i].events;
+    if (c->fd < 0)
+      continue; /* closed earlier in this batch */
+    if (c->state == ST_CONNECTING) {
+      conn_writable(c, (uint32_t)id);
+      continue;
+    }
+    if (e & (EPOLLIN | EPOLLERR | EPOLLHUP))
+      conn_readable(c, (uint32_t)id);
+    if (c->fd >= 0 && (e & EPOLLOUT))
+      conn_writable(c, (uint32_t)id);
+  }
+}
+
+/* --pause: prints `word`, then waits (bounded) for a line or EOF on stdin
+ * while the connections keep being served. This lets a driver script
+ * sample the server between phases. */
+static void pause_point(const char *word) {
+  if (!g.pause)
+    return;
+  printf("%s\n", word);
+  fflush(stdout);
+  watch_stdin();
+  g.stdin_line = false;
+  int64_t until = now_us() + 120 * INT64_C(1000000);
+  while (!g.stdin_line && !g.stdin_eof && !g.stop && now_us() < until)
+    poll_once(100);
+}
+
+static void setup(uint32_t nconns) {
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+  }
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+      rl.rlim_cur < (rlim_t)nconns + 32) {
+    fprintf(stderr,
+            "loadgen: RLIMIT_NOFILE is %llu (hard limit %llu), need %u; raise "
+            "the hard limit (ulimit -Hn) first\n",
+            (unsigned long long)rl.rlim_cur, (unsigned long long)rl.rlim_max,
+            nconns + 32);
+    exit(2);
+  }
+  signal(SIGPIPE, SIG_IGN);
+  sigset_t ss;
+  sigemptyset(&ss);
+  sigaddset(&ss, SIGINT);
+  sigaddset(&ss, SIGTERM);
+  sigaddset(&ss, SIGHUP);
+  sigprocmask(SIG_BLOCK, &ss, NULL);
+  g.ep = epoll_create1(EPOLL_CLOEXEC);
+  g.sigfd = signalfd(-1, &ss, SFD_NONBLOCK | SFD_CLOEXEC);
+  if (g.ep < 0 || g.sigfd < 0) {
+    perror("loadgen: epoll/signalfd");
+    exit(2);
+  }
+  struct epoll_event ev = {.events = EPOLLIN, .data.u64 = ID_SIGNAL};
+  epoll_ctl(g.ep, EPOLL_CTL_ADD, g.sigfd, &ev);
+
+  g.addr.sin_family = AF_INET;
+  g.addr.sin_port = htons((uint16_t)g.port);
+  g.addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  g.rb = xrealloc(NULL, RBUF_SIZE);
+  g.nconns = nconns;
+  g.conns = calloc(nconns, sizeof(conn_t));
+  if (!g.conns) {
+    fprintf(stderr, "loadgen: out of memory\n");
+    exit(2);
+  }
+  for (uint32_t i = 0; i < nconns; i++) {
+    g.conns[i].fd = -1;
+    g.conns[i].last_seq = -1;
+  }
+  g.rng = (uint64_t)now_us() | 1;
+  int n = snprintf(g.handshake, sizeof(g.handshake),
+                   "GET /ws/connect HTTP/1.1\r\n"
+                   "Host: 127.0.0.1:%d\r\n"
+                   "Upgrade: websocket\r\n"
+                   "Connection: Upgrade\r\n"
+                   "Sec-WebSocket-Key: " WS_KEY "\r\n"
+                   "Sec-WebSocket-Version: 13\r\n\r\n",
+                   g.port);
+  g.handshake_len = (size_t)n;
+}
+
+/* Opens all subscriber sockets, `burst` handshakes in flight at a time.
+ * Returns false if some could not be opened or time ran out. */
+static bool connect_all(void) {
+  int64_t t0 = now_us();
+  int64_t deadline = t0 + 30 * INT64_C(1000000) + (int64_t)g.subs * 5000;
+  launch();
+  while (g.open + g.failed < g.subs && !g.stop) {
+    if (now_us() > deadline) {
+      fprintf(stderr, "loadgen: timed out connecting (%u of %u open)\n", g.open,
+              g.subs);
+      return false;
+    }
+    poll_once(100);
+    launch();
+  }
+  double s = (double)(now_us() - t0) / 1e6;
+  if (!g.quiet)
+    fprintf(stderr, "loadgen: %u of %u WebSockets open in %.2f s\n", g.open,
+            g.subs, s);
+  if (g.open < g.subs) {
+    fprintf(stderr, "loadgen: %u connections failed\n", g.subs - g.open);
+    return false;
+  }
+  return true;
+}
+
+/* Closes everything, saying goodbye on open WebSockets. */
+static void close_all(void) {
+  static const uint8_t bye[2] = {0x03, 0xe8}; /* 1000 normal closure */
+  for (uint32_t i = 0; i < g.nconns; i++) {
+    conn_t *c = &g.conns[i];
+    if (c->fd < 0)
+      continue;
+    if (c->state == ST_OPEN && !c->is_pub)
+      ws_send(c, i, 0x8, bye, 2);
+    conn_close_fd(c);
+  }
+}
+
+static double cpu_self_s(void) {
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+         (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
+
+/* ------------------------------------------------------------------ fanout */
+
+/* Sends as many requests as the window (and, with --rate, the schedule)
+ * allows, in one send(). */
+static void pub_pump(int64_t now) {
+  conn_t *c = &g.conns[g.subs];
+  if (c->state != ST_OPEN || g.pub_start == 0)
+    return;
+  bool any = false;
+  while (g.sent < g.msgs && g.outstanding < g.window) {
+    if (g.rate > 0) {
+      int64_t due = g.pub_start + (int64_t)((double)g.sent * 1e6 / g.rate);
+      if (now < due)
+        break;
+    }
+    char body[64], req[256];
+    int bl = snprintf(body, sizeof(body), "{\"seq\":%" PRIu32 ",\"t\":%" PRId64 "}",
+                      g.sent, now_us());
+    int rl = snprintf(req, sizeof(req),
+                      "POST /broadcast HTTP/1.1\r\n"
+                      "Host: 127.0.0.1:%d\r\n"
+                      "Content-Type: application/json\r\n"
+                      "Content-Length: %d\r\n\r\n%s",
+                      g.port, bl, body);
+    obuf_append(&c->out, req, (size_t)rl);
+    g.sent++;
+    g.outstanding++;
+    any = true;
+  }
+  if (any && !conn_flush(c) && !c->broken)
+    conn_watch(c, g.subs, EPOLLIN | EPOLLOUT);
+  if (c->broken)
+    conn_fail(c, g.subs, "publisher send", c->broken);
+}
+
+static int run_fanout(void) {
+  setup(g.subs + 1);
+  if (!g.quiet)
+    fprintf(stderr, "loadgen: fanout port=%d subs=%u msgs=%u %s\n", g.port,
+            g.subs, g.msgs, g.rate > 0 ? "paced" : "pipelined");
+  for (uint32_t i = 0; i < g.subs; i++) {
+    g.conns[i].seen = calloc((g.msgs + 63) / 64, sizeof(uint64_t));
+    if (!g.conns[i].seen) {
+      fprintf(stderr, "loadgen: out of memory\n");
+      return 2;
+    }
+  }
+  int64_t c0 = now_us();
+  bool connected = connect_all();
+  double connect_s = (double)(now_us() - c0) / 1e6;
+  if (!connected) {
+    close_all();
+    printf("RESULT mode=fanout subs=%u msgs=%u ok=0 error=connect open=%u\n",
+           g.subs, g.msgs, g.open);
+    return 2;
+  }
+
+  /* The publisher. */
+  conn_t *pub = &g.conns[g.subs];
+  pub->is_pub = 1;
+  int e = conn_open(pub, g.subs);
+  if (e) {
+    fprintf(stderr, "loadgen: publisher connect: %s\n", strerror(e));
+    return 2;
+  }
+  int64_t deadline = now_us() + 10 * INT64_C(1000000);
+  while (pub->state == ST_CONNECTING && !g.stop && now_us() < deadline)
+    poll_once(100);
+  if (pub->state != ST_OPEN) {
+    fprintf(stderr, "loadgen: publisher could not connect\n");
+    close_all();
+    return 2;
+  }
+
+  pause_point("CONNECTED");
+  double cpu0 = cpu_self_s();
+  g.pub_start = now_us();
+  double budget_s = g.timeout_s > 0
+                        ? g.timeout_s
+                        : 60.0 + g.msgs / 100.0 + (g.rate > 0 ? g.msgs / g.rate : 0);
+  deadline = g.pub_start + (int64_t)(budget_s * 1e6);
+  const int64_t quiet_us = 5 * INT64_C(1000000);
+  const char *end_reason = "complete";
+  pub_pump(g.pub_start);
+  for (;;) {
+    int64_t now = now_us();
+    if (g.stop) {
+      end_reason = "signal";
+      break;
+    }
+    if (g.complete == g.subs &&
+        (g.acked == g.msgs || now - g.t_done > 2 * INT64_C(1000000)))
+      break;
+    if (now > deadline) {
+      end_reason = "timeout";
+      break;
+    }
+    if (pub->state != ST_OPEN && g.open == 0) {
+      end_reason = "disconnected";
+      break;
+    }
+    bool pub_done = g.acked == g.msgs || pub->state != ST_OPEN;
+    int64_t last = g.last_delivery > g.last_ack ? g.last_delivery : g.last_ack;
+    if (last < g.pub_start)
+      last = g.pub_start;
+    if (pub_done && now - last > quiet_us) {
+      end_reason = "quiet";
+      break;
+    }
+    int timeout_ms = 100;
+    if (g.rate > 0 && pub->state == ST_OPEN && g.sent < g.msgs &&
+        g.outstanding < g.window) {
+      int64_t due = g.pub_start + (int64_t)((double)g.sent * 1e6 / g.rate);
+      int64_t wait = due > now ? (due - now + 999) / 1000 : 0;
+      if (wait < timeout_ms)
+        timeout_ms = (int)wait;
+    }
+    poll_once(timeout_ms);
+    if (g.rate > 0)
+      pub_pump(now_us());
+  }
+  int64_t t_end = g.complete == g.subs ? g.t_done : g.last_delivery;
+  if (t_end <= g.pub_start)
+    t_end = now_us();
+  double elapsed = (double)(t_end - g.pub_start) / 1e6;
+  double cpu = cpu_self_s() - cpu0;
+  uint64_t expected = (uint64_t)g.subs * g.msgs;
+  uint64_t lost = expected - g.distinct;
+  double dps = elapsed > 0 ? (double)g.deliveries / elapsed : 0;
+  double p50 = hist_quantile_ms(&g.hist, 0.50), p99 = hist_quantile_ms(&g.hist, 0.99),
+         p999 = hist_quantile_ms(&g.hist, 0.999);
+  double mx = (double)g.hist.max / 1000.0;
+  double mean = g.hist.n ? (double)g.hist.sum / (double)g.hist.n / 1000.0 : 0;
+  bool ok = lost == 0 && g.ooo == 0 && g.dup == 0 && g.bad == 0 &&
+            g.proto_err == 0 && g.closed == 0 && g.acked_bad == 0 &&
+            g.acked == g.msgs;
+  printf("fanout: %u subscribers x %u messages, %s", g.subs, g.msgs,
+         g.rate > 0 ? "paced at " : "pipelined, window ");
+  if (g.rate > 0)
+    printf("%g msg/s\n", g.rate);
+  else
+    printf("%u\n", g.window);
+  printf("  connect        %.2f s\n", connect_s);
+  printf("  deliveries     %" PRIu64 " of %" PRIu64 " (ended: %s)\n", g.deliveries,
+         expected, end_reason);
+  printf("  elapsed        %.3f s\n", elapsed);
+  printf("  deliveries/s   %.0f\n", dps);
+  printf("  latency ms     p50 %.3f  p99 %.3f  p99.9 %.3f  max %.3f  mean %.3f\n",
+         p50, p99, p999, mx, mean);
+  printf("  lost           %" PRIu64 "\n", lost);
+  printf("  out-of-order   %" PRIu64 "\n", g.ooo);
+  printf("  duplicates %" PRIu64 ", unparsable %" PRIu64 ", protocol errors %" PRIu64
+         ", closed by server %" PRIu64 ", pings %" PRIu64 "\n",
+         g.dup, g.bad, g.proto_err, g.closed, g.pings);
+  printf("  publisher      %u sent, %u answered, %u not 200 \"Message sent\"\n",
+         g.sent, g.acked, g.acked_bad);
+  printf("  loadgen cpu    %.2f s\n", cpu);
+  printf("RESULT mode=fanout subs=%u msgs=%u rate=%g window=%u deliveries=%" PRIu64
+         " expected=%" PRIu64 " elapsed_s=%.3f deliveries_per_s=%.0f p50_ms=%.3f"
+         " p99_ms=%.3f p999_ms=%.3f max_ms=%.3f mean_ms=%.3f lost=%" PRIu64
+         " out_of_order=%" PRIu64 " dup=%" PRIu64 " bad=%" PRIu64
+         " proto_err=%" PRIu64 " closed=%" PRIu64 " http_sent=%u http_ok=%u"
+         " http_bad=%u connect_s=%.2f loadgen_cpu_s=%.2f end=%s ok=%d\n",
+         g.subs, g.msgs, g.rate, g.window, g.deliveries, expected, elapsed, dps,
+         p50, p99, p999, mx, mean, lost, g.ooo, g.dup, g.bad, g.proto_err,
+         g.closed, g.sent, g.acked - g.acked_bad, g.acked_bad, connect_s, cpu,
+         end_reason, ok);
+  fflush(stdout);
+  pause_point("DONE");
+  close_all();
+  return ok ? 0 : 1;
+}
+
+/* -------------------------------------------------------------------- idle */
+
+static int run_idle(void) {
+  setup(g.subs);
+  int64_t c0 = now_us();
+  if (!connect_all()) {
+    close_all();
+    printf("RESULT mode=idle conns=%u ok=0 error=connect open=%u\n", g.subs,
+           g.open);
+    return 2;
+  }
+  printf("READY conns=%u connect_s=%.2f\n", g.open, (double)(now_us() - c0) / 1e6);
+  fflush(stdout);
+
+  /* Wait for stdin to close, a signal, or --hold seconds. */
+  if (g.hold_s <= 0)
+    watch_stdin();
+  int64_t until = g.hold_s > 0 ? now_us() + (int64_t)(g.hold_s * 1e6) : 0;
+  while (!g.stop && !g.stdin_eof && (until == 0 || now_us() < until))
+    poll_once(100);
+  uint32_t open = g.open;
+  close_all();
+  printf("RESULT mode=idle conns=%u open_at_end=%u closed_by_server=%" PRIu64
+         " pings=%" PRIu64 " ok=%d\n",
+         g.subs, open, g.closed, g.pings, g.closed == 0);
+  fflush(stdout);
+  return g.closed == 0 ? 0 : 1;
+}
+
+/* ------------------------------------------------------------------- main */
+
+static void usage(FILE *f) {
+  fprintf(f,
+          "usage: loadgen fanout --port P --subs N --msgs M [--rate R] [--window W]\n"
+          "       loadgen idle   --port P --conns N [--hold S]\n"
+          "\n"
+          "Load generator for duro's seed application; talks to 127.0.0.1 only.\n"
+          "\n"
+          "fanout  Opens N WebSockets on GET /ws/connect, then one HTTP keep-alive\n"
+          "        connection sends M `POST /broadcast` requests with the body\n"
+          "        {\"seq\":i,\"t\":<monotonic us>}. Each subscriber checks that every\n"
+          "        seq arrives once and in order and records now - t.\n"
+          "        --rate R     pace to R messages/s (latency); default: pipeline\n"
+          "        --window W   max requests without a response (default 64)\n"
+          "        --timeout S  give up after S seconds of publishing\n"
+          "                     (default 60 + M/100, plus M/R when paced)\n"
+          "        --pause      print CONNECTED once all sockets are open and DONE\n"
+          "                     after the results, each time waiting for a line\n"
+          "                     (or EOF) on stdin before going on, so a driver can\n"
+          "                     sample the server between phases (bounded: 120 s)\n"
+          "idle    Opens N WebSockets, prints READY when all are open, then holds\n"
+          "        them (answering pings) until stdin closes, a signal arrives or\n"
+          "        --hold S seconds pass.\n"
+          "common  --burst B    handshakes in flight while connecting (default 500)\n"
+          "        --quiet      no progress lines on stderr\n"
+          "\n"
+          "Prints a human-readable summary and one `RESULT key=value ...` line.\n"
+          "Exit: 0 all delivered in order, 1 losses/disorder/errors, 2 setup.\n");
+}
+
+static bool parse_u32(const char *s, uint32_t *out) {
+  char *end;
+  errno = 0;
+  unsigned long v = strtoul(s, &end, 10);
+  if (errno || end == s || *end || v > UINT32_MAX)
+    return false;
+  *out = (uint32_t)v;
+  return true;
+}
+
+static bool parse_f64(const char *s, double *out) {
+  char *end;
+  errno = 0;
+  double v = strtod(s, &end);
+  if (errno || end == s || *end || v < 0)
+    return false;
+  *out = v;
+  return true;
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+    usage(argc < 2 ? stderr : stdout);
+    return argc < 2 ? 2 : 0;
+  }
+  g.mode = argv[1];
+  g.window = 64;
+  g.burst = 500;
+  uint32_t port = 0;
+  for (int i = 2; i < argc; i++) {
+    const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+    bool ok = true;
+    if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+      usage(stdout);
+      return 0;
+    } else if (!strcmp(a, "--quiet")) {
+      g.quiet = true;
+      continue;
+    } else if (!strcmp(a, "--pause")) {
+      g.pause = true;
+      continue;
+    } else if (!v) {
+      ok = false;
+    } else if (!strcmp(a, "--port")) {
+      ok = parse_u32(v, &port) && port > 0 && port < 65536;
+    } else if (!strcmp(a, "--subs") || !strcmp(a, "--conns")) {
+      ok = parse_u32(v, &g.subs) && g.subs > 0 && g.subs < 10000000;
+    } else if (!strcmp(a, "--msgs")) {
+      ok = parse_u32(v, &g.msgs) && g.msgs > 0 && g.msgs < 100000000;
+    } else if (!strcmp(a, "--rate")) {
+      ok = parse_f64(v, &g.rate);
+    } else if (!strcmp(a, "--window")) {
+      ok = parse_u32(v, &g.window) && g.window > 0;
+    } else if (!strcmp(a, "--burst")) {
+      ok = parse_u32(v, &g.burst) && g.burst > 0;
+    } else if (!strcmp(a, "--hold")) {
+      ok = parse_f64(v, &g.hold_s);
+    } else if (!strcmp(a, "--timeout")) {
+      ok = parse_f64(v, &g.timeout_s);
+    } else {
+      fprintf(stderr, "loadgen: unknown option %s\n", a);
+      usage(stderr);
+      return 2;
+    }
+    if (!ok) {
+      fprintf(stderr, "loadgen: bad or missing value for %s\n", a);
+      return 2;
+    }
+    i++;
+  }
+  g.port = (int)port;
+  if (!strcmp(g.mode, "fanout")) {
+    if (!port || !g.subs || !g.msgs) {
+      fprintf(stderr, "loadgen: fanout needs --port, --subs and --msgs\n");
+      return 2;
+    }
+    return run_fanout();
+  }
+  if (!strcmp(g.mode, "idle")) {
+    if (!port || !g.subs) {
+      fprintf(stderr, "loadgen: idle needs --port and --conns\n");
+      return 2;
+    }
+    return run_idle();
+  }
+  fprintf(stderr, "loadgen: unknown mode %s\n", g.mode);
+  usage(stderr);
+  return 2;
+}
