@@ -30,13 +30,15 @@ UNIT_SRC  := $(wildcard tests/unit/test_*.c)
 UNIT_BIN  := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 WEB_FILES := $(wildcard web/*)
 
-.PHONY: all run test unit integration test-asan bench clean fuzz format
+.PHONY: all run test unit integration test-asan bench clean fuzz format \
+        deps test-deps
 
 all: $(BUILD)/duro
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c $< -o $@
+	@echo "  CC      $<"
+	@$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c $< -o $@
 
 $(BUILD)/libduro.a: $(LIB_OBJ)
 	@rm -f $@
@@ -50,7 +52,15 @@ $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libduro.a
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(shell pkg-config --cflags cmocka) $(LDFLAGS) \
 	  -o $@ $< $(BUILD)/libduro.a $(LDLIBS) $(shell pkg-config --libs cmocka)
 
-run: $(BUILD)/duro
+deps:
+	@scripts/deps.sh build
+
+test-deps:
+	@scripts/deps.sh test
+	@[ -d node_modules/ws ] || npm ci --no-audit --no-fund
+
+run: deps
+	@$(MAKE) --no-print-directory $(BUILD)/duro
 	$(BUILD)/duro dev
 
 unit: $(UNIT_BIN)
@@ -59,10 +69,14 @@ unit: $(UNIT_BIN)
 integration: $(BUILD)/duro
 	@DURO_BIN=$(abspath $(BUILD)/duro) tests/run-integration.sh
 
-test: unit integration
+# The README's test command: everything, then everything again under
+# AddressSanitizer + UndefinedBehaviorSanitizer.
+test: test-deps
+	@$(MAKE) --no-print-directory unit integration
+	@$(MAKE) --no-print-directory SANITIZE=1 unit integration
 
 test-asan:
-	$(MAKE) SANITIZE=1 test
+	$(MAKE) SANITIZE=1 unit integration
 
 bench: build/release/duro
 	@bench/run.sh

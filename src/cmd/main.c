@@ -152,6 +152,17 @@ static int run(app_t *app) {
   signal(SIGPIPE, SIG_IGN);
 
   uv_run(app->loop, UV_RUN_DEFAULT);
+
+  /* Stopped: free what is left so leak checkers see a clean exit. */
+  DURO_LIST_FOREACH(it, &app->net.conns)
+    duro_conn_close(DURO_CONTAINER_OF(it, duro_conn_t, node));
+  duro_runtime_free(app->rt);
+  duro_net_close(&app->net);
+  uv_close((uv_handle_t *)&app->sigint, NULL);
+  uv_close((uv_handle_t *)&app->sigterm, NULL);
+  uv_close((uv_handle_t *)&app->grace, NULL);
+  uv_run(app->loop, UV_RUN_DEFAULT);
+  uv_loop_close(app->loop);
   return 0;
 }
 
@@ -163,7 +174,7 @@ int main(int argc, char **argv) {
   if (rc == 1)
     return 0;
   if (rc < 0) {
-    fprintf(stderr, "duro: %s\n", err);
+    fprintf(stderr, "%s\n", err);
     return 2;
   }
   duro_log_level = app.cfg.log_level;

@@ -225,7 +225,8 @@ const char *duro_mode_name(duro_mode_t m) {
   return (unsigned)m < 3 ? mode_names[m] : "unknown";
 }
 
-/* Parses a decimal port number, 1..65535; -1 when s is anything else. */
+/* Parses a decimal port number, 0..65535 (0: any free port, which the log
+ * line announces); -1 when s is anything else. */
 static int parse_port(const char *s) {
   long v = 0;
   if (!*s)
@@ -237,7 +238,7 @@ static int parse_port(const char *s) {
     if (v > 65535)
       return -1;
   }
-  return v >= 1 ? (int)v : -1;
+  return (int)v;
 }
 
 static void set_var(duro_config_t *c, const char *key, const char *value) {
@@ -463,7 +464,7 @@ static int apply_flag(cli_t *cli, const flag_t *f, const char *v, char *err,
   case F_FRONTEND_PORT:
     if ((n = parse_port(v)) < 0)
       return fail(err, errlen,
-                  "duro: --%s: '%.16s' is not a port number (1-65535)",
+                  "duro: --%s: '%.16s' is not a port number (0-65535)",
                   f->name, v);
     if (f->id == F_PORT)
       cli->port = n;

@@ -78,6 +78,7 @@ struct duro_request {
   char *stub_name;
   uint8_t answered;
   uint8_t deferred;
+  uint8_t upgraded;  /* taken by accept_websocket during its fetch */
 };
 
 struct duro_socket {
@@ -110,6 +111,7 @@ struct duro_object {
   staged_alarm_t staged[DURO_MAX_ALARMS_PER_OBJECT * 2];
   size_t nstaged;
   size_t ev_first_op;
+  duro_request_t *cur_fetch;    /* the request the running fetch got */
   /* output gate */
   held_op_t *ops;
   size_t nops, capops, ops_head;

@@ -375,7 +375,15 @@ static void run_event(duro_object_t *o, obj_event_t *ev) {
     duro_request_t *r = ev->req;
     r->target = o;
     o->open_requests++;
+    o->cur_fetch = r;
     rc = cls->fetch ? cls->fetch(o, o->state, r) : 0;
+    o->cur_fetch = NULL;
+    if (r->upgraded) {
+      duro__request_free(r);
+      if (rc < 0) /* the socket is open: the error closes it */
+        rc = 0;
+      break;
+    }
     if (rc < 0 || (!r->answered && !r->deferred)) {
       if (rc >= 0)
         duro_log_error("object %s: fetch handler returned without answering",
@@ -813,7 +821,7 @@ static int evictable(const duro_object_t *o, uint64_t now, uint64_t idle) {
 static void on_evict_timer(uv_timer_t *t) {
   duro_runtime_t *rt = t->data;
   uint64_t now = uv_now(rt->loop);
-  uint64_t idle = rt->cfg->limits.object_idle_ms;
+  uint64_t idle = rt->shutting_down ? 0 : rt->cfg->limits.object_idle_ms;
   DURO_LIST_FOREACH_SAFE(it, tmp, &rt->objects) {
     duro_object_t *o = DURO_CONTAINER_OF(it, duro_object_t, node);
     /* an object whose alarm is being delivered stays */
@@ -905,10 +913,11 @@ void duro_runtime_shutdown(duro_runtime_t *rt, void (*cb)(void *data),
     }
   }
   /* Sockets close, instances then become idle; the sweeper finishes. */
-  rt->cfg = rt->cfg;
   uv_timer_stop(&rt->evict_timer);
   uv_timer_start(&rt->evict_timer, on_evict_timer, 50, 50);
 }
+
+static void free_runtime(uv_handle_t *h) { duro_free(h->data); }
 
 void duro_runtime_free(duro_runtime_t *rt) {
   DURO_LIST_FOREACH_SAFE(it, tmp, &rt->objects) {
@@ -930,7 +939,8 @@ void duro_runtime_free(duro_runtime_t *rt) {
   duro_free(rt->buckets);
   uv_close((uv_handle_t *)&rt->alarm_timer, NULL);
   uv_close((uv_handle_t *)&rt->evict_timer, NULL);
-  uv_close((uv_handle_t *)&rt->poster, (uv_close_cb)duro_free);
+  /* Close callbacks run in order: the last one frees the runtime. */
+  uv_close((uv_handle_t *)&rt->poster, free_runtime);
 }
 
 void duro_runtime_stats(const duro_runtime_t *rt, duro_runtime_stats_t *out) {

@@ -84,7 +84,10 @@ duro_socket_t *duro_accept_websocket(duro_request_t *r,
   r->http = NULL;
   r->answered = 1;
   o->open_requests--;
-  duro__request_free(r);
+  if (o->cur_fetch == r)
+    r->upgraded = 1; /* run_event frees it after the handler returns */
+  else
+    duro__request_free(r);
   if (!c) {
     duro_free(s);
     return NULL;

@@ -1,0 +1,145 @@
+// Test harness: starts a real duro binary in a temporary directory on a
+// free port (port 0; the port is read from duro's own log line), talks to
+// it over real sockets, and stops only the processes it started, by PID.
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import WebSocket from 'ws';
+
+export const DURO_BIN = process.env.DURO_BIN ||
+  path.resolve(import.meta.dirname, '../../../build/release/duro');
+
+const started = new Set();
+process.on('exit', () => { for (const p of started) try { p.kill('SIGKILL'); } catch {} });
+
+// Starts duro. opts: role ('backend'), mode ('test'), args ([]), env ({}),
+// dir (reuse a directory, e.g. after a restart), config (text of duro.jsonc),
+// devVars (text of .dev.vars), port (0). Resolves with a handle.
+export async function startDuro(opts = {}) {
+  const dir = opts.dir || mkdtempSync(path.join(tmpdir(), 'duro-test-'));
+  if (opts.config !== undefined) writeFileSync(path.join(dir, 'duro.jsonc'), opts.config);
+  if (opts.devVars !== undefined) writeFileSync(path.join(dir, '.dev.vars'), opts.devVars);
+  const args = [opts.role || 'backend', '--port', String(opts.port ?? 0), '--data', path.join(dir, 'data')];
+  if (opts.mode !== null) args.push('--mode', opts.mode || 'test');
+  args.push(...(opts.args || []));
+  const env = { ...process.env, ...(opts.env || {}) };
+  for (const k of ['NODE_ENV', 'DURO_INTERNAL_SECRET']) if (!(opts.env && k in opts.env)) delete env[k];
+  const proc = spawn(DURO_BIN, args, { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  started.add(proc);
+  let log = '';
+  const exited = new Promise((resolve) => proc.on('exit', (code, signal) => {
+    started.delete(proc);
+    resolve({ code, signal });
+  }));
+  const port = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`duro did not start:\n${log}`)), 10000);
+    const onData = (d) => {
+      log += d;
+      const m = /backend on http:\/\/[^:]+:(\d+)/.exec(log);
+      if (m) { clearTimeout(timer); resolve(Number(m[1])); }
+    };
+    proc.stderr.on('data', onData);
+    proc.stdout.on('data', (d) => { log += d; });
+    exited.then(({ code, signal }) => { clearTimeout(timer); reject(new Error(`duro exited (${code ?? signal}) before listening:\n${log}`)); });
+  });
+  const h = {
+    proc, pid: proc.pid, port, dir, exited,
+    url: `http://127.0.0.1:${port}`,
+    ws: `ws://127.0.0.1:${port}`,
+    get log() { return log; },
+    // SIGTERM and wait; returns {code, signal}.
+    // Also fails the test when a sanitizer reported anything.
+    async stop() {
+      if (proc.exitCode === null && proc.signalCode === null) {
+        proc.kill('SIGTERM');
+        const t = setTimeout(() => proc.kill('SIGKILL'), 8000);
+        await exited;
+        clearTimeout(t);
+      }
+      const r = await exited;
+      assertSanitizerClean(log);
+      return r;
+    },
+    async kill9() { proc.kill('SIGKILL'); return exited; },
+    cleanup() { rmSync(dir, { recursive: true, force: true }); },
+  };
+  return h;
+}
+
+const SANITIZER_MARKS = [/ERROR: AddressSanitizer/, /ERROR: LeakSanitizer/, /runtime error:/];
+
+// Throws when duro's output carries a sanitizer report.
+export function assertSanitizerClean(text) {
+  for (const re of SANITIZER_MARKS)
+    if (re.test(text)) throw new Error(`sanitizer report in duro's output:\n${text}`);
+}
+
+// Runs duro expecting it to exit; resolves {code, stdout, stderr}.
+export function runDuro(args, opts = {}) {
+  return new Promise((resolve) => {
+    const dir = opts.cwd || mkdtempSync(path.join(tmpdir(), 'duro-run-'));
+    const env = { ...process.env, ...(opts.env || {}) };
+    for (const k of ['NODE_ENV', 'DURO_INTERNAL_SECRET']) if (!(opts.env && k in opts.env)) delete env[k];
+    const p = spawn(DURO_BIN, args, { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    started.add(p);
+    let stdout = '', stderr = '';
+    p.stdout.on('data', (d) => { stdout += d; });
+    p.stderr.on('data', (d) => { stderr += d; });
+    const t = setTimeout(() => p.kill('SIGKILL'), opts.timeout || 10000);
+    p.on('exit', (code, signal) => { clearTimeout(t); started.delete(p); resolve({ code, signal, stdout, stderr }); });
+  });
+}
+
+// Sends raw bytes and collects the reply until the server closes or
+// `until` matches the text so far, or the timeout passes.
+export function rawRequest(port, data, { timeout = 3000, until } = {}) {
+  return new Promise((resolve) => {
+    const s = net.connect(port, '127.0.0.1');
+    let buf = Buffer.alloc(0);
+    let done = false;
+    const finish = (why) => { if (done) return; done = true; clearTimeout(t); s.destroy(); resolve({ text: buf.toString('latin1'), buf, why }); };
+    const t = setTimeout(() => finish('timeout'), timeout);
+    s.on('data', (d) => { buf = Buffer.concat([buf, d]); if (until && until(buf.toString('latin1'))) finish('until'); });
+    s.on('end', () => finish('end'));
+    s.on('close', () => finish('close'));
+    s.on('error', () => finish('error'));
+    if (data !== undefined) s.write(data);
+  });
+}
+
+// Opens a WebSocket and resolves once open, or rejects with the HTTP status.
+export function openWs(url, opts = {}) {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url, opts);
+    ws.messages = [];
+    ws.on('message', (data, isBinary) => ws.messages.push(isBinary ? data : data.toString()));
+    ws.once('open', () => resolve(ws));
+    ws.once('unexpected-response', (req, res) => {
+      let body = '';
+      res.on('data', (d) => { body += d; });
+      res.on('end', () => { const e = new Error(`HTTP ${res.statusCode}: ${body}`); e.status = res.statusCode; e.body = body; e.headers = res.headers; reject(e); });
+    });
+    ws.once('error', reject);
+  });
+}
+
+// Waits until pred() is true, polling every 10 ms, or throws after ms.
+export async function waitFor(pred, ms = 5000, what = 'condition') {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (await pred()) return;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+export function closed(ws) {
+  return new Promise((resolve) => {
+    if (ws.readyState === WebSocket.CLOSED) return resolve({ code: ws._closeCode, reason: '' });
+    ws.once('close', (code, reason) => resolve({ code, reason: reason.toString() }));
+  });
+}
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
