@@ -72,8 +72,7 @@ long duro_url_decode(const char *src, size_t len, char *dst) {
 static int authorized(duro_backend_t *b, const duro_http_req_t *req) {
   if (!b->secret) {
     /* No secret (development/test only): loopback callers only. */
-    return req->conn && (strncmp(req->conn->peer, "127.", 4) == 0 ||
-                         strncmp(req->conn->peer, "::1", 3) == 0);
+    return req->conn && duro_conn_is_loopback(req->conn);
   }
   const duro_header_t *h = duro_http_header(req, "Authorization");
   if (!h || h->value_len < 7 || strncasecmp(h->value, "Bearer ", 7) != 0)

@@ -399,6 +399,50 @@ void duro_conn_close_after_flush(duro_conn_t *c) {
     on_drained(c);
 }
 
+/* ---- peers ---------------------------------------------------------------------- */
+
+/* The peer's address is looked up when needed rather than stored: it is
+ * only wanted for logs and loopback checks, and 64 bytes per idle socket
+ * add up. */
+int duro_conn_peer(const duro_conn_t *c, char *buf, size_t len) {
+  struct sockaddr_storage ss;
+  int sl = sizeof(ss);
+  char ip[INET6_ADDRSTRLEN] = "?";
+  int port = 0;
+  if (c->closed ||
+      uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &sl) != 0) {
+    snprintf(buf, len, "?");
+    return DURO_ECLOSED;
+  }
+  if (ss.ss_family == AF_INET) {
+    struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+    uv_ip4_name(a, ip, sizeof(ip));
+    port = ntohs(a->sin_port);
+  } else if (ss.ss_family == AF_INET6) {
+    struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+    uv_ip6_name(a, ip, sizeof(ip));
+    port = ntohs(a->sin6_port);
+  }
+  snprintf(buf, len, "%s:%d", ip, port);
+  return 0;
+}
+
+int duro_conn_is_loopback(const duro_conn_t *c) {
+  struct sockaddr_storage ss;
+  int sl = sizeof(ss);
+  if (c->closed ||
+      uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &sl) != 0)
+    return 0;
+  if (ss.ss_family == AF_INET)
+    return (ntohl(((struct sockaddr_in *)&ss)->sin_addr.s_addr) >> 24) == 127;
+  if (ss.ss_family == AF_INET6) {
+    const struct in6_addr *a = &((struct sockaddr_in6 *)&ss)->sin6_addr;
+    static const struct in6_addr loop6 = IN6ADDR_LOOPBACK_INIT;
+    return memcmp(a, &loop6, sizeof(loop6)) == 0;
+  }
+  return 0;
+}
+
 /* ---- listening --------------------------------------------------------------- */
 
 static void on_connection(uv_stream_t *server, int status) {
@@ -428,22 +472,6 @@ static void on_connection(uv_stream_t *server, int status) {
   net->nconns++;
   net->accepts++;
   uv_tcp_nodelay(&c->tcp, 1);
-  struct sockaddr_storage ss;
-  int sl = sizeof(ss);
-  if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &sl) == 0) {
-    char ip[INET6_ADDRSTRLEN] = "?";
-    int port = 0;
-    if (ss.ss_family == AF_INET) {
-      struct sockaddr_in *a = (struct sockaddr_in *)&ss;
-      uv_ip4_name(a, ip, sizeof(ip));
-      port = ntohs(a->sin_port);
-    } else if (ss.ss_family == AF_INET6) {
-      struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
-      uv_ip6_name(a, ip, sizeof(ip));
-      port = ntohs(a->sin6_port);
-    }
-    snprintf(c->peer, sizeof(c->peer), "%s:%d", ip, port);
-  }
   l->on_accept(l, c);
   if (!c->closed)
     duro_conn_resume_reading(c);

@@ -105,7 +105,6 @@ struct duro_conn {
   uint8_t reading;
   uint8_t close_after_drain;
   uint8_t handle_closed;
-  char peer[64];            /* "ip:port" */
 };
 
 /* Sets up the loop-wide state: read buffer, flusher and sweeper. */
@@ -158,6 +157,11 @@ static inline duro_conn_t *duro_conn_ref(duro_conn_t *c) {
 /* Drops a reference; frees the connection after it is closed and the last
  * reference is gone. */
 void duro_conn_unref(duro_conn_t *c);
+
+/* Writes "ip:port" of the peer into buf. DURO_ECLOSED when unknown. */
+int duro_conn_peer(const duro_conn_t *c, char *buf, size_t len);
+/* 1 when the peer is on a loopback address. */
+int duro_conn_is_loopback(const duro_conn_t *c);
 
 /* Offers bytes that were read earlier but not consumed (after a protocol
  * switch or an unpause) to the protocol again, on the next loop turn. */

@@ -164,6 +164,7 @@ struct duro_runtime {
   duro_list_t posted; /* obj_events for other objects, run next turn */
   duro_ws_opts_t ws_opts;
   uint8_t shutting_down;
+  uint8_t closing_handles;
   void (*shutdown_cb)(void *data);
   void *shutdown_data;
   uint64_t events, commits, evictions;

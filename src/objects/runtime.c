@@ -316,6 +316,7 @@ static void end_event(duro_object_t *o, int rc) {
   o->in_event = 0;
   if (rc < 0) {
     discard_event(o);
+    release(o);
     reset_object(o);
     return;
   }
@@ -399,6 +400,7 @@ static void run_event(duro_object_t *o, obj_event_t *ev) {
         resp->body_len = strlen((char *)resp->body);
         op->u.respond.req = r;
         op->u.respond.resp = resp;
+        op->tag = o->submitted; /* waits for nothing of this event */
         r->answered = 1;
         o->ev_first_op = o->nops; /* keep this one */
       }
@@ -917,7 +919,13 @@ void duro_runtime_shutdown(duro_runtime_t *rt, void (*cb)(void *data),
   uv_timer_start(&rt->evict_timer, on_evict_timer, 50, 50);
 }
 
-static void free_runtime(uv_handle_t *h) { duro_free(h->data); }
+/* Each of the three handles' close callbacks counts down; the last one
+ * frees the runtime (libuv runs close callbacks in no promised order). */
+static void free_runtime(uv_handle_t *h) {
+  duro_runtime_t *rt = h->data;
+  if (--rt->closing_handles == 0)
+    duro_free(rt);
+}
 
 void duro_runtime_free(duro_runtime_t *rt) {
   DURO_LIST_FOREACH_SAFE(it, tmp, &rt->objects) {
@@ -937,9 +945,9 @@ void duro_runtime_free(duro_runtime_t *rt) {
   duro_free(rt->alarms);
   duro_free(rt->ns);
   duro_free(rt->buckets);
-  uv_close((uv_handle_t *)&rt->alarm_timer, NULL);
-  uv_close((uv_handle_t *)&rt->evict_timer, NULL);
-  /* Close callbacks run in order: the last one frees the runtime. */
+  rt->closing_handles = 3;
+  uv_close((uv_handle_t *)&rt->alarm_timer, free_runtime);
+  uv_close((uv_handle_t *)&rt->evict_timer, free_runtime);
   uv_close((uv_handle_t *)&rt->poster, free_runtime);
 }
 

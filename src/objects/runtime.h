@@ -34,6 +34,8 @@ void duro_runtime_start(duro_runtime_t *rt);
  * their commits are durable; cb(data) runs when nothing is pending. */
 void duro_runtime_shutdown(duro_runtime_t *rt, void (*cb)(void *data),
                            void *data);
+/* Frees the runtime. Close the store first (duro_store_close runs the
+ * last commit callbacks, which still reach the runtime). */
 void duro_runtime_free(duro_runtime_t *rt);
 
 /* 1 when binding names a bound namespace. */

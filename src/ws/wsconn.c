@@ -22,8 +22,8 @@ typedef struct ws_state {
   uint8_t ping_out;     /* a keepalive ping is waiting for any input */
   uint8_t notified;     /* handler->on_close ran */
   uint16_t close_code;  /* what the application is told */
-  char close_reason[DURO_WS_MAX_CLOSE_REASON + 1];
   uint8_t close_reason_len;
+  char *close_reason;   /* allocated only when a close happens */
 } ws_state_t;
 
 static const duro_proto_t ws_proto;
@@ -35,7 +35,7 @@ static void remember_close(ws_state_t *w, uint16_t code, const char *reason,
   w->close_code = code;
   if (len > DURO_WS_MAX_CLOSE_REASON)
     len = DURO_WS_MAX_CLOSE_REASON;
-  memcpy(w->close_reason, reason, len);
+  w->close_reason = duro_strndup(reason, len);
   w->close_reason_len = (uint8_t)len;
 }
 
@@ -122,6 +122,7 @@ static void ws_on_close(duro_conn_t *c) {
       w->handler->on_close(c, w->close_code, w->close_reason,
                            w->close_reason_len, w->ud);
   }
+  duro_free(w->close_reason);
   duro_ws_reader_reset(&w->reader);
   c->proto_data = NULL;
   duro_free(w);
@@ -144,8 +145,10 @@ static void ws_on_timeout(duro_conn_t *c) {
 static void ws_on_overflow(duro_conn_t *c) {
   ws_state_t *w = c->proto_data;
   static const char reason[] = "slow reader: send queue full";
+  char peer[64];
+  duro_conn_peer(c, peer, sizeof(peer));
   duro_log_warn("conn %llu %s: closing slow WebSocket reader",
-                (unsigned long long)c->id, c->peer);
+                (unsigned long long)c->id, peer);
   remember_close(w, DURO_WS_CLOSE_POLICY, reason, sizeof(reason) - 1);
   duro_conn_drop_queue(c);
   send_close_frame(c, w, DURO_WS_CLOSE_POLICY, reason, sizeof(reason) - 1);

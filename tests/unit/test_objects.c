@@ -1,0 +1,385 @@
+/*
+ * test_objects.c: the object runtime against a real SQLite file: id
+ * derivation, storage get/put/delete/list, persistence across a restart,
+ * eviction and rebuild, alarms, stub calls and the output gate.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <sqlite3.h>
+#include <uv.h>
+
+#include "core/config.h"
+#include "http/http.h"
+#include "objects/kvmap.h"
+#include "objects/runtime.h"
+#include "store/store.h"
+
+/* ---- fixture ------------------------------------------------------------------ */
+
+typedef struct fixture {
+  char dir[64];
+  char db[96];
+  uv_loop_t loop;
+  duro_store_t *store;
+  duro_runtime_t *rt;
+  duro_config_t cfg;
+} fixture_t;
+
+static duro_binding_t bindings[2] = {
+    {"T", "TestClass", NULL},
+    {"PEER", "PeerClass", NULL},
+};
+
+/* what the test class saw and did */
+static int fetches, inits, alarms_fired, teardowns, peer_saw_durable;
+static char last_alarm[32];
+static char scratch[512];
+static size_t scratch_len;
+static int stub_status;
+static int list_count;
+
+static void start(fixture_t *f) {
+  uv_loop_init(&f->loop);
+  char err[256];
+  assert_int_equal(duro_store_open(&f->loop, f->db, 1, &f->store, err,
+                                   sizeof(err)), 0);
+  f->rt = duro_runtime_new(&f->loop, f->store, &f->cfg);
+}
+
+static void store_closed(void *data) { *(int *)data = 1; }
+
+static void stop(fixture_t *f) {
+  int done = 0;
+  /* the store first: its last callbacks still reach the runtime */
+  duro_store_close(f->store, store_closed, &done);
+  while (!done)
+    uv_run(&f->loop, UV_RUN_ONCE);
+  duro_runtime_free(f->rt);
+  uv_run(&f->loop, UV_RUN_DEFAULT);
+  assert_int_equal(uv_loop_close(&f->loop), 0);
+}
+
+/* Runs the loop until cond or about 3 s. */
+#define RUN_UNTIL(f, cond)                                                    \
+  do {                                                                        \
+    for (int i_ = 0; i_ < 3000 && !(cond); i_++) {                            \
+      uv_run(&(f)->loop, UV_RUN_NOWAIT);                                      \
+      usleep(1000);                                                           \
+    }                                                                         \
+    assert_true(cond);                                                        \
+  } while (0)
+
+/* ---- the test classes ------------------------------------------------------------ */
+
+static int list_cb(const void *k, size_t kl, const void *v, size_t vl,
+                   void *ud) {
+  duro_buf_t *b = ud;
+  duro_buf_append(b, k, kl);
+  duro_buf_append(b, ",", 1);
+  list_count++;
+  return 0;
+}
+
+static void on_peer_done(duro_object_t *o, void *state,
+                         const duro_response_t *res, void *ud) {
+  stub_status = res->status;
+  memcpy(scratch, res->body, res->body_len < 511 ? res->body_len : 511);
+  scratch_len = res->body_len;
+}
+
+static int t_init(duro_object_t *o, void *state) {
+  inits++;
+  return 0;
+}
+
+static int t_fetch(duro_object_t *o, void *state, duro_request_t *req) {
+  size_t plen;
+  const char *p = duro_request_path(req, &plen);
+  fetches++;
+  if (strncmp(p, "/put", plen) == 0) {
+    duro_storage_put(o, "b", 1, "2", 1);
+    duro_storage_put(o, "a", 1, "1", 1);
+    duro_storage_put(o, "ab", 2, "3", 1);
+    duro_storage_put(o, "c", 1, "4", 1);
+  } else if (strncmp(p, "/list", plen) == 0) {
+    duro_buf_t b = DURO_BUF_INIT;
+    duro_list_opts_t opts = {0};
+    list_count = 0;
+    duro_storage_list(o, NULL, list_cb, &b); /* a,ab,b,c */
+    opts.prefix = "a";
+    opts.prefix_len = 1;
+    duro_storage_list(o, &opts, list_cb, &b); /* a,ab */
+    memset(&opts, 0, sizeof(opts));
+    opts.start = "ab";
+    opts.start_len = 2;
+    opts.end = "c";
+    opts.end_len = 1;
+    duro_storage_list(o, &opts, list_cb, &b); /* ab,b */
+    memset(&opts, 0, sizeof(opts));
+    opts.reverse = 1;
+    opts.limit = 2;
+    duro_storage_list(o, &opts, list_cb, &b); /* c,b */
+    memcpy(scratch, b.data, b.len);
+    scratch_len = b.len;
+    duro_buf_free(&b);
+  } else if (strncmp(p, "/get", plen) == 0) {
+    const void *v;
+    size_t vl;
+    scratch_len = 0;
+    if (duro_storage_get(o, "a", 1, &v, &vl) == 0) {
+      memcpy(scratch, v, vl);
+      scratch_len = vl;
+    }
+  } else if (strncmp(p, "/delete", plen) == 0) {
+    assert_int_equal(duro_storage_delete(o, "a", 1), 1);
+    assert_int_equal(duro_storage_delete(o, "zz", 2), 0);
+  } else if (strncmp(p, "/alarm", plen) == 0) {
+    assert_int_equal(duro_alarm_set(o, "tick", duro_now_ms() + 50), 0);
+    int64_t due;
+    assert_int_equal(duro_alarm_get(o, "tick", &due), 0);
+  } else if (strncmp(p, "/gate", plen) == 0) {
+    duro_storage_put(o, "gate", 4, "open", 4);
+    duro_stub_fetch(o, "PEER", "p", "GET", "/check", NULL, 0, NULL, 0,
+                    on_peer_done, NULL);
+  } else if (strncmp(p, "/fail", plen) == 0) {
+    duro_storage_put(o, "failed", 6, "yes", 3);
+    return -22;
+  }
+  return duro_respond(req, 200, NULL, "ok", 2);
+}
+
+static int t_alarm(duro_object_t *o, void *state, const char *name) {
+  alarms_fired++;
+  snprintf(last_alarm, sizeof(last_alarm), "%s", name);
+  return 0;
+}
+
+static void t_teardown(duro_object_t *o, void *state) { teardowns++; }
+
+static const duro_class_t test_class = {
+    .abi_version = DURO_ABI_VERSION,
+    .name = "TestClass",
+    .init = t_init,
+    .fetch = t_fetch,
+    .alarm = t_alarm,
+    .teardown = t_teardown,
+};
+
+static const char *g_db_path;
+
+/* The peer reads the database with its own connection: if the caller's
+ * write is on disk when the stub call arrives, the output gate held it. */
+static int peer_fetch(duro_object_t *o, void *state, duro_request_t *req) {
+  sqlite3 *db;
+  sqlite3_stmt *st;
+  peer_saw_durable = 0;
+  if (sqlite3_open_v2(g_db_path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
+      sqlite3_prepare_v2(db, "SELECT value FROM kv WHERE key = CAST('gate' AS BLOB)",
+                         -1, &st, NULL) == SQLITE_OK) {
+    if (sqlite3_step(st) == SQLITE_ROW)
+      peer_saw_durable = 1;
+    sqlite3_finalize(st);
+  }
+  sqlite3_close(db);
+  return duro_respond(req, 201, NULL, "peer", 4);
+}
+
+static const duro_class_t peer_class = {
+    .abi_version = DURO_ABI_VERSION,
+    .name = "PeerClass",
+    .fetch = peer_fetch,
+};
+
+static void fetch(fixture_t *f, const char *name, const char *path) {
+  duro_http_req_t *req = duro_http_req_new("POST", path, strlen(path), NULL,
+                                           0, NULL, 0);
+  int before = fetches;
+  duro_runtime_fetch(f->rt, "T", 1, name, strlen(name), req, path,
+                     strlen(path));
+  RUN_UNTIL(f, fetches > before);
+  /* let the commit and the release happen */
+  for (int i = 0; i < 20; i++) {
+    uv_run(&f->loop, UV_RUN_NOWAIT);
+    usleep(500);
+  }
+}
+
+static int setup(void **state) {
+  fixture_t *f = calloc(1, sizeof(*f));
+  snprintf(f->dir, sizeof(f->dir), "/tmp/duro-objects-XXXXXX");
+  assert_non_null(mkdtemp(f->dir));
+  snprintf(f->db, sizeof(f->db), "%s/duro.db", f->dir);
+  g_db_path = f->db;
+  duro_limits_defaults(&f->cfg.limits);
+  f->cfg.limits.object_idle_ms = 1;
+  f->cfg.bindings = bindings;
+  f->cfg.nbindings = 2;
+  fetches = inits = alarms_fired = teardowns = peer_saw_durable = 0;
+  stub_status = 0;
+  start(f);
+  char err[128];
+  assert_int_equal(duro_runtime_register(f->rt, &test_class), 0);
+  assert_int_equal(duro_runtime_register(f->rt, &peer_class), 0);
+  assert_int_equal(duro_runtime_register(f->rt, &peer_class), -EEXIST);
+  assert_int_equal(duro_runtime_bind(f->rt, err, sizeof(err)), 0);
+  duro_runtime_start(f->rt);
+  *state = f;
+  return 0;
+}
+
+static int teardown(void **state) {
+  fixture_t *f = *state;
+  stop(f);
+  char cmd[128];
+  snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
+  assert_int_equal(system(cmd), 0);
+  free(f);
+  return 0;
+}
+
+static void restart(fixture_t *f) {
+  stop(f);
+  start(f);
+  char err[128];
+  duro_runtime_register(f->rt, &test_class);
+  duro_runtime_register(f->rt, &peer_class);
+  assert_int_equal(duro_runtime_bind(f->rt, err, sizeof(err)), 0);
+  duro_runtime_start(f->rt);
+}
+
+/* ---- tests ------------------------------------------------------------------------ */
+
+static void test_id_from_name(void **state) {
+  char a[65], b[65], c[65];
+  duro_object_id_from_name("NS", 2, "global", 6, a);
+  duro_object_id_from_name("NS", 2, "global", 6, b);
+  duro_object_id_from_name("NS2", 3, "global", 6, c);
+  assert_int_equal(strlen(a), 64);
+  assert_string_equal(a, b);
+  assert_string_not_equal(a, c);
+  for (int i = 0; i < 64; i++)
+    assert_true((a[i] >= '0' && a[i] <= '9') || (a[i] >= 'a' && a[i] <= 'f'));
+  /* ("ab","c") and ("a","bc") differ */
+  duro_object_id_from_name("ab", 2, "c", 1, a);
+  duro_object_id_from_name("a", 1, "bc", 2, b);
+  assert_string_not_equal(a, b);
+  /* stable forever: SHA-256 of "duro-object-v1:" NS NUL name, checked
+   * with sha256sum */
+  duro_object_id_from_name("MESSAGE_COORDINATOR", 19, "global", 6, a);
+  assert_string_equal(
+      a, "51fa3ef5fe577961edf69a2ac52a7188adf409155099189c07b6c3840d34293a");
+}
+
+static void test_kvmap(void **state) {
+  duro_kvmap_t m = {0};
+  duro_kvmap_put(&m, "b", 1, "1", 1);
+  duro_kvmap_put(&m, "a", 1, "2", 1);
+  duro_kvmap_put(&m, "a\0x", 3, "3", 1);
+  duro_kvmap_put(&m, "", 0, "4", 1);
+  assert_int_equal(m.n, 4);
+  assert_int_equal(m.e[0].key_len, 0);
+  assert_memory_equal(m.e[1].key, "a", 1);
+  assert_int_equal(m.e[2].key_len, 3);
+  assert_true(duro_kvmap_find(&m, "a\0x", 3) == 2);
+  duro_kvmap_put(&m, "a", 1, "22", 2);
+  assert_int_equal(m.n, 4);
+  assert_int_equal(m.e[1].value_len, 2);
+  assert_int_equal(duro_kvmap_delete(&m, "a", 1), 1);
+  assert_int_equal(duro_kvmap_delete(&m, "a", 1), 0);
+  assert_true(duro_kvmap_find(&m, "a", 1) < 0);
+  duro_kvmap_clear(&m);
+  assert_int_equal(m.n, 0);
+}
+
+static void test_storage_roundtrip_and_restart(void **state) {
+  fixture_t *f = *state;
+  fetch(f, "one", "/put");
+  fetch(f, "one", "/list");
+  assert_int_equal(list_count, 10);
+  assert_memory_equal(scratch, "a,ab,b,c,a,ab,ab,b,c,b,", scratch_len);
+  fetch(f, "one", "/get");
+  assert_memory_equal(scratch, "1", scratch_len);
+  assert_int_equal(inits, 1);
+
+  restart(f);
+  fetch(f, "one", "/get");
+  assert_int_equal(scratch_len, 1);
+  assert_memory_equal(scratch, "1", 1);
+  fetch(f, "one", "/delete");
+  fetch(f, "one", "/get");
+  assert_int_equal(scratch_len, 0);
+  restart(f);
+  fetch(f, "one", "/list");
+  assert_memory_equal(scratch, "ab,b,c,ab,ab,b,c,b,", scratch_len);
+}
+
+static void test_eviction_rebuilds_from_storage(void **state) {
+  fixture_t *f = *state;
+  fetch(f, "ev", "/put");
+  duro_runtime_stats_t st;
+  duro_runtime_stats(f->rt, &st);
+  assert_int_equal(st.live_objects, 1);
+  /* idle limit is 1 ms; the sweep runs every second */
+  RUN_UNTIL(f, (duro_runtime_stats(f->rt, &st), st.live_objects == 0));
+  assert_int_equal(teardowns, 1);
+  fetch(f, "ev", "/get");
+  assert_memory_equal(scratch, "1", 1);
+  assert_int_equal(inits, 2);
+}
+
+static void test_alarm_fires_and_survives_restart(void **state) {
+  fixture_t *f = *state;
+  fetch(f, "al", "/alarm");
+  RUN_UNTIL(f, alarms_fired == 1);
+  assert_string_equal(last_alarm, "tick");
+  /* set again, restart before it is due: it fires after the restart */
+  fetch(f, "al", "/alarm");
+  restart(f);
+  RUN_UNTIL(f, alarms_fired == 2);
+}
+
+static void test_output_gate_holds_stub_until_durable(void **state) {
+  fixture_t *f = *state;
+  fetch(f, "g", "/gate");
+  RUN_UNTIL(f, stub_status != 0);
+  assert_int_equal(stub_status, 201);
+  assert_memory_equal(scratch, "peer", 4);
+  assert_int_equal(peer_saw_durable, 1);
+}
+
+static void test_failed_event_discards_writes(void **state) {
+  fixture_t *f = *state;
+  fetch(f, "f", "/put");
+  fetch(f, "f", "/fail");
+  fetch(f, "f", "/list");
+  /* the failed event's write is gone and the object was rebuilt */
+  assert_memory_equal(scratch, "a,ab,b,c,", 9);
+  restart(f);
+  fetch(f, "f", "/list");
+  assert_memory_equal(scratch, "a,ab,b,c,", 9);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_id_from_name),
+      cmocka_unit_test(test_kvmap),
+      cmocka_unit_test_setup_teardown(test_storage_roundtrip_and_restart,
+                                      setup, teardown),
+      cmocka_unit_test_setup_teardown(test_eviction_rebuilds_from_storage,
+                                      setup, teardown),
+      cmocka_unit_test_setup_teardown(test_alarm_fires_and_survives_restart,
+                                      setup, teardown),
+      cmocka_unit_test_setup_teardown(
+          test_output_gate_holds_stub_until_durable, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_failed_event_discards_writes,
+                                      setup, teardown),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
