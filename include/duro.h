@@ -223,6 +223,14 @@ int duro_stub_fetch(duro_object_t *o, const char *binding, const char *name,
                     const void *body, size_t len, duro_fetch_cb cb,
                     void *ud);
 
+/* The same, addressing the object by its id (64 hex digits, as from
+ * duro_id_from_name) instead of its name. DURO_EINVAL for a malformed id. */
+int duro_stub_fetch_id(duro_object_t *o, const char *binding, const char *id,
+                       const char *method, const char *path,
+                       const duro_header_t *headers, size_t nheaders,
+                       const void *body, size_t len, duro_fetch_cb cb,
+                       void *ud);
+
 #ifdef __cplusplus
 }
 #endif

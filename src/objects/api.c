@@ -304,11 +304,11 @@ int duro_id_from_name(const duro_object_t *o, const char *binding,
   return 0;
 }
 
-int duro_stub_fetch(duro_object_t *o, const char *binding, const char *name,
-                    const char *method, const char *path,
-                    const duro_header_t *headers, size_t nheaders,
-                    const void *body, size_t len, duro_fetch_cb cb,
-                    void *ud) {
+static int stub_fetch(duro_object_t *o, const char *binding, const char *name,
+                      const char *id, const char *method, const char *path,
+                      const duro_header_t *headers, size_t nheaders,
+                      const void *body, size_t len, duro_fetch_cb cb,
+                      void *ud) {
   ns_t *ns = duro__ns_find(o->rt, binding, strlen(binding));
   if (!ns)
     return DURO_ENOENT;
@@ -325,9 +325,34 @@ int duro_stub_fetch(duro_object_t *o, const char *binding, const char *name,
   r->cb = cb;
   r->cb_ud = ud;
   r->stub_ns = ns;
-  r->stub_name = duro_strdup(name);
+  if (name)
+    r->stub_name = duro_strdup(name);
+  else
+    memcpy(r->stub_id, id, 65);
   o->open_stubs++;
   held_op_t *op = duro__hold(o, HELD_STUB);
   op->u.stub.req = r;
   return 0;
+}
+
+int duro_stub_fetch(duro_object_t *o, const char *binding, const char *name,
+                    const char *method, const char *path,
+                    const duro_header_t *headers, size_t nheaders,
+                    const void *body, size_t len, duro_fetch_cb cb,
+                    void *ud) {
+  if (!name)
+    return DURO_EINVAL;
+  return stub_fetch(o, binding, name, NULL, method, path, headers, nheaders,
+                    body, len, cb, ud);
+}
+
+int duro_stub_fetch_id(duro_object_t *o, const char *binding, const char *id,
+                       const char *method, const char *path,
+                       const duro_header_t *headers, size_t nheaders,
+                       const void *body, size_t len, duro_fetch_cb cb,
+                       void *ud) {
+  if (!id || strlen(id) != 64 || strspn(id, "0123456789abcdef") != 64)
+    return DURO_EINVAL;
+  return stub_fetch(o, binding, NULL, id, method, path, headers, nheaders,
+                    body, len, cb, ud);
 }

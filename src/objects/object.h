@@ -75,7 +75,8 @@ struct duro_request {
   duro_fetch_cb cb;
   void *cb_ud;
   ns_t *stub_ns;
-  char *stub_name;
+  char *stub_name;     /* by name, or */
+  char stub_id[65];    /* by id when stub_name is NULL */
   uint8_t answered;
   uint8_t deferred;
   uint8_t upgraded;  /* taken by accept_websocket during its fetch */
@@ -174,6 +175,8 @@ struct duro_runtime {
 ns_t *duro__ns_find(const duro_runtime_t *rt, const char *name, size_t len);
 duro_object_t *duro__object_get(duro_runtime_t *rt, ns_t *ns,
                                 const char *name, size_t name_len);
+duro_object_t *duro__object_get_id(duro_runtime_t *rt, ns_t *ns,
+                                   const char *id);
 void duro__object_deliver(duro_object_t *o, obj_event_t *ev);
 void duro__post(duro_runtime_t *rt, duro_object_t *o, obj_event_t *ev);
 held_op_t *duro__hold(duro_object_t *o, int kind);

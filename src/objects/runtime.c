@@ -168,6 +168,11 @@ duro_object_t *duro__object_get(duro_runtime_t *rt, ns_t *ns,
   return object_get_by_id(rt, ns, id, name, name_len);
 }
 
+duro_object_t *duro__object_get_id(duro_runtime_t *rt, ns_t *ns,
+                                   const char *id) {
+  return object_get_by_id(rt, ns, id, NULL, 0);
+}
+
 static void free_event(obj_event_t *ev) {
   if (!ev->borrowed)
     duro_free(ev->data);
@@ -639,8 +644,10 @@ static void run_op(duro_object_t *o, held_op_t *op) {
   case HELD_STUB: {
     duro_request_t *r = op->u.stub.req;
     op->u.stub.req = NULL;
-    duro_object_t *target = duro__object_get(
-        o->rt, r->stub_ns, r->stub_name, strlen(r->stub_name));
+    duro_object_t *target =
+        r->stub_name ? duro__object_get(o->rt, r->stub_ns, r->stub_name,
+                                        strlen(r->stub_name))
+                     : duro__object_get_id(o->rt, r->stub_ns, r->stub_id);
     obj_event_t *ev = duro_calloc(1, sizeof(*ev));
     ev->kind = EV_FETCH;
     ev->req = r;

@@ -148,6 +148,16 @@ static int t_fetch(duro_object_t *o, void *state, duro_request_t *req) {
     duro_storage_put(o, "gate", 4, "open", 4);
     duro_stub_fetch(o, "PEER", "p", "GET", "/check", NULL, 0, NULL, 0,
                     on_peer_done, NULL);
+  } else if (strncmp(p, "/byid", plen) == 0) {
+    char id[65];
+    assert_int_equal(duro_id_from_name(o, "PEER", "p", id), 0);
+    assert_int_equal(duro_id_from_name(o, "NOPE", "p", id), -ENOENT);
+    assert_int_equal(duro_stub_fetch_id(o, "PEER", "xyz", "GET", "/", NULL, 0,
+                                        NULL, 0, NULL, NULL), -EINVAL);
+    duro_stub_fetch_id(o, "PEER", id, "GET", "/check", NULL, 0, NULL, 0,
+                       on_peer_done, NULL);
+  } else if (strncmp(p, "/alarmfail", plen) == 0) {
+    assert_int_equal(duro_alarm_set(o, "retry", duro_now_ms()), 0);
   } else if (strncmp(p, "/fail", plen) == 0) {
     duro_storage_put(o, "failed", 6, "yes", 3);
     return -22;
@@ -155,7 +165,13 @@ static int t_fetch(duro_object_t *o, void *state, duro_request_t *req) {
   return duro_respond(req, 200, NULL, "ok", 2);
 }
 
+static int alarm_failures;
+
 static int t_alarm(duro_object_t *o, void *state, const char *name) {
+  if (strcmp(name, "retry") == 0 && alarm_failures < 2) {
+    alarm_failures++;
+    return -5; /* retried with backoff */
+  }
   alarms_fired++;
   snprintf(last_alarm, sizeof(last_alarm), "%s", name);
   return 0;
@@ -188,7 +204,19 @@ static int peer_fetch(duro_object_t *o, void *state, duro_request_t *req) {
     sqlite3_finalize(st);
   }
   sqlite3_close(db);
-  return duro_respond(req, 201, NULL, "peer", 4);
+  /* a counter in storage: the same object answers by name and by id */
+  const void *v;
+  size_t vl;
+  char n[16] = "0";
+  if (duro_storage_get(o, "n", 1, &v, &vl) == 0 && vl < sizeof(n)) {
+    memcpy(n, v, vl);
+    n[vl] = '\0';
+  }
+  snprintf(n, sizeof(n), "%d", atoi(n) + 1);
+  duro_storage_put(o, "n", 1, n, strlen(n));
+  char body[32];
+  int len = snprintf(body, sizeof(body), "peer %s", n);
+  return duro_respond(req, 201, NULL, body, (size_t)len);
 }
 
 static const duro_class_t peer_class = {
@@ -350,8 +378,26 @@ static void test_output_gate_holds_stub_until_durable(void **state) {
   fetch(f, "g", "/gate");
   RUN_UNTIL(f, stub_status != 0);
   assert_int_equal(stub_status, 201);
-  assert_memory_equal(scratch, "peer", 4);
+  assert_memory_equal(scratch, "peer 1", 6);
   assert_int_equal(peer_saw_durable, 1);
+  stub_status = 0;
+  fetch(f, "g", "/byid");
+  RUN_UNTIL(f, stub_status != 0);
+  assert_memory_equal(scratch, "peer 2", 6);
+}
+
+static void test_failing_alarm_is_retried(void **state) {
+  fixture_t *f = *state;
+  alarm_failures = 0;
+  fetch(f, "ar", "/alarmfail");
+  /* fails at once, then after 1 s, then succeeds after 2 s more */
+  for (int i = 0; i < 6000 && alarms_fired == 0; i++) {
+    uv_run(&f->loop, UV_RUN_NOWAIT);
+    usleep(1000);
+  }
+  assert_int_equal(alarm_failures, 2);
+  assert_int_equal(alarms_fired, 1);
+  assert_string_equal(last_alarm, "retry");
 }
 
 static void test_failed_event_discards_writes(void **state) {
@@ -380,6 +426,8 @@ int main(void) {
           test_output_gate_holds_stub_until_durable, setup, teardown),
       cmocka_unit_test_setup_teardown(test_failed_event_discards_writes,
                                       setup, teardown),
+      cmocka_unit_test_setup_teardown(test_failing_alarm_is_retried, setup,
+                                      teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
