@@ -390,7 +390,6 @@ static void dispatch(http_state_t *h) {
   h->busy = 1;
   h->started = 0;
   duro_conn_set_deadline(h->conn, 0);
-  duro_conn_pause_reading(h->conn);
   h->opts->handler(r, h->opts->data);
 }
 
@@ -409,8 +408,15 @@ static void after_response(http_state_t *h, int close) {
 
 static size_t http_on_data(duro_conn_t *c, uint8_t *data, size_t len) {
   http_state_t *h = c->proto_data;
-  if (h->busy)
+  if (h->busy) {
+    /* A pipelined request arrived while the previous one is still being
+     * answered: keep it (one read's worth at most) and stop reading until
+     * the answer is out, so a pipelining client cannot make us buffer
+     * without bound. Pausing only now saves two epoll_ctl calls on every
+     * request that is answered at once. */
+    duro_conn_pause_reading(c);
     return 0;
+  }
   if (!h->started) {
     h->started = 1;
     duro_conn_set_deadline(c, h->opts->header_timeout_s);
