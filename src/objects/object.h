@@ -126,7 +126,8 @@ struct duro_object {
 };
 
 /* Event kinds queued on an object. */
-enum ev_kind { EV_FETCH, EV_WS_MESSAGE, EV_WS_CLOSE, EV_ALARM, EV_STUB_DONE };
+enum ev_kind { EV_FETCH, EV_WS_MESSAGE, EV_WS_CLOSE, EV_ALARM, EV_STUB_DONE,
+               EV_JOB_DONE };
 
 typedef struct obj_event {
   duro_list_t node;
@@ -144,6 +145,9 @@ typedef struct obj_event {
   void *cb_ud;
   held_resp_t *resp;
   int err;
+  /* EV_JOB_DONE */
+  duro_job_done_fn job_done;
+  void *job_arg;
 } obj_event_t;
 
 struct duro_runtime {

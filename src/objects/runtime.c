@@ -462,6 +462,10 @@ static void run_event(duro_object_t *o, obj_event_t *ev) {
     }
     break;
   }
+  case EV_JOB_DONE:
+    o->open_stubs--;
+    ev->job_done(o, o->state, ev->err, ev->job_arg);
+    break;
   case EV_STUB_DONE: {
     duro_response_t res = {0};
     if (ev->resp) {
@@ -714,6 +718,45 @@ static void release(duro_object_t *o) {
     o->ev_first_op = 0;
   }
 }
+
+/* ---- store jobs for built-in classes ---------------------------------------- */
+
+typedef struct job_ctx {
+  duro_object_t *o;
+  duro_job_work_fn work;
+  duro_job_done_fn done;
+  void *arg;
+} job_ctx_t;
+
+static int job_work(sqlite3 *db, void *data) {
+  job_ctx_t *j = data;
+  return j->work(db, j->arg);
+}
+
+static void job_finished(int status, void *data) {
+  job_ctx_t *j = data;
+  obj_event_t *ev = duro_calloc(1, sizeof(*ev));
+  ev->kind = EV_JOB_DONE;
+  ev->err = status;
+  ev->job_done = j->done;
+  ev->job_arg = j->arg;
+  duro_object_t *o = j->o;
+  duro_free(j);
+  duro__object_deliver(o, ev);
+}
+
+void duro_object_job(duro_object_t *o, duro_job_work_fn work,
+                     duro_job_done_fn done, void *arg) {
+  job_ctx_t *j = duro_malloc(sizeof(*j));
+  j->o = o;
+  j->work = work;
+  j->done = done;
+  j->arg = arg;
+  o->open_stubs++; /* keeps the instance live until done has run */
+  duro_store_run(o->rt->store, job_work, job_finished, j);
+}
+
+duro_store_t *duro_runtime_store(const duro_runtime_t *rt) { return rt->store; }
 
 /* ---- requests from HTTP ---------------------------------------------------------- */
 

@@ -55,6 +55,21 @@ void duro_object_id_from_name(const char *ns, size_t ns_len,
                               const char *name, size_t name_len,
                               char out[65]);
 
+/* For built-in classes that keep their own tables (the LiveStore event
+ * logs): runs work(db, arg) on the storage thread, in order with every
+ * other store job, then done(o, state, status, arg) on the loop thread as
+ * an event of o (one at a time with its other events; the instance stays
+ * live until then). status is work's return value. work may BEGIN and
+ * COMMIT itself; a return means its transaction is over. */
+typedef int (*duro_job_work_fn)(struct sqlite3 *db, void *arg);
+typedef void (*duro_job_done_fn)(duro_object_t *o, void *state, int status,
+                                 void *arg);
+void duro_object_job(duro_object_t *o, duro_job_work_fn work,
+                     duro_job_done_fn done, void *arg);
+
+/* The store the runtime uses (for start-up work of built-in classes). */
+duro_store_t *duro_runtime_store(const duro_runtime_t *rt);
+
 /* Counters for tests and benchmarks. */
 typedef struct duro_runtime_stats {
   size_t live_objects;
