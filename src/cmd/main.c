@@ -33,7 +33,7 @@ typedef struct app {
   uv_signal_t sigint, sigterm;
   uv_timer_t grace;
   int signals;
-  int exit_code;
+  int handles_up;
 } app_t;
 
 static int mkdir_p(const char *path) {
@@ -56,6 +56,7 @@ static int mkdir_p(const char *path) {
 
 static void on_store_closed(void *data) {
   app_t *app = data;
+  app->store = NULL;
   duro_log_info("storage closed; bye");
   uv_stop(app->loop);
 }
@@ -86,6 +87,33 @@ static void on_signal(uv_signal_t *s, int signum) {
   duro_backend_stop(&app->backend);
   uv_timer_start(&app->grace, on_grace_over, SHUTDOWN_GRACE_MS, 0);
   duro_runtime_shutdown(app->rt, on_runtime_drained, app);
+}
+
+static void on_store_closed_on_error(void *data) { (void)data; }
+
+/* Frees whatever run() set up, in order: connections, the store (whose
+ * last callbacks still reach the runtime), the runtime, the loop-wide
+ * handles. Works after a clean stop and after a failed start. */
+static void teardown(app_t *app) {
+  if (app->net.loop)
+    DURO_LIST_FOREACH(it, &app->net.conns)
+      duro_conn_close(DURO_CONTAINER_OF(it, duro_conn_t, node));
+  if (app->store) {
+    duro_store_close(app->store, on_store_closed_on_error, app);
+    app->store = NULL;
+    uv_run(app->loop, UV_RUN_DEFAULT);
+  }
+  if (app->rt)
+    duro_runtime_free(app->rt);
+  if (app->net.loop)
+    duro_net_close(&app->net);
+  if (app->handles_up) {
+    uv_close((uv_handle_t *)&app->sigint, NULL);
+    uv_close((uv_handle_t *)&app->sigterm, NULL);
+    uv_close((uv_handle_t *)&app->grace, NULL);
+  }
+  uv_run(app->loop, UV_RUN_DEFAULT);
+  uv_loop_close(app->loop);
 }
 
 static int run(app_t *app) {
@@ -151,18 +179,8 @@ static int run(app_t *app) {
   app->grace.data = app;
   signal(SIGPIPE, SIG_IGN);
 
+  app->handles_up = 1;
   uv_run(app->loop, UV_RUN_DEFAULT);
-
-  /* Stopped: free what is left so leak checkers see a clean exit. */
-  DURO_LIST_FOREACH(it, &app->net.conns)
-    duro_conn_close(DURO_CONTAINER_OF(it, duro_conn_t, node));
-  duro_runtime_free(app->rt);
-  duro_net_close(&app->net);
-  uv_close((uv_handle_t *)&app->sigint, NULL);
-  uv_close((uv_handle_t *)&app->sigterm, NULL);
-  uv_close((uv_handle_t *)&app->grace, NULL);
-  uv_run(app->loop, UV_RUN_DEFAULT);
-  uv_loop_close(app->loop);
   return 0;
 }
 
@@ -180,6 +198,7 @@ int main(int argc, char **argv) {
   duro_log_level = app.cfg.log_level;
   app.loop = uv_default_loop();
   int code = run(&app);
+  teardown(&app);
   duro_config_free(&app.cfg);
   return code;
 }

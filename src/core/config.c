@@ -434,7 +434,7 @@ char *duro_config_usage(const char *role) {
 typedef struct {
   const char *role;
   unsigned role_bit;
-  int port, frontend_port;  /* 0: not given */
+  int port, frontend_port;  /* -1: not given (0 is a valid choice) */
   const char *backend, *host, *data, *config;
   int mode, log_level;      /* -1: not given */
   unsigned seen;            /* bit i: flags[i] was given */
@@ -522,6 +522,7 @@ static int parse_cli(cli_t *cli, int argc, char **argv, char *err,
                      size_t errlen) {
   memset(cli, 0, sizeof(*cli));
   cli->mode = cli->log_level = -1;
+  cli->port = cli->frontend_port = -1;
   for (int i = 1; i < argc && !cli->exit_early; i++) {
     const char *a = argv[i];
     if (a[0] != '-') {
@@ -914,10 +915,10 @@ int duro_config_load(duro_config_t *cfg, int argc, char **argv, char *err,
   c.data_dir = duro_strdup(cli.data ? cli.data : DURO_DEFAULT_DATA_DIR);
   switch (cli.role_bit) {
   case R_DEV:
-    c.port = cli.port ? cli.port : backend_port;
-    c.frontend_port =
-        cli.frontend_port ? cli.frontend_port : DURO_DEFAULT_FRONTEND_PORT;
-    if (c.port == c.frontend_port) {
+    c.port = cli.port >= 0 ? cli.port : backend_port;
+    c.frontend_port = cli.frontend_port >= 0 ? cli.frontend_port
+                                             : DURO_DEFAULT_FRONTEND_PORT;
+    if (c.port == c.frontend_port && c.port != 0) {
       fail(err, errlen,
            "duro: the backend and frontend ports are both %d (use --port "
            "and --frontend-port)",
@@ -926,10 +927,11 @@ int duro_config_load(duro_config_t *cfg, int argc, char **argv, char *err,
     }
     break;
   case R_BACKEND:
-    c.port = cli.port ? cli.port : backend_port;
+    c.port = cli.port >= 0 ? cli.port : backend_port;
     break;
   default: {
-    c.port = c.frontend_port = cli.port ? cli.port : DURO_DEFAULT_FRONTEND_PORT;
+    c.port = c.frontend_port =
+        cli.port >= 0 ? cli.port : DURO_DEFAULT_FRONTEND_PORT;
     if (cli.backend) {
       size_t n = strlen(cli.backend);
       while (n > 8 && cli.backend[n - 1] == '/')

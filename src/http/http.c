@@ -238,10 +238,14 @@ duro_conn_t *duro_http_detach_conn(duro_http_req_t *req) {
 
 /* ---- parsing ------------------------------------------------------------------ */
 
+/* Records the answer for a request we refuse while parsing. Returns -1:
+ * for on_headers_complete, 1 would mean "no body" to http-parser and the
+ * body would be parsed as a next request (a smuggling hole); -1 is an
+ * error from every callback. */
 static int fail(http_state_t *h, int status, const char *reason) {
   h->error_status = status;
   h->error_reason = reason;
-  return 1;
+  return -1;
 }
 
 static int count_head(http_state_t *h, size_t n) {

@@ -21,8 +21,7 @@ static uint64_t next_conn_id = 1;
 
 static void flush_conn(duro_conn_t *c);
 
-static void on_flush(uv_check_t *h) {
-  duro_net_t *net = h->data;
+static void flush_pending(duro_net_t *net) {
   /* Pop one at a time: flushing may close connections, whose on_close may
    * queue output to others and put them on the list again. */
   while (!duro_list_empty(&net->pending)) {
@@ -31,6 +30,12 @@ static void on_flush(uv_check_t *h) {
     flush_conn(DURO_CONTAINER_OF(n, duro_conn_t, pending_node));
   }
 }
+
+/* Output produced by I/O callbacks goes out in the check phase right after
+ * them; output produced by timers, idle and pending callbacks goes out in
+ * the prepare phase, before the loop sleeps in poll. */
+static void on_flush(uv_check_t *h) { flush_pending(h->data); }
+static void on_prepare(uv_prepare_t *h) { flush_pending(h->data); }
 
 static void on_sweep(uv_timer_t *h) {
   duro_net_t *net = h->data;
@@ -64,6 +69,10 @@ void duro_net_init(duro_net_t *net, uv_loop_t *loop, size_t max_conns,
   net->flusher.data = net;
   uv_check_start(&net->flusher, on_flush);
   uv_unref((uv_handle_t *)&net->flusher);
+  uv_prepare_init(loop, &net->preflusher);
+  net->preflusher.data = net;
+  uv_prepare_start(&net->preflusher, on_prepare);
+  uv_unref((uv_handle_t *)&net->preflusher);
   uv_timer_init(loop, &net->sweeper);
   net->sweeper.data = net;
   uv_timer_start(&net->sweeper, on_sweep, 1000, 1000);
@@ -82,6 +91,8 @@ void duro_net_close(duro_net_t *net) {
   net->closing = 1;
   uv_check_stop(&net->flusher);
   uv_close((uv_handle_t *)&net->flusher, NULL);
+  uv_prepare_stop(&net->preflusher);
+  uv_close((uv_handle_t *)&net->preflusher, NULL);
   uv_timer_stop(&net->sweeper);
   uv_close((uv_handle_t *)&net->sweeper, free_rbuf);
 }

@@ -59,6 +59,7 @@ typedef struct duro_proto {
 struct duro_net {
   uv_loop_t *loop;
   uv_check_t flusher;      /* flushes pending connections each loop turn */
+  uv_prepare_t preflusher; /* ... and before the loop sleeps */
   uv_timer_t sweeper;      /* once a second: deadlines */
   duro_list_t conns;       /* every open connection */
   duro_list_t pending;     /* connections with queued output to flush */

@@ -34,7 +34,9 @@ export async function startDuro(opts = {}) {
     resolve({ code, signal });
   }));
   const port = await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`duro did not start:\n${log}`)), 10000);
+    const ownDir = !opts.dir;
+    const failStart = (e) => { if (ownDir) rmSync(dir, { recursive: true, force: true }); reject(e); };
+    const timer = setTimeout(() => { proc.kill('SIGKILL'); failStart(new Error(`duro did not start:\n${log}`)); }, 10000);
     const onData = (d) => {
       log += d;
       const m = /backend on http:\/\/[^:]+:(\d+)/.exec(log);
@@ -42,7 +44,7 @@ export async function startDuro(opts = {}) {
     };
     proc.stderr.on('data', onData);
     proc.stdout.on('data', (d) => { log += d; });
-    exited.then(({ code, signal }) => { clearTimeout(timer); reject(new Error(`duro exited (${code ?? signal}) before listening:\n${log}`)); });
+    exited.then(({ code, signal }) => { clearTimeout(timer); failStart(new Error(`duro exited (${code ?? signal}) before listening:\n${log}`)); });
   });
   const h = {
     proc, pid: proc.pid, port, dir, exited,
@@ -80,6 +82,7 @@ export function assertSanitizerClean(text) {
 export function runDuro(args, opts = {}) {
   return new Promise((resolve) => {
     const dir = opts.cwd || mkdtempSync(path.join(tmpdir(), 'duro-run-'));
+    const ownDir = !opts.cwd;
     const env = { ...process.env, ...(opts.env || {}) };
     for (const k of ['NODE_ENV', 'DURO_INTERNAL_SECRET']) if (!(opts.env && k in opts.env)) delete env[k];
     const p = spawn(DURO_BIN, args, { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -88,7 +91,12 @@ export function runDuro(args, opts = {}) {
     p.stdout.on('data', (d) => { stdout += d; });
     p.stderr.on('data', (d) => { stderr += d; });
     const t = setTimeout(() => p.kill('SIGKILL'), opts.timeout || 10000);
-    p.on('exit', (code, signal) => { clearTimeout(t); started.delete(p); resolve({ code, signal, stdout, stderr }); });
+    p.on('exit', (code, signal) => {
+      clearTimeout(t);
+      started.delete(p);
+      if (ownDir) rmSync(dir, { recursive: true, force: true });
+      resolve({ code, signal, stdout, stderr });
+    });
   });
 }
 

@@ -1,0 +1,26 @@
+/*
+ * tunnel.h: a browser's WebSocket forwarded to an object on the backend
+ * through the binding protocol.
+ *
+ * The frontend opens its own upgrade to /_objects/<BINDING>/<name>/<path>
+ * on the backend (with the internal secret) and, once the backend said
+ * 101, answers the browser's upgrade itself. From then on both sides speak
+ * RFC 6455 to their peer and the frontend relays the bytes unchanged:
+ * browser frames are already masked as a client's must be, the backend's
+ * are unmasked as a server's must be, and no extension is negotiated, so
+ * a byte relay is a correct intermediary and costs no framing work.
+ */
+#ifndef DURO_FRONTEND_TUNNEL_H
+#define DURO_FRONTEND_TUNNEL_H
+
+#include "http/client.h"
+#include "http/http.h"
+
+/* Takes req over: answers it with 101 and relays, or with 502 (backend
+ * unreachable) or the backend's own refusal status. path is the full
+ * backend path (already including /_objects/...). secret may be NULL. */
+void duro_tunnel_start(duro_http_req_t *req, uv_loop_t *loop,
+                       const duro_url_t *backend, const char *path,
+                       const char *secret, unsigned timeout_ms);
+
+#endif

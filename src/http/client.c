@@ -1,0 +1,296 @@
+/*
+ * client.c: the HTTP/1.1 client; see client.h.
+ */
+#include "http/client.h"
+
+#include <http_parser.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "core/alloc.h"
+#include "core/err.h"
+#include "http/http.h"
+
+int duro_url_parse(const char *url, duro_url_t *out, char *err,
+                   size_t errlen) {
+  memset(out, 0, sizeof(*out));
+  if (strncmp(url, "http://", 7) != 0) {
+    snprintf(err, errlen, "'%s': expected http://host:port", url);
+    return DURO_EINVAL;
+  }
+  const char *h = url + 7;
+  const char *end = h + strcspn(h, "/");
+  const char *colon = NULL;
+  if (*h == '[') { /* [::1]:port */
+    const char *rb = memchr(h, ']', (size_t)(end - h));
+    if (!rb) {
+      snprintf(err, errlen, "'%s': unterminated IPv6 address", url);
+      return DURO_EINVAL;
+    }
+    if ((size_t)(rb - h - 1) >= sizeof(out->host))
+      return DURO_EINVAL;
+    memcpy(out->host, h + 1, (size_t)(rb - h - 1));
+    colon = rb + 1 < end && rb[1] == ':' ? rb + 1 : NULL;
+  } else {
+    colon = memchr(h, ':', (size_t)(end - h));
+    size_t hl = (size_t)((colon ? colon : end) - h);
+    if (hl == 0 || hl >= sizeof(out->host)) {
+      snprintf(err, errlen, "'%s': missing host", url);
+      return DURO_EINVAL;
+    }
+    memcpy(out->host, h, hl);
+  }
+  out->port = 80;
+  if (colon) {
+    char *e;
+    long p = strtol(colon + 1, &e, 10);
+    if (e != end || p < 1 || p > 65535) {
+      snprintf(err, errlen, "'%s': bad port", url);
+      return DURO_EINVAL;
+    }
+    out->port = (int)p;
+  }
+  size_t bl = strlen(end);
+  while (bl && end[bl - 1] == '/')
+    bl--;
+  if (bl >= sizeof(out->base_path))
+    return DURO_EINVAL;
+  memcpy(out->base_path, end, bl);
+  const char *ip = strcmp(out->host, "localhost") == 0 ? "127.0.0.1" : out->host;
+  if (uv_ip4_addr(ip, out->port, (struct sockaddr_in *)&out->addr) != 0 &&
+      uv_ip6_addr(ip, out->port, (struct sockaddr_in6 *)&out->addr) != 0) {
+    snprintf(err, errlen,
+             "'%s': the host must be an IP address or localhost", url);
+    return DURO_EINVAL;
+  }
+  return 0;
+}
+
+typedef struct creq {
+  uv_tcp_t tcp;
+  uv_connect_t connect;
+  uv_timer_t timer;
+  uv_write_t write;
+  http_parser parser;
+  duro_buf_t out;
+  duro_buf_t head;   /* header bytes */
+  size_t *offs;      /* name off/len, value off/len per header */
+  size_t noffs, capoffs;
+  uint8_t last_cb;
+  duro_buf_t body;
+  size_t max_body;
+  duro_http_client_cb cb;
+  void *ud;
+  int done;
+  int handles; /* open handles; freed when both are closed */
+} creq_t;
+
+static void creq_closed(uv_handle_t *h) {
+  creq_t *r = h->data;
+  if (--r->handles)
+    return;
+  duro_buf_free(&r->out);
+  duro_buf_free(&r->head);
+  duro_buf_free(&r->body);
+  duro_free(r->offs);
+  duro_free(r);
+}
+
+static void finish(creq_t *r, int err, const char *error) {
+  if (r->done)
+    return;
+  r->done = 1;
+  duro_http_client_res_t res;
+  memset(&res, 0, sizeof(res));
+  duro_header_t *hs = NULL;
+  if (err) {
+    res.err = err;
+    res.error = error;
+  } else {
+    res.status = r->parser.status_code;
+    res.nheaders = r->noffs / 4;
+    hs = duro_calloc(res.nheaders ? res.nheaders : 1, sizeof(*hs));
+    for (size_t i = 0; i < res.nheaders; i++) {
+      size_t *o = r->offs + i * 4;
+      hs[i].name = (const char *)r->head.data + o[0];
+      hs[i].name_len = o[1];
+      hs[i].value = (const char *)r->head.data + o[2];
+      hs[i].value_len = o[3];
+    }
+    res.headers = hs;
+    res.body = r->body.data ? r->body.data : (const uint8_t *)"";
+    res.body_len = r->body.len;
+  }
+  r->cb(&res, r->ud);
+  duro_free(hs);
+  uv_timer_stop(&r->timer);
+  uv_close((uv_handle_t *)&r->tcp, creq_closed);
+  uv_close((uv_handle_t *)&r->timer, creq_closed);
+}
+
+static void push_off(creq_t *r, size_t v) {
+  if (r->noffs == r->capoffs) {
+    r->capoffs = r->capoffs ? r->capoffs * 2 : 32;
+    r->offs = duro_realloc(r->offs, r->capoffs * sizeof(size_t));
+  }
+  r->offs[r->noffs++] = v;
+}
+
+static int on_header_field(http_parser *p, const char *at, size_t n) {
+  creq_t *r = p->data;
+  if (r->head.len + n > 64 * 1024 || r->noffs / 4 >= 200)
+    return 1;
+  if (r->last_cb != 1) {
+    push_off(r, r->head.len);
+    push_off(r, 0);
+    push_off(r, 0);
+    push_off(r, 0);
+  }
+  duro_buf_append(&r->head, at, n);
+  r->offs[r->noffs - 3] += n;
+  r->last_cb = 1;
+  return 0;
+}
+
+static int on_header_value(http_parser *p, const char *at, size_t n) {
+  creq_t *r = p->data;
+  if (r->head.len + n > 64 * 1024 || r->noffs == 0)
+    return 1;
+  if (r->last_cb != 2)
+    r->offs[r->noffs - 2] = r->head.len;
+  duro_buf_append(&r->head, at, n);
+  r->offs[r->noffs - 1] += n;
+  r->last_cb = 2;
+  return 0;
+}
+
+static int on_body(http_parser *p, const char *at, size_t n) {
+  creq_t *r = p->data;
+  if (r->body.len + n > r->max_body)
+    return 1;
+  duro_buf_append(&r->body, at, n);
+  return 0;
+}
+
+static int on_message_complete(http_parser *p) {
+  creq_t *r = p->data;
+  finish(r, 0, NULL);
+  return 1; /* stop: one response is all we wait for */
+}
+
+static const http_parser_settings settings = {
+    .on_header_field = on_header_field,
+    .on_header_value = on_header_value,
+    .on_body = on_body,
+    .on_message_complete = on_message_complete,
+};
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
+  static char rbuf[64 * 1024]; /* loop thread only; consumed at once */
+  buf->base = rbuf;
+  buf->len = sizeof(rbuf);
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
+  creq_t *r = s->data;
+  if (r->done)
+    return;
+  if (nread < 0) {
+    /* EOF ends a body that runs until close. */
+    if (nread == UV_EOF)
+      http_parser_execute(&r->parser, &settings, NULL, 0);
+    if (!r->done)
+      finish(r, DURO_EPROTO, nread == UV_EOF ? "the backend closed the "
+                                               "connection early"
+                                             : uv_strerror((int)nread));
+    return;
+  }
+  size_t n = http_parser_execute(&r->parser, &settings, buf->base,
+                                 (size_t)nread);
+  if (!r->done && (size_t)n != (size_t)nread)
+    finish(r, DURO_EPROTO, "malformed or oversized response from the backend");
+}
+
+static void on_written(uv_write_t *w, int status) {
+  creq_t *r = w->data;
+  if (status < 0 && !r->done)
+    finish(r, DURO_EIO, uv_strerror(status));
+}
+
+static void on_connected(uv_connect_t *c, int status) {
+  creq_t *r = c->data;
+  if (r->done)
+    return;
+  if (status < 0) {
+    finish(r, DURO_EIO, uv_strerror(status));
+    return;
+  }
+  uv_buf_t b = uv_buf_init((char *)r->out.data, (unsigned)r->out.len);
+  r->write.data = r;
+  if (uv_write(&r->write, (uv_stream_t *)&r->tcp, &b, 1, on_written) < 0) {
+    finish(r, DURO_EIO, "write failed");
+    return;
+  }
+  uv_read_start((uv_stream_t *)&r->tcp, on_alloc, on_read);
+}
+
+static void on_timeout(uv_timer_t *t) {
+  finish(t->data, DURO_ETIMEDOUT, "the backend did not answer in time");
+}
+
+static void fail_soon_cb(uv_timer_t *t) {
+  creq_t *r = t->data;
+  finish(r, DURO_EIO, "cannot connect");
+}
+
+void duro_http_client_request(uv_loop_t *loop, const duro_url_t *url,
+                              const char *method, const char *path,
+                              const duro_header_t *headers, size_t nheaders,
+                              const void *body, size_t len,
+                              unsigned timeout_ms, size_t max_body,
+                              duro_http_client_cb cb, void *ud) {
+  creq_t *r = duro_calloc(1, sizeof(*r));
+  r->cb = cb;
+  r->ud = ud;
+  r->max_body = max_body;
+  r->handles = 2;
+  http_parser_init(&r->parser, HTTP_RESPONSE);
+  r->parser.data = r;
+  uv_tcp_init(loop, &r->tcp);
+  r->tcp.data = r;
+  uv_timer_init(loop, &r->timer);
+  r->timer.data = r;
+
+  duro_buf_printf(&r->out, "%s %s%s HTTP/1.1\r\nHost: %s:%d\r\n", method,
+                  url->base_path, path, url->host, url->port);
+  for (size_t i = 0; i < nheaders; i++) {
+    duro_buf_append(&r->out, headers[i].name, headers[i].name_len);
+    duro_buf_append(&r->out, ": ", 2);
+    duro_buf_append(&r->out, headers[i].value, headers[i].value_len);
+    duro_buf_append(&r->out, "\r\n", 2);
+  }
+  duro_buf_printf(&r->out, "Content-Length: %zu\r\nConnection: close\r\n\r\n",
+                  len);
+  duro_buf_append(&r->out, body, len);
+
+  r->connect.data = r;
+  if (uv_tcp_connect(&r->connect, &r->tcp,
+                     (const struct sockaddr *)&url->addr, on_connected) < 0) {
+    /* report on the next turn, never inside this call */
+    uv_timer_start(&r->timer, fail_soon_cb, 0, 0);
+    return;
+  }
+  uv_timer_start(&r->timer, on_timeout, timeout_ms, 0);
+}
+
+const duro_header_t *duro_http_client_header(const duro_http_client_res_t *r,
+                                             const char *name) {
+  size_t n = strlen(name);
+  for (size_t i = 0; i < r->nheaders; i++)
+    if (r->headers[i].name_len == n &&
+        strncasecmp(r->headers[i].name, name, n) == 0)
+      return &r->headers[i];
+  return NULL;
+}

@@ -1,0 +1,58 @@
+/*
+ * client.h: a small HTTP/1.1 client on the libuv loop, for the frontend's
+ * calls to the backend's binding protocol.
+ *
+ * One connection per request (Connection: close), a deadline for the
+ * whole exchange, responses parsed with http-parser and capped in size.
+ * Hosts are IP literals or "localhost" (mapped to 127.0.0.1): the loop
+ * never blocks on name resolution.
+ */
+#ifndef DURO_HTTP_CLIENT_H
+#define DURO_HTTP_CLIENT_H
+
+#include <stddef.h>
+#include <uv.h>
+
+#include "core/buf.h"
+#include "duro.h"
+
+typedef struct duro_url {
+  char host[256];
+  int port;
+  char base_path[256]; /* without a trailing '/', "" for none */
+  struct sockaddr_storage addr;
+} duro_url_t;
+
+/* Parses "http://host:port[/path]". Returns 0, or DURO_EINVAL with a
+ * reason in err. */
+int duro_url_parse(const char *url, duro_url_t *out, char *err, size_t errlen);
+
+typedef struct duro_http_client_res {
+  int status;               /* 0 when the request failed */
+  int err;                  /* DURO_E* when it failed */
+  const char *error;        /* what failed, e.g. "connection refused" */
+  duro_header_t *headers;
+  size_t nheaders;
+  const uint8_t *body;
+  size_t body_len;
+} duro_http_client_res_t;
+
+/* Called once with the response or the failure; res is valid only during
+ * the call. */
+typedef void (*duro_http_client_cb)(const duro_http_client_res_t *res,
+                                    void *ud);
+
+/* Sends method path (which starts with '/') to url with extra headers and
+ * body. cb runs later, never inside this call. */
+void duro_http_client_request(uv_loop_t *loop, const duro_url_t *url,
+                              const char *method, const char *path,
+                              const duro_header_t *headers, size_t nheaders,
+                              const void *body, size_t len,
+                              unsigned timeout_ms, size_t max_body,
+                              duro_http_client_cb cb, void *ud);
+
+/* Case-insensitive header lookup in a client response; NULL if absent. */
+const duro_header_t *duro_http_client_header(const duro_http_client_res_t *r,
+                                             const char *name);
+
+#endif
