@@ -11,6 +11,11 @@ import WebSocket from 'ws';
 export const DURO_BIN = process.env.DURO_BIN ||
   path.resolve(import.meta.dirname, '../../../build/release/duro');
 
+// Variables a developer's shell may carry that would change duro's mode
+// or secrets; a test passes them explicitly when it wants them.
+const SECRET_VARS = ['NODE_ENV', 'DURO_INTERNAL_SECRET', 'DURO_SESSION_SECRET',
+  'DURO_LOGIN_SECRET', 'DURO_ALLOWED_ORIGINS', 'DURO_SYNC_TOKEN', 'DURO_SYNC_SECRET'];
+
 const started = new Set();
 process.on('exit', () => { for (const p of started) try { p.kill('SIGKILL'); } catch {} });
 
@@ -21,11 +26,14 @@ export async function startDuro(opts = {}) {
   const dir = opts.dir || mkdtempSync(path.join(tmpdir(), 'duro-test-'));
   if (opts.config !== undefined) writeFileSync(path.join(dir, 'duro.jsonc'), opts.config);
   if (opts.devVars !== undefined) writeFileSync(path.join(dir, '.dev.vars'), opts.devVars);
-  const args = [opts.role || 'backend', '--port', String(opts.port ?? 0), '--data', path.join(dir, 'data')];
+  const role = opts.role || 'backend';
+  const args = [role, '--port', String(opts.port ?? 0)];
+  if (role !== 'frontend') args.push('--data', path.join(dir, 'data'));
+  if (role === 'dev') args.push('--frontend-port', String(opts.frontendPort ?? 0));
   if (opts.mode !== null) args.push('--mode', opts.mode || 'test');
   args.push(...(opts.args || []));
   const env = { ...process.env, ...(opts.env || {}) };
-  for (const k of ['NODE_ENV', 'DURO_INTERNAL_SECRET']) if (!(opts.env && k in opts.env)) delete env[k];
+  for (const k of SECRET_VARS) if (!(opts.env && k in opts.env)) delete env[k];
   const proc = spawn(DURO_BIN, args, { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
   started.add(proc);
   let log = '';
@@ -35,21 +43,36 @@ export async function startDuro(opts = {}) {
   }));
   const port = await new Promise((resolve, reject) => {
     const ownDir = !opts.dir;
-    const failStart = (e) => { if (ownDir) rmSync(dir, { recursive: true, force: true }); reject(e); };
+    let listening = false;
+    const failStart = (e) => {
+      if (listening) return; // a later exit is not a failed start
+      if (ownDir) rmSync(dir, { recursive: true, force: true });
+      reject(e);
+    };
     const timer = setTimeout(() => { proc.kill('SIGKILL'); failStart(new Error(`duro did not start:\n${log}`)); }, 10000);
     const onData = (d) => {
       log += d;
-      const m = /backend on http:\/\/[^:]+:(\d+)/.exec(log);
-      if (m) { clearTimeout(timer); resolve(Number(m[1])); }
+      const role = opts.role || 'backend';
+      const b = /backend on http:\/\/[^:]+:(\d+)/.exec(log);
+      const f = /frontend on http:\/\/[^:]+:(\d+)/.exec(log);
+      const ready = role === 'backend' ? b : role === 'frontend' ? f : b && f;
+      if (ready) {
+        listening = true;
+        clearTimeout(timer);
+        resolve({ backend: b ? Number(b[1]) : null, frontend: f ? Number(f[1]) : null });
+      }
     };
     proc.stderr.on('data', onData);
     proc.stdout.on('data', (d) => { log += d; });
     exited.then(({ code, signal }) => { clearTimeout(timer); failStart(new Error(`duro exited (${code ?? signal}) before listening:\n${log}`)); });
   });
+  const mainPort = port.backend ?? port.frontend;
   const h = {
-    proc, pid: proc.pid, port, dir, exited,
-    url: `http://127.0.0.1:${port}`,
-    ws: `ws://127.0.0.1:${port}`,
+    proc, pid: proc.pid, port: mainPort, dir, exited,
+    backendPort: port.backend, frontendPort: port.frontend,
+    url: `http://127.0.0.1:${mainPort}`,
+    ws: `ws://127.0.0.1:${mainPort}`,
+    frontendUrl: port.frontend ? `http://127.0.0.1:${port.frontend}` : null,
     get log() { return log; },
     // SIGTERM and wait; returns {code, signal}.
     // Also fails the test when a sanitizer reported anything.
@@ -84,7 +107,7 @@ export function runDuro(args, opts = {}) {
     const dir = opts.cwd || mkdtempSync(path.join(tmpdir(), 'duro-run-'));
     const ownDir = !opts.cwd;
     const env = { ...process.env, ...(opts.env || {}) };
-    for (const k of ['NODE_ENV', 'DURO_INTERNAL_SECRET']) if (!(opts.env && k in opts.env)) delete env[k];
+    for (const k of SECRET_VARS) if (!(opts.env && k in opts.env)) delete env[k];
     const p = spawn(DURO_BIN, args, { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
     started.add(p);
     let stdout = '', stderr = '';
