@@ -231,6 +231,81 @@ int duro_stub_fetch_id(duro_object_t *o, const char *binding, const char *id,
                        const void *body, size_t len, duro_fetch_cb cb,
                        void *ud);
 
+/* The class the object is an instance of. */
+const duro_class_t *duro_object_class(const duro_object_t *o);
+
+/* ---- LiveStore sync backends ------------------------------------------------------ */
+
+/*
+ * duro serves the LiveStore 0.4 sync protocol (docs/livestore.md) with a
+ * built-in class, "SyncBackend", bound as LIVESTORE_SYNC: one object per
+ * storeId. To validate or observe what clients push and pull, make your own
+ * sync class with hooks and bind it in place of the built-in one (class
+ * names are what bindings refer to):
+ *
+ *   static int check(duro_object_t *o, const duro_sync_info_t *in,
+ *                    char *err, size_t errlen) { ... return 0; }
+ *   static duro_sync_class_t my_sync;
+ *   duro_sync_class_init(&my_sync, "MySync",
+ *                        &(duro_sync_hooks_t){.on_push = check});
+ *   ... register &my_sync.cls like any class ...
+ *
+ * Hooks run on the loop thread as part of the object's event, one at a
+ * time per store; they must not block. Every pointer in the info is valid
+ * only during the call.
+ */
+typedef struct duro_sync_info {
+  const char *store_id;      /* the store (not NUL-terminated) */
+  size_t store_id_len;
+  const char *payload;       /* the request's auth payload as JSON text, */
+  size_t payload_len;        /*   NULL when the request carried none */
+  const char *request_id;    /* the RPC request id */
+  size_t request_id_len;
+  /* on_push / on_push_res: the batch as a JSON array of events;
+   * on_pull_res: the PullResponse JSON; on_pull: NULL. */
+  const char *json;
+  size_t json_len;
+  size_t nevents;            /* events in json */
+  int64_t cursor;            /* on_pull: the cursor, -1 for None */
+  int live;                  /* on_pull: a live (streaming) pull */
+  int64_t head;              /* on_push_res: the store's head after it */
+} duro_sync_info_t;
+
+typedef struct duro_sync_hooks {
+  /* Before a non-empty push is checked and stored. Return 0 to let it
+   * through; a negative code refuses it: the client gets UnknownError with
+   * the text written to err (and retries the push with backoff). */
+  int (*on_push)(duro_object_t *o, const duro_sync_info_t *info, char *err,
+                 size_t errlen);
+  /* Before a pull is served (each HTTP poll too). A negative code answers
+   * UnknownError and ends the pull. */
+  int (*on_pull)(duro_object_t *o, const duro_sync_info_t *info, char *err,
+                 size_t errlen);
+  /* After a push was stored durably. A negative code turns the push's
+   * answer into UnknownError; the events stay stored (the client finds
+   * them on its pull and drops its copies). */
+  int (*on_push_res)(duro_object_t *o, const duro_sync_info_t *info,
+                     char *err, size_t errlen);
+  /* After each PullResponse is produced, backlog and live. A negative code
+   * ends that pull with UnknownError (the response is not sent). */
+  int (*on_pull_res)(duro_object_t *o, const duro_sync_info_t *info,
+                     char *err, size_t errlen);
+  void *ud;                  /* for the hooks' own use */
+} duro_sync_hooks_t;
+
+/* A sync backend class: the class table followed by its hooks. */
+typedef struct duro_sync_class {
+  duro_class_t cls;          /* first: register &x.cls */
+  duro_sync_hooks_t hooks;
+} duro_sync_class_t;
+
+/* Fills *c with a LiveStore sync backend class called name (borrowed; it
+ * must outlive the class) with a copy of hooks (NULL for none). */
+void duro_sync_class_init(duro_sync_class_t *c, const char *name,
+                          const duro_sync_hooks_t *hooks);
+/* The hooks' ud of the sync class that o belongs to (NULL otherwise). */
+void *duro_sync_hooks_ud(const duro_object_t *o);
+
 #ifdef __cplusplus
 }
 #endif

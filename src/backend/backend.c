@@ -5,6 +5,7 @@
  *   /api/rooms/<id>/websocket    a Room's socket
  *   /_objects/<BINDING>/<name>/  any object, for other processes (bearer
  *                                secret; see docs/bindings.md)
+ *   ?storeId=..&transport=ws|http  LiveStore sync, on any path (first)
  *   anything else                200 "This worker exports Durable Objects"
  */
 #include "backend/backend.h"
@@ -14,7 +15,9 @@
 #include <strings.h>
 
 #include "core/alloc.h"
+#include "core/err.h"
 #include "core/log.h"
+#include "sync/sync.h"
 
 static int path_is(const duro_http_req_t *r, const char *p) {
   size_t n = strlen(p);
@@ -144,8 +147,82 @@ static int is_upgrade(const duro_http_req_t *req) {
   return h && h->value_len == 9 && strncasecmp(h->value, "websocket", 9) == 0;
 }
 
+static int ends_with(const char *s, size_t len, const char *p) {
+  size_t n = strlen(p);
+  return len >= n && memcmp(s + len - n, p, n) == 0;
+}
+
+static void sync_respond(duro_backend_t *b, duro_http_req_t *req, int status,
+                         const char *text) {
+  duro_header_t hs[4];
+  size_t n = 0;
+  const duro_header_t *rh =
+      duro_http_header(req, "Access-Control-Request-Headers");
+  hs[n++] = (duro_header_t){"Content-Type", 12, "text/plain;charset=UTF-8",
+                            24};
+  n += duro_sync_cors_headers(b->cfg, hs + n, rh ? rh->value : NULL,
+                              rh ? rh->value_len : 0);
+  duro_http_respond(req, status, hs, n, text, strlen(text));
+}
+
+/*
+ * LiveStore sync requests (livestore-sync-v0.4.md 3.2), recognised by the
+ * query on any path. Returns 1 when req was answered or routed, 0 when it
+ * is not a sync request.
+ */
+static int route_sync(duro_backend_t *b, duro_http_req_t *req) {
+  if (!b->sync_bound)
+    return 0;
+  sync_query_t q;
+  sync_query_parse(req->query, req->query_len, &q);
+  if (!q.present) {
+    sync_query_free(&q);
+    /* The reference answers its /websocket endpoint only for sync. */
+    if (ends_with(req->path, req->path_len, "/websocket") &&
+        !starts_with(req->path, req->path_len, "/api/rooms/")) {
+      sync_respond(b, req, 400, "Invalid path");
+      return 1;
+    }
+    return 0;
+  }
+  if (strcmp(req->method, "OPTIONS") == 0 && b->cfg->sync.cors) {
+    sync_respond(b, req, 204, "");
+    goto out;
+  }
+  if (!q.valid) {
+    sync_respond(b, req, 400, q.why);
+    goto out;
+  }
+  char why[256];
+  if (sync_auth_check(&b->sync_auth, q.store_id, q.store_id_len, q.payload,
+                      q.payload_len, why, sizeof(why)) < 0) {
+    sync_respond(b, req, 400, why);
+    goto out;
+  }
+  if (q.transport == SYNC_TRANSPORT_WS) {
+    if (!is_upgrade(req)) {
+      sync_respond(b, req, 426, "Durable Object expected Upgrade: websocket");
+      goto out;
+    }
+    duro_runtime_fetch(b->rt, "LIVESTORE_SYNC", 14, q.store_id,
+                       q.store_id_len, req, "/ws", 3);
+    goto out;
+  }
+  if (strcmp(req->method, "POST") != 0) {
+    sync_respond(b, req, 400, "Invalid path: the HTTP transport uses POST");
+    goto out;
+  }
+  duro_runtime_fetch(b->rt, "LIVESTORE_SYNC", 14, q.store_id, q.store_id_len,
+                     req, "/http", 5);
+out:
+  sync_query_free(&q);
+  return 1;
+}
+
 static void backend_handle(duro_http_req_t *req, void *data) {
   duro_backend_t *b = data;
+  if (route_sync(b, req))
+    return;
   if (starts_with(req->path, req->path_len, "/_objects/")) {
     route_objects(b, req);
     return;
@@ -207,6 +284,11 @@ int duro_backend_start(duro_backend_t *b, duro_net_t *net, duro_runtime_t *rt,
   b->cfg = cfg;
   const char *secret = duro_config_var(cfg, "DURO_INTERNAL_SECRET");
   b->secret = secret && *secret ? secret : NULL;
+  b->sync_bound = duro_runtime_has_binding(rt, "LIVESTORE_SYNC", 14);
+  duro_sync_setup(cfg);
+  if (b->sync_bound &&
+      sync_auth_init(&b->sync_auth, cfg, err, errlen) < 0)
+    return DURO_EINVAL;
   b->http_opts.handler = backend_handle;
   b->http_opts.data = b;
   b->http_opts.max_header_bytes = cfg->limits.max_header_bytes;
@@ -217,4 +299,7 @@ int duro_backend_start(duro_backend_t *b, duro_net_t *net, duro_runtime_t *rt,
                              err, errlen);
 }
 
-void duro_backend_stop(duro_backend_t *b) { duro_listener_stop(&b->listener); }
+void duro_backend_stop(duro_backend_t *b) {
+  duro_listener_stop(&b->listener);
+  sync_auth_free(&b->sync_auth);
+}

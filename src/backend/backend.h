@@ -9,6 +9,7 @@
 #include "http/http.h"
 #include "net/conn.h"
 #include "objects/runtime.h"
+#include "sync/auth.h"
 
 typedef struct duro_backend {
   duro_runtime_t *rt;
@@ -16,6 +17,8 @@ typedef struct duro_backend {
   duro_http_opts_t http_opts;
   duro_listener_t listener;
   const char *secret; /* DURO_INTERNAL_SECRET, or NULL */
+  int sync_bound;     /* LIVESTORE_SYNC is a bound namespace */
+  sync_auth_t sync_auth;
 } duro_backend_t;
 
 /* Starts listening on cfg->host:port. err gets a reason on failure. */

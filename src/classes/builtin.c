@@ -8,5 +8,6 @@ const duro_class_t *const duro_builtin_classes[] = {
     &duro_class_coordinator,
     &duro_class_countdown,
     &duro_class_room,
+    &duro_class_sync.cls,
     NULL,
 };

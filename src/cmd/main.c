@@ -20,6 +20,7 @@
 #include "net/conn.h"
 #include "objects/runtime.h"
 #include "store/store.h"
+#include "sync/auth.h"
 
 #define SHUTDOWN_GRACE_MS 5000
 
@@ -131,6 +132,10 @@ static int run(app_t *app) {
             "duro: production mode needs DURO_INTERNAL_SECRET (the bearer "
             "secret of the /_objects binding protocol); set it in the "
             "environment or in .dev.vars, or run with --mode development\n");
+    return 1;
+  }
+  if (sync_auth_check_config(cfg, err, sizeof(err)) < 0) {
+    fprintf(stderr, "duro: %s\n", err);
     return 1;
   }
   if (mkdir_p(cfg->data_dir) < 0) {

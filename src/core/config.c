@@ -199,6 +199,7 @@ static const struct {
     {"MESSAGE_COORDINATOR", "MessageCoordinator"},
     {"COUNTDOWN_TIMER", "CountdownTimer"},
     {"ROOMS", "Room"},
+    {"LIVESTORE_SYNC", "SyncBackend"},
 };
 
 /* ---- small helpers ------------------------------------------------------ */
@@ -303,6 +304,10 @@ void duro_config_free(duro_config_t *cfg) {
     duro_free(cfg->bindings[i].script_name);
   }
   duro_free(cfg->bindings);
+  for (size_t i = 0; i < cfg->sync.ntokens; i++)
+    duro_free(cfg->sync.tokens[i]);
+  duro_free(cfg->sync.tokens);
+  duro_free(cfg->sync.webhook);
   memset(cfg, 0, sizeof(*cfg));
 }
 
@@ -734,6 +739,74 @@ static int load_duro_section(file_ctx_t *fc, duro_config_t *c,
   return 0;
 }
 
+static const char *const sync_auth_names[] = {"auto", "token", "hs256",
+                                              "none"};
+
+/* The "sync" section; see duro_sync_config_t. */
+static int load_sync_section(file_ctx_t *fc, duro_config_t *c,
+                             const cJSON *sec) {
+  if (!cJSON_IsObject(sec))
+    return fail(fc->err, fc->errlen, "%s: \"sync\" must be an object",
+                fc->path);
+  for (const cJSON *it = sec->child; it; it = it->next) {
+    const char *k = it->string;
+    if (strcmp(k, "auth") == 0) {
+      int m = cJSON_IsString(it) ? lookup(sync_auth_names, 4, it->valuestring)
+                                 : -1;
+      if (m < 0)
+        return fail(fc->err, fc->errlen,
+                    "%s: sync.auth must be \"auto\", \"token\", "
+                    "\"hs256\" or \"none\"",
+                    fc->path);
+      c->sync.auth = (duro_sync_auth_t)m;
+    } else if (strcmp(k, "tokens") == 0) {
+      if (!cJSON_IsArray(it))
+        return fail(fc->err, fc->errlen,
+                    "%s: sync.tokens must be an array of strings", fc->path);
+      for (const cJSON *t = it->child; t; t = t->next) {
+        if (!cJSON_IsString(t) || !*t->valuestring)
+          return fail(fc->err, fc->errlen,
+                      "%s: sync.tokens must hold non-empty strings",
+                      fc->path);
+        c->sync.tokens = duro_realloc(
+            c->sync.tokens, (c->sync.ntokens + 1) * sizeof(char *));
+        c->sync.tokens[c->sync.ntokens++] = duro_strdup(t->valuestring);
+      }
+    } else if (strcmp(k, "cors") == 0) {
+      if (!cJSON_IsBool(it))
+        return fail(fc->err, fc->errlen, "%s: sync.cors must be true or false",
+                    fc->path);
+      c->sync.cors = cJSON_IsTrue(it);
+    } else if (strcmp(k, "webhook") == 0) {
+      if (cJSON_IsNull(it)) {
+        replace(&c->sync.webhook, NULL);
+        continue;
+      }
+      if (!cJSON_IsString(it) || strncmp(it->valuestring, "http://", 7) != 0 ||
+          !it->valuestring[7] || it->valuestring[7] == '/')
+        return fail(fc->err, fc->errlen,
+                    "%s: sync.webhook must be an http:// URL such as "
+                    "http://127.0.0.1:9000/hook",
+                    fc->path);
+      replace(&c->sync.webhook, it->valuestring);
+    } else if (strcmp(k, "max_message_bytes") == 0) {
+      unsigned long long v;
+      if (!json_uint(it, 1 * KiB, 1 * GiB, &v))
+        return fail(fc->err, fc->errlen,
+                    "%s: sync.max_message_bytes must be an integer in "
+                    "1024..1073741824",
+                    fc->path);
+      c->sync.max_message_bytes = (size_t)v;
+    } else {
+      return fail(fc->err, fc->errlen,
+                  "%s: unknown setting sync.%.64s (expected auth, tokens, "
+                  "cors, webhook or max_message_bytes)",
+                  fc->path, k);
+    }
+  }
+  return 0;
+}
+
 /*
  * Applies the parsed file to c: name, vars, bindings, dev.port (into
  * fc->dev_port) and the duro section. Unknown top-level keys are ignored:
@@ -771,6 +844,9 @@ static int load_tree(file_ctx_t *fc, duro_config_t *c, const cJSON *root) {
   }
   if ((it = cJSON_GetObjectItemCaseSensitive(root, "duro")) &&
       load_duro_section(fc, c, it) < 0)
+    return DURO_EINVAL;
+  if ((it = cJSON_GetObjectItemCaseSensitive(root, "sync")) &&
+      load_sync_section(fc, c, it) < 0)
     return DURO_EINVAL;
   return 0;
 }
@@ -877,6 +953,8 @@ int duro_config_load(duro_config_t *cfg, int argc, char **argv, char *err,
   c.name = duro_strdup("duro");
   c.log_level = cli.log_level >= 0 ? cli.log_level : DURO_LOG_INFO;
   duro_limits_defaults(&c.limits);
+  c.sync.cors = 1;
+  c.sync.max_message_bytes = 1 * MiB;
 
   if (load_file(&fc, &c, cli.config, err, errlen) < 0)
     goto fail;

@@ -66,6 +66,28 @@ typedef struct duro_limits {
   int durability_full; /* 1: SQLite synchronous=FULL, 0: NORMAL */
 } duro_limits_t;
 
+/* The "sync" section: the LiveStore sync backend (docs/livestore.md).
+ * Secrets may also come from the environment or .dev.vars: DURO_SYNC_TOKEN
+ * (accepted authToken values, comma-separated) and DURO_SYNC_SECRET (the
+ * HS256 key for signed tokens). */
+typedef enum {
+  DURO_SYNC_AUTH_AUTO = 0, /* tokens and/or secret if configured, else
+                              open in development/test, refused in
+                              production */
+  DURO_SYNC_AUTH_TOKEN,    /* payload.authToken must be a listed token */
+  DURO_SYNC_AUTH_HS256,    /* payload.authToken must be an HS256 JWT */
+  DURO_SYNC_AUTH_NONE,     /* accept any payload, knowingly */
+} duro_sync_auth_t;
+
+typedef struct duro_sync_config {
+  duro_sync_auth_t auth;
+  char **tokens;           /* from the file; the environment adds more */
+  size_t ntokens;
+  int cors;                /* answer OPTIONS, add Access-Control-* */
+  char *webhook;           /* http:// URL to POST accepted batches to */
+  size_t max_message_bytes;
+} duro_sync_config_t;
+
 typedef struct duro_config {
   char *role;          /* "dev", "backend" or "frontend" */
   duro_mode_t mode;
@@ -83,6 +105,7 @@ typedef struct duro_config {
   duro_binding_t *bindings;
   size_t nbindings;
   duro_limits_t limits;
+  duro_sync_config_t sync;
 } duro_config_t;
 
 /*

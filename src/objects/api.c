@@ -356,3 +356,7 @@ int duro_stub_fetch_id(duro_object_t *o, const char *binding, const char *id,
   return stub_fetch(o, binding, NULL, id, method, path, headers, nheaders,
                     body, len, cb, ud);
 }
+
+const duro_class_t *duro_object_class(const duro_object_t *o) {
+  return o->ns->cls;
+}

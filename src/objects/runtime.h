@@ -17,6 +17,7 @@
 #include "http/http.h"
 #include "store/store.h"
 #include "ws/wsconn.h"
+#include "core/buf.h"
 
 typedef struct duro_runtime duro_runtime_t;
 
@@ -66,6 +67,14 @@ typedef void (*duro_job_done_fn)(duro_object_t *o, void *state, int status,
                                  void *arg);
 void duro_object_job(duro_object_t *o, duro_job_work_fn work,
                      duro_job_done_fn done, void *arg);
+
+/* Queues chunk (an already framed WebSocket message, or a piece of one:
+ * several calls in a row make one frame) on socket s now, bypassing the
+ * output gate. Only for classes whose sends never depend on their own kv
+ * writes (the LiveStore sync backend keeps its data in its own tables,
+ * acknowledged by store jobs). The caller keeps its reference. Returns 0
+ * or DURO_ECLOSED (closing, or just closed as a slow reader). */
+int duro_socket_send_raw(duro_socket_t *s, duro_chunk_t *chunk);
 
 /* The store the runtime uses (for start-up work of built-in classes). */
 duro_store_t *duro_runtime_store(const duro_runtime_t *rt);

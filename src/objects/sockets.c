@@ -196,3 +196,13 @@ int duro_socket_set_attachment(duro_socket_t *s, const void *data,
   s->attachment_len = len;
   return 0;
 }
+
+/* For built-in classes that frame their own messages (the LiveStore sync
+ * backend sends one Chunk as a per-subscriber head plus shared body
+ * chunks): queues chunk as it is, now, outside the output gate. */
+int duro_socket_send_raw(duro_socket_t *s, duro_chunk_t *chunk) {
+  if (!s->conn || !duro_ws_is_open(s->conn))
+    return DURO_ECLOSED;
+  int rc = duro_conn_send(s->conn, chunk);
+  return rc == DURO_ENOSPC ? DURO_ECLOSED : rc;
+}

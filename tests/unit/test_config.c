@@ -371,12 +371,13 @@ static void test_defaults_without_file(void **state) {
   assert_string_equal(cfg.data_dir, "./.duro");
   assert_string_equal(cfg.name, "duro");
   assert_int_equal(cfg.log_level, DURO_LOG_INFO);
-  assert_int_equal(cfg.nbindings, 4);
+  assert_int_equal(cfg.nbindings, 5);
   static const char *want[][2] = {{"TEST_DO", "TestDurableObject"},
                                   {"MESSAGE_COORDINATOR", "MessageCoordinator"},
                                   {"COUNTDOWN_TIMER", "CountdownTimer"},
-                                  {"ROOMS", "Room"}};
-  for (size_t i = 0; i < 4; i++) {
+                                  {"ROOMS", "Room"},
+                                  {"LIVESTORE_SYNC", "SyncBackend"}};
+  for (size_t i = 0; i < 5; i++) {
     assert_string_equal(cfg.bindings[i].name, want[i][0]);
     assert_string_equal(cfg.bindings[i].class_name, want[i][1]);
     assert_null(cfg.bindings[i].script_name);
@@ -401,7 +402,7 @@ static void test_defaults_without_file(void **state) {
   write_file("duro.jsonc", "{\"name\": \"x\"}");
   assert_int_equal(LOAD(&cfg, err, "frontend"), 0);
   assert_string_equal(cfg.config_path, "./duro.jsonc");
-  assert_int_equal(cfg.nbindings, 4);
+  assert_int_equal(cfg.nbindings, 5);
   assert_int_equal(cfg.port, 5173);
   assert_int_equal(cfg.frontend_port, 5173);
   assert_string_equal(cfg.backend_url, "http://127.0.0.1:8787");
@@ -419,9 +420,13 @@ static void test_checked_in_config(void **state) {
   assert_string_equal(cfg.name, "duro-backend");
   assert_int_equal(cfg.mode, DURO_MODE_PRODUCTION);
   assert_int_equal(cfg.port, 8787);
-  assert_int_equal(cfg.nbindings, 4);
+  assert_int_equal(cfg.nbindings, 5);
   assert_non_null(duro_config_binding(&cfg, "ROOMS"));
   assert_string_equal(duro_config_binding(&cfg, "ROOMS")->class_name, "Room");
+  assert_string_equal(duro_config_binding(&cfg, "LIVESTORE_SYNC")->class_name,
+                      "SyncBackend");
+  assert_int_equal(cfg.sync.auth, DURO_SYNC_AUTH_AUTO);
+  assert_int_equal(cfg.sync.cors, 1);
   duro_config_free(&cfg);
   /* duro dev over the same file is development. */
   assert_int_equal(LOAD(&cfg, err, "dev", "--config", path), 0);
@@ -701,6 +706,64 @@ static void test_duro_section(void **state) {
   EXPECT_ERROR("\"duro\" must be an object", "backend");
 }
 
+static void test_sync_section(void **state) {
+  duro_config_t cfg;
+  char err[256];
+  /* Defaults without a "sync" section. */
+  write_file("duro.jsonc", "{}");
+  assert_int_equal(LOAD(&cfg, err, "backend"), 0);
+  assert_int_equal(cfg.sync.auth, DURO_SYNC_AUTH_AUTO);
+  assert_int_equal(cfg.sync.cors, 1);
+  assert_null(cfg.sync.webhook);
+  assert_int_equal(cfg.sync.ntokens, 0);
+  assert_int_equal(cfg.sync.max_message_bytes, 1048576);
+  duro_config_free(&cfg);
+
+  write_file("duro.jsonc",
+             "{\"sync\": {\"auth\": \"token\", \"tokens\": [\"a\", \"b c\"],"
+             " \"cors\": false, \"webhook\": \"http://127.0.0.1:9/h\","
+             " \"max_message_bytes\": 4096}}");
+  assert_int_equal(LOAD(&cfg, err, "backend"), 0);
+  assert_int_equal(cfg.sync.auth, DURO_SYNC_AUTH_TOKEN);
+  assert_int_equal(cfg.sync.ntokens, 2);
+  assert_string_equal(cfg.sync.tokens[1], "b c");
+  assert_int_equal(cfg.sync.cors, 0);
+  assert_string_equal(cfg.sync.webhook, "http://127.0.0.1:9/h");
+  assert_int_equal(cfg.sync.max_message_bytes, 4096);
+  duro_config_free(&cfg);
+  assert_null(cfg.sync.tokens);
+
+  write_file("duro.jsonc", "{\"sync\": {\"auth\": \"none\"}}");
+  assert_int_equal(LOAD(&cfg, err, "backend"), 0);
+  assert_int_equal(cfg.sync.auth, DURO_SYNC_AUTH_NONE);
+  duro_config_free(&cfg);
+
+  write_file("duro.jsonc", "{\"sync\": {\"auth\": \"jwt\"}}");
+  EXPECT_ERROR("sync.auth must be", "backend");
+  write_file("duro.jsonc", "{\"sync\": {\"tokens\": \"abc\"}}");
+  EXPECT_ERROR("sync.tokens must be an array of strings", "backend");
+  write_file("duro.jsonc", "{\"sync\": {\"tokens\": [\"\"]}}");
+  EXPECT_ERROR("sync.tokens must hold non-empty strings", "backend");
+  write_file("duro.jsonc", "{\"sync\": {\"cors\": 1}}");
+  EXPECT_ERROR("sync.cors must be true or false", "backend");
+  write_file("duro.jsonc", "{\"sync\": {\"webhook\": \"https://x\"}}");
+  EXPECT_ERROR("sync.webhook must be an http:// URL", "backend");
+  write_file("duro.jsonc", "{\"sync\": {\"max_message_bytes\": 10}}");
+  EXPECT_ERROR("sync.max_message_bytes must be an integer", "backend");
+  write_file("duro.jsonc", "{\"sync\": {\"secret\": \"x\"}}");
+  EXPECT_ERROR("unknown setting sync.secret", "backend");
+  write_file("duro.jsonc", "{\"sync\": []}");
+  EXPECT_ERROR("\"sync\" must be an object", "backend");
+
+  /* The environment token reaches the merged vars. */
+  write_file("duro.jsonc", "{}");
+  setenv("DURO_SYNC_TOKEN", "t1, t2", 1);
+  assert_int_equal(LOAD(&cfg, err, "backend"), 0);
+  assert_string_equal(duro_config_var(&cfg, "DURO_SYNC_TOKEN"), "t1, t2");
+  duro_config_free(&cfg);
+  unsetenv("DURO_SYNC_TOKEN");
+}
+
 static void test_help_and_version(void **state) {
   char out[16384];
   assert_int_equal(load_capturing((const char *const[]){"--help", NULL}, out,
@@ -769,6 +832,7 @@ int main(void) {
       T(test_flag_errors),
       T(test_bindings),
       T(test_duro_section),
+      T(test_sync_section),
       T(test_help_and_version),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
