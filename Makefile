@@ -30,6 +30,9 @@ UNIT_SRC  := $(wildcard tests/unit/test_*.c)
 UNIT_BIN  := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 WEB_FILES := $(wildcard web/*)
 
+.DEFAULT_GOAL := all
+include mk/embed.mk
+
 .PHONY: all run test unit integration test-asan bench clean fuzz format \
         deps test-deps
 

@@ -8,4 +8,4 @@ if [ ! -d node_modules/ws ]; then
   npm ci --no-audit --no-fund >/dev/null
 fi
 export DURO_BIN
-exec node --test --test-concurrency=1 tests/integration/
+exec node --test --test-concurrency=1 tests/integration/ tests/web/

@@ -15,8 +15,10 @@
 
 #include "backend/backend.h"
 #include "classes/classes.h"
+#include "core/alloc.h"
 #include "core/config.h"
 #include "core/log.h"
+#include "frontend/frontend.h"
 #include "net/conn.h"
 #include "objects/runtime.h"
 #include "store/store.h"
@@ -31,6 +33,8 @@ typedef struct app {
   duro_store_t *store;
   duro_runtime_t *rt;
   duro_backend_t backend;
+  duro_frontend_t frontend;
+  int has_backend, has_frontend;
   uv_signal_t sigint, sigterm;
   uv_timer_t grace;
   int signals;
@@ -64,7 +68,14 @@ static void on_store_closed(void *data) {
 
 static void finish(app_t *app) {
   uv_timer_stop(&app->grace);
-  duro_store_close(app->store, on_store_closed, app);
+  if (app->store) {
+    duro_store_close(app->store, on_store_closed, app);
+  } else {
+    /* a frontend alone: close the sockets and stop */
+    DURO_LIST_FOREACH(it, &app->net.conns)
+      duro_conn_close_after_flush(DURO_CONTAINER_OF(it, duro_conn_t, node));
+    uv_stop(app->loop);
+  }
 }
 
 static void on_runtime_drained(void *data) { finish(data); }
@@ -85,9 +96,15 @@ static void on_signal(uv_signal_t *s, int signum) {
   }
   duro_log_info("%s: shutting down (close 1001, flush storage)",
                 signum == SIGINT ? "SIGINT" : "SIGTERM");
-  duro_backend_stop(&app->backend);
+  if (app->has_frontend)
+    duro_frontend_stop(&app->frontend);
+  if (app->has_backend)
+    duro_backend_stop(&app->backend);
   uv_timer_start(&app->grace, on_grace_over, SHUTDOWN_GRACE_MS, 0);
-  duro_runtime_shutdown(app->rt, on_runtime_drained, app);
+  if (app->rt)
+    duro_runtime_shutdown(app->rt, on_runtime_drained, app);
+  else
+    finish(app);
 }
 
 static void on_store_closed_on_error(void *data) { (void)data; }
@@ -117,63 +134,92 @@ static void teardown(app_t *app) {
   uv_loop_close(app->loop);
 }
 
-static int run(app_t *app) {
+static int start_backend(app_t *app) {
   duro_config_t *cfg = &app->cfg;
   char err[512];
-  const char *role = cfg->role;
-
-  if (strcmp(role, "frontend") == 0) {
-    fprintf(stderr, "duro: the frontend role is not available yet\n");
-    return 1;
-  }
   const char *secret = duro_config_var(cfg, "DURO_INTERNAL_SECRET");
   if (cfg->mode == DURO_MODE_PRODUCTION && (!secret || !*secret)) {
     fprintf(stderr,
             "duro: production mode needs DURO_INTERNAL_SECRET (the bearer "
             "secret of the /_objects binding protocol); set it in the "
             "environment or in .dev.vars, or run with --mode development\n");
-    return 1;
+    return -1;
   }
   if (sync_auth_check_config(cfg, err, sizeof(err)) < 0) {
     fprintf(stderr, "duro: %s\n", err);
-    return 1;
+    return -1;
   }
   if (mkdir_p(cfg->data_dir) < 0) {
     fprintf(stderr, "duro: cannot create data directory %s: %s\n",
             cfg->data_dir, strerror(errno));
-    return 1;
+    return -1;
   }
   char dbpath[4200];
   snprintf(dbpath, sizeof(dbpath), "%s/duro.db", cfg->data_dir);
   if (duro_store_open(app->loop, dbpath, cfg->limits.durability_full,
                       &app->store, err, sizeof(err)) < 0) {
     fprintf(stderr, "duro: %s: %s\n", dbpath, err);
-    return 1;
+    return -1;
   }
   app->rt = duro_runtime_new(app->loop, app->store, cfg);
   for (size_t i = 0; duro_builtin_classes[i]; i++)
     duro_runtime_register(app->rt, duro_builtin_classes[i]);
   if (duro_runtime_bind(app->rt, err, sizeof(err)) < 0) {
     fprintf(stderr, "duro: %s\n", err);
-    return 1;
+    return -1;
   }
-  duro_net_init(&app->net, app->loop, cfg->limits.max_connections,
-                cfg->limits.ws_send_queue_bytes);
   if (duro_backend_start(&app->backend, &app->net, app->rt, cfg, cfg->port,
                          err, sizeof(err)) < 0) {
     fprintf(stderr, "duro: cannot listen on %s\n", err);
-    return 1;
+    return -1;
   }
   duro_runtime_start(app->rt);
   if (!secret || !*secret)
     duro_log_warn("DURO_INTERNAL_SECRET is not set: /_objects accepts "
                   "loopback callers only, without a secret");
   duro_log_info("duro %s: backend on http://%s:%d (mode %s, data %s)",
-                DURO_VERSION, cfg->host, duro_listener_port(&app->backend.listener),
+                DURO_VERSION, cfg->host,
+                duro_listener_port(&app->backend.listener),
                 duro_mode_name(cfg->mode), cfg->data_dir);
-  if (strcmp(role, "dev") == 0)
-    duro_log_info("the frontend role (page on :%d) is not available yet",
-                  cfg->frontend_port);
+  return 0;
+}
+
+static int run(app_t *app) {
+  duro_config_t *cfg = &app->cfg;
+  char err[512];
+  const char *role = cfg->role;
+
+  app->has_backend = strcmp(role, "frontend") != 0;
+  app->has_frontend = strcmp(role, "backend") != 0;
+  duro_net_init(&app->net, app->loop, cfg->limits.max_connections,
+                cfg->limits.ws_send_queue_bytes);
+  if (app->has_backend && start_backend(app) < 0)
+    return 1;
+  if (app->has_frontend) {
+    if (!app->has_backend && cfg->backend_url == NULL) {
+      fprintf(stderr, "duro: the frontend needs --backend URL\n");
+      return 1;
+    }
+    if (app->has_backend) {
+      /* duro dev: the frontend reaches this process's backend over the
+       * same binding protocol as across processes */
+      char url[64];
+      snprintf(url, sizeof(url), "http://127.0.0.1:%d",
+               duro_listener_port(&app->backend.listener));
+      duro_free(cfg->backend_url);
+      cfg->backend_url = duro_strdup(url);
+    }
+    int port = app->has_backend ? cfg->frontend_port : cfg->port;
+    if (duro_frontend_start(&app->frontend, &app->net, cfg, port, err,
+                            sizeof(err)) < 0) {
+      fprintf(stderr, "duro: frontend: %s\n", err);
+      return 1;
+    }
+    duro_log_info("duro %s: frontend on http://%s:%d (mode %s, backend %s)",
+                  DURO_VERSION, cfg->host,
+                  duro_listener_port(&app->frontend.listener),
+                  duro_mode_name(cfg->mode), cfg->backend_url);
+  }
 
   uv_signal_init(app->loop, &app->sigint);
   uv_signal_init(app->loop, &app->sigterm);

@@ -1,0 +1,332 @@
+/*
+ * tunnel.c: WebSocket forwarding to the backend; see tunnel.h.
+ *
+ * Lifetime: the tunnel holds a reference to the browser's connection and
+ * owns the upstream TCP handle. Either side closing closes the other; the
+ * tunnel is freed when the upstream handle's close callback has run and
+ * the browser side has let go.
+ */
+#include "frontend/tunnel.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "core/alloc.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "ws/handshake.h"
+#include "ws/wsconn.h"
+
+#define MAX_UPSTREAM_HEAD (16 * 1024)
+#define UPSTREAM_HIGH_WATER (1024 * 1024)
+
+typedef struct tunnel {
+  uv_tcp_t up;
+  uv_connect_t connect;
+  uv_timer_t timer;
+  duro_http_req_t *req;    /* until the browser is answered */
+  duro_conn_t *browser;    /* referenced once relaying */
+  duro_buf_t head;         /* upstream response head being read */
+  char key[25];            /* our key to the backend */
+  char browser_accept[29]; /* what we answer the browser */
+  duro_buf_t request;      /* upgrade request to the backend */
+  int relaying;
+  int up_closed;
+  int handles;
+  int browser_paused;
+} tunnel_t;
+
+static const duro_proto_t tunnel_proto;
+
+static void tunnel_handle_closed(uv_handle_t *h) {
+  tunnel_t *t = h->data;
+  if (--t->handles)
+    return;
+  if (t->browser) {
+    t->browser->proto_data = NULL;
+    duro_conn_unref(t->browser);
+  }
+  duro_buf_free(&t->head);
+  duro_buf_free(&t->request);
+  duro_free(t);
+}
+
+static void close_upstream(tunnel_t *t) {
+  if (t->up_closed)
+    return;
+  t->up_closed = 1;
+  uv_timer_stop(&t->timer);
+  uv_close((uv_handle_t *)&t->up, tunnel_handle_closed);
+  uv_close((uv_handle_t *)&t->timer, tunnel_handle_closed);
+}
+
+/* Answers the browser with an error while still in HTTP. */
+static void refuse(tunnel_t *t, int status, const char *reason) {
+  if (t->req) {
+    duro_log_warn("WebSocket forwarding refused (%d): %s", status, reason);
+    duro_http_respond_text(t->req, status, NULL, reason);
+    t->req = NULL;
+  }
+  close_upstream(t);
+}
+
+/* ---- browser side (after the 101) ---------------------------------------- */
+
+static void on_up_written(uv_write_t *w, int status) {
+  tunnel_t *t = w->data;
+  duro_free(w);
+  if (status < 0) {
+    if (t->browser)
+      duro_conn_close(t->browser);
+    close_upstream(t);
+    return;
+  }
+  if (t->browser_paused && !t->up_closed &&
+      uv_stream_get_write_queue_size((uv_stream_t *)&t->up) <
+          UPSTREAM_HIGH_WATER / 2) {
+    t->browser_paused = 0;
+    duro_conn_resume_reading(t->browser);
+  }
+}
+
+static void write_upstream(tunnel_t *t, const uint8_t *data, size_t len) {
+  uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
+  int n = 0;
+  if (uv_stream_get_write_queue_size((uv_stream_t *)&t->up) == 0) {
+    n = uv_try_write((uv_stream_t *)&t->up, &b, 1);
+    if (n == UV_EAGAIN)
+      n = 0;
+    if (n < 0) {
+      duro_conn_close(t->browser);
+      close_upstream(t);
+      return;
+    }
+  }
+  if ((size_t)n == len)
+    return;
+  /* the rest waits in a copy that the write request owns */
+  uv_write_t *w = duro_malloc(sizeof(*w) + (len - (size_t)n));
+  memcpy(w + 1, data + n, len - (size_t)n);
+  w->data = t;
+  b = uv_buf_init((char *)(w + 1), (unsigned)(len - (size_t)n));
+  if (uv_write(w, (uv_stream_t *)&t->up, &b, 1, on_up_written) < 0) {
+    duro_free(w);
+    duro_conn_close(t->browser);
+    close_upstream(t);
+    return;
+  }
+  if (uv_stream_get_write_queue_size((uv_stream_t *)&t->up) >
+      UPSTREAM_HIGH_WATER) {
+    t->browser_paused = 1;
+    duro_conn_pause_reading(t->browser);
+  }
+}
+
+static size_t browser_on_data(duro_conn_t *c, uint8_t *data, size_t len) {
+  tunnel_t *t = c->proto_data;
+  if (t && !t->up_closed)
+    write_upstream(t, data, len);
+  return len;
+}
+
+static void browser_on_close(duro_conn_t *c) {
+  tunnel_t *t = c->proto_data;
+  if (t)
+    close_upstream(t);
+}
+
+static void browser_on_overflow(duro_conn_t *c) {
+  /* the browser does not read what the backend sends: give up on both */
+  duro_conn_close(c);
+}
+
+static const duro_proto_t tunnel_proto = {
+    .on_data = browser_on_data,
+    .on_close = browser_on_close,
+    .on_overflow = browser_on_overflow,
+};
+
+/* ---- upstream side ---------------------------------------------------------- */
+
+static void on_up_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
+  static char rbuf[64 * 1024]; /* loop thread only; consumed at once */
+  buf->base = rbuf;
+  buf->len = sizeof(rbuf);
+}
+
+/* The backend said 101: answer the browser and start relaying. */
+static void start_relay(tunnel_t *t, const uint8_t *rest, size_t rest_len) {
+  duro_http_req_t *req = t->req;
+  t->req = NULL;
+  duro_header_t hs[3] = {
+      {"Upgrade", 7, "websocket", 9},
+      {"Connection", 10, "Upgrade", 7},
+      {"Sec-WebSocket-Accept", 20, t->browser_accept, 28},
+  };
+  duro_buf_t out = DURO_BUF_INIT;
+  duro_http_write_head(&out, 101, hs, 3, -1, 0);
+  duro_conn_t *c = duro_http_detach_conn(req);
+  if (!c) {
+    duro_buf_free(&out);
+    close_upstream(t);
+    return;
+  }
+  duro_conn_send_copy(c, out.data, out.len);
+  duro_buf_free(&out);
+  t->browser = duro_conn_ref(c);
+  c->proto = &tunnel_proto;
+  c->proto_data = t;
+  duro_conn_set_deadline(c, 0); /* the backend pings; its silence ends us */
+  t->relaying = 1;
+  uv_timer_stop(&t->timer);
+  if (rest_len)
+    duro_conn_send_copy(c, rest, rest_len);
+}
+
+/* Parses the upstream response head once it is complete. */
+static void on_up_head(tunnel_t *t) {
+  const char *h = (const char *)t->head.data;
+  const char *end = memmem(h, t->head.len, "\r\n\r\n", 4);
+  if (!end)
+    return;
+  size_t head_len = (size_t)(end - h) + 4;
+  int status = 0;
+  if (t->head.len < 12 || sscanf(h, "HTTP/1.%*d %d", &status) != 1) {
+    refuse(t, 502, "Bad Gateway: malformed answer from the backend");
+    return;
+  }
+  if (status != 101) {
+    char msg[160];
+    snprintf(msg, sizeof(msg),
+             "The backend answered %d to the WebSocket upgrade", status);
+    refuse(t, status >= 400 && status < 600 ? status : 502, msg);
+    return;
+  }
+  /* check the backend's accept key against ours */
+  char want[29];
+  duro_ws_accept_key(t->key, 24, want);
+  const char *a = strcasestr(h, "\r\nSec-WebSocket-Accept:");
+  if (!a || a > end) {
+    refuse(t, 502, "Bad Gateway: the backend's upgrade had no accept key");
+    return;
+  }
+  a += 23;
+  while (*a == ' ')
+    a++;
+  if (strncmp(a, want, 28) != 0) {
+    refuse(t, 502, "Bad Gateway: the backend's accept key is wrong");
+    return;
+  }
+  start_relay(t, t->head.data + head_len, t->head.len - head_len);
+  duro_buf_free(&t->head);
+}
+
+static void on_up_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
+  tunnel_t *t = s->data;
+  if (nread < 0) {
+    if (t->relaying) {
+      if (t->browser)
+        duro_conn_close_after_flush(t->browser);
+      close_upstream(t);
+    } else {
+      refuse(t, 502, "Bad Gateway: the backend closed the connection");
+    }
+    return;
+  }
+  if (nread == 0)
+    return;
+  if (t->relaying) {
+    if (t->browser && !t->browser->closed)
+      duro_conn_send_copy(t->browser, buf->base, (size_t)nread);
+    return;
+  }
+  duro_buf_append(&t->head, buf->base, (size_t)nread);
+  if (t->head.len > MAX_UPSTREAM_HEAD) {
+    refuse(t, 502, "Bad Gateway: oversized answer from the backend");
+    return;
+  }
+  on_up_head(t);
+}
+
+static void on_req_written(uv_write_t *w, int status) {
+  tunnel_t *t = w->data;
+  duro_free(w);
+  if (status < 0 && !t->up_closed)
+    refuse(t, 502, "Bad Gateway: cannot send to the backend");
+}
+
+static void on_up_connected(uv_connect_t *cr, int status) {
+  tunnel_t *t = cr->data;
+  if (t->up_closed)
+    return;
+  if (status < 0) {
+    char msg[160];
+    snprintf(msg, sizeof(msg), "Bad Gateway: backend unavailable (%s)",
+             uv_strerror(status));
+    refuse(t, 502, msg);
+    return;
+  }
+  uv_write_t *w = duro_malloc(sizeof(*w));
+  w->data = t;
+  uv_buf_t b = uv_buf_init((char *)t->request.data, (unsigned)t->request.len);
+  if (uv_write(w, (uv_stream_t *)&t->up, &b, 1, on_req_written) < 0) {
+    duro_free(w);
+    refuse(t, 502, "Bad Gateway: cannot send to the backend");
+    return;
+  }
+  uv_read_start((uv_stream_t *)&t->up, on_up_alloc, on_up_read);
+}
+
+static void on_up_timeout(uv_timer_t *tm) {
+  refuse(tm->data, 504, "Gateway Timeout: the backend did not answer");
+}
+
+static void fail_soon(uv_timer_t *tm) {
+  refuse(tm->data, 502, "Bad Gateway: cannot connect to the backend");
+}
+
+void duro_tunnel_start(duro_http_req_t *req, uv_loop_t *loop,
+                       const duro_url_t *backend, const char *path,
+                       const char *secret, unsigned timeout_ms) {
+  const char *reason = NULL;
+  int bad = duro_ws_check_request(req, &reason);
+  if (bad) {
+    duro_header_t hs[2] = {
+        {"Content-Type", 12, "text/plain;charset=UTF-8", 24},
+        {"Sec-WebSocket-Version", 21, "13", 2},
+    };
+    duro_http_respond(req, bad, hs, bad == 426 ? 2 : 1, reason,
+                      strlen(reason));
+    return;
+  }
+  const duro_header_t *key = duro_http_header(req, "Sec-WebSocket-Key");
+  tunnel_t *t = duro_calloc(1, sizeof(*t));
+  t->req = req;
+  duro_ws_accept_key(key->value, key->value_len, t->browser_accept);
+  duro_ws_client_key(t->key);
+  duro_buf_printf(&t->request,
+                  "GET %s%s HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\n"
+                  "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+                  "Sec-WebSocket-Key: %s\r\n",
+                  backend->base_path, path, backend->host, backend->port,
+                  t->key);
+  if (secret)
+    duro_buf_printf(&t->request, "Authorization: Bearer %s\r\n", secret);
+  duro_buf_append_str(&t->request, "\r\n");
+
+  t->handles = 2;
+  uv_tcp_init(loop, &t->up);
+  t->up.data = t;
+  uv_tcp_nodelay(&t->up, 1);
+  uv_timer_init(loop, &t->timer);
+  t->timer.data = t;
+  t->connect.data = t;
+  if (uv_tcp_connect(&t->connect, &t->up,
+                     (const struct sockaddr *)&backend->addr,
+                     on_up_connected) < 0) {
+    uv_timer_start(&t->timer, fail_soon, 0, 0);
+    return;
+  }
+  uv_timer_start(&t->timer, on_up_timeout, timeout_ms, 0);
+}
