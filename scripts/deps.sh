@@ -6,7 +6,7 @@
 set -euo pipefail
 build=(build-essential pkg-config libuv1-dev libhttp-parser-dev libssl-dev
        zlib1g-dev libsqlite3-dev libcjson-dev)
-test=(libcmocka-dev sqlite3 clang libclang-rt-14-dev valgrind nodejs)
+test=(libcmocka-dev sqlite3 clang libclang-rt-14-dev valgrind nodejs chromium)
 want=("${build[@]}")
 [ "${1:-build}" = test ] && want+=("${test[@]}")
 
