@@ -15,7 +15,14 @@
 #include <sqlite3.h>
 #include <uv.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <sys/socket.h>
+
 #include "core/config.h"
+#include "net/conn.h"
+#include "ws/frame.h"
 #include "http/http.h"
 #include "objects/kvmap.h"
 #include "objects/runtime.h"
@@ -103,6 +110,17 @@ static int t_fetch(duro_object_t *o, void *state, duro_request_t *req) {
   size_t plen;
   const char *p = duro_request_path(req, &plen);
   fetches++;
+  if (strncmp(p, "/ws", plen) == 0) {
+    /* tags and attachment from the query: "a" sockets and "b" sockets */
+    size_t ql;
+    const char *q = duro_request_query(req, &ql);
+    const char *tags[2] = {"all", q};
+    char tagbuf[16];
+    snprintf(tagbuf, sizeof(tagbuf), "%.*s", (int)ql, q);
+    tags[1] = tagbuf;
+    duro_accept_websocket(req, tags, 2, tagbuf, strlen(tagbuf));
+    return 0;
+  }
   if (strncmp(p, "/put", plen) == 0) {
     duro_storage_put(o, "b", 1, "2", 1);
     duro_storage_put(o, "a", 1, "1", 1);
@@ -179,6 +197,33 @@ static int t_alarm(duro_object_t *o, void *state, const char *name) {
 
 static void t_teardown(duro_object_t *o, void *state) { teardowns++; }
 
+/* "count <tag>": answers how many sockets carry the tag and this socket's
+ * attachment; "to <tag> <text>": sends text to the sockets with the tag. */
+static int t_ws_message(duro_object_t *o, void *state, duro_socket_t *s,
+                        int is_text, const void *data, size_t len) {
+  char msg[128];
+  snprintf(msg, sizeof(msg), "%.*s", (int)len, (const char *)data);
+  if (strncmp(msg, "count ", 6) == 0) {
+    int n = 0;
+    for (duro_socket_t *it = duro_socket_next(o, NULL, msg + 6); it;
+         it = duro_socket_next(o, it, msg + 6))
+      n++;
+    size_t alen;
+    const char *att = duro_socket_attachment(s, &alen);
+    char out[128];
+    int k = snprintf(out, sizeof(out), "%d %.*s %d", n, (int)alen, att,
+                     duro_socket_has_tag(s, "all"));
+    duro_socket_send(s, 1, out, (size_t)k);
+  } else if (strncmp(msg, "to ", 3) == 0) {
+    char *sp = strchr(msg + 3, ' ');
+    if (!sp)
+      return -22;
+    *sp = '\0';
+    duro_broadcast(o, msg + 3, NULL, 1, sp + 1, strlen(sp + 1));
+  }
+  return 0;
+}
+
 static const duro_class_t test_class = {
     .abi_version = DURO_ABI_VERSION,
     .name = "TestClass",
@@ -186,6 +231,7 @@ static const duro_class_t test_class = {
     .fetch = t_fetch,
     .alarm = t_alarm,
     .teardown = t_teardown,
+    .ws_message = t_ws_message,
 };
 
 static const char *g_db_path;
@@ -412,6 +458,132 @@ static void test_failed_event_discards_writes(void **state) {
   assert_memory_equal(scratch, "a,ab,b,c,", 9);
 }
 
+/* ---- sockets over real TCP ------------------------------------------------------ */
+
+static duro_runtime_t *g_rt;
+static duro_http_opts_t g_http_opts;
+
+static void accept_http(duro_listener_t *l, duro_conn_t *c) {
+  duro_http_attach(c, &g_http_opts);
+}
+
+static void route_to_test(duro_http_req_t *req, void *data) {
+  duro_runtime_fetch(g_rt, "T", 1, "sock", 4, req, "/ws", 3);
+}
+
+/* A blocking WebSocket client in its own thread while the loop runs. */
+typedef struct client {
+  int port;
+  const char *tag;
+  int fd;
+} client_t;
+
+static int ws_open(int port, const char *tag) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0)
+    return -1;
+  char req[256];
+  int n = snprintf(req, sizeof(req),
+                   "GET /ws?%s HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+                   "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+                   "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+                   tag);
+  if (write(fd, req, (size_t)n) != n)
+    return -1;
+  char buf[512];
+  size_t got = 0;
+  while (got < sizeof(buf) - 1) { /* read the 101 head byte by byte */
+    if (read(fd, buf + got, 1) != 1)
+      return -1;
+    got++;
+    if (got >= 4 && memcmp(buf + got - 4, "\r\n\r\n", 4) == 0)
+      break;
+  }
+  buf[got] = '\0';
+  return strstr(buf, " 101 ") ? fd : -1;
+}
+
+static void ws_send_text(int fd, const char *text) {
+  uint8_t frame[256];
+  const uint8_t mask[4] = {1, 2, 3, 4};
+  size_t len = strlen(text);
+  size_t h = duro_ws_write_header(frame, DURO_WS_OP_TEXT, 1, len, mask);
+  memcpy(frame + h, text, len);
+  duro_ws_mask(frame + h, len, mask, 0);
+  assert_int_equal(write(fd, frame, h + len), (ssize_t)(h + len));
+}
+
+/* Reads one small unmasked text frame into out. */
+static int ws_read_text(int fd, char *out, size_t cap) {
+  uint8_t h[2];
+  if (read(fd, h, 2) != 2)
+    return -1;
+  size_t len = h[1] & 127;
+  if (len >= cap)
+    return -1;
+  size_t got = 0;
+  while (got < len) {
+    ssize_t n = read(fd, out + got, len - got);
+    if (n <= 0)
+      return -1;
+    got += (size_t)n;
+  }
+  out[len] = '\0';
+  return (int)len;
+}
+
+static char replies[3][64];
+
+static void *client_thread(void *arg) {
+  int port = *(int *)arg;
+  int a1 = ws_open(port, "a"), a2 = ws_open(port, "a"), b = ws_open(port, "b");
+  if (a1 < 0 || a2 < 0 || b < 0)
+    return NULL;
+  ws_send_text(b, "count a");
+  ws_read_text(b, replies[0], sizeof(replies[0]));
+  ws_send_text(a1, "count all");
+  ws_read_text(a1, replies[1], sizeof(replies[1]));
+  ws_send_text(b, "to a hello a");
+  ws_read_text(a2, replies[2], sizeof(replies[2]));
+  close(a1);
+  close(a2);
+  close(b);
+  return NULL;
+}
+
+static void test_sockets_tags_and_attachments(void **state) {
+  fixture_t *f = *state;
+  g_rt = f->rt;
+  duro_net_t net;
+  duro_listener_t l;
+  g_http_opts = (duro_http_opts_t){.handler = route_to_test,
+                                  .max_header_bytes = 16384,
+                                  .max_body_bytes = 65536,
+                                  .header_timeout_s = 10,
+                                  .idle_timeout_s = 10};
+  char err[128];
+  duro_net_init(&net, &f->loop, 100, 1 << 20);
+  assert_int_equal(duro_listener_start(&l, &net, "127.0.0.1", 0, accept_http,
+                                       NULL, err, sizeof(err)), 0);
+  int port = duro_listener_port(&l);
+  pthread_t th;
+  memset(replies, 0, sizeof(replies));
+  pthread_create(&th, NULL, client_thread, &port);
+  RUN_UNTIL(f, replies[2][0] != 0);
+  pthread_join(th, NULL);
+  assert_string_equal(replies[0], "2 b 1");   /* two "a" sockets; mine is "b" */
+  assert_string_equal(replies[1], "3 a 1");   /* all three carry "all" */
+  assert_string_equal(replies[2], "hello a"); /* sent to the "a" sockets */
+  /* the closes reach the object, which forgets the sockets */
+  duro_runtime_stats_t st;
+  RUN_UNTIL(f, (duro_runtime_stats(f->rt, &st), st.sockets == 0));
+  duro_listener_stop(&l);
+  duro_net_close(&net);
+  uv_run(&f->loop, UV_RUN_NOWAIT);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_id_from_name),
@@ -428,6 +600,8 @@ int main(void) {
                                       setup, teardown),
       cmocka_unit_test_setup_teardown(test_failing_alarm_is_retried, setup,
                                       teardown),
+      cmocka_unit_test_setup_teardown(test_sockets_tags_and_attachments,
+                                      setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
