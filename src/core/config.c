@@ -84,7 +84,7 @@ static const option_t options[] = {
     {"durability", OPT_CHOICE, 1, 0, 1, durability_choices,
      LIM(durability_full),
      "SQLite synchronous setting: full (fsync each commit) or normal"},
-    {"max_connections", OPT_UINT, 10000, 1, 1000000, NULL,
+    {"max_connections", OPT_UINT, 100000, 1, 10000000, NULL,
      LIM(max_connections), "open client connections"},
 };
 

@@ -483,6 +483,18 @@ static const duro_proto_t http_proto = {
 };
 
 void duro_http_attach(duro_conn_t *c, const duro_http_opts_t *opts) {
+  if (c->net->max_conns && c->net->nconns > c->net->max_conns) {
+    /* Over the connection limit: a clear answer instead of silence, and
+     * no upgrade; the client may retry later. */
+    static const char msg[] =
+        "HTTP/1.1 503 Service Unavailable\r\n"
+        "Content-Type: text/plain;charset=UTF-8\r\n"
+        "Retry-After: 1\r\nContent-Length: 39\r\nConnection: close\r\n\r\n"
+        "Too many connections: try again shortly";
+    duro_conn_send_copy(c, msg, sizeof(msg) - 1);
+    duro_conn_close_after_flush(c);
+    return;
+  }
   http_state_t *h = duro_calloc(1, sizeof(*h));
   http_parser_init(&h->parser, HTTP_REQUEST);
   h->parser.data = h;

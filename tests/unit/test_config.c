@@ -393,7 +393,7 @@ static void test_defaults_without_file(void **state) {
   assert_int_equal(cfg.limits.object_idle_ms, 30000);
   assert_int_equal(cfg.limits.alarm_max_retries, 6);
   assert_int_equal(cfg.limits.durability_full, 1);
-  assert_int_equal(cfg.limits.max_connections, 10000);
+  assert_int_equal(cfg.limits.max_connections, 100000);
   duro_config_free(&cfg);
   assert_null(cfg.vars);
   duro_config_free(&cfg); /* twice is harmless */
