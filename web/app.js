@@ -7,7 +7,9 @@
 //   { mode, backendPort, wsHost, wsPath,
 //     strings: { connected, connecting, disconnected, countLine,
 //                startFailed, networkError } }
-// countLine has {count} and {time}; startFailed has {status}.
+// Every string is optional: the status texts fall back to the
+// data-text-* attributes of #ws-status, then to English. countLine has
+// {count} and {time}; startFailed has {status}.
 
 import { WebSocketManager, wsUrlFromConfig } from './ws-client.js';
 
@@ -56,9 +58,16 @@ function main() {
   document.documentElement.setAttribute('data-js', '');
 
   const config = readConfig();
-  const strings = { ...DEFAULT_STRINGS, ...(config.strings || {}) };
-
   const statusEl = document.getElementById('ws-status');
+  // Status texts: built-in English < the page's data-text-* attributes <
+  // config.strings.
+  const fromPage = {};
+  for (const k of ['connected', 'connecting', 'disconnected']) {
+    const v = statusEl?.getAttribute(`data-text-${k}`);
+    if (v) fromPage[k] = v;
+  }
+  const strings = { ...DEFAULT_STRINGS, ...fromPage, ...(config.strings || {}) };
+
   const statusText = document.getElementById('ws-status-text');
   const form = document.getElementById('countdown-form');
   const button = document.getElementById('start-countdown');

@@ -171,14 +171,14 @@ export class WebSocketManager {
 /**
  * The socket URL for the page, from the page's config and location:
  * config.wsHost and config.wsPath override the defaults. In development
- * (config.mode === 'development') the socket goes straight to the backend,
+ * and test (config.mode) the socket goes straight to the backend,
  * `<location.hostname>:<config.backendPort>` and `/ws/connect`; otherwise
  * to the page's own host and `/api/ws/connect`. The scheme is wss: when
  * the page is https:. wsHost may also be a full ws:// or wss:// origin.
  */
 export function wsUrlFromConfig(config, location) {
   const c = config || {};
-  const dev = c.mode === 'development';
+  const dev = c.mode === 'development' || c.mode === 'test'; // test behaves like development
   let scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
   let host = nonEmpty(c.wsHost);
   if (host) {

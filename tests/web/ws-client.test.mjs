@@ -243,6 +243,7 @@ describe('WebSocketManager', { timeout: 20000 }, () => {
       await waitFor(() => m.state === 'connected', 3000, 'connected');
       assert.deepEqual(states, ['connecting', 'connected']);
       assert.ok(spy.mock.callCount() >= 2);
+      m.disconnect(); // while console.error is still silenced
     } finally {
       spy.mock.restore();
     }
@@ -275,8 +276,11 @@ describe('wsUrlFromConfig', () => {
       'ws://example.com:8080/api/ws/connect');
     assert.equal(wsUrlFromConfig({}, page('https://example.com/')),
       'wss://example.com/api/ws/connect', 'no mode means production');
-    assert.equal(wsUrlFromConfig({ mode: 'test' }, page('http://127.0.0.1:4000/')),
-      'ws://127.0.0.1:4000/api/ws/connect');
+  });
+
+  test('test mode behaves like development', () => {
+    assert.equal(wsUrlFromConfig({ mode: 'test', backendPort: 8788 }, page('http://127.0.0.1:4000/')),
+      'ws://127.0.0.1:8788/ws/connect');
   });
 
   test('wsHost and wsPath override the defaults', () => {
