@@ -32,9 +32,10 @@ WEB_FILES := $(wildcard web/*)
 
 .DEFAULT_GOAL := all
 include mk/embed.mk
+include mk/fuzz.mk
 
 .PHONY: all run test unit integration test-asan bench clean fuzz format \
-        deps test-deps
+        deps test-deps fuzz-build
 
 all: $(BUILD)/duro
 
