@@ -285,9 +285,9 @@ int duro_backend_start(duro_backend_t *b, duro_net_t *net, duro_runtime_t *rt,
   const char *secret = duro_config_var(cfg, "DURO_INTERNAL_SECRET");
   b->secret = secret && *secret ? secret : NULL;
   b->sync_bound = duro_runtime_has_binding(rt, "LIVESTORE_SYNC", 14);
-  duro_sync_setup(cfg);
   if (b->sync_bound &&
-      sync_auth_init(&b->sync_auth, cfg, err, errlen) < 0)
+      (sync_auth_init(&b->sync_auth, cfg, err, errlen) < 0 ||
+       duro_sync_setup(cfg, net->loop, err, errlen) < 0))
     return DURO_EINVAL;
   b->http_opts.handler = backend_handle;
   b->http_opts.data = b;

@@ -41,12 +41,14 @@
 #include "classes/classes.h"
 #include "core/alloc.h"
 #include "core/buf.h"
+#include "core/err.h"
 #include "core/list.h"
 #include "core/log.h"
 #include "objects/runtime.h"
 #include "sync/eventlog.h"
 #include "sync/proto.h"
 #include "sync/sync.h"
+#include "sync/webhook.h"
 #include "ws/frame.h"
 
 #define BACKLOG_WINDOW 16      /* backlog chunks sent but not yet acked */
@@ -57,8 +59,21 @@
 #define HTTP_PULL_BYTES (16u << 20)
 
 static const duro_config_t *g_cfg;
+static sync_webhook_t *g_webhook;
 
-void duro_sync_setup(const duro_config_t *cfg) { g_cfg = cfg; }
+int duro_sync_setup(const duro_config_t *cfg, uv_loop_t *loop, char *err,
+                    size_t errlen) {
+  g_cfg = cfg;
+  if (cfg->sync.webhook && !g_webhook) {
+    char why[200];
+    g_webhook = sync_webhook_new(loop, cfg->sync.webhook, why, sizeof(why));
+    if (!g_webhook) {
+      snprintf(err, errlen, "sync.webhook: %s", why);
+      return DURO_EINVAL;
+    }
+  }
+  return 0;
+}
 
 size_t duro_sync_cors_headers(const duro_config_t *cfg, duro_header_t hs[3],
                               const char *req_headers, size_t req_len) {
@@ -590,6 +605,9 @@ static void push_done(duro_object_t *o, void *state, int status, void *arg) {
       }
     }
     sync_build_exit_success(&b, id, 1);
+    if (g_webhook)
+      sync_webhook_post(g_webhook, st->key.store_id, st->key.store_id_len,
+                        ctx->batch.p, ctx->batch.n, j->head, j->created_at);
     break;
   }
   case SYNC_JOB_AHEAD:

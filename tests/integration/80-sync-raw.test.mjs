@@ -410,3 +410,55 @@ describe('HTTP transport, raw', () => {
     assert.match(g.text, /"_tag":"Defect"/);
   });
 });
+
+describe('webhook', () => {
+  test('each accepted batch is POSTed in order, retried on failure, never blocking the push', async () => {
+    const http = await import('node:http');
+    const got = [];
+    let failFirst = true;
+    const server = http.createServer((req, res) => {
+      let body = '';
+      req.on('data', (d) => { body += d; });
+      req.on('end', () => {
+        if (failFirst) { failFirst = false; res.writeHead(500); res.end(); return; }
+        got.push({ path: req.url, type: req.headers['content-type'], body: JSON.parse(body) });
+        res.writeHead(204);
+        res.end();
+      });
+    });
+    await new Promise((r) => server.listen(0, '127.0.0.1', r));
+    const hooked = await startDuro({ config: JSON.stringify({ sync: { webhook: `http://127.0.0.1:${server.address().port}/hook` } }) });
+    try {
+      const storeId = 'hooked store/1';
+      const c = await RawSync.open(syncUrl(hooked.ws, storeId));
+      for (let i = 0; i < 3; i++) {
+        const id = c.push(chain(i * 2 + 1, 2), { storeId });
+        assert.deepEqual((await c.exit(id)).exit, SUCCESS_PUSH);
+      }
+      const refused = c.push(chain(1, 1), { storeId });
+      assert.equal((await c.exit(refused)).exit._tag, 'Failure');
+      const end = Date.now() + 5000;
+      while (got.length < 3 && Date.now() < end) await sleep(20);
+      assert.equal(got.length, 3, 'three accepted batches, the refused one not');
+      assert.deepEqual(got.map((g) => g.body.head), [2, 4, 6]);
+      assert.equal(got[0].path, '/hook');
+      assert.equal(got[0].type, 'application/json');
+      assert.equal(got[0].body.storeId, storeId);
+      assert.match(got[0].body.createdAt, /Z$/);
+      assert.deepEqual(got[1].body.batch, chain(3, 2));
+      c.close();
+      // a dead receiver does not slow pushes down
+      server.close();
+      const c2 = await RawSync.open(syncUrl(hooked.ws, storeId));
+      const t0 = performance.now();
+      const id = c2.push(chain(7, 1), { storeId });
+      assert.deepEqual((await c2.exit(id)).exit, SUCCESS_PUSH);
+      assert.ok(performance.now() - t0 < 1000);
+      c2.close();
+    } finally {
+      server.close();
+      await hooked.stop();
+      hooked.cleanup();
+    }
+  });
+});
