@@ -206,7 +206,7 @@ describe('backend routes (test mode)', () => {
 describe('backend routes (production mode)', () => {
   let h;
   before(async () => {
-    h = await startDuro({ mode: 'production', env: { DURO_INTERNAL_SECRET: 's3cret' } });
+    h = await startDuro({ mode: 'production', env: { DURO_INTERNAL_SECRET: 's3cret', DURO_SYNC_TOKEN: 'sync-token' } });
   });
   after(async () => { await stopClean(h); });
 

@@ -52,7 +52,7 @@ for (const mode of ['test', 'production']) {
   describe(`/_objects with DURO_INTERNAL_SECRET (mode ${mode})`, () => {
     let h;
     const it = wrap(() => h);
-    before(async () => { h = await startDuro({ mode, env: { DURO_INTERNAL_SECRET: SECRET } }); });
+    before(async () => { h = await startDuro({ mode, env: { DURO_INTERNAL_SECRET: SECRET, DURO_SYNC_TOKEN: 'sync-token' } }); });
     after(async () => { await stopClean(h); });
 
     test('no Authorization is 401', it(async () => {
