@@ -84,6 +84,8 @@ test-asan:
 
 bench: build/release/duro
 	@bench/run.sh
+	@[ -d node_modules/ws ] || npm ci --no-audit --no-fund
+	@node bench/sync_bench.mjs
 
 clean:
 	rm -rf build
