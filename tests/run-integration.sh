@@ -10,4 +10,4 @@ fi
 export DURO_BIN
 # --test-force-exit: the LiveStore clients keep timers alive after a
 # failed test; a suite must end when its tests are done.
-exec node --test --test-concurrency=1 --test-force-exit tests/integration/ tests/web/
+exec node --test --test-concurrency=1 --test-force-exit tests/integration/ tests/web/ tests/browser/

@@ -187,8 +187,10 @@ static const char *const level_names[] = {"error", "warn", "info", "debug"};
 
 /* Variables taken from the environment even when no file mentions them. */
 static const char *const env_vars[] = {
-    "NODE_ENV",        "DURO_INTERNAL_SECRET", "DURO_SESSION_SECRET",
-    "DURO_SYNC_TOKEN", "DURO_SYNC_SECRET",
+    "NODE_ENV",          "DURO_INTERNAL_SECRET",      "DURO_SESSION_SECRET",
+    "DURO_SYNC_TOKEN",   "DURO_SYNC_SECRET",          "DURO_LOGIN_SECRET",
+    "DURO_ALLOWED_ORIGINS", "DURO_SESSION_TTL", "DURO_SESSION_ON_PAGE_LOAD",
+    "VITE_WS_HOST",      "VITE_WS_PATH",
 };
 
 /* Built-in bindings: the seed's backend worker. */
