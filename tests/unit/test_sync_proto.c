@@ -1,0 +1,345 @@
+/*
+ * test_sync_proto.c: the LiveStore sync codec (src/sync/proto.c) and the
+ * connect-time query and auth checks (src/sync/auth.c), table-driven.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+#include "core/alloc.h"
+#include "core/buf.h"
+#include "core/config.h"
+#include "core/err.h"
+#include "sync/auth.h"
+#include "sync/eventlog.h"
+#include "sync/proto.h"
+
+static int parse(const char *s, sync_msg_t *m, sync_event_t *ev, size_t cap,
+                 const char **why) {
+  return sync_parse(s, strlen(s), ev, cap, m, why);
+}
+
+static int span_eq(sync_span_t sp, const char *s) {
+  return sp.p && sp.n == strlen(s) && memcmp(sp.p, s, sp.n) == 0;
+}
+
+static void test_parse_messages(void **state) {
+  sync_msg_t m;
+  sync_event_t ev[4];
+  const char *why;
+  assert_int_equal(parse("{\"_tag\":\"Ping\"}", &m, ev, 4, &why), SYNC_PARSE_OK);
+  assert_int_equal(m.kind, SYNC_MSG_PING);
+  assert_int_equal(parse(" {\"_tag\" : \"Ack\", \"requestId\":\"3\"} ", &m, ev, 4, &why),
+                   SYNC_PARSE_OK);
+  assert_int_equal(m.kind, SYNC_MSG_ACK);
+  assert_true(span_eq(m.id, "3"));
+  assert_int_equal(parse("{\"_tag\":\"Interrupt\",\"requestId\":\"12\"}", &m, ev, 4, &why),
+                   SYNC_PARSE_OK);
+  assert_int_equal(m.kind, SYNC_MSG_INTERRUPT);
+
+  const char *pull =
+      "{\"_tag\":\"Request\",\"id\":\"5\",\"tag\":\"SyncWsRpc.Pull\",\"payload\":"
+      "{\"storeId\":\"todo app/1\",\"payload\":{\"authToken\":\"abc\"},\"live\":true,"
+      "\"cursor\":{\"_tag\":\"Some\",\"value\":{\"backendId\":\"Qm\\u0037c2\","
+      "\"eventSequenceNumber\":42}}},\"traceId\":\"t\",\"sampled\":false,\"headers\":[]}";
+  assert_int_equal(parse(pull, &m, ev, 4, &why), SYNC_PARSE_OK);
+  assert_int_equal(m.kind, SYNC_MSG_REQUEST);
+  assert_int_equal(m.rpc, SYNC_RPC_PULL);
+  assert_int_equal(m.http, 0);
+  assert_true(span_eq(m.id, "5"));
+  assert_true(span_eq(m.store_id, "todo app/1"));
+  assert_true(span_eq(m.payload, "{\"authToken\":\"abc\"}"));
+  assert_int_equal(m.live, 1);
+  assert_int_equal(m.has_cursor, 1);
+  assert_int_equal(m.cursor_seq, 42);
+  char dec[32];
+  size_t n;
+  assert_int_equal(sync_json_unescape(m.cursor_backend_id.p, m.cursor_backend_id.n, dec, &n), 0);
+  assert_string_equal(dec, "Qm7c2");
+
+  const char *push =
+      "{\"_tag\":\"Request\",\"id\":\"7\",\"tag\":\"SyncWsRpc.Push\",\"payload\":"
+      "{\"storeId\":\"s\",\"batch\":[{\"name\":\"a\",\"args\":{\"x\":[1,2e3]},"
+      "\"seqNum\":1,\"parentSeqNum\":0,\"clientId\":\"c\",\"sessionId\":\"s\"},"
+      "{\"name\":\"b\",\"args\":null,\"seqNum\":2,\"parentSeqNum\":1,\"clientId\":"
+      "\"c\",\"sessionId\":\"s\"}],\"backendId\":{\"_tag\":\"None\"}}}";
+  assert_int_equal(parse(push, &m, ev, 4, &why), SYNC_PARSE_OK);
+  assert_int_equal(m.rpc, SYNC_RPC_PUSH);
+  assert_int_equal(m.nevents, 2);
+  assert_int_equal(m.has_backend_id, 0);
+  assert_true(span_eq(ev[0].args, "{\"x\":[1,2e3]}"));
+  assert_null(ev[1].args.p); /* null is the same as absent */
+  assert_int_equal(ev[1].seq, 2);
+  assert_true(m.batch.p && m.batch.p[0] == '[' && m.batch.p[m.batch.n - 1] == ']');
+  /* more events than room: counted, not stored */
+  assert_int_equal(parse(push, &m, ev, 1, &why), SYNC_PARSE_OK);
+  assert_int_equal(m.nevents, 2);
+
+  assert_int_equal(parse("{\"_tag\":\"Request\",\"id\":\"9\",\"tag\":\"SyncHttpRpc.Ping\","
+                         "\"payload\":{\"storeId\":\"s\"}}", &m, ev, 4, &why),
+                   SYNC_PARSE_OK);
+  assert_int_equal(m.rpc, SYNC_RPC_PING);
+  assert_int_equal(m.http, 1);
+}
+
+static void test_parse_errors(void **state) {
+  static const struct {
+    const char *in;
+    int want;
+  } cases[] = {
+      {"", SYNC_PARSE_DEFECT},
+      {"not json", SYNC_PARSE_DEFECT},
+      {"[1]", SYNC_PARSE_DEFECT},
+      {"{\"_tag\":\"Ping\"} x", SYNC_PARSE_DEFECT},
+      {"{\"_tag\":\"Ping\",}", SYNC_PARSE_DEFECT},
+      {"{\"a\":1}", SYNC_PARSE_DEFECT},
+      {"{\"_tag\":\"Nope\"}", SYNC_PARSE_DEFECT},
+      {"{\"_tag\":\"Ack\"}", SYNC_PARSE_DEFECT},
+      {"{\"_tag\":\"Ack\",\"requestId\":3}", SYNC_PARSE_DEFECT},
+      {"{\"_tag\":\"Request\",\"id\":7,\"tag\":\"SyncWsRpc.Pull\",\"payload\":{}}",
+       SYNC_PARSE_DEFECT},
+      {"{\"_tag\":\"Request\",\"id\":\"1\",\"tag\":\"SyncWsRpc.Foo\",\"payload\":{}}",
+       SYNC_PARSE_DEFECT},
+      {"{\"_tag\":\"Request\",\"id\":\"1\",\"tag\":\"SyncWsRpc.Pull\",\"payload\":"
+       "{\"storeId\":\"x\",\"cursor\":{\"_tag\":\"None\"}}}",
+       SYNC_PARSE_DIE}, /* live missing */
+      {"{\"_tag\":\"Request\",\"id\":\"1\",\"tag\":\"SyncWsRpc.Pull\",\"payload\":"
+       "{\"storeId\":\"x\",\"live\":true,\"cursor\":null}}",
+       SYNC_PARSE_DIE}, /* an Option is never null */
+      {"{\"_tag\":\"Request\",\"id\":\"1\",\"tag\":\"SyncWsRpc.Push\",\"payload\":"
+       "{\"storeId\":\"x\",\"batch\":[{\"name\":\"a\"}],\"backendId\":{\"_tag\":\"None\"}}}",
+       SYNC_PARSE_DIE},
+      {"{\"_tag\":\"Request\",\"id\":\"1\",\"tag\":\"SyncWsRpc.Push\",\"payload\":"
+       "{\"storeId\":\"x\",\"batch\":[{\"name\":\"a\",\"seqNum\":1.5,\"parentSeqNum\":0,"
+       "\"clientId\":\"c\",\"sessionId\":\"s\"}],\"backendId\":{\"_tag\":\"None\"}}}",
+       SYNC_PARSE_DIE}, /* seqNum must be an integer */
+      {"{\"_tag\":\"Request\",\"id\":\"1\",\"tag\":\"SyncWsRpc.Push\",\"payload\":"
+       "{\"storeId\":\"x\",\"batch\":[],\"backendId\":{\"_tag\":\"Some\"}}}",
+       SYNC_PARSE_DIE},
+      {"{\"_tag\":\"Request\",\"id\":\"1\",\"tag\":\"SyncWsRpc.Pull\"}", SYNC_PARSE_DIE},
+      {"{\"s\":\"\\x\"}", SYNC_PARSE_DEFECT},
+      {"{\"s\":\"\x01\"}", SYNC_PARSE_DEFECT},
+      {"{\"s\":\"\xc3\x28\"}", SYNC_PARSE_DEFECT}, /* bad UTF-8 */
+      {"{\"_tag\":\"Ping\",\"n\":01}", SYNC_PARSE_DEFECT},
+  };
+  for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    sync_msg_t m;
+    sync_event_t ev[2];
+    const char *why = NULL;
+    int rc = parse(cases[i].in, &m, ev, 2, &why);
+    if (rc != cases[i].want)
+      fail_msg("case %zu (%s): got %d, want %d", i, cases[i].in, rc, cases[i].want);
+    if (rc != SYNC_PARSE_OK)
+      assert_non_null(why);
+  }
+  /* nesting is bounded */
+  char deep[1000];
+  size_t n = 0;
+  n += (size_t)snprintf(deep, sizeof(deep), "{\"_tag\":\"Ping\",\"x\":");
+  for (int i = 0; i < 300; i++)
+    deep[n++] = '[';
+  deep[n] = '\0';
+  sync_msg_t m;
+  const char *why;
+  assert_int_equal(parse(deep, &m, NULL, 0, &why), SYNC_PARSE_DEFECT);
+}
+
+static void test_builders(void **state) {
+  duro_buf_t b = DURO_BUF_INIT;
+  sync_span_t id = {"7", 1};
+#define EXPECT_BUF(want)                                                      \
+  do {                                                                        \
+    assert_int_equal(b.len, strlen(want));                                    \
+    assert_memory_equal(b.data, want, b.len);                                 \
+    assert_true(sync_json_valid((const char *)b.data, b.len));               \
+    b.len = 0;                                                                \
+  } while (0)
+  sync_build_exit_success(&b, id, 1);
+  EXPECT_BUF("{\"_tag\":\"Exit\",\"requestId\":\"7\",\"exit\":{\"_tag\":\"Success\",\"value\":{}}}");
+  sync_build_exit_success(&b, id, 0);
+  EXPECT_BUF("{\"_tag\":\"Exit\",\"requestId\":\"7\",\"exit\":{\"_tag\":\"Success\"}}");
+  sync_build_server_ahead(&b, id, 42, 40);
+  EXPECT_BUF("{\"_tag\":\"Exit\",\"requestId\":\"7\",\"exit\":{\"_tag\":\"Failure\",\"cause\":"
+             "{\"_tag\":\"Fail\",\"error\":{\"_tag\":\"ServerAheadError\",\"minimumExpectedNum\":42,"
+             "\"providedNum\":40}}}}");
+  sync_build_backend_mismatch(&b, id, "srv", (sync_span_t){"cli", 3});
+  EXPECT_BUF("{\"_tag\":\"Exit\",\"requestId\":\"7\",\"exit\":{\"_tag\":\"Failure\",\"cause\":"
+             "{\"_tag\":\"Fail\",\"error\":{\"_tag\":\"BackendIdMismatchError\",\"expected\":"
+             "\"srv\",\"received\":\"cli\"}}}}");
+  sync_build_unknown_error(&b, id, "bad \"x\"\n");
+  EXPECT_BUF("{\"_tag\":\"Exit\",\"requestId\":\"7\",\"exit\":{\"_tag\":\"Failure\",\"cause\":"
+             "{\"_tag\":\"Fail\",\"error\":{\"_tag\":\"UnknownError\",\"cause\":\"bad \\\"x\\\"\\n\","
+             "\"note\":\"bad \\\"x\\\"\\n\"}}}}");
+  sync_build_die(&b, id, "Invalid");
+  EXPECT_BUF("{\"_tag\":\"Exit\",\"requestId\":\"7\",\"exit\":{\"_tag\":\"Failure\",\"cause\":"
+             "{\"_tag\":\"Die\",\"defect\":\"Invalid\"}}}");
+  sync_build_interrupted(&b, id);
+  EXPECT_BUF("{\"_tag\":\"Exit\",\"requestId\":\"7\",\"exit\":{\"_tag\":\"Failure\",\"cause\":"
+             "{\"_tag\":\"Interrupt\",\"fiberId\":{\"_tag\":\"None\"}}}}");
+  sync_build_defect(&b, "Unknown request tag: Foo");
+  EXPECT_BUF("{\"_tag\":\"Defect\",\"defect\":\"Unknown request tag: Foo\"}");
+  sync_build_chunk_head(&b, id);
+  duro_buf_append_str(&b, sync_response_head);
+  sync_build_item(&b, "n", 1, NULL, 0, 1, 0, "c", 1, "s", 1,
+                  "2025-05-08T10:15:30.123Z", 24);
+  sync_build_response_tail(&b, 150, "B");
+  duro_buf_append_str(&b, sync_chunk_tail);
+  EXPECT_BUF("{\"_tag\":\"Chunk\",\"requestId\":\"7\",\"values\":[{\"batch\":[{\"eventEncoded\":"
+             "{\"name\":\"n\",\"args\":null,\"seqNum\":1,\"parentSeqNum\":0,\"clientId\":\"c\","
+             "\"sessionId\":\"s\"},\"metadata\":{\"_tag\":\"Some\",\"value\":{\"_tag\":"
+             "\"SyncMessage.SyncMetadata\",\"createdAt\":\"2025-05-08T10:15:30.123Z\"}}}],"
+             "\"pageInfo\":{\"_tag\":\"MoreKnown\",\"remaining\":150},\"backendId\":\"B\"}]}");
+  duro_buf_free(&b);
+  char t[25];
+  sync_format_time(1746699330123LL, t);
+  assert_string_equal(t, "2025-05-08T10:15:30.123Z");
+}
+
+static void test_strings(void **state) {
+  char out[64];
+  size_t n;
+  const char *in = "a\\\"b\\\\c\\/d\\n\\u00e9\\ud83d\\ude00\\ud800x";
+  assert_int_equal(sync_json_unescape(in, strlen(in), out, &n), 0);
+  assert_string_equal(out, "a\"b\\c/d\n\xc3\xa9\xf0\x9f\x98\x80\xef\xbf\xbdx");
+  assert_int_equal(sync_json_unescape("a\\u0000", 7, out, &n), -1);
+  duro_buf_t b = DURO_BUF_INIT;
+  sync_json_append_string(&b, "q\"\\\x01\t", 5);
+  assert_int_equal(b.len, strlen("\"q\\\"\\\\\\u0001\\t\""));
+  assert_memory_equal(b.data, "\"q\\\"\\\\\\u0001\\t\"", b.len);
+  duro_buf_free(&b);
+}
+
+static void test_table_name(void **state) {
+  sync_store_key_t a, b;
+  sync_store_key_init(&a, "todo app/1", 10);
+  sync_store_key_init(&b, "todo app_1", 10);
+  assert_int_equal(strncmp(a.table, "eventlog_7_todo_app_1_", 22), 0);
+  assert_int_equal(strlen(a.table), 22 + 16);
+  assert_string_not_equal(a.table, b.table); /* same sanitised name */
+  sync_store_key_free(&a);
+  sync_store_key_free(&b);
+}
+
+static void test_query(void **state) {
+  sync_query_t q;
+  const char *s = "storeId=todo+app%2F1&payload=%257B%2522authToken%2522%253A%2522s3cr3t%2520x%2522%257D&transport=ws";
+  sync_query_parse(s, strlen(s), &q);
+  assert_true(q.present && q.valid);
+  assert_string_equal(q.store_id, "todo app/1");
+  assert_int_equal(q.transport, SYNC_TRANSPORT_WS);
+  assert_string_equal(q.payload, "{\"authToken\":\"s3cr3t x\"}");
+  sync_query_free(&q);
+  static const char *bad[] = {"storeId=a", "transport=ws", "storeId=&transport=ws",
+                              "storeId=a&transport=tcp", "storeId=a%00b&transport=ws",
+                              "storeId=a&transport=ws&payload=%7Bx", "storeId=%zz&transport=http"};
+  for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+    sync_query_parse(bad[i], strlen(bad[i]), &q);
+    assert_true(q.present);
+    assert_false(q.valid);
+    assert_non_null(q.why);
+    sync_query_free(&q);
+  }
+  sync_query_parse("a=1&b=2", 7, &q);
+  assert_false(q.present);
+  sync_query_free(&q);
+}
+
+static void b64url(const unsigned char *in, size_t n, char *out) {
+  static const char abc[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+  size_t o = 0;
+  for (size_t i = 0; i < n; i += 3) {
+    unsigned v = in[i] << 16 | (i + 1 < n ? in[i + 1] << 8 : 0) | (i + 2 < n ? in[i + 2] : 0);
+    out[o++] = abc[v >> 18 & 63];
+    out[o++] = abc[v >> 12 & 63];
+    if (i + 1 < n)
+      out[o++] = abc[v >> 6 & 63];
+    if (i + 2 < n)
+      out[o++] = abc[v & 63];
+  }
+  out[o] = '\0';
+}
+
+static void jwt(const char *claims, const char *secret, char *out) {
+  char h[64], c[256], sig[64];
+  const char *hdr = "{\"alg\":\"HS256\",\"typ\":\"JWT\"}";
+  b64url((const unsigned char *)hdr, strlen(hdr), h);
+  b64url((const unsigned char *)claims, strlen(claims), c);
+  char signing[400];
+  snprintf(signing, sizeof(signing), "%s.%s", h, c);
+  unsigned char mac[32];
+  unsigned int len;
+  HMAC(EVP_sha256(), secret, (int)strlen(secret), (unsigned char *)signing, strlen(signing), mac, &len);
+  b64url(mac, len, sig);
+  sprintf(out, "%s.%s", signing, sig);
+}
+
+static void test_auth(void **state) {
+  duro_config_t cfg;
+  memset(&cfg, 0, sizeof(cfg));
+  duro_var_t vars[2] = {{"DURO_SYNC_TOKEN", "one, two"}, {"DURO_SYNC_SECRET", "k"}};
+  cfg.vars = vars;
+  cfg.nvars = 1;
+  cfg.mode = DURO_MODE_PRODUCTION;
+  sync_auth_t a;
+  char err[256], why[128];
+  assert_int_equal(sync_auth_init(&a, &cfg, err, sizeof(err)), 0);
+  assert_int_equal(sync_auth_check(&a, "s", 1, "{\"authToken\":\"two\"}", 19, why, sizeof(why)), 0);
+  assert_int_equal(sync_auth_check(&a, "s", 1, "{\"authToken\":\"three\"}", 21, why, sizeof(why)), -1);
+  assert_string_equal(why, "Invalid auth token");
+  assert_int_equal(sync_auth_check(&a, "s", 1, NULL, 0, why, sizeof(why)), -1);
+  assert_non_null(strstr(why, "Missing auth token"));
+  sync_auth_free(&a);
+
+  /* HS256 */
+  cfg.vars = vars + 1;
+  assert_int_equal(sync_auth_init(&a, &cfg, err, sizeof(err)), 0);
+  char tok[512], payload[600];
+  jwt("{\"sub\":\"u\",\"storeId\":\"s\",\"exp\":4102444800}", "k", tok);
+  snprintf(payload, sizeof(payload), "{\"authToken\":\"%s\"}", tok);
+  assert_int_equal(sync_auth_check(&a, "s", 1, payload, strlen(payload), why, sizeof(why)), 0);
+  assert_int_equal(sync_auth_check(&a, "t", 1, payload, strlen(payload), why, sizeof(why)), -1);
+  assert_non_null(strstr(why, "not valid for this store"));
+  jwt("{\"exp\":1000}", "k", tok);
+  snprintf(payload, sizeof(payload), "{\"authToken\":\"%s\"}", tok);
+  assert_int_equal(sync_auth_check(&a, "s", 1, payload, strlen(payload), why, sizeof(why)), -1);
+  assert_string_equal(why, "Expired auth token");
+  jwt("{}", "other key", tok);
+  snprintf(payload, sizeof(payload), "{\"authToken\":\"%s\"}", tok);
+  assert_int_equal(sync_auth_check(&a, "s", 1, payload, strlen(payload), why, sizeof(why)), -1);
+  assert_string_equal(why, "Invalid auth token");
+  sync_auth_free(&a);
+
+  /* nothing configured: production refuses, "none" accepts, dev is open */
+  cfg.nvars = 0;
+  assert_int_equal(sync_auth_init(&a, &cfg, err, sizeof(err)), DURO_EINVAL);
+  assert_non_null(strstr(err, "production"));
+  cfg.sync.auth = DURO_SYNC_AUTH_NONE;
+  assert_int_equal(sync_auth_init(&a, &cfg, err, sizeof(err)), 0);
+  assert_int_equal(sync_auth_check(&a, "s", 1, NULL, 0, why, sizeof(why)), 0);
+  sync_auth_free(&a);
+  cfg.sync.auth = DURO_SYNC_AUTH_TOKEN;
+  assert_int_equal(sync_auth_init(&a, &cfg, err, sizeof(err)), DURO_EINVAL);
+  cfg.sync.auth = DURO_SYNC_AUTH_AUTO;
+  cfg.mode = DURO_MODE_DEVELOPMENT;
+  assert_int_equal(sync_auth_init(&a, &cfg, err, sizeof(err)), 0);
+  assert_int_equal(sync_auth_check(&a, "s", 1, "{}", 2, why, sizeof(why)), 0);
+  sync_auth_free(&a);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_parse_messages), cmocka_unit_test(test_parse_errors),
+      cmocka_unit_test(test_builders),       cmocka_unit_test(test_strings),
+      cmocka_unit_test(test_table_name),     cmocka_unit_test(test_query),
+      cmocka_unit_test(test_auth),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
