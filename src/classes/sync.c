@@ -243,6 +243,8 @@ typedef struct read_ctx {
   sync_state_t *st;
   ssub_t *sub;             /* WebSocket pulls */
   duro_request_t *req;     /* HTTP pulls */
+  char *payload;           /* HTTP pulls: the request's payload (hooks) */
+  size_t payload_len;
 } read_ctx_t;
 
 static int read_work(sqlite3 *db, void *arg) {
@@ -285,10 +287,12 @@ static void sub_fail(sconn_t *c, ssub_t *s, const char *note) {
   sub_kill(s);
 }
 
-/* Calls on_pull_res for a Chunk message (framed when framed != 0). Returns
- * 0, or -1 when the hook refused (the subscription is then failed). */
-static int pull_res_hook(duro_object_t *o, sync_state_t *st, ssub_t *s,
-                         const uint8_t *msg, size_t len, int framed) {
+/* Calls on_pull_res for a Chunk message (a WebSocket frame when framed).
+ * Returns 0, or -1 when the hook refused, with its text in err. */
+static int pull_res_call(duro_object_t *o, sync_state_t *st, const char *id,
+                         size_t id_len, const char *payload,
+                         size_t payload_len, const uint8_t *msg, size_t len,
+                         int framed, char *err, size_t errlen) {
   if (!st->hooks || !st->hooks->on_pull_res)
     return 0;
   if (framed) {
@@ -299,18 +303,31 @@ static int pull_res_hook(duro_object_t *o, sync_state_t *st, ssub_t *s,
   }
   /* The PullResponse is the single value inside "values":[ ... ]}. */
   duro_buf_t head = DURO_BUF_INIT;
-  sync_build_chunk_head(&head, span_of(s->id, s->id_len));
+  sync_build_chunk_head(&head, span_of(id, id_len));
   size_t skip = head.len;
   duro_buf_free(&head);
   if (len < skip + 2)
     return 0;
   duro_sync_info_t in;
-  info_init(&in, st, s->id, s->id_len, s->payload, s->payload_len);
+  info_init(&in, st, id, id_len, payload, payload_len);
   in.json = (const char *)msg + skip;
   in.json_len = len - skip - 2;
-  char err[256] = "";
-  if (st->hooks->on_pull_res(o, &in, err, sizeof(err)) < 0) {
-    sub_fail(s->conn, s, *err ? err : "onPullRes hook failed");
+  err[0] = '\0';
+  if (st->hooks->on_pull_res(o, &in, err, errlen) < 0) {
+    if (!*err)
+      snprintf(err, errlen, "onPullRes hook failed");
+    return -1;
+  }
+  return 0;
+}
+
+/* The same for a subscription; a refusal fails it. */
+static int pull_res_hook(duro_object_t *o, sync_state_t *st, ssub_t *s,
+                         const uint8_t *msg, size_t len, int framed) {
+  char err[256];
+  if (pull_res_call(o, st, s->id, s->id_len, s->payload, s->payload_len, msg,
+                    len, framed, err, sizeof(err)) < 0) {
+    sub_fail(s->conn, s, err);
     return -1;
   }
   return 0;
@@ -380,7 +397,18 @@ static void read_done(duro_object_t *o, void *state, int status, void *arg) {
   if (ctx->req) {
     /* HTTP: the whole answer as one JSON array. */
     duro_buf_append(&b, "[", 1);
-    if (j->result == SYNC_JOB_OK) {
+    char err[256];
+    int refused = 0;
+    for (size_t i = 0; j->result == SYNC_JOB_OK && i < j->nmsgs; i++)
+      if (pull_res_call(o, st, j->id, j->id_len, ctx->payload,
+                        ctx->payload_len, j->msgs[i]->data, j->msgs[i]->len,
+                        0, err, sizeof(err)) < 0) {
+        refused = 1;
+        break;
+      }
+    if (refused) {
+      sync_build_unknown_error(&b, id, err);
+    } else if (j->result == SYNC_JOB_OK) {
       for (size_t i = 0; i < j->nmsgs; i++) {
         duro_buf_append(&b, j->msgs[i]->data, j->msgs[i]->len);
         duro_buf_append(&b, ",", 1);
@@ -441,6 +469,7 @@ out_sub:
 out:
   duro_buf_free(&b);
   sync_read_job_free(j);
+  duro_free(ctx->payload);
   duro_free(ctx);
 }
 
@@ -874,6 +903,10 @@ static int http_request(duro_object_t *o, sync_state_t *st,
       ctx->job = j;
       ctx->st = st;
       ctx->req = req;
+      if (m.payload.p) {
+        ctx->payload = duro_strndup(m.payload.p, m.payload.n);
+        ctx->payload_len = m.payload.n;
+      }
       duro_request_defer(req);
       duro_object_job(o, read_work, read_done, ctx);
       duro_buf_free(&b);
