@@ -116,6 +116,16 @@ static void teardown(app_t *app) {
   if (app->net.loop)
     DURO_LIST_FOREACH(it, &app->net.conns)
       duro_conn_close(DURO_CONTAINER_OF(it, duro_conn_t, node));
+  /* The signal handles first: while they are open the loop never runs
+   * out of work, and the store's close below needs the loop to finish. */
+  if (app->handles_up) {
+    uv_close((uv_handle_t *)&app->sigint, NULL);
+    uv_close((uv_handle_t *)&app->sigterm, NULL);
+    uv_close((uv_handle_t *)&app->grace, NULL);
+    app->handles_up = 0;
+  }
+  duro_frontend_stop(&app->frontend); /* no-ops unless listening */
+  duro_backend_stop(&app->backend);
   if (app->store) {
     duro_store_close(app->store, on_store_closed_on_error, app);
     app->store = NULL;
@@ -125,11 +135,6 @@ static void teardown(app_t *app) {
     duro_runtime_free(app->rt);
   if (app->net.loop)
     duro_net_close(&app->net);
-  if (app->handles_up) {
-    uv_close((uv_handle_t *)&app->sigint, NULL);
-    uv_close((uv_handle_t *)&app->sigterm, NULL);
-    uv_close((uv_handle_t *)&app->grace, NULL);
-  }
   uv_run(app->loop, UV_RUN_DEFAULT);
   uv_loop_close(app->loop);
 }
@@ -191,6 +196,19 @@ static int run(app_t *app) {
 
   app->has_backend = strcmp(role, "frontend") != 0;
   app->has_frontend = strcmp(role, "backend") != 0;
+  /* Signals first: a SIGTERM right after the "listening" log line must
+   * already find its handler (it is acted on once the loop runs). */
+  uv_signal_init(app->loop, &app->sigint);
+  uv_signal_init(app->loop, &app->sigterm);
+  app->sigint.data = app->sigterm.data = app;
+  uv_signal_start(&app->sigint, on_signal, SIGINT);
+  uv_signal_start(&app->sigterm, on_signal, SIGTERM);
+  uv_timer_init(app->loop, &app->grace);
+  app->grace.data = app;
+  signal(SIGPIPE, SIG_IGN);
+
+  app->handles_up = 1;
+
   duro_net_init(&app->net, app->loop, cfg->limits.max_connections,
                 cfg->limits.ws_send_queue_bytes);
   if (app->has_backend && start_backend(app) < 0)
@@ -221,16 +239,6 @@ static int run(app_t *app) {
                   duro_mode_name(cfg->mode), cfg->backend_url);
   }
 
-  uv_signal_init(app->loop, &app->sigint);
-  uv_signal_init(app->loop, &app->sigterm);
-  app->sigint.data = app->sigterm.data = app;
-  uv_signal_start(&app->sigint, on_signal, SIGINT);
-  uv_signal_start(&app->sigterm, on_signal, SIGTERM);
-  uv_timer_init(app->loop, &app->grace);
-  app->grace.data = app;
-  signal(SIGPIPE, SIG_IGN);
-
-  app->handles_up = 1;
   uv_run(app->loop, UV_RUN_DEFAULT);
   return 0;
 }

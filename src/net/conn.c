@@ -514,6 +514,7 @@ int duro_listener_start(duro_listener_t *l, duro_net_t *net, const char *host,
     uv_close((uv_handle_t *)&l->tcp, NULL);
     return rc;
   }
+  l->active = 1;
   return 0;
 }
 
@@ -528,6 +529,8 @@ int duro_listener_port(duro_listener_t *l) {
 }
 
 void duro_listener_stop(duro_listener_t *l) {
-  if (!uv_is_closing((uv_handle_t *)&l->tcp))
+  if (l->active) {
+    l->active = 0;
     uv_close((uv_handle_t *)&l->tcp, NULL);
+  }
 }

@@ -81,6 +81,7 @@ struct duro_listener {
   duro_net_t *net;
   duro_accept_cb on_accept; /* must set the protocol of the new connection */
   void *data;
+  int active;               /* listening; stop closes it once */
 };
 
 struct duro_conn {
