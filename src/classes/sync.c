@@ -52,6 +52,7 @@
 #include "ws/frame.h"
 
 #define BACKLOG_WINDOW 16      /* backlog chunks sent but not yet acked */
+#define BACKLOG_BYTES (1u << 20) /* ... and their bytes (past the first) */
 #define PAGE_EVENTS 4000       /* events per page read */
 #define PAGE_BYTES (4u << 20)  /* ... or about this many bytes */
 #define REFILL_BELOW 24        /* read the next page when fewer queued */
@@ -133,6 +134,9 @@ struct ssub {
   duro_chunk_t **q;           /* frames read, not yet sent */
   size_t qh, qn, qcap;
   unsigned unacked;
+  size_t unacked_bytes;
+  uint32_t sizes[BACKLOG_WINDOW]; /* bytes of the unacked chunks, FIFO */
+  unsigned acked_pos;             /* ring index of the oldest */
   unsigned refs;
 };
 
@@ -356,16 +360,23 @@ static void backlog_finished(duro_object_t *o, sync_state_t *st, ssub_t *s) {
 
 /* Sends what the window allows, reads ahead, finishes the backlog. */
 static void sub_pump(duro_object_t *o, sync_state_t *st, ssub_t *s) {
+  /* The window: at most BACKLOG_WINDOW chunks and about BACKLOG_BYTES
+   * unacknowledged, so a slow client is paced instead of overflowing its
+   * send queue (and a chunk bigger than the budget still goes alone). */
   while (s->state == SUB_BACKLOG && s->qh < s->qn &&
-         s->unacked < BACKLOG_WINDOW) {
+         s->unacked < BACKLOG_WINDOW &&
+         (s->unacked == 0 ||
+          s->unacked_bytes + s->q[s->qh]->len <= BACKLOG_BYTES)) {
     duro_chunk_t *ch = s->q[s->qh++];
     if (pull_res_hook(o, st, s, ch->data, ch->len, 1) < 0) {
       duro_chunk_unref(ch);
       return;
     }
     send_chunk(s->conn, ch);
-    duro_chunk_unref(ch);
+    s->sizes[(s->acked_pos + s->unacked) % BACKLOG_WINDOW] = ch->len;
+    s->unacked_bytes += ch->len;
     s->unacked++;
+    duro_chunk_unref(ch);
   }
   if (s->state != SUB_BACKLOG)
     return;
@@ -786,10 +797,12 @@ static int sync_message(duro_object_t *o, void *state, duro_socket_t *sock,
     break;
   }
   case SYNC_MSG_ACK: {
+    /* Acks pace the backlog only; live chunks are not windowed. */
     ssub_t *s = sub_find(c, m.id);
-    if (s) {
-      if (s->unacked)
-        s->unacked--;
+    if (s && s->state == SUB_BACKLOG && s->unacked) {
+      s->unacked_bytes -= s->sizes[s->acked_pos];
+      s->acked_pos = (s->acked_pos + 1) % BACKLOG_WINDOW;
+      s->unacked--;
       sub_pump(o, st, s);
     }
     break;
