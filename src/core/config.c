@@ -432,6 +432,21 @@ char *duro_config_usage(const char *role) {
     duro_buf_printf(&b, "  %-22s %s\n  %-22s %s\n", o->name, range, "",
                     o->doc);
   }
+  duro_buf_printf(
+      &b,
+      "\nsettings of the \"sync\" section (LiveStore sync, docs/livestore.md):\n"
+      "  auth                   \"auto\" (default), \"token\", \"hs256\" or "
+      "\"none\"\n"
+      "  tokens                 accepted authToken values (also "
+      "DURO_SYNC_TOKEN, comma-separated)\n"
+      "  cors                   true (default): OPTIONS and Access-Control-* "
+      "headers\n"
+      "  webhook                http:// URL receiving each accepted batch\n"
+      "  max_message_bytes      1048576 (default): larger requests get "
+      "UnknownError\n"
+      "  DURO_SYNC_SECRET (environment) is the HS256 key for signed tokens; "
+      "production\n  refuses to start without a check unless auth is "
+      "\"none\".\n");
   *duro_buf_reserve(&b, 1) = '\0';
   return (char *)b.data;
 }
