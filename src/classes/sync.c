@@ -57,6 +57,7 @@
 #define PAGE_BYTES (4u << 20)  /* ... or about this many bytes */
 #define REFILL_BELOW 24        /* read the next page when fewer queued */
 #define HTTP_PULL_EVENTS 10000 /* events in one HTTP pull answer */
+#define MAX_PULLS_PER_SOCKET 64 /* open pulls on one connection */
 #define HTTP_PULL_BYTES (16u << 20)
 
 static const duro_config_t *g_cfg;
@@ -115,6 +116,7 @@ struct sconn {
   duro_list_t node;           /* in st->conns */
   duro_socket_t *sock;        /* NULL once closed */
   duro_list_t subs;           /* ssub_t */
+  unsigned nsubs;
   unsigned refs;
 };
 
@@ -167,6 +169,7 @@ static void sub_kill(ssub_t *s) {
   if (s->state == SUB_DONE)
     return;
   s->state = SUB_DONE;
+  s->conn->nsubs--;
   duro_list_remove(&s->cnode);
   duro_list_remove(&s->lnode);
   for (size_t i = s->qh; i < s->qn; i++)
@@ -517,7 +520,11 @@ static void ws_pull(duro_object_t *o, sync_state_t *st, sconn_t *c,
                     const sync_msg_t *m) {
   char err[256];
   duro_buf_t b = DURO_BUF_INIT;
-  if (pull_hook(o, st, m, err, sizeof(err)) < 0) {
+  if (c->nsubs >= MAX_PULLS_PER_SOCKET)
+    snprintf(err, sizeof(err), "at most %d pulls may be open on one socket",
+             MAX_PULLS_PER_SOCKET);
+  if (c->nsubs >= MAX_PULLS_PER_SOCKET ||
+      pull_hook(o, st, m, err, sizeof(err)) < 0) {
     sync_build_unknown_error(&b, m->id, err);
     send_buf(c, &b);
     duro_buf_free(&b);
@@ -540,6 +547,7 @@ static void ws_pull(duro_object_t *o, sync_state_t *st, sconn_t *c,
   s->last = m->has_cursor ? m->cursor_seq : 0;
   duro_list_init(&s->lnode);
   duro_list_insert_tail(&c->subs, &s->cnode);
+  c->nsubs++;
   char bid[SYNC_MAX_ID + 1] = "";
   if (m->has_cursor)
     decode_backend(m, bid);

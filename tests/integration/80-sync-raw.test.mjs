@@ -315,6 +315,20 @@ describe('protocol', () => {
     c.close();
   });
 
+  test('at most 64 pulls open on one socket', async () => {
+    const storeId = freshStore();
+    const c = await connect(storeId);
+    const ids = Array.from({ length: 65 }, () => c.pull({ storeId }));
+    for (const id of ids.slice(0, 64)) assert.equal((await c.next((x) => x.requestId === id))._tag, 'Chunk');
+    const last = await c.exit(ids[64]);
+    assert.equal(last.exit.cause.error._tag, 'UnknownError');
+    c.send({ _tag: 'Interrupt', requestId: ids[0] });
+    await c.exit(ids[0]);
+    const again = c.pull({ storeId });
+    assert.equal((await c.next((x) => x.requestId === again))._tag, 'Chunk');
+    c.close();
+  });
+
   test('args come back as the same JSON value, large integers included', async () => {
     const storeId = freshStore();
     const c = await connect(storeId);
