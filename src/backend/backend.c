@@ -17,6 +17,7 @@
 #include "core/alloc.h"
 #include "core/err.h"
 #include "core/log.h"
+#include "core/url.h"
 #include "sync/sync.h"
 
 static int path_is(const duro_http_req_t *r, const char *p) {
@@ -41,35 +42,11 @@ int duro_room_id_valid(const char *id, size_t len) {
   return 1;
 }
 
-static int hexval(char c) {
-  if (c >= '0' && c <= '9')
-    return c - '0';
-  if (c >= 'a' && c <= 'f')
-    return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F')
-    return c - 'A' + 10;
-  return -1;
-}
-
 long duro_url_decode(const char *src, size_t len, char *dst) {
-  size_t o = 0;
-  for (size_t i = 0; i < len; i++) {
-    char c = src[i];
-    if (c == '%') {
-      if (i + 2 >= len)
-        return -1;
-      int h = hexval(src[i + 1]), l = hexval(src[i + 2]);
-      if (h < 0 || l < 0)
-        return -1;
-      c = (char)(h * 16 + l);
-      i += 2;
-    }
-    if (c == '\0')
-      return -1;
-    dst[o++] = c;
-  }
-  dst[o] = '\0';
-  return (long)o;
+  long n = duro_pct_decode(src, len, dst, 0);
+  if (n < 0 || memchr(dst, '\0', (size_t)n))
+    return -1;
+  return n;
 }
 
 static int authorized(duro_backend_t *b, const duro_http_req_t *req) {

@@ -14,42 +14,9 @@
 #include "core/alloc.h"
 #include "core/err.h"
 #include "core/log.h"
+#include "core/url.h"
 
 /* ---- query -------------------------------------------------------------------- */
-
-static int hexv(char c) {
-  if (c >= '0' && c <= '9')
-    return c - '0';
-  if (c >= 'a' && c <= 'f')
-    return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F')
-    return c - 'A' + 10;
-  return -1;
-}
-
-/* Percent-decodes src into dst (room for len + 1); '+' is a space when
- * form != 0. Returns the length, or -1 for a bad escape. NUL bytes are
- * kept (the caller decides). */
-static long pct_decode(const char *src, size_t len, char *dst, int form) {
-  size_t o = 0;
-  for (size_t i = 0; i < len; i++) {
-    char c = src[i];
-    if (c == '%') {
-      if (i + 2 >= len)
-        return -1;
-      int h = hexv(src[i + 1]), l = hexv(src[i + 2]);
-      if (h < 0 || l < 0)
-        return -1;
-      c = (char)(h * 16 + l);
-      i += 2;
-    } else if (c == '+' && form) {
-      c = ' ';
-    }
-    dst[o++] = c;
-  }
-  dst[o] = '\0';
-  return (long)o;
-}
 
 void sync_query_parse(const char *query, size_t len, sync_query_t *q) {
   memset(q, 0, sizeof(*q));
@@ -84,7 +51,7 @@ void sync_query_parse(const char *query, size_t len, sync_query_t *q) {
   else
     return;
   char *sid = duro_malloc(store_len + 1);
-  long n = pct_decode(store, store_len, sid, 1);
+  long n = duro_pct_decode(store, store_len, sid, 1);
   if (n <= 0) {
     duro_free(sid);
     return;
@@ -98,9 +65,9 @@ void sync_query_parse(const char *query, size_t len, sync_query_t *q) {
   q->store_id_len = (size_t)n;
   if (payload) {
     char *once = duro_malloc(payload_len + 1);
-    long n1 = pct_decode(payload, payload_len, once, 1);
+    long n1 = duro_pct_decode(payload, payload_len, once, 1);
     char *twice = n1 >= 0 ? duro_malloc((size_t)n1 + 1) : NULL;
-    long n2 = twice ? pct_decode(once, (size_t)n1, twice, 0) : -1;
+    long n2 = twice ? duro_pct_decode(once, (size_t)n1, twice, 0) : -1;
     duro_free(once);
     cJSON *j = n2 > 0 && !memchr(twice, '\0', (size_t)n2)
                    ? cJSON_ParseWithLength(twice, (size_t)n2)
