@@ -35,7 +35,7 @@ include mk/embed.mk
 include mk/fuzz.mk
 
 .PHONY: all run test unit integration test-asan bench clean fuzz format \
-        deps test-deps fuzz-build
+        deps test-deps fuzz-build valgrind
 
 all: $(BUILD)/duro
 
@@ -78,6 +78,14 @@ integration: $(BUILD)/duro
 test: test-deps
 	@$(MAKE) --no-print-directory unit integration
 	@$(MAKE) --no-print-directory SANITIZE=1 unit integration
+
+# The integration smoke tests with every duro under valgrind's memcheck:
+# any invalid access or definite leak fails them.
+valgrind: build/release/duro
+	@DURO_VALGRIND=1 DURO_BIN=$(abspath build/release/duro) node --test \
+	  --test-concurrency=1 tests/integration/10-routes.test.mjs \
+	  tests/integration/20-coordinator.test.mjs \
+	  tests/integration/30-countdown.test.mjs
 
 test-asan:
 	$(MAKE) SANITIZE=1 unit integration

@@ -16,6 +16,16 @@ export const DURO_BIN = process.env.DURO_BIN ||
 const SECRET_VARS = ['NODE_ENV', 'DURO_INTERNAL_SECRET', 'DURO_SESSION_SECRET',
   'DURO_LOGIN_SECRET', 'DURO_ALLOWED_ORIGINS', 'DURO_SYNC_TOKEN', 'DURO_SYNC_SECRET'];
 
+// DURO_VALGRIND=1 runs every duro under valgrind's memcheck; an error or
+// a definite leak makes it exit with VALGRIND_CODE, which stop() reports.
+const VALGRIND = process.env.DURO_VALGRIND === '1';
+const VALGRIND_CODE = 99;
+function command(args) {
+  if (!VALGRIND) return [DURO_BIN, args];
+  return ['valgrind', ['--quiet', `--error-exitcode=${VALGRIND_CODE}`, '--leak-check=full',
+    '--errors-for-leak-kinds=definite', '--show-leak-kinds=definite', DURO_BIN, ...args]];
+}
+
 const started = new Set();
 process.on('exit', () => { for (const p of started) try { p.kill('SIGKILL'); } catch {} });
 
@@ -34,7 +44,8 @@ export async function startDuro(opts = {}) {
   args.push(...(opts.args || []));
   const env = { ...process.env, ...(opts.env || {}) };
   for (const k of SECRET_VARS) if (!(opts.env && k in opts.env)) delete env[k];
-  const proc = spawn(DURO_BIN, args, { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const [cmd, argv] = command(args);
+  const proc = spawn(cmd, argv, { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
   started.add(proc);
   let log = '';
   const exited = new Promise((resolve) => proc.on('exit', (code, signal) => {
@@ -49,7 +60,7 @@ export async function startDuro(opts = {}) {
       if (ownDir) rmSync(dir, { recursive: true, force: true });
       reject(e);
     };
-    const timer = setTimeout(() => { proc.kill('SIGKILL'); failStart(new Error(`duro did not start:\n${log}`)); }, 10000);
+    const timer = setTimeout(() => { proc.kill('SIGKILL'); failStart(new Error(`duro did not start:\n${log}`)); }, VALGRIND ? 60000 : 10000);
     const onData = (d) => {
       log += d;
       const role = opts.role || 'backend';
@@ -85,6 +96,7 @@ export async function startDuro(opts = {}) {
       }
       const r = await exited;
       assertSanitizerClean(log);
+      if (VALGRIND && r.code === VALGRIND_CODE) throw new Error(`valgrind found errors:\n${log}`);
       return r;
     },
     async kill9() { proc.kill('SIGKILL'); return exited; },
@@ -108,7 +120,8 @@ export function runDuro(args, opts = {}) {
     const ownDir = !opts.cwd;
     const env = { ...process.env, ...(opts.env || {}) };
     for (const k of SECRET_VARS) if (!(opts.env && k in opts.env)) delete env[k];
-    const p = spawn(DURO_BIN, args, { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const [cmd, argv] = command(args);
+    const p = spawn(cmd, argv, { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
     started.add(p);
     let stdout = '', stderr = '';
     p.stdout.on('data', (d) => { stdout += d; });
