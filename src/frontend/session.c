@@ -68,6 +68,11 @@ long duro_b64url_decode(const char *in, size_t len, uint8_t *out,
       out[o++] = (uint8_t)(acc >> bits);
     }
   }
+  /* Only the canonical encoding: the unused low bits of the last
+   * character must be zero, or one signature would have several spellings
+   * (a flipped bit in a token would still verify). */
+  if (bits && (acc & ((1u << bits) - 1)))
+    return -1;
   return (long)o;
 }
 

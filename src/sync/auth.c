@@ -226,6 +226,9 @@ static long b64url_decode(const char *in, size_t len, unsigned char *out) {
       out[o++] = (unsigned char)(acc >> bits);
     }
   }
+  /* canonical encodings only: no set bits left over in the last char */
+  if (bits && (acc & ((1u << bits) - 1)))
+    return -1;
   return (long)o;
 }
 

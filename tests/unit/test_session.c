@@ -134,6 +134,9 @@ static void test_b64url(void **state) {
   assert_int_equal(duro_b64url_decode("a", 1, back, sizeof(back)), -1);
   assert_int_equal(duro_b64url_decode("a*bc", 4, back, sizeof(back)), -1);
   assert_int_equal(duro_b64url_decode("aaaa", 4, back, 2), -1);
+  /* non-canonical: unused low bits set in the last character */
+  assert_int_equal(duro_b64url_decode("AB", 2, back, sizeof(back)), -1);
+  assert_int_equal(duro_b64url_decode("AQ", 2, back, sizeof(back)), 1);
 }
 
 int main(void) {
