@@ -266,12 +266,7 @@ int duro_backend_start(duro_backend_t *b, duro_net_t *net, duro_runtime_t *rt,
       (sync_auth_init(&b->sync_auth, cfg, err, errlen) < 0 ||
        duro_sync_setup(cfg, net->loop, err, errlen) < 0))
     return DURO_EINVAL;
-  b->http_opts.handler = backend_handle;
-  b->http_opts.data = b;
-  b->http_opts.max_header_bytes = cfg->limits.max_header_bytes;
-  b->http_opts.max_body_bytes = cfg->limits.max_body_bytes;
-  b->http_opts.header_timeout_s = (cfg->limits.header_timeout_ms + 999) / 1000;
-  b->http_opts.idle_timeout_s = (cfg->limits.idle_timeout_ms + 999) / 1000;
+  duro_http_opts_init(&b->http_opts, &cfg->limits, backend_handle, b);
   return duro_listener_start(&b->listener, net, cfg->host, port, on_accept, b,
                              err, errlen);
 }

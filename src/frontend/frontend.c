@@ -457,12 +457,7 @@ int duro_frontend_start(duro_frontend_t *f, duro_net_t *net,
   v = duro_config_var(cfg, "DURO_SESSION_ON_PAGE_LOAD");
   f->issue_on_page_load = !(v && strcmp(v, "false") == 0);
 
-  f->http_opts.handler = frontend_handle;
-  f->http_opts.data = f;
-  f->http_opts.max_header_bytes = cfg->limits.max_header_bytes;
-  f->http_opts.max_body_bytes = cfg->limits.max_body_bytes;
-  f->http_opts.header_timeout_s = (cfg->limits.header_timeout_ms + 999) / 1000;
-  f->http_opts.idle_timeout_s = (cfg->limits.idle_timeout_ms + 999) / 1000;
+  duro_http_opts_init(&f->http_opts, &cfg->limits, frontend_handle, f);
   return duro_listener_start(&f->listener, net, cfg->host, port, on_accept, f,
                              err, errlen);
 }

@@ -10,6 +10,7 @@
 
 #include "core/alloc.h"
 #include "core/err.h"
+#include "core/config.h"
 #include "core/log.h"
 
 typedef struct http_state {
@@ -481,6 +482,17 @@ static const duro_proto_t http_proto = {
     .on_close = http_on_close,
     .on_timeout = http_on_timeout,
 };
+
+void duro_http_opts_init(duro_http_opts_t *opts,
+                         const struct duro_limits *limits,
+                         duro_http_handler handler, void *data) {
+  opts->handler = handler;
+  opts->data = data;
+  opts->max_header_bytes = limits->max_header_bytes;
+  opts->max_body_bytes = limits->max_body_bytes;
+  opts->header_timeout_s = (limits->header_timeout_ms + 999) / 1000;
+  opts->idle_timeout_s = (limits->idle_timeout_ms + 999) / 1000;
+}
 
 void duro_http_attach(duro_conn_t *c, const duro_http_opts_t *opts) {
   if (c->net->max_conns && c->net->nconns > c->net->max_conns) {

@@ -59,6 +59,13 @@ struct duro_http_req {
   void *_http;
 };
 
+struct duro_limits;
+/* Fills opts from the configured limits (timeouts rounded up to whole
+ * seconds) with the given handler. */
+void duro_http_opts_init(duro_http_opts_t *opts,
+                         const struct duro_limits *limits,
+                         duro_http_handler handler, void *data);
+
 /* Makes c speak HTTP/1.1 with these options (borrowed; must outlive c). */
 void duro_http_attach(duro_conn_t *c, const duro_http_opts_t *opts);
 
