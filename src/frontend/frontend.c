@@ -25,6 +25,7 @@
 #include <strings.h>
 
 #include "core/alloc.h"
+#include "core/b64url.h"
 #include "core/err.h"
 #include "core/log.h"
 #include "frontend/assets.h"

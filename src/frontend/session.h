@@ -37,11 +37,4 @@ int duro_jwt_verify_hs256(const char *secret, size_t secret_len,
 const char *duro_cookie_find(const char *header, size_t len, const char *name,
                              size_t *vlen);
 
-/* base64url without padding. out needs 4 * ((len + 2) / 3) + 1 bytes.
- * Returns the length written (NUL-terminated). */
-size_t duro_b64url_encode(const uint8_t *in, size_t len, char *out);
-/* Decodes base64url (padding optional). Returns the decoded length, or -1
- * for bad input or when it would not fit in cap. */
-long duro_b64url_decode(const char *in, size_t len, uint8_t *out, size_t cap);
-
 #endif

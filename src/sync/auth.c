@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "core/alloc.h"
+#include "core/b64url.h"
 #include "core/err.h"
 #include "core/log.h"
 #include "core/url.h"
@@ -197,44 +198,9 @@ static int token_listed(const sync_auth_t *a, const char *t, size_t len) {
   return ok;
 }
 
-/* base64url without padding into out (room for len bytes). */
-static long b64url_decode(const char *in, size_t len, unsigned char *out) {
-  size_t o = 0;
-  unsigned acc = 0;
-  int bits = 0;
-  for (size_t i = 0; i < len; i++) {
-    char c = in[i];
-    int v;
-    if (c >= 'A' && c <= 'Z')
-      v = c - 'A';
-    else if (c >= 'a' && c <= 'z')
-      v = c - 'a' + 26;
-    else if (c >= '0' && c <= '9')
-      v = c - '0' + 52;
-    else if (c == '-')
-      v = 62;
-    else if (c == '_')
-      v = 63;
-    else if (c == '=')
-      break;
-    else
-      return -1;
-    acc = (acc << 6) | (unsigned)v;
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out[o++] = (unsigned char)(acc >> bits);
-    }
-  }
-  /* canonical encodings only: no set bits left over in the last char */
-  if (bits && (acc & ((1u << bits) - 1)))
-    return -1;
-  return (long)o;
-}
-
 static cJSON *b64_json(const char *in, size_t len) {
   unsigned char *buf = duro_malloc(len + 1);
-  long n = b64url_decode(in, len, buf);
+  long n = duro_b64url_decode(in, len, buf, len + 1);
   cJSON *j = n > 0 ? cJSON_ParseWithLength((const char *)buf, (size_t)n) : NULL;
   duro_free(buf);
   return j;
@@ -256,7 +222,7 @@ static const char *jwt_check(const sync_auth_t *a, const char *tok,
   unsigned char sig[128];
   if (siglen > 100)
     return "Invalid auth token";
-  long n = b64url_decode(d2 + 1, siglen, sig);
+  long n = duro_b64url_decode(d2 + 1, siglen, sig, sizeof(sig));
   if (n != (long)maclen || CRYPTO_memcmp(sig, mac, maclen) != 0)
     return "Invalid auth token";
   cJSON *hdr = b64_json(tok, (size_t)(d1 - tok));

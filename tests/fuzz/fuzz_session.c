@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/b64url.h"
 #include "frontend/session.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {

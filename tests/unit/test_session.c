@@ -11,6 +11,7 @@
 #include <openssl/hmac.h>
 
 #include "core/err.h"
+#include "core/b64url.h"
 #include "frontend/session.h"
 
 static const char SECRET[] = "0123456789abcdef-secret";
@@ -137,6 +138,13 @@ static void test_b64url(void **state) {
   /* non-canonical: unused low bits set in the last character */
   assert_int_equal(duro_b64url_decode("AB", 2, back, sizeof(back)), -1);
   assert_int_equal(duro_b64url_decode("AQ", 2, back, sizeof(back)), 1);
+  /* standard base64's '+' and '/' are other spellings of '-' and '_' */
+  assert_int_equal(duro_b64url_decode("ab-_", 4, back, sizeof(back)), 3);
+  assert_int_equal(duro_b64url_decode("ab+_", 4, back, sizeof(back)), -1);
+  assert_int_equal(duro_b64url_decode("ab-/", 4, back, sizeof(back)), -1);
+  /* padding only at the end */
+  assert_int_equal(duro_b64url_decode("AQ==", 4, back, sizeof(back)), 1);
+  assert_int_equal(duro_b64url_decode("AQ=A", 4, back, sizeof(back)), -1);
 }
 
 int main(void) {

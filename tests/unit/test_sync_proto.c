@@ -14,6 +14,7 @@
 #include <openssl/hmac.h>
 
 #include "core/alloc.h"
+#include "core/b64url.h"
 #include "core/buf.h"
 #include "core/config.h"
 #include "core/err.h"
@@ -251,33 +252,17 @@ static void test_query(void **state) {
   sync_query_free(&q);
 }
 
-static void b64url(const unsigned char *in, size_t n, char *out) {
-  static const char abc[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-  size_t o = 0;
-  for (size_t i = 0; i < n; i += 3) {
-    unsigned v = in[i] << 16 | (i + 1 < n ? in[i + 1] << 8 : 0) | (i + 2 < n ? in[i + 2] : 0);
-    out[o++] = abc[v >> 18 & 63];
-    out[o++] = abc[v >> 12 & 63];
-    if (i + 1 < n)
-      out[o++] = abc[v >> 6 & 63];
-    if (i + 2 < n)
-      out[o++] = abc[v & 63];
-  }
-  out[o] = '\0';
-}
-
 static void jwt(const char *claims, const char *secret, char *out) {
   char h[64], c[256], sig[64];
   const char *hdr = "{\"alg\":\"HS256\",\"typ\":\"JWT\"}";
-  b64url((const unsigned char *)hdr, strlen(hdr), h);
-  b64url((const unsigned char *)claims, strlen(claims), c);
+  duro_b64url_encode((const uint8_t *)hdr, strlen(hdr), h);
+  duro_b64url_encode((const uint8_t *)claims, strlen(claims), c);
   char signing[400];
   snprintf(signing, sizeof(signing), "%s.%s", h, c);
   unsigned char mac[32];
   unsigned int len;
   HMAC(EVP_sha256(), secret, (int)strlen(secret), (unsigned char *)signing, strlen(signing), mac, &len);
-  b64url(mac, len, sig);
+  duro_b64url_encode(mac, len, sig);
   sprintf(out, "%s.%s", signing, sig);
 }
 
