@@ -11,22 +11,25 @@
 //   fanout   1,000 live pullers on one store, a pusher sends 10,000
 //            events in batches of 100: deliveries/s, p50/p99 latency
 //
+// The workloads are exported and take any server ({port, cpu()}), so
+// bench/sync_compare.mjs runs the very same code against the reference
+// backend (@livestore/sync-cf under wrangler dev).
+//
 // Environment: BENCH_SYNC="push catchup fanout" (subset), SYNC_EVENTS
-// (catch-up size, default 1000000), SYNC_SUBS (default 1000).
+// (catch-up size, default 1000000), SYNC_SUBS (default 1000),
+// SYNC_CLIENT_THREADS (fan-out subscriber threads, default 2).
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import WebSocket from 'ws';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 const BIN = process.env.DURO_BIN || path.join(ROOT, 'build/release/duro');
-const WHICH = (process.env.BENCH_SYNC || 'push catchup fanout').split(/\s+/);
-const CATCHUP_EVENTS = Number(process.env.SYNC_EVENTS || 1000000);
-const SUBS = Number(process.env.SYNC_SUBS || 1000);
-const results = [];
 
-async function startDuro(config = {}) {
+export async function startDuro(config = {}) {
   const dir = mkdtempSync(path.join(tmpdir(), 'duro-syncbench-'));
   writeFileSync(path.join(dir, 'duro.jsonc'), JSON.stringify(config));
   const p = spawn(BIN, ['backend', '--mode', 'test', '--port', '0', '--data', path.join(dir, 'data')],
@@ -39,19 +42,33 @@ async function startDuro(config = {}) {
     p.stdout.on('data', on);
   });
   return {
-    port, dir, pid: p.pid,
+    name: 'duro', port, dir, pid: p.pid,
     cpu() { return cpuSeconds(p.pid); },
     async stop() { p.kill('SIGTERM'); await new Promise((r) => p.once('exit', r)); rmSync(dir, { recursive: true, force: true }); },
   };
 }
 
-import { readFileSync } from 'node:fs';
-function cpuSeconds(pid) {
+// utime + stime of one process, in seconds.
+export function cpuSeconds(pid) {
   const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
   return (Number(f[11]) + Number(f[12])) / 100;
 }
 
-class Client {
+// utime + stime of every live process in process group `pgid` (a server
+// made of several processes, such as wrangler dev and its workerds).
+export function groupCpuSeconds(pgid) {
+  let sum = 0;
+  for (const e of readdirSync('/proc')) {
+    if (!/^\d+$/.test(e)) continue;
+    try {
+      const f = readFileSync(`/proc/${e}/stat`, 'utf8').split(') ')[1].split(' ');
+      if (Number(f[2]) === pgid) sum += (Number(f[11]) + Number(f[12])) / 100;
+    } catch { /* exited meanwhile */ }
+  }
+  return sum;
+}
+
+export class Client {
   constructor(ws) { this.ws = ws; this.handlers = new Map(); ws.on('message', (d) => this.onMessage(d)); }
   static open(port, storeId) {
     return new Promise((resolve, reject) => {
@@ -102,111 +119,229 @@ async function pushAll(c, storeId, head, total, argsFor, backendId = null) {
   return { seconds: (performance.now() - t0) / 1000, head };
 }
 
-const pad = 'x'.repeat(140);
-const args200 = (seq) => ({ id: `e${seq}`, text: pad, n: seq });
-
-async function benchPush() {
-  for (const durability of ['full', 'normal']) {
-    const d = await startDuro({ duro: { durability } });
-    try {
-      const c = await Client.open(d.port, 'push');
-      await pushAll(c, 'push', 0, 2000, args200); // warm-up
-      const cpu0 = d.cpu();
-      const total = 200000;
-      const { seconds } = await pushAll(c, 'push', 2000, total, args200);
-      const cpu = d.cpu() - cpu0;
-      const rate = total / seconds;
-      results.push({ scenario: `push, durability ${durability}`, figure: `${Math.round(rate).toLocaleString('en')} events/s`, detail: `${total.toLocaleString('en')} events in ${seconds.toFixed(2)} s, server CPU ${cpu.toFixed(2)} s, event ~${JSON.stringify(makeBatch(1, 1, args200)[0]).length} bytes` });
-      c.ws.close();
-    } finally { await d.stop(); }
-  }
+// First and last seqNum of the events in a PullResponse chunk, or null for
+// an empty one. Reading them at the two ends of the frame instead of
+// scanning all of it keeps the client cheap: scanning every 24 KB chunk
+// for each event took most of the client's CPU in fan-out. Both servers
+// only store contiguous chains, so last - first + 1 is the event count;
+// a chunk not starting where the previous one ended counts as a gap.
+function seqSpan(buf) {
+  const i = buf.indexOf('"seqNum":');
+  if (i < 0) return null;
+  const j = buf.lastIndexOf('"seqNum":');
+  return { first: digits(buf, i + 9), last: digits(buf, j + 9) };
+}
+function digits(buf, at) {
+  let v = 0;
+  for (let ch = buf[at]; ch >= 48 && ch <= 57; ch = buf[++at]) v = v * 10 + ch - 48;
+  return v;
 }
 
-async function benchCatchup() {
-  const d = await startDuro({ duro: { durability: 'normal' } });
+const pad = 'x'.repeat(140);
+const args200 = (seq) => ({ id: `e${seq}`, text: pad, n: seq });
+export const EVENT_BYTES = JSON.stringify(makeBatch(1, 1, args200)[0]).length;
+
+const n = (x) => Math.round(x).toLocaleString('en');
+
+// One client pushes `total` events (after a 2,000-event warm-up) into a
+// fresh store. Returns {rate, seconds, cpu, total}.
+export async function pushWorkload(srv, { total = 200000, storeId = 'push' } = {}) {
+  const c = await Client.open(srv.port, storeId);
   try {
-    const w = await Client.open(d.port, 'catchup');
-    const fill = await pushAll(w, 'catchup', 0, CATCHUP_EVENTS, args200);
-    w.ws.close();
-    const c = await Client.open(d.port, 'catchup');
-    const cpu0 = d.cpu();
+    await pushAll(c, storeId, 0, 2000, args200); // warm-up
+    const cpu0 = srv.cpu();
+    const { seconds } = await pushAll(c, storeId, 2000, total, args200);
+    return { total, seconds, rate: total / seconds, cpu: srv.cpu() - cpu0 };
+  } finally { c.ws.close(); }
+}
+
+// Fills a store with `events` events, then a new client pulls them all
+// (live: false), acking each chunk. Returns {seconds, rate, chunks, bytes,
+// cpu, fillSeconds}.
+export async function catchupWorkload(srv, { events = 1000000, storeId = 'catchup' } = {}) {
+  const w = await Client.open(srv.port, storeId);
+  const fill = await pushAll(w, storeId, 0, events, args200).finally(() => w.ws.close());
+  const c = await Client.open(srv.port, storeId);
+  try {
+    const cpu0 = srv.cpu();
     const t0 = performance.now();
-    let events = 0, chunks = 0, bytes = 0;
+    let got = 0, chunks = 0, bytes = 0, gaps = 0;
     const id = nid();
-    await new Promise((resolve) => c.request(id, 'SyncWsRpc.Pull', { storeId: 'catchup', live: false, cursor: { _tag: 'None' } }, (buf, head) => {
+    await new Promise((resolve) => c.request(id, 'SyncWsRpc.Pull', { storeId, live: false, cursor: { _tag: 'None' } }, (buf, head) => {
       if (head.startsWith('{"_tag":"Exit"')) { resolve(); return; }
       chunks++;
       bytes += buf.length;
       c.ws.send(`{"_tag":"Ack","requestId":"${id}"}`);
-      // count events: one "eventEncoded" per event
-      let i = 0;
-      while ((i = buf.indexOf('"eventEncoded"', i)) >= 0) { events++; i += 14; }
+      const span = seqSpan(buf);
+      if (span) {
+        if (span.first !== got + 1) gaps++;
+        got = span.last;
+      }
     }));
     const seconds = (performance.now() - t0) / 1000;
-    const cpu = d.cpu() - cpu0;
-    if (events !== CATCHUP_EVENTS) throw new Error(`catch-up got ${events} of ${CATCHUP_EVENTS}`);
-    results.push({ scenario: `catch-up of ${CATCHUP_EVENTS.toLocaleString('en')} events`, figure: `${seconds.toFixed(2)} s`, detail: `${chunks} chunks, ${(bytes / 1e6).toFixed(0)} MB, ${Math.round(events / seconds).toLocaleString('en')} events/s, server CPU ${cpu.toFixed(2)} s (fill: ${fill.seconds.toFixed(1)} s)` });
-    c.ws.close();
-  } finally { await d.stop(); }
+    const cpu = srv.cpu() - cpu0;
+    if (got !== events || gaps) throw new Error(`catch-up got ${got} of ${events}, ${gaps} gaps`);
+    return { events, seconds, rate: events / seconds, chunks, bytes, cpu, fillSeconds: fill.seconds };
+  } finally { c.ws.close(); }
 }
 
-async function benchFanout() {
-  const d = await startDuro({ duro: { durability: 'normal', max_connections: 20000 } });
+// Wall-clock milliseconds, comparable across worker threads (each thread
+// has its own performance.timeOrigin).
+const wallMs = () => performance.timeOrigin + performance.now();
+
+// `count` live pullers on one store, in this thread. Each checks order and
+// gaps and records push-to-receive latency per chunk (the pusher stamps
+// `t` into the first event's args). ready() resolves once every pull has
+// had its first (empty backlog) chunk.
+async function subscriberGroup(port, storeId, count) {
+  const subs = [];
+  for (let i = 0; i < count; i += 100)
+    subs.push(...await Promise.all(Array.from({ length: Math.min(100, count - i) }, () => Client.open(port, storeId))));
+  const st = { deliveries: 0, lastAt: 0, gaps: 0, lat: [] };
+  let liveReady = 0;
+  const ready = new Promise((resolve) => {
+    for (const s of subs) {
+      const id = nid();
+      let next = 1, first = true;
+      s.request(id, 'SyncWsRpc.Pull', { storeId, live: true, cursor: { _tag: 'None' } }, (buf) => {
+        if (first) { first = false; if (++liveReady === subs.length) resolve(); return; }
+        const now = wallMs();
+        const ti = buf.indexOf('"t":');
+        const t = Number(buf.toString('latin1', ti + 4, buf.indexOf(',', ti)));
+        const span = seqSpan(buf);
+        if (span.first !== next) st.gaps++;
+        next = span.last + 1;
+        st.deliveries += span.last - span.first + 1;
+        st.lat.push(now - t);
+        st.lastAt = now;
+      });
+    }
+  });
+  return { st, ready, close() { for (const s of subs) s.ws.terminate(); } };
+}
+
+// A worker thread holding one subscriber group: posts 'ready', then
+// 'done' with its figures when it has `want` deliveries or is asked to
+// 'finish'.
+async function subscriberThread({ port, storeId, count, want }) {
+  const g = await subscriberGroup(port, storeId, count);
+  await g.ready;
+  const report = () => { parentPort.postMessage({ done: true, ...g.st }); g.close(); parentPort.close(); };
+  let reported = false;
+  const poll = setInterval(() => { if (g.st.deliveries >= want && !reported) { reported = true; clearInterval(poll); report(); } }, 10);
+  parentPort.on('message', (m) => { if (m === 'finish' && !reported) { reported = true; clearInterval(poll); report(); } });
+  parentPort.postMessage({ ready: true });
+}
+
+// `subs` live pullers on one store, spread over `threads` client threads:
+// this one (which also runs the pusher, so pushing slows down when this
+// thread falls behind reading, as with one thread) and threads - 1 worker
+// threads, so that one client thread reading every frame is less of a
+// limit on a small machine. One pusher sends `events` events in batches
+// of 100 as fast as acks come. Waits at most `waitMs` for the last
+// delivery. Returns {deliveries, want, seconds, rate, p50, p99, max,
+// gaps, cpu, clientCpu, threads}.
+export async function fanoutWorkload(srv, { subs: nsubs = 1000, events = 10000, storeId = 'fanout', waitMs = 60000,
+  threads = Number(process.env.SYNC_CLIENT_THREADS || 2) } = {}) {
+  const per = Math.ceil(nsubs / Math.max(1, threads));
+  const workers = [];
+  let local = null;
   try {
-    const storeId = 'fanout';
-    const subs = [];
-    for (let i = 0; i < SUBS; i += 100)
-      subs.push(...await Promise.all(Array.from({ length: Math.min(100, SUBS - i) }, () => Client.open(d.port, storeId))));
-    const lat = [];
-    let deliveries = 0, lastAt = 0, gaps = 0;
-    const TOTAL = 10000;
-    let liveReady = 0;
-    await new Promise((resolve) => {
-      for (const s of subs) {
-        const id = nid();
-        let next = 1, first = true;
-        s.request(id, 'SyncWsRpc.Pull', { storeId, live: true, cursor: { _tag: 'None' } }, (buf) => {
-          if (first) { first = false; if (++liveReady === subs.length) resolve(); return; }
-          const now = performance.now();
-          const ti = buf.indexOf('"t":');
-          const t = Number(buf.toString('latin1', ti + 4, buf.indexOf(',', ti)));
-          const si = buf.indexOf('"seqNum":');
-          const seq = Number(buf.toString('latin1', si + 9, buf.indexOf(',', si)));
-          if (seq !== next) gaps++;
-          let n = 0, i = 0;
-          while ((i = buf.indexOf('"eventEncoded"', i)) >= 0) { n++; i += 14; }
-          next = seq + n;
-          deliveries += n;
-          lat.push(now - t);
-          lastAt = now;
+    for (let i = per; i < nsubs; i += per) {
+      const count = Math.min(per, nsubs - i);
+      const w = new Worker(new URL(import.meta.url), { workerData: { role: 'fanout-subs', port: srv.port, storeId, count, want: count * events } });
+      const g = { count, w, result: null };
+      g.ready = new Promise((resolve, reject) => {
+        g.finished = new Promise((fin) => {
+          w.on('message', (m) => { if (m.ready) resolve(); if (m.done) { g.result = m; fin(); } });
+          w.on('error', (e) => { reject(e); fin(); });
+          w.on('exit', () => { resolve(); fin(); });
         });
-      }
-    });
+      });
+      workers.push(g);
+    }
+    local = await subscriberGroup(srv.port, storeId, Math.min(per, nsubs));
+    await Promise.all([local.ready, ...workers.map((g) => g.ready)]);
     await new Promise((r) => setTimeout(r, 300));
-    const pusher = await Client.open(d.port, storeId);
-    const cpu0 = d.cpu();
-    const t0 = performance.now();
-    await pushAll(pusher, storeId, 0, TOTAL, (seq) => ({ t: performance.now(), i: seq, text: 'fan-out event' }));
-    const want = TOTAL * subs.length;
-    const end = Date.now() + 60000;
-    while (deliveries < want && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+    const pusher = await Client.open(srv.port, storeId);
+    const cpu0 = srv.cpu();
+    const client0 = process.cpuUsage(); // the whole client process, all threads
+    const t0 = wallMs();
+    await pushAll(pusher, storeId, 0, events, (seq) => ({ t: wallMs(), i: seq, text: 'fan-out event' }));
+    const want = events * nsubs;
+    const localWant = events * Math.min(per, nsubs);
+    const end = Date.now() + waitMs;
+    while (local.st.deliveries < localWant && Date.now() < end) await new Promise((r) => setTimeout(r, 10));
+    const timer = setTimeout(() => { for (const g of workers) g.w.postMessage('finish'); }, Math.max(0, end - Date.now()));
+    await Promise.all(workers.map((g) => g.finished));
+    clearTimeout(timer);
+    const cpu = srv.cpu() - cpu0;
+    const cu = process.cpuUsage(client0);
+    pusher.ws.close();
+    let { deliveries, gaps, lastAt } = local.st;
+    const lat = local.st.lat;
+    for (const g of workers) {
+      if (!g.result) throw new Error('a subscriber thread failed');
+      deliveries += g.result.deliveries;
+      gaps += g.result.gaps;
+      lastAt = Math.max(lastAt, g.result.lastAt);
+      for (const x of g.result.lat) lat.push(x);
+    }
     const seconds = (lastAt - t0) / 1000;
-    const cpu = d.cpu() - cpu0;
     lat.sort((a, b) => a - b);
     const q = (p) => lat[Math.min(lat.length - 1, Math.floor(p * lat.length))];
-    results.push({ scenario: `fan-out: ${subs.length} live pullers × ${TOTAL.toLocaleString('en')} events`, figure: `${Math.round(deliveries / seconds).toLocaleString('en')} deliveries/s, p99 ${q(0.99).toFixed(1)} ms`, detail: `${deliveries.toLocaleString('en')} of ${want.toLocaleString('en')} event deliveries in ${seconds.toFixed(2)} s; per chunk (100 events) latency p50 ${q(0.5).toFixed(1)} ms, p99 ${q(0.99).toFixed(1)} ms, max ${lat.at(-1).toFixed(1)} ms; gaps ${gaps}; server CPU ${cpu.toFixed(2)} s` });
-    for (const s of subs) s.ws.terminate();
-    pusher.ws.close();
-    if (deliveries !== want || gaps) throw new Error(`fan-out lost events: ${deliveries}/${want}, gaps ${gaps}`);
-  } finally { await d.stop(); }
+    return { subs: nsubs, events, deliveries, want, seconds, rate: deliveries / seconds, p50: q(0.5), p99: q(0.99), max: lat.at(-1), gaps, cpu, clientCpu: (cu.user + cu.system) / 1e6, threads: workers.length + 1 };
+  } finally {
+    local?.close();
+    for (const g of workers) await g.w.terminate();
+  }
 }
 
-const runs = { push: benchPush, catchup: benchCatchup, fanout: benchFanout };
-let failed = 0;
-for (const w of WHICH) {
-  if (!runs[w]) continue;
-  try { await runs[w](); } catch (e) { failed++; results.push({ scenario: w, figure: 'FAIL', detail: e.message }); }
+export const fmt = { n };
+
+async function main() {
+  const WHICH = (process.env.BENCH_SYNC || 'push catchup fanout').split(/\s+/);
+  const CATCHUP_EVENTS = Number(process.env.SYNC_EVENTS || 1000000);
+  const SUBS = Number(process.env.SYNC_SUBS || 1000);
+  const results = [];
+
+  async function benchPush() {
+    for (const durability of ['full', 'normal']) {
+      const d = await startDuro({ duro: { durability } });
+      try {
+        const r = await pushWorkload(d, { total: 200000 });
+        results.push({ scenario: `push, durability ${durability}`, figure: `${n(r.rate)} events/s`, detail: `${n(r.total)} events in ${r.seconds.toFixed(2)} s, server CPU ${r.cpu.toFixed(2)} s, event ~${EVENT_BYTES} bytes` });
+      } finally { await d.stop(); }
+    }
+  }
+
+  async function benchCatchup() {
+    const d = await startDuro({ duro: { durability: 'normal' } });
+    try {
+      const r = await catchupWorkload(d, { events: CATCHUP_EVENTS });
+      results.push({ scenario: `catch-up of ${n(CATCHUP_EVENTS)} events`, figure: `${r.seconds.toFixed(2)} s`, detail: `${r.chunks} chunks, ${(r.bytes / 1e6).toFixed(0)} MB, ${n(r.rate)} events/s, server CPU ${r.cpu.toFixed(2)} s (fill: ${r.fillSeconds.toFixed(1)} s)` });
+    } finally { await d.stop(); }
+  }
+
+  async function benchFanout() {
+    const d = await startDuro({ duro: { durability: 'normal', max_connections: 20000 } });
+    try {
+      const r = await fanoutWorkload(d, { subs: SUBS, events: 10000 });
+      results.push({ scenario: `fan-out: ${r.subs} live pullers × ${n(r.events)} events`, figure: `${n(r.rate)} deliveries/s, p99 ${r.p99.toFixed(1)} ms`, detail: `${n(r.deliveries)} of ${n(r.want)} event deliveries in ${r.seconds.toFixed(2)} s; per chunk (100 events) latency p50 ${r.p50.toFixed(1)} ms, p99 ${r.p99.toFixed(1)} ms, max ${r.max.toFixed(1)} ms; gaps ${r.gaps}; server CPU ${r.cpu.toFixed(2)} s, client CPU ${r.clientCpu.toFixed(2)} s (${r.threads} threads)` });
+      if (r.deliveries !== r.want || r.gaps) throw new Error(`fan-out lost events: ${r.deliveries}/${r.want}, gaps ${r.gaps}`);
+    } finally { await d.stop(); }
+  }
+
+  const runs = { push: benchPush, catchup: benchCatchup, fanout: benchFanout };
+  let failed = 0;
+  for (const w of WHICH) {
+    if (!runs[w]) continue;
+    try { await runs[w](); } catch (e) { failed++; results.push({ scenario: w, figure: 'FAIL', detail: e.message }); }
+  }
+  console.log('\nLiveStore sync backend');
+  for (const r of results) console.log(`  ${r.scenario.padEnd(44)} ${r.figure}\n  ${''.padEnd(44)} ${r.detail}`);
+  process.exit(failed ? 1 : 0);
 }
-console.log('\nLiveStore sync backend');
-for (const r of results) console.log(`  ${r.scenario.padEnd(44)} ${r.figure}\n  ${''.padEnd(44)} ${r.detail}`);
-process.exit(failed ? 1 : 0);
+
+if (!isMainThread && workerData?.role === 'fanout-subs') await subscriberThread(workerData);
+else if (isMainThread && import.meta.url === pathToFileURL(process.argv[1]).href) await main();
