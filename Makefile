@@ -94,6 +94,58 @@ bench: build/release/duro
 	@bench/run.sh
 	@[ -d node_modules/ws ] || npm ci --no-audit --no-fund
 	@node bench/sync_bench.mjs
+	@if [ -f bench/reference/node_modules/.package-lock.json ] || \
+	    npm ci --prefix bench/reference --no-audit --no-fund; then \
+	  node bench/sync_compare.mjs; \
+	else echo "sync_compare: reference backend skipped (npm ci --prefix bench/reference failed)"; \
+	  CMP_ONLY=duro node bench/sync_compare.mjs; fi
+
+# Soak (not in CI): 10,000 WebSockets churning for SOAK_SECONDS with
+# broadcasts; RSS and descriptors must come back (bench/soak.mjs). Both
+# sides need ~11,000 descriptors: raise the limit, the server inherits it.
+SOAK_SECONDS ?= 600
+.PHONY: soak
+soak: $(BUILD)/duro
+	@[ -d node_modules/ws ] || npm ci --no-audit --no-fund
+	@ulimit -n 65536 2>/dev/null || ulimit -n $$(ulimit -Hn); \
+	  SOAK_SECONDS=$(SOAK_SECONDS) DURO_BIN=$(abspath $(BUILD)/duro) \
+	  node bench/soak.mjs
+
+# Class libraries for the tests (tests/fixtures/*.c): built as a user's
+# class is, against include/duro.h only and not linked with libduro.
+FIXTURE_SRC := $(wildcard tests/fixtures/*.c)
+FIXTURE_SO  := $(FIXTURE_SRC:tests/fixtures/%.c=$(BUILD)/tests/fixtures/lib%.so)
+
+$(BUILD)/tests/fixtures/lib%.so: tests/fixtures/%.c include/duro.h
+	@mkdir -p $(dir $@)
+	@echo "  CCSO    $<"
+	@$(CC) -Iinclude $(CFLAGS) -shared -fPIC -o $@ $<
+
+$(BUILD)/tests/test_loader: $(FIXTURE_SO)
+integration: $(FIXTURE_SO)
+
+# make install [PREFIX=/usr/local] [DESTDIR=]: the binary, the public
+# header and duro.pc (from duro.pc.in), so that classes build outside the
+# tree with `cc $(pkg-config --cflags duro) -shared -fPIC` (docs/objects.md).
+PREFIX       ?= /usr/local
+BINDIR       ?= $(PREFIX)/bin
+INCLUDEDIR   ?= $(PREFIX)/include
+PKGCONFIGDIR ?= $(PREFIX)/share/pkgconfig
+ABI_VERSION  := $(shell sed -n 's/^\#define DURO_ABI_VERSION //p' include/duro.h)
+
+.PHONY: install uninstall
+install: $(BUILD)/duro
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(INCLUDEDIR) \
+	  $(DESTDIR)$(PKGCONFIGDIR)
+	install -m 755 $(BUILD)/duro $(DESTDIR)$(BINDIR)/duro
+	install -m 644 include/duro.h $(DESTDIR)$(INCLUDEDIR)/duro.h
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' \
+	  -e 's|@ABI@|$(ABI_VERSION)|' duro.pc.in > $(DESTDIR)$(PKGCONFIGDIR)/duro.pc
+	chmod 644 $(DESTDIR)$(PKGCONFIGDIR)/duro.pc
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/duro $(DESTDIR)$(INCLUDEDIR)/duro.h \
+	  $(DESTDIR)$(PKGCONFIGDIR)/duro.pc
 
 clean:
 	rm -rf build

@@ -5,7 +5,8 @@
  *   /api/rooms/<id>/websocket    a Room's socket
  *   /_objects/<BINDING>/<name>/  any object, for other processes (bearer
  *                                secret; see docs/bindings.md)
- *   ?storeId=..&transport=ws|http  LiveStore sync, on any path (first)
+ *   ?storeId=..&transport=ws|http  LiveStore sync, on any path but
+ *                                /_objects/ (before /ws/connect and the rest)
  *   anything else                200 "This worker exports Durable Objects"
  */
 #include "backend/backend.h"
@@ -189,6 +190,15 @@ static int route_sync(duro_backend_t *b, duro_http_req_t *req) {
     sync_respond(b, req, 400, "Invalid path: the HTTP transport uses POST");
     goto out;
   }
+  /* The client names the store twice; a disagreement is a broken client
+   * or a proxy that rewrote one of them: refuse rather than guess. */
+  const duro_header_t *sid = duro_http_header(req, "x-livestore-store-id");
+  if (sid && (sid->value_len != q.store_id_len ||
+              memcmp(sid->value, q.store_id, q.store_id_len) != 0)) {
+    sync_respond(b, req, 400,
+                 "x-livestore-store-id does not match the storeId query");
+    goto out;
+  }
   duro_runtime_fetch(b->rt, "LIVESTORE_SYNC", 14, q.store_id, q.store_id_len,
                      req, "/http", 5);
 out:
@@ -198,12 +208,16 @@ out:
 
 static void backend_handle(duro_http_req_t *req, void *data) {
   duro_backend_t *b = data;
-  if (route_sync(b, req))
-    return;
+  /* The binding protocol's prefix is reserved and comes first: its
+   * bearer check must not be skipped or shadowed by the sync routing
+   * (a sync query, or a path ending in /websocket such as
+   * /_objects/ROOMS/<id>/websocket). */
   if (starts_with(req->path, req->path_len, "/_objects/")) {
     route_objects(b, req);
     return;
   }
+  if (route_sync(b, req))
+    return;
   if (path_is(req, "/ws/connect")) {
     if (b->cfg->mode == DURO_MODE_PRODUCTION) {
       duro_http_respond_text(req, 401, NULL, "Unauthorized");

@@ -43,7 +43,7 @@ static int coordinator_message(duro_object_t *o, void *state,
 }
 
 const duro_class_t duro_class_coordinator = {
-    .abi_version = DURO_ABI_VERSION,
+    DURO_CLASS_INIT,
     .name = "MessageCoordinator",
     .fetch = coordinator_fetch,
     .ws_message = coordinator_message,

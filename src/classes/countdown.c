@@ -96,7 +96,7 @@ static int countdown_alarm(duro_object_t *o, void *state, const char *name) {
 }
 
 const duro_class_t duro_class_countdown = {
-    .abi_version = DURO_ABI_VERSION,
+    DURO_CLASS_INIT,
     .name = "CountdownTimer",
     .fetch = countdown_fetch,
     .alarm = countdown_alarm,

@@ -27,7 +27,7 @@ static int room_message(duro_object_t *o, void *state, duro_socket_t *s,
 }
 
 const duro_class_t duro_class_room = {
-    .abi_version = DURO_ABI_VERSION,
+    DURO_CLASS_INIT,
     .name = "Room",
     .fetch = room_fetch,
     .ws_message = room_message,

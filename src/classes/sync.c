@@ -851,15 +851,16 @@ static int sync_message(duro_object_t *o, void *state, duro_socket_t *sock,
   return 0;
 }
 
-static void sync_ws_close(duro_object_t *o, void *state, duro_socket_t *sock,
-                          int code, const char *reason, size_t reason_len) {
+static int sync_ws_close(duro_object_t *o, void *state, duro_socket_t *sock,
+                         int code, const char *reason, size_t reason_len) {
   sconn_t *c = conn_of(sock);
   if (!c)
-    return;
+    return 0;
   kill_all_subs(c);
   c->sock = NULL;
   duro_list_remove(&c->node);
   conn_unref(c);
+  return 0;
 }
 
 /* ---- HTTP transport ------------------------------------------------------------------ */
@@ -1000,7 +1001,7 @@ static void sync_teardown(duro_object_t *o, void *state) {
 
 #define SYNC_CLASS_TABLE(class_name)                                          \
   {                                                                           \
-    .abi_version = DURO_ABI_VERSION, .name = (class_name),                    \
+    DURO_CLASS_INIT, .name = (class_name),                                    \
     .state_size = sizeof(sync_obj_t), .init = sync_init,                      \
     .fetch = sync_fetch, .ws_message = sync_message,                          \
     .ws_close = sync_ws_close, .teardown = sync_teardown,                     \

@@ -11,7 +11,7 @@ static int test_do_fetch(duro_object_t *o, void *state, duro_request_t *req) {
 }
 
 const duro_class_t duro_class_test_do = {
-    .abi_version = DURO_ABI_VERSION,
+    DURO_CLASS_INIT,
     .name = "TestDurableObject",
     .fetch = test_do_fetch,
 };

@@ -1,8 +1,10 @@
 /*
  * main.c: the duro command. Parses the configuration, opens the store,
  * starts the object runtime and the role's listeners, and runs the loop
- * until SIGINT or SIGTERM, which drain gracefully (sockets closed with
- * 1001, commits flushed); a second signal exits at once.
+ * until SIGINT or SIGTERM, which drain gracefully: no new connections,
+ * requests in flight answered (then their connections closed), sockets
+ * closed with 1001, commits flushed, exit 0 within 5 s. A second signal
+ * exits at once with status 1 (docs/durability.md).
  */
 #include <errno.h>
 #include <signal.h>
@@ -19,12 +21,18 @@
 #include "core/config.h"
 #include "core/log.h"
 #include "frontend/frontend.h"
+#include "frontend/tunnel.h"
+#include "http/http.h"
 #include "net/conn.h"
+#include "objects/loader.h"
 #include "objects/runtime.h"
 #include "store/store.h"
 #include "sync/auth.h"
 
-#define SHUTDOWN_GRACE_MS 5000
+/* Shutdown: whatever is not done after the grace period is cut off, so
+ * that with the storage close after it duro exits within 5 s. */
+#define SHUTDOWN_GRACE_MS 3500
+#define DRAIN_POLL_MS 20
 
 typedef struct app {
   uv_loop_t *loop;
@@ -37,8 +45,12 @@ typedef struct app {
   int has_backend, has_frontend;
   uv_signal_t sigint, sigterm;
   uv_timer_t grace;
+  uv_timer_t drain_poll; /* shutdown: waits for in-flight answers */
   int signals;
+  int runtime_drained;
+  int finishing;
   int handles_up;
+  duro_loader_t loader; /* classes from shared libraries */
 } app_t;
 
 static int mkdir_p(const char *path) {
@@ -67,7 +79,11 @@ static void on_store_closed(void *data) {
 }
 
 static void finish(app_t *app) {
+  if (app->finishing) /* the grace period and the drain can both end it */
+    return;
+  app->finishing = 1;
   uv_timer_stop(&app->grace);
+  uv_timer_stop(&app->drain_poll);
   if (app->store) {
     duro_store_close(app->store, on_store_closed, app);
   } else {
@@ -78,7 +94,32 @@ static void finish(app_t *app) {
   }
 }
 
-static void on_runtime_drained(void *data) { finish(data); }
+/* 1 while an HTTP connection still owes an answer, or any connection its
+ * last bytes (a close frame); also tells idle keep-alive connections to
+ * close (see duro_http_drain). */
+static int answers_owed(app_t *app) {
+  int owed = 0;
+  DURO_LIST_FOREACH(it, &app->net.conns) {
+    duro_conn_t *c = DURO_CONTAINER_OF(it, duro_conn_t, node);
+    owed |= duro_http_drain(c) || (!c->closed && (c->q_len || c->wreq));
+  }
+  return owed;
+}
+
+/* Shutdown is done when the objects are idle (sockets closed with 1001,
+ * commits durable) and every request in flight has been answered. */
+static void check_drained(app_t *app) {
+  if ((!app->rt || app->runtime_drained) && !answers_owed(app))
+    finish(app);
+}
+
+static void on_drain_poll(uv_timer_t *t) { check_drained(t->data); }
+
+static void on_runtime_drained(void *data) {
+  app_t *app = data;
+  app->runtime_drained = 1;
+  check_drained(app);
+}
 
 static void on_grace_over(uv_timer_t *t) {
   app_t *app = t->data;
@@ -91,6 +132,8 @@ static void on_grace_over(uv_timer_t *t) {
 static void on_signal(uv_signal_t *s, int signum) {
   app_t *app = s->data;
   if (++app->signals > 1) {
+    /* Commits already acknowledged are durable; the rest is lost, as in a
+     * crash. Exit 1: this was not a clean shutdown. */
     duro_log_warn("second signal: exiting now");
     _exit(1);
   }
@@ -100,11 +143,16 @@ static void on_signal(uv_signal_t *s, int signum) {
     duro_frontend_stop(&app->frontend);
   if (app->has_backend)
     duro_backend_stop(&app->backend);
+  else if (app->has_frontend)
+    duro_tunnel_going_away(); /* (with a backend here, it sends the 1001) */
   uv_timer_start(&app->grace, on_grace_over, SHUTDOWN_GRACE_MS, 0);
+  uv_timer_start(&app->drain_poll, on_drain_poll, DRAIN_POLL_MS,
+                 DRAIN_POLL_MS);
+  answers_owed(app); /* idle keep-alive connections close now */
   if (app->rt)
     duro_runtime_shutdown(app->rt, on_runtime_drained, app);
   else
-    finish(app);
+    check_drained(app);
 }
 
 static void on_store_closed_on_error(void *data) { (void)data; }
@@ -122,6 +170,7 @@ static void teardown(app_t *app) {
     uv_close((uv_handle_t *)&app->sigint, NULL);
     uv_close((uv_handle_t *)&app->sigterm, NULL);
     uv_close((uv_handle_t *)&app->grace, NULL);
+    uv_close((uv_handle_t *)&app->drain_poll, NULL);
     app->handles_up = 0;
   }
   duro_frontend_stop(&app->frontend); /* no-ops unless listening */
@@ -137,6 +186,8 @@ static void teardown(app_t *app) {
     duro_net_close(&app->net);
   uv_run(app->loop, UV_RUN_DEFAULT);
   uv_loop_close(app->loop);
+  /* Last: the runtime, freed above, ran the libraries' teardown code. */
+  duro_loader_close(&app->loader);
 }
 
 static int start_backend(app_t *app) {
@@ -169,6 +220,11 @@ static int start_backend(app_t *app) {
   app->rt = duro_runtime_new(app->loop, app->store, cfg);
   for (size_t i = 0; duro_builtin_classes[i]; i++)
     duro_runtime_register(app->rt, duro_builtin_classes[i]);
+  if (duro_loader_load(&app->loader, app->rt, cfg->class_libs,
+                       cfg->nclass_libs, err, sizeof(err)) < 0) {
+    fprintf(stderr, "%s\n", err);
+    return -1;
+  }
   if (duro_runtime_bind(app->rt, err, sizeof(err)) < 0) {
     fprintf(stderr, "duro: %s\n", err);
     return -1;
@@ -205,12 +261,15 @@ static int run(app_t *app) {
   uv_signal_start(&app->sigterm, on_signal, SIGTERM);
   uv_timer_init(app->loop, &app->grace);
   app->grace.data = app;
+  uv_timer_init(app->loop, &app->drain_poll);
+  app->drain_poll.data = app;
   signal(SIGPIPE, SIG_IGN);
 
   app->handles_up = 1;
 
   duro_net_init(&app->net, app->loop, cfg->limits.max_connections,
                 cfg->limits.ws_send_queue_bytes);
+  duro_net_limit_rate(&app->net, &cfg->limits);
   if (app->has_backend && start_backend(app) < 0)
     return 1;
   if (app->has_frontend) {

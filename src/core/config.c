@@ -49,6 +49,9 @@ typedef struct {
 
 /* Index = the stored value of durability_full. */
 static const char *const durability_choices[] = {"normal", "full", NULL};
+/* Index = DURO_RATE_LIMIT_*. */
+static const char *const rate_limit_choices[] = {"off", "on", "auto", NULL};
+static const char *const loopback_choices[] = {"limit", "exempt", NULL};
 
 #define LIM(field) offsetof(duro_limits_t, field)
 #define KiB 1024ull
@@ -86,6 +89,28 @@ static const option_t options[] = {
      "SQLite synchronous setting: full (fsync each commit) or normal"},
     {"max_connections", OPT_UINT, 100000, 1, 10000000, NULL,
      LIM(max_connections), "open client connections"},
+    {"rate_limit", OPT_CHOICE, DURO_RATE_LIMIT_AUTO, 0, 2, rate_limit_choices,
+     LIM(rate_limit),
+     "per-client rate limits below; auto: on in production, off in "
+     "development and test"},
+    {"rate_limit_connections_per_s", OPT_UINT, 20, 0, 1000000, NULL,
+     LIM(rate_limit_connections_per_s),
+     "new connections a second per client IP (IPv6: per /64); over it: 429 "
+     "(0: no limit)"},
+    {"rate_limit_connections_burst", OPT_UINT, 60, 1, 1000000, NULL,
+     LIM(rate_limit_connections_burst),
+     "connections a client may open at once before the rate applies"},
+    {"rate_limit_messages_per_s", OPT_UINT, 200, 0, 1000000, NULL,
+     LIM(rate_limit_messages_per_s),
+     "WebSocket messages a second per client IP, all its sockets together; "
+     "over it: close 1008 (0: no limit)"},
+    {"rate_limit_messages_burst", OPT_UINT, 1000, 1, 1000000, NULL,
+     LIM(rate_limit_messages_burst),
+     "messages a client may send at once before the rate applies"},
+    {"rate_limit_loopback", OPT_CHOICE, 1, 0, 1, loopback_choices,
+     LIM(rate_limit_exempt_loopback),
+     "exempt: clients on 127.0.0.0/8 and ::1 are not limited (a frontend or "
+     "proxy on this host speaks for many users)"},
 };
 
 #define NOPTIONS (sizeof(options) / sizeof(options[0]))
@@ -206,16 +231,9 @@ static const struct {
 
 /* ---- small helpers ------------------------------------------------------ */
 
-__attribute__((format(printf, 3, 4))) static int
-fail(char *err, size_t errlen, const char *fmt, ...) {
-  if (err && errlen) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-  }
-  return DURO_EINVAL;
-}
+/* An EINVAL with its message in err. */
+#define fail(err, errlen, ...)                                                 \
+  duro_err_fmt(DURO_EINVAL, err, errlen, __VA_ARGS__)
 
 static int lookup(const char *const *names, size_t n, const char *s) {
   for (size_t i = 0; i < n; i++)
@@ -306,6 +324,11 @@ void duro_config_free(duro_config_t *cfg) {
     duro_free(cfg->bindings[i].script_name);
   }
   duro_free(cfg->bindings);
+  for (size_t i = 0; i < cfg->nclass_libs; i++) {
+    duro_free(cfg->class_libs[i].class_name);
+    duro_free(cfg->class_libs[i].library);
+  }
+  duro_free(cfg->class_libs);
   for (size_t i = 0; i < cfg->sync.ntokens; i++)
     duro_free(cfg->sync.tokens[i]);
   duro_free(cfg->sync.tokens);
@@ -414,6 +437,10 @@ char *duro_config_usage(const char *role) {
                   "\nconfig file (" DURO_DEFAULT_CONFIG
                   ", JSON with comments, wrangler keys):\n"
                   "  name, vars, durable_objects.bindings, dev.port\n"
+                  "  classes: [{\"class_name\": ..., \"library\": "
+                  "\"./libx.so\"}] loads classes written in C\n"
+                  "    (paths relative to the config file; see "
+                  "docs/objects.md)\n"
                   "  .dev.vars beside it (KEY=VALUE) overrides vars; the "
                   "environment overrides both\n"
                   "\nsettings of its \"duro\" object, e.g. "
@@ -422,14 +449,15 @@ char *duro_config_usage(const char *role) {
     const option_t *o = &options[i];
     char range[96];
     if (o->type == OPT_CHOICE) {
-      snprintf(range, sizeof(range), "%s (one of %s, %s)", o->choices[o->def],
-               o->choices[0], o->choices[1]);
+      snprintf(range, sizeof(range), "%s (one of %s, %s%s%s)",
+               o->choices[o->def], o->choices[0], o->choices[1],
+               o->choices[2] ? ", " : "", o->choices[2] ? o->choices[2] : "");
     } else {
       static const char *const units[] = {"bytes", "count", "ms"};
       snprintf(range, sizeof(range), "%llu (%s, %llu..%llu)", o->def,
                units[o->type], o->min, o->max);
     }
-    duro_buf_printf(&b, "  %-22s %s\n  %-22s %s\n", o->name, range, "",
+    duro_buf_printf(&b, "  %-28s %s\n  %-28s %s\n", o->name, range, "",
                     o->doc);
   }
   duro_buf_printf(
@@ -622,6 +650,8 @@ typedef struct {
   size_t errlen;
   int dev_port;     /* dev.port, 0 when absent */
   int has_durable_objects;
+  const char *text; /* the raw file, for line numbers; may be NULL */
+  size_t text_len;
 } file_ctx_t;
 
 static int valid_binding_name(const char *s) {
@@ -727,6 +757,178 @@ static int load_bindings(file_ctx_t *fc, duro_config_t *c, const cJSON *dobj) {
   return 0;
 }
 
+/* ---- the "classes" array -------------------------------------------------- */
+
+/* Skips blanks, newlines (counted into *line) and comments from i on. */
+static size_t skip_blank(const char *t, size_t n, size_t i, int *line) {
+  while (i < n) {
+    if (t[i] == '\n') {
+      (*line)++;
+      i++;
+    } else if (t[i] == ' ' || t[i] == '\t' || t[i] == '\r') {
+      i++;
+    } else if (t[i] == '/' && i + 1 < n && t[i + 1] == '/') {
+      while (i < n && t[i] != '\n')
+        i++;
+    } else if (t[i] == '/' && i + 1 < n && t[i + 1] == '*') {
+      for (i += 2; i < n && !(t[i] == '*' && i + 1 < n && t[i + 1] == '/');
+           i++)
+        if (t[i] == '\n')
+          (*line)++;
+      i += 2;
+    } else {
+      break;
+    }
+  }
+  return i;
+}
+
+/* t[i] is a quote: the index just past the closing one. */
+static size_t skip_string(const char *t, size_t n, size_t i) {
+  for (i++; i < n && t[i] != '"'; i++)
+    if (t[i] == '\\')
+      i++;
+  return i + 1;
+}
+
+/*
+ * The 1-based line of element idx of the array under the top-level key
+ * `key` in the raw (already parsed, so well-formed) text, or of the key
+ * itself when idx < 0 or the value is not an array; 0 when not found.
+ * cJSON keeps no positions, so messages about a value's type find their
+ * line with this small scanner over strings, comments and nesting.
+ */
+static int value_line(const char *t, size_t n, const char *key, int idx) {
+  size_t klen = strlen(key), i = 0;
+  int line = 1, depth = 0;
+  if (!t)
+    return 0;
+  while ((i = skip_blank(t, n, i, &line)) < n) {
+    char c = t[i];
+    if (c != '"') {
+      if (c == '{' || c == '[')
+        depth++;
+      else if (c == '}' || c == ']')
+        depth--;
+      i++;
+      continue;
+    }
+    size_t s = i;
+    i = skip_string(t, n, i);
+    int key_line = line;
+    size_t j = skip_blank(t, n, i, &line);
+    if (depth != 1 || j >= n || t[j] != ':' || i - s - 2 != klen ||
+        memcmp(t + s + 1, key, klen) != 0) {
+      continue;
+    }
+    if (idx < 0)
+      return key_line;
+    j = skip_blank(t, n, j + 1, &line);
+    if (j >= n || t[j] != '[')
+      return key_line;
+    j++;
+    for (int k = 0, d = 0;;) {
+      j = skip_blank(t, n, j, &line);
+      if (j >= n)
+        return key_line;
+      if (d == 0 && k == idx && t[j] != ']')
+        return line;
+      char ch = t[j];
+      if (ch == '"') {
+        j = skip_string(t, n, j);
+        continue;
+      }
+      if (ch == '{' || ch == '[')
+        d++;
+      else if ((ch == '}' || ch == ']') && d-- == 0)
+        return key_line;
+      else if (ch == ',' && d == 0)
+        k++;
+      j++;
+    }
+  }
+  return 0;
+}
+
+/* fail() with "FILE:LINE: " (or "FILE: " when the line is unknown). */
+__attribute__((format(printf, 3, 4))) static int
+fail_at(file_ctx_t *fc, int line, const char *fmt, ...) {
+  char msg[400];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof(msg), fmt, ap);
+  va_end(ap);
+  if (line > 0)
+    return fail(fc->err, fc->errlen, "%s:%d: %s", fc->path, line, msg);
+  return fail(fc->err, fc->errlen, "%s: %s", fc->path, msg);
+}
+
+/* A library path relative to the config file's directory, newly
+ * allocated; absolute paths stay as they are. */
+static char *resolve_library(const char *config_path, const char *lib) {
+  if (lib[0] == '/')
+    return duro_strdup(lib);
+  while (lib[0] == '.' && lib[1] == '/')
+    lib += 2;
+  const char *slash = config_path ? strrchr(config_path, '/') : NULL;
+  int dirlen = slash ? (int)(slash - config_path) : 1;
+  const char *dir = slash ? config_path : ".";
+  if (slash && dirlen == 0) { /* "/duro.jsonc" */
+    dir = "";
+  }
+  size_t n = (size_t)dirlen + strlen(lib) + 2;
+  char *out = duro_malloc(n);
+  snprintf(out, n, "%.*s/%s", dirlen, dir, lib);
+  return out;
+}
+
+/* "classes": [{"class_name": "Counter", "library": "./libcounter.so"}] */
+static int load_classes(file_ctx_t *fc, duro_config_t *c, const cJSON *arr) {
+  if (!cJSON_IsArray(arr))
+    return fail_at(fc, value_line(fc->text, fc->text_len, "classes", -1),
+                   "\"classes\" must be an array of {\"class_name\": ..., "
+                   "\"library\": ...}");
+  int idx = 0;
+  for (const cJSON *e = arr->child; e; e = e->next, idx++) {
+    int line = value_line(fc->text, fc->text_len, "classes", idx);
+    if (!cJSON_IsObject(e))
+      return fail_at(fc, line,
+                     "classes[%d] must be an object with class_name and "
+                     "library",
+                     idx);
+    for (const cJSON *k = e->child; k; k = k->next)
+      if (strcmp(k->string, "class_name") != 0 &&
+          strcmp(k->string, "library") != 0)
+        return fail_at(fc, line,
+                       "classes[%d]: unknown key '%.64s' (expected "
+                       "class_name and library)",
+                       idx, k->string);
+    int bad = 0;
+    const char *name = opt_string(e, "class_name", &bad);
+    if (!name || !*name || bad)
+      return fail_at(fc, line,
+                     "classes[%d].class_name must be a non-empty string", idx);
+    const char *lib = opt_string(e, "library", &bad);
+    if (!lib || !*lib || bad)
+      return fail_at(fc, line,
+                     "classes[%d] (%.64s): library must be a non-empty string "
+                     "(a path to a shared object)",
+                     idx, name);
+    for (size_t i = 0; i < c->nclass_libs; i++)
+      if (strcmp(c->class_libs[i].class_name, name) == 0)
+        return fail_at(fc, line,
+                       "classes[%d]: class '%.64s' is listed twice (also "
+                       "classes[%zu])",
+                       idx, name, i);
+    c->class_libs = duro_realloc(c->class_libs,
+                                 (c->nclass_libs + 1) * sizeof(*c->class_libs));
+    duro_class_lib_t *cl = &c->class_libs[c->nclass_libs++];
+    cl->class_name = duro_strdup(name);
+    cl->library = resolve_library(c->config_path, lib);
+  }
+  return 0;
+}
+
 static int load_duro_section(file_ctx_t *fc, duro_config_t *c,
                              const cJSON *sec) {
   if (!cJSON_IsObject(sec))
@@ -740,7 +942,13 @@ static int load_duro_section(file_ctx_t *fc, duro_config_t *c,
                   fc->path, it->string);
     unsigned long long v;
     if (o->type == OPT_CHOICE) {
-      int k = cJSON_IsString(it) ? lookup(o->choices, 2, it->valuestring) : -1;
+      int k = cJSON_IsString(it)
+                  ? lookup(o->choices, (size_t)o->max + 1, it->valuestring)
+                  : -1;
+      if (k < 0 && o->choices[2])
+        return fail(fc->err, fc->errlen,
+                    "%s: duro.%s must be \"%s\", \"%s\" or \"%s\"", fc->path,
+                    o->name, o->choices[0], o->choices[1], o->choices[2]);
       if (k < 0)
         return fail(fc->err, fc->errlen,
                     "%s: duro.%s must be \"%s\" or \"%s\"", fc->path, o->name,
@@ -865,6 +1073,9 @@ static int load_tree(file_ctx_t *fc, duro_config_t *c, const cJSON *root) {
   if ((it = cJSON_GetObjectItemCaseSensitive(root, "sync")) &&
       load_sync_section(fc, c, it) < 0)
     return DURO_EINVAL;
+  if ((it = cJSON_GetObjectItemCaseSensitive(root, "classes")) &&
+      load_classes(fc, c, it) < 0)
+    return DURO_EINVAL;
   return 0;
 }
 
@@ -897,10 +1108,15 @@ static int load_file(file_ctx_t *fc, duro_config_t *c, const char *path,
   cJSON *root = NULL;
   char jerr[192];
   rc = duro_jsonc_parse(text, len, &root, jerr, sizeof(jerr));
-  duro_free(text);
-  if (rc < 0)
+  if (rc < 0) {
+    duro_free(text);
     return fail(err, errlen, "%s:%s", path, jerr);
+  }
+  fc->text = text;
+  fc->text_len = len;
   rc = load_tree(fc, c, root);
+  fc->text = NULL;
+  duro_free(text);
   cJSON_Delete(root);
   return rc;
 }
@@ -1004,6 +1220,11 @@ int duro_config_load(duro_config_t *cfg, int argc, char **argv, char *err,
   }
   if (!node_env || strcmp(node_env, duro_mode_name(c.mode)) != 0)
     set_var(&c, "NODE_ENV", duro_mode_name(c.mode));
+  /* Rate limits guard a public server; locally they only get in the way
+   * of reloads and tests. */
+  if (c.limits.rate_limit == DURO_RATE_LIMIT_AUTO)
+    c.limits.rate_limit = c.mode == DURO_MODE_PRODUCTION ? DURO_RATE_LIMIT_ON
+                                                         : DURO_RATE_LIMIT_OFF;
 
   int backend_port = fc.dev_port ? fc.dev_port : DURO_DEFAULT_BACKEND_PORT;
   c.host = duro_strdup(cli.host ? cli.host : DURO_DEFAULT_HOST);

@@ -5,7 +5,8 @@
  * Sources, lowest precedence first:
  *   built-in defaults
  *   < the config file (wrangler-style JSONC: name, vars,
- *     durable_objects.bindings, dev.port; duro's own settings in "duro")
+ *     durable_objects.bindings, dev.port; duro's own settings in "duro";
+ *     "classes": classes from shared libraries)
  *   < .dev.vars beside the config file (vars only)
  *   < the environment (vars only: every var already known, plus NODE_ENV
  *     and the DURO_*_SECRET / DURO_SYNC_TOKEN well-known names)
@@ -56,6 +57,14 @@ typedef struct {
   char *value;
 } duro_var_t;
 
+/* One "classes" entry: a class loaded from a shared library (see
+ * src/objects/loader.h and docs/objects.md). */
+typedef struct {
+  char *class_name;
+  char *library;  /* as written, resolved against the config file's
+                     directory when relative */
+} duro_class_lib_t;
+
 /* The "duro" section of the config file; see the options table in config.c
  * (or `duro --help`) for meaning, defaults and bounds of each field. */
 typedef struct duro_limits {
@@ -64,7 +73,15 @@ typedef struct duro_limits {
   unsigned header_timeout_ms, idle_timeout_ms, ws_ping_interval_ms,
       ws_pong_timeout_ms, object_idle_ms, alarm_max_retries, max_connections;
   int durability_full; /* 1: SQLite synchronous=FULL, 0: NORMAL */
+  /* per-client rate limits (net/ratelimit.h); rate_limit is resolved at
+   * load: "auto" becomes on in production, off otherwise */
+  int rate_limit;      /* DURO_RATE_LIMIT_* */
+  int rate_limit_exempt_loopback;
+  unsigned rate_limit_connections_per_s, rate_limit_connections_burst,
+      rate_limit_messages_per_s, rate_limit_messages_burst;
 } duro_limits_t;
+
+enum { DURO_RATE_LIMIT_OFF, DURO_RATE_LIMIT_ON, DURO_RATE_LIMIT_AUTO };
 
 /* The "sync" section: the LiveStore sync backend (docs/livestore.md).
  * Secrets may also come from the environment or .dev.vars: DURO_SYNC_TOKEN
@@ -104,6 +121,8 @@ typedef struct duro_config {
   size_t nvars;
   duro_binding_t *bindings;
   size_t nbindings;
+  duro_class_lib_t *class_libs; /* the "classes" array, in order */
+  size_t nclass_libs;
   duro_limits_t limits;
   duro_sync_config_t sync;
 } duro_config_t;

@@ -1,6 +1,8 @@
 /* err.c: text for the codes of err.h. */
 #include "core/err.h"
 
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 
 const char *duro_strerror(int err) {
@@ -25,4 +27,14 @@ const char *duro_err_name(int err) {
   default:
     return err < 0 ? "EUNKNOWN" : "OK";
   }
+}
+
+int duro_err_fmt(int code, char *err, size_t errlen, const char *fmt, ...) {
+  if (err && errlen) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+  }
+  return code;
 }

@@ -4,39 +4,27 @@
  * Functions that can fail return 0 (or a byte count) on success and a
  * negative DURO_E* code on failure, libuv style. DURO_AGAIN is not a
  * failure: it means "more bytes are needed" or "the socket is full".
- * The table below generates the enum, duro_strerror() and duro_err_name().
+ * The table in include/duro.h generates the enum, duro_strerror() and
+ * duro_err_name().
  */
 #ifndef DURO_CORE_ERR_H
 #define DURO_CORE_ERR_H
 
-#include <errno.h>
+/* The codes themselves (DURO_ERRNO_MAP and the DURO_E* enum) are part of
+ * the public API, so they live in include/duro.h. */
+#include <stddef.h>
 
-#define DURO_ERRNO_MAP(X)                                                     \
-  X(AGAIN, -EAGAIN, "resource temporarily unavailable")                       \
-  X(EINVAL, -EINVAL, "invalid argument")                                      \
-  X(ENOMEM, -ENOMEM, "out of memory")                                         \
-  X(ENOENT, -ENOENT, "no such file or directory")                             \
-  X(EEXIST, -EEXIST, "already exists")                                        \
-  X(EIO, -EIO, "i/o error")                                                   \
-  X(EPROTO, -EPROTO, "protocol error")                                        \
-  X(E2BIG, -E2BIG, "too large")                                               \
-  X(EBUSY, -EBUSY, "busy")                                                    \
-  X(ENOSPC, -ENOSPC, "limit reached")                                         \
-  X(ECANCELED, -ECANCELED, "operation canceled")                              \
-  X(ECLOSED, -EPIPE, "connection closed")                                     \
-  X(EACCES, -EACCES, "permission denied")                                     \
-  X(ENOTSUP, -ENOTSUP, "not supported")                                       \
-  X(ETIMEDOUT, -ETIMEDOUT, "timed out")
-
-enum {
-#define DURO_ERR_ENUM(name, value, text) DURO_##name = (value),
-  DURO_ERRNO_MAP(DURO_ERR_ENUM)
-#undef DURO_ERR_ENUM
-};
+#include "duro.h"
 
 /* Human-readable text for a DURO_E* code (or any negative errno). Never NULL. */
 const char *duro_strerror(int err);
 /* Symbolic name such as "EPROTO". Never NULL. */
 const char *duro_err_name(int err);
+
+/* Formats a one-line message into err (when err is not NULL and errlen is
+ * not 0) and returns code: `return duro_err_fmt(DURO_EINVAL, err, errlen,
+ * "...", ...)` for functions that report errors as text. */
+int duro_err_fmt(int code, char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 #endif

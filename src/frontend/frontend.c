@@ -13,7 +13,8 @@
  * SameSite=Lax, Secure behind https). The WebSocket path requires it
  * (401) and an Origin that is the page's own or an allowed one (403):
  * that stops cross-site WebSocket hijacking, where another site's page
- * opens a socket with the user's cookies.
+ * opens a socket with the user's cookies. The form action and the login
+ * hook refuse a foreign Origin too (CSRF, login CSRF).
  */
 #include "frontend/frontend.h"
 
@@ -310,6 +311,12 @@ static void login(duro_frontend_t *f, duro_http_req_t *req) {
     duro_http_respond_text(req, 404, NULL,
                            "Not found: no login hook is configured "
                            "(set DURO_LOGIN_SECRET)");
+    return;
+  }
+  /* Like the form action: another site's page may not mint a session
+   * here (login CSRF), whatever the token. */
+  if (!origin_ok(f, req)) {
+    duro_http_respond_text(req, 403, NULL, "Forbidden: foreign Origin");
     return;
   }
   const duro_header_t *a = duro_http_header(req, "Authorization");

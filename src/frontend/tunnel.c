@@ -5,6 +5,10 @@
  * owns the upstream TCP handle. Either side closing closes the other; the
  * tunnel is freed when the upstream handle's close callback has run and
  * the browser side has let go.
+ *
+ * Shutdown: the relay follows the frame boundaries of what the backend
+ * sends (headers only, a few bytes per frame), so that a frontend going
+ * away can put its own close frame (1001) between two of them.
  */
 #include "frontend/tunnel.h"
 
@@ -15,11 +19,20 @@
 #include "core/alloc.h"
 #include "core/err.h"
 #include "core/log.h"
+#include "ws/frame.h"
 #include "ws/handshake.h"
 #include "ws/wsconn.h"
 
 #define MAX_UPSTREAM_HEAD (16 * 1024)
 #define UPSTREAM_HIGH_WATER (1024 * 1024)
+
+/* Where a relayed byte stream is in its frames: only headers are read
+ * (at most 14 bytes: 2, an 8-byte length, a 4-byte mask). */
+typedef struct frame_track {
+  uint64_t left;   /* payload bytes left of the current frame */
+  uint8_t hdr[14]; /* the header being read */
+  uint8_t hdr_len;
+} frame_track_t;
 
 typedef struct tunnel {
   uv_tcp_t up;
@@ -35,9 +48,13 @@ typedef struct tunnel {
   int up_closed;
   int handles;
   int browser_paused;
+  duro_list_t node;        /* in `relaying` while relaying */
+  frame_track_t down;      /* frames the backend sends */
+  frame_track_t from_browser; /* frames the browser sends (rate limits) */
 } tunnel_t;
 
 static const duro_proto_t tunnel_proto;
+static duro_list_t relaying = {&relaying, &relaying};
 
 static void tunnel_handle_closed(uv_handle_t *h) {
   tunnel_t *t = h->data;
@@ -56,6 +73,7 @@ static void close_upstream(tunnel_t *t) {
   if (t->up_closed)
     return;
   t->up_closed = 1;
+  duro_list_remove(&t->node);
   uv_timer_stop(&t->timer);
   uv_close((uv_handle_t *)&t->up, tunnel_handle_closed);
   uv_close((uv_handle_t *)&t->timer, tunnel_handle_closed);
@@ -123,10 +141,74 @@ static void write_upstream(tunnel_t *t, const uint8_t *data, size_t len) {
   }
 }
 
+/*
+ * Follows the frame boundaries in n bytes of a relayed stream. Returns how
+ * many of the frames that begin in them start a message or are a ping:
+ * what the backend's own WebSocket code counts against a client's message
+ * rate (a continuation is part of a message already counted).
+ */
+static size_t track_frames(frame_track_t *f, const uint8_t *p, size_t n) {
+  size_t messages = 0;
+  while (n > 0) {
+    if (f->left) {
+      size_t k = n < f->left ? n : (size_t)f->left;
+      f->left -= k;
+      p += k;
+      n -= k;
+      continue;
+    }
+    f->hdr[f->hdr_len++] = *p++;
+    n--;
+    if (f->hdr_len < 2)
+      continue;
+    uint8_t l7 = f->hdr[1] & 0x7f;
+    size_t ext = l7 == 126 ? 2 : l7 == 127 ? 8 : 0;
+    size_t need = 2 + ext + ((f->hdr[1] & 0x80) ? 4 : 0);
+    if (f->hdr_len < need)
+      continue;
+    uint64_t len = ext ? 0 : l7;
+    for (size_t i = 0; i < ext; i++)
+      len = len << 8 | f->hdr[2 + i];
+    uint8_t opcode = f->hdr[0] & 0x0f;
+    if (opcode == DURO_WS_OP_TEXT || opcode == DURO_WS_OP_BINARY ||
+        opcode == DURO_WS_OP_PING)
+      messages++;
+    f->left = len;
+    f->hdr_len = 0;
+  }
+  return messages;
+}
+
+/* Ends a relay from the frontend's side: the browser gets a close frame
+ * when the backend's stream is between two frames (else it would land
+ * inside one), then both sides close. */
+static void end_relay(tunnel_t *t, uint16_t code, const char *reason) {
+  duro_conn_t *c = t->browser;
+  if (c && !c->closed && t->down.left == 0 && t->down.hdr_len == 0) {
+    duro_chunk_t *ch = duro_ws_close_chunk(code, reason, strlen(reason));
+    duro_conn_send(c, ch);
+    duro_chunk_unref(ch);
+  }
+  if (c)
+    duro_conn_close_after_flush(c);
+  close_upstream(t);
+}
+
 static size_t browser_on_data(duro_conn_t *c, uint8_t *data, size_t len) {
   tunnel_t *t = c->proto_data;
-  if (t && !t->up_closed)
-    write_upstream(t, data, len);
+  if (!t || t->up_closed)
+    return len;
+  /* The backend sees every relayed socket as coming from this frontend
+   * (loopback, exempt), so the browser's message rate is checked here. */
+  if (t->relaying) {
+    size_t messages = track_frames(&t->from_browser, data, len);
+    while (messages--)
+      if (duro_conn_over_message_rate(c)) {
+        end_relay(t, 1008, "rate limit exceeded");
+        return len;
+      }
+  }
+  write_upstream(t, data, len);
   return len;
 }
 
@@ -148,6 +230,13 @@ static const duro_proto_t tunnel_proto = {
 };
 
 /* ---- upstream side ---------------------------------------------------------- */
+
+/* Relays bytes from the backend to the browser. */
+static void relay_down(tunnel_t *t, const void *data, size_t n) {
+  track_frames(&t->down, data, n);
+  if (t->browser && !t->browser->closed)
+    duro_conn_send_copy(t->browser, data, n);
+}
 
 static void on_up_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
   static char rbuf[64 * 1024]; /* loop thread only; consumed at once */
@@ -180,8 +269,9 @@ static void start_relay(tunnel_t *t, const uint8_t *rest, size_t rest_len) {
   duro_conn_set_deadline(c, 0); /* the backend pings; its silence ends us */
   t->relaying = 1;
   uv_timer_stop(&t->timer);
+  duro_list_insert_tail(&relaying, &t->node);
   if (rest_len)
-    duro_conn_send_copy(c, rest, rest_len);
+    relay_down(t, rest, rest_len);
 }
 
 /* Parses the upstream response head once it is complete. */
@@ -237,8 +327,7 @@ static void on_up_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   if (nread == 0)
     return;
   if (t->relaying) {
-    if (t->browser && !t->browser->closed)
-      duro_conn_send_copy(t->browser, buf->base, (size_t)nread);
+    relay_down(t, buf->base, (size_t)nread);
     return;
   }
   duro_buf_append(&t->head, buf->base, (size_t)nread);
@@ -316,6 +405,7 @@ void duro_tunnel_start(duro_http_req_t *req, uv_loop_t *loop,
   duro_buf_append_str(&t->request, "\r\n");
 
   t->handles = 2;
+  duro_list_init(&t->node);
   uv_tcp_init(loop, &t->up);
   t->up.data = t;
   uv_tcp_nodelay(&t->up, 1);
@@ -329,4 +419,11 @@ void duro_tunnel_start(duro_http_req_t *req, uv_loop_t *loop,
     return;
   }
   uv_timer_start(&t->timer, on_up_timeout, timeout_ms, 0);
+}
+
+void duro_tunnel_going_away(void) {
+  DURO_LIST_FOREACH_SAFE(it, tmp, &relaying) {
+    tunnel_t *t = DURO_CONTAINER_OF(it, tunnel_t, node);
+    end_relay(t, 1001, "going away");
+  }
 }

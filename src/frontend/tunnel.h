@@ -23,4 +23,10 @@ void duro_tunnel_start(duro_http_req_t *req, uv_loop_t *loop,
                        const duro_url_t *backend, const char *path,
                        const char *secret, unsigned timeout_ms);
 
+/* Shutdown of a frontend without its own backend: every relayed socket
+ * gets a close frame 1001 "going away" (when the backend's stream is
+ * between two frames; else just the end of the connection), which then
+ * closes once the frame is out; the backend sides are closed. */
+void duro_tunnel_going_away(void);
+
 #endif

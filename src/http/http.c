@@ -26,7 +26,19 @@ typedef struct http_state {
   uint8_t last_cb;     /* 0 none, 1 header field, 2 header value */
   uint8_t url_done;
   uint8_t started;     /* bytes of a request have arrived */
+  uint8_t head_armed;  /* the header deadline already runs (from accept) */
   uint8_t saw_cl, saw_te;
+  /* head_scan(): the request head's line syntax, which http-parser
+   * accepts loosely (bare LF, obs-fold, "Name : value") */
+  uint8_t hs_done;     /* the head's empty line was seen */
+  uint8_t hs_cr;       /* the last byte was CR */
+  uint8_t hs_colon;    /* this header line's colon was seen */
+  uint8_t hs_last;     /* the last byte of this line before CR */
+  uint32_t hs_lines;   /* non-empty lines so far */
+  uint32_t hs_len;     /* bytes in this line so far */
+  uint8_t crlf_due;    /* CR LF bytes still owed after a chunk's data */
+  const char *data_end; /* end of the bytes being parsed */
+  uint8_t draining;    /* shutting down: close after the answer */
 } http_state_t;
 
 static const duro_proto_t http_proto;
@@ -149,8 +161,10 @@ const char *duro_http_status_text(int status) {
   }
 }
 
+/* CR or LF would end the line (header injection); NUL is refused too,
+ * as clients refuse a head that carries one. */
 static int has_crlf(const char *s, size_t n) {
-  return memchr(s, '\r', n) || memchr(s, '\n', n);
+  return memchr(s, '\r', n) || memchr(s, '\n', n) || memchr(s, '\0', n);
 }
 
 int duro_http_write_head(duro_buf_t *b, int status,
@@ -189,11 +203,11 @@ void duro_http_respond(duro_http_req_t *req, int status,
   }
   http_state_t *h = req->_http;
   int close = !req->keep_alive || req->upgrade || status == 400 ||
-              status == 408 || status == 413 || status == 431;
+              status == 408 || status == 413 || status == 431 || h->draining;
   duro_buf_t out = DURO_BUF_INIT;
   if (duro_http_write_head(&out, status, headers, nheaders, (long long)len,
                            close) < 0) {
-    duro_log_error("conn %llu: response header with CR/LF refused",
+    duro_log_error("conn %llu: response header with CR, LF or NUL refused",
                    (unsigned long long)c->id);
     out.len = 0;
     static const char msg[] = "Internal Server Error";
@@ -271,7 +285,7 @@ static int on_message_begin(http_parser *p) {
 static int on_url(http_parser *p, const char *at, size_t n) {
   http_state_t *h = p->data;
   if (count_head(h, n))
-    return 1;
+    return fail(h, 414, "URI too long");
   duro_buf_append(&h->req->_head, at, n);
   h->req->target_len += n;
   return 0;
@@ -284,11 +298,30 @@ static void end_url(http_state_t *h) {
   }
 }
 
+static const char *head_scan(http_state_t *h, const uint8_t *d, size_t len);
+
+/* A trailer field (after a chunked body). The head is final by then:
+ * req's header, path and query pointers point into _head, which must not
+ * grow (a realloc would leave them dangling), so trailers are dropped, as
+ * RFC 9110 6.5 allows. Their lines get the head's syntax check. */
+static int on_trailer(http_state_t *h, const char *at) {
+  if (!h->hs_done)
+    return 0; /* this trailer section is being scanned already */
+  h->hs_done = h->hs_cr = h->hs_colon = h->hs_last = 0;
+  h->hs_lines = 1;
+  h->hs_len = 0;
+  const char *bad = head_scan(h, (const uint8_t *)at,
+                              (size_t)(h->data_end - at));
+  return bad ? fail(h, 400, bad) : 0;
+}
+
 static int on_header_field(http_parser *p, const char *at, size_t n) {
   http_state_t *h = p->data;
   duro_http_req_t *r = h->req;
   if (count_head(h, n))
     return 1;
+  if (r->headers)
+    return on_trailer(h, at);
   end_url(h);
   if (h->last_cb != 1) {
     if (r->_noffs / 4 >= 100)
@@ -309,6 +342,8 @@ static int on_header_value(http_parser *p, const char *at, size_t n) {
   duro_http_req_t *r = h->req;
   if (count_head(h, n))
     return 1;
+  if (r->headers)
+    return 0; /* a trailer's value: dropped (on_trailer) */
   if (h->last_cb != 2)
     r->_offs[r->_noffs - 2] = r->_head.len;
   duro_buf_append(&r->_head, at, n);
@@ -336,6 +371,21 @@ static int on_headers_complete(http_parser *p) {
     return fail(h, 400, "Both Content-Length and Transfer-Encoding");
   if (cl > 1)
     return fail(h, 400, "Duplicate Content-Length");
+  if (te > 1)
+    return fail(h, 400, "Duplicate Transfer-Encoding");
+  if (te) {
+    /* Only "chunked" alone: a list such as "identity, chunked" is framed
+     * differently by different parsers, the root of request smuggling. */
+    const duro_header_t *t = duro_http_header(r, "Transfer-Encoding");
+    const char *v = t->value;
+    size_t vl = t->value_len;
+    while (vl && (*v == ' ' || *v == '\t'))
+      v++, vl--;
+    while (vl && (v[vl - 1] == ' ' || v[vl - 1] == '\t'))
+      vl--;
+    if (vl != 7 || strncasecmp(v, "chunked", 7) != 0)
+      return fail(h, 501, "Unsupported Transfer-Encoding: only chunked");
+  }
   if (cl && p->content_length > h->opts->max_body_bytes)
     return fail(h, 413, "Request body too large");
   r->method = http_method_str((enum http_method)p->method);
@@ -351,6 +401,15 @@ static int on_body(http_parser *p, const char *at, size_t n) {
   if (r->body.len + n > h->opts->max_body_bytes)
     return fail(h, 413, "Request body too large");
   duro_buf_append(&r->body, at, n);
+  if ((p->flags & F_CHUNKED) && p->content_length == 0) {
+    /* The chunk's data ends here and CR LF must follow; http-parser
+     * (built without HTTP_PARSER_STRICT) skips any two bytes there. */
+    const char *t = at + n;
+    h->crlf_due = 2;
+    for (; t < h->data_end && h->crlf_due; t++, h->crlf_due--)
+      if (*t != (h->crlf_due == 2 ? '\r' : '\n'))
+        return fail(h, 400, "Chunk data not followed by CRLF");
+  }
   return 0;
 }
 
@@ -358,6 +417,9 @@ static int on_message_complete(http_parser *p) {
   http_state_t *h = p->data;
   h->req->keep_alive = (uint8_t)http_should_keep_alive(p);
   h->req->upgrade = (uint8_t)p->upgrade;
+  h->hs_done = h->hs_cr = h->hs_colon = h->hs_last = 0;
+  h->hs_lines = h->hs_len = 0;
+  h->crlf_due = 0;
   http_parser_pause(p, 1);
   return 0;
 }
@@ -411,6 +473,51 @@ static void after_response(http_state_t *h, int close) {
     duro_conn_reprocess(c);
 }
 
+/*
+ * Checks the line syntax of the request head that http-parser lets pass:
+ * a bare LF or CR as a line end, a line that starts with whitespace
+ * (obs-fold, RFC 9112 5.2) and whitespace between a field name and its
+ * colon (RFC 9112 5.1). A front proxy may read such a head differently
+ * from us, so each is refused. Stops at the head's end (the body is not
+ * looked at); the state carries over between reads. Returns the reason
+ * for a 400, or NULL.
+ */
+static const char *head_scan(http_state_t *h, const uint8_t *d, size_t len) {
+  for (size_t i = 0; i < len && !h->hs_done; i++) {
+    uint8_t ch = d[i];
+    if (ch == '\n') {
+      if (!h->hs_cr)
+        return "Bare LF in the request head";
+      h->hs_cr = 0;
+      if (h->hs_len == 0) {
+        if (h->hs_lines) /* the empty line: the head is complete */
+          h->hs_done = 1;
+        continue; /* (empty lines before the request line are allowed) */
+      }
+      h->hs_lines++;
+      h->hs_len = 0;
+      h->hs_colon = 0;
+      continue;
+    }
+    if (h->hs_cr)
+      return "Bare CR in the request head";
+    if (ch == '\r') {
+      h->hs_cr = 1;
+      continue;
+    }
+    if (h->hs_lines && h->hs_len == 0 && (ch == ' ' || ch == '\t'))
+      return "Header line starting with whitespace (obs-fold)";
+    if (h->hs_lines && !h->hs_colon && ch == ':') {
+      if (h->hs_last == ' ' || h->hs_last == '\t')
+        return "Whitespace between a header name and its colon";
+      h->hs_colon = 1;
+    }
+    h->hs_last = ch;
+    h->hs_len++;
+  }
+  return NULL;
+}
+
 static size_t http_on_data(duro_conn_t *c, uint8_t *data, size_t len) {
   http_state_t *h = c->proto_data;
   if (h->busy) {
@@ -423,9 +530,27 @@ static size_t http_on_data(duro_conn_t *c, uint8_t *data, size_t len) {
     return 0;
   }
   if (!h->started) {
+    /* The header timeout covers the whole head, from accept (first
+     * request) or from its first byte (after a keep-alive wait); later
+     * bytes never extend it, so a byte-a-second client is cut off. */
     h->started = 1;
-    duro_conn_set_deadline(c, h->opts->header_timeout_s);
+    if (!h->head_armed)
+      duro_conn_set_deadline(c, h->opts->header_timeout_s);
+    h->head_armed = 0;
   }
+  const char *bad = head_scan(h, data, len);
+  if (bad) {
+    respond_error(h, 400, bad);
+    return len;
+  }
+  /* the CR LF after a chunk whose data ended the last read (on_body);
+   * only checked: http-parser consumes these bytes itself */
+  for (size_t i = 0; i < len && h->crlf_due; i++, h->crlf_due--)
+    if (data[i] != (h->crlf_due == 2 ? '\r' : '\n')) {
+      respond_error(h, 400, "Chunk data not followed by CRLF");
+      return len;
+    }
+  h->data_end = (const char *)data + len;
   h->in_data = 1;
   size_t n = http_parser_execute(&h->parser, &settings, (const char *)data,
                                  len);
@@ -507,6 +632,21 @@ void duro_http_attach(duro_conn_t *c, const duro_http_opts_t *opts) {
     duro_conn_close_after_flush(c);
     return;
   }
+  if (c->rl_retry_ms) {
+    /* Over the per-client connection rate (net/ratelimit.h): answered
+     * before any request byte is parsed, upgrade or not. */
+    static const char body[] = "Rate limit: too many connections, slow down";
+    char msg[256];
+    int n = snprintf(msg, sizeof(msg),
+                     "HTTP/1.1 429 Too Many Requests\r\n"
+                     "Content-Type: text/plain;charset=UTF-8\r\n"
+                     "Retry-After: %u\r\nContent-Length: %zu\r\n"
+                     "Connection: close\r\n\r\n%s",
+                     (c->rl_retry_ms + 999) / 1000, sizeof(body) - 1, body);
+    duro_conn_send_copy(c, msg, (size_t)n);
+    duro_conn_close_after_flush(c);
+    return;
+  }
   http_state_t *h = duro_calloc(1, sizeof(*h));
   http_parser_init(&h->parser, HTTP_REQUEST);
   h->parser.data = h;
@@ -515,4 +655,18 @@ void duro_http_attach(duro_conn_t *c, const duro_http_opts_t *opts) {
   c->proto = &http_proto;
   c->proto_data = h;
   duro_conn_set_deadline(c, opts->header_timeout_s);
+  h->head_armed = 1;
+}
+
+int duro_http_drain(duro_conn_t *c) {
+  if (c->closed || c->proto != &http_proto || !c->proto_data)
+    return 0;
+  http_state_t *h = c->proto_data;
+  if (!c->close_after_drain) {
+    h->draining = 1;
+    if (h->busy || h->started)
+      return 1; /* the answer closes it (Connection: close) */
+    duro_conn_close_after_flush(c);
+  }
+  return c->q_len > 0 || c->wreq != NULL;
 }

@@ -110,4 +110,11 @@ int duro_http_write_head(duro_buf_t *b, int status,
  * NULL when the connection is gone. */
 duro_conn_t *duro_http_detach_conn(duro_http_req_t *req);
 
+/* Shutdown: stops keep-alive on c. An HTTP connection with no request in
+ * flight is closed gracefully now; one with a request in flight answers it
+ * with Connection: close and closes after. Returns 1 while c still owes
+ * bytes (an answer, or output not yet written), else 0 (also for a
+ * connection that does not speak HTTP). Safe to call repeatedly. */
+int duro_http_drain(duro_conn_t *c);
+
 #endif

@@ -3,17 +3,27 @@
  */
 #include "net/conn.h"
 
+#include <errno.h>
 #include <limits.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/uio.h>
+#include <unistd.h>
 
 #include "core/alloc.h"
+#include "core/config.h"
 #include "core/err.h"
 #include "core/log.h"
+#include "net/ratelimit.h"
 
 #define READ_BUFFER_SIZE (64 * 1024)
 #define MAX_IOV 64
 #define LINGER_SECONDS 2
+#define ACCEPTS_PER_EVENT 128 /* bound the work of one readable listener */
+#define BACKOFF_MIN_MS 100    /* out of descriptors: first pause */
+#define BACKOFF_MAX_MS 1000
+#define STARVED_WARN_MS 10000 /* repeat the warning while it lasts */
+#define RATE_WARN_MS 10000    /* at most one rate limit warning per 10 s */
 
 static uint64_t next_conn_id = 1;
 
@@ -84,7 +94,36 @@ static void free_rbuf(uv_handle_t *h) {
   if (h == (uv_handle_t *)&net->sweeper) {
     duro_free(net->rbuf);
     net->rbuf = NULL;
+    duro_ratelimit_free(net->rl);
+    net->rl = NULL;
   }
+}
+
+void duro_net_limit_rate(duro_net_t *net, const duro_limits_t *limits) {
+  if (limits->rate_limit != DURO_RATE_LIMIT_ON)
+    return;
+  /* One entry per peer with open connections, plus room for recently
+   * seen ones; 64 bytes each, so the table stays within a few MB. */
+  size_t cap = limits->max_connections;
+  cap = cap < 1024 ? 1024 : cap > 65536 ? 65536 : cap;
+  duro_ratelimit_opts_t o = {
+      .conn_per_s = limits->rate_limit_connections_per_s,
+      .conn_burst = limits->rate_limit_connections_burst,
+      .msg_per_s = limits->rate_limit_messages_per_s,
+      .msg_burst = limits->rate_limit_messages_burst,
+      .capacity = cap,
+      .exempt_loopback = limits->rate_limit_exempt_loopback,
+  };
+  /* The seed only has to be unknown to peers: the clock, the pid and an
+   * address are enough for a hash that is not a security boundary. */
+  uint64_t seed = uv_hrtime() ^ (uint64_t)(uintptr_t)net ^
+                  ((uint64_t)getpid() << 32);
+  duro_ratelimit_free(net->rl);
+  net->rl = duro_ratelimit_new(&o, seed);
+  duro_log_info("rate limits: %u connections/s (burst %u) and %u WebSocket "
+                "messages/s (burst %u) per client%s",
+                o.conn_per_s, o.conn_burst, o.msg_per_s, o.msg_burst,
+                o.exempt_loopback ? "; loopback exempt" : "");
 }
 
 void duro_net_close(duro_net_t *net) {
@@ -116,6 +155,8 @@ void duro_conn_unref(duro_conn_t *c) {
 static void on_handle_closed(uv_handle_t *h) {
   duro_conn_t *c = (duro_conn_t *)h;
   c->handle_closed = 1;
+  if (c->net->rl)
+    duro_ratelimit_disconnect(c->net->rl, c->rl_slot);
   duro_list_remove(&c->node);
   c->net->nconns--;
   duro_conn_unref(c);
@@ -237,6 +278,28 @@ static void mark_pending(duro_conn_t *c) {
     duro_list_insert_tail(&c->net->pending, &c->pending_node);
 }
 
+static uint32_t fill_iov(duro_conn_t *c, uv_buf_t *iov, size_t *total);
+static void advance(duro_conn_t *c, size_t n);
+
+/* Writes what the kernel takes right now, without waiting and without
+ * acting on an error (the flush at the end of the loop turn meets it again
+ * and closes). For a burst that passes the queue's bound within one loop
+ * turn: a reader that keeps up must not pay for our batching. */
+static void write_now(duro_conn_t *c) {
+  uv_buf_t iov[MAX_IOV];
+  while (c->q_len && !c->wreq) {
+    size_t total;
+    uint32_t n = fill_iov(c, iov, &total);
+    int w = uv_try_write((uv_stream_t *)&c->tcp, iov, n);
+    c->net->writes++;
+    if (w <= 0)
+      return;
+    advance(c, (size_t)w);
+    if ((size_t)w < total)
+      return;
+  }
+}
+
 int duro_conn_send(duro_conn_t *c, duro_chunk_t *chunk) {
   if (c->closed || c->close_after_drain)
     return DURO_ECLOSED;
@@ -254,6 +317,9 @@ int duro_conn_send(duro_conn_t *c, duro_chunk_t *chunk) {
   c->q_len++;
   c->q_bytes += chunk->len;
   mark_pending(c);
+  /* The bound is on what the peer has not taken: write first, then judge. */
+  if (c->q_bytes > c->net->send_queue_max && !c->wreq)
+    write_now(c);
   if (c->q_bytes > c->net->send_queue_max) {
     c->net->overflows++;
     if (c->proto && c->proto->on_overflow)
@@ -438,6 +504,16 @@ int duro_conn_peer(const duro_conn_t *c, char *buf, size_t len) {
   return 0;
 }
 
+int duro_conn_over_message_rate(duro_conn_t *c) {
+  duro_net_t *net = c->net;
+  if (!c->rl_slot || !net->rl)
+    return 0;
+  if (!duro_ratelimit_message(net->rl, c->rl_slot, uv_now(net->loop)))
+    return 0;
+  net->rate_limited++;
+  return 1;
+}
+
 int duro_conn_is_loopback(const duro_conn_t *c) {
   struct sockaddr_storage ss;
   int sl = sizeof(ss);
@@ -456,22 +532,36 @@ int duro_conn_is_loopback(const duro_conn_t *c) {
 
 /* ---- listening --------------------------------------------------------------- */
 
-static void on_connection(uv_stream_t *server, int status) {
-  duro_listener_t *l = (duro_listener_t *)server;
-  duro_net_t *net = l->net;
-  static uint64_t last_warn_ms;
-  if (status < 0) {
-    /* EMFILE/ENFILE: libuv already shed the waiting connections with its
-     * reserve descriptor; warn at most once a second. */
-    if (uv_now(net->loop) - last_warn_ms >= 1000) {
-      last_warn_ms = uv_now(net->loop);
-      duro_log_warn("accept failed: %s", uv_strerror(status));
-    }
+/* Counts a connection refused for its rate and warns at most every
+ * RATE_WARN_MS, with the number refused in between. */
+static void note_rate_limited(duro_net_t *net, const struct sockaddr *sa) {
+  net->rate_limited++;
+  net->rl_unreported++;
+  uint64_t now = uv_now(net->loop);
+  if (net->rl_warned_ms && now - net->rl_warned_ms < RATE_WARN_MS)
     return;
-  }
+  char ip[INET6_ADDRSTRLEN] = "?";
+  if (sa->sa_family == AF_INET)
+    uv_ip4_name((const struct sockaddr_in *)(const void *)sa, ip, sizeof(ip));
+  else if (sa->sa_family == AF_INET6)
+    uv_ip6_name((const struct sockaddr_in6 *)(const void *)sa, ip,
+                sizeof(ip));
+  duro_log_warn("rate limit: refusing connections over the per-client rate "
+                "(latest from %s; %llu refused in the last %u s)",
+                ip, (unsigned long long)net->rl_unreported,
+                RATE_WARN_MS / 1000);
+  net->rl_warned_ms = now;
+  net->rl_unreported = 0;
+}
+
+/* Wraps an accepted socket in a connection and hands it to the listener's
+ * callback. Takes fd over. */
+static void adopt(duro_listener_t *l, int fd, const struct sockaddr *sa) {
+  duro_net_t *net = l->net;
   duro_conn_t *c = duro_calloc(1, sizeof(*c));
   uv_tcp_init(net->loop, &c->tcp);
-  if (uv_accept(server, (uv_stream_t *)&c->tcp) < 0) {
+  if (uv_tcp_open(&c->tcp, fd) < 0) {
+    close(fd);
     uv_close((uv_handle_t *)&c->tcp, (uv_close_cb)duro_free);
     return;
   }
@@ -482,21 +572,90 @@ static void on_connection(uv_stream_t *server, int status) {
   duro_list_insert_tail(&net->conns, &c->node);
   net->nconns++;
   net->accepts++;
+  if (net->rl) {
+    duro_rl_key_t key;
+    if (duro_rl_key_from_sockaddr(&key, sa) >= 0)
+      c->rl_slot = duro_ratelimit_connect(net->rl, &key, uv_now(net->loop),
+                                          &c->rl_retry_ms);
+    if (c->rl_retry_ms)
+      note_rate_limited(net, sa);
+  }
   uv_tcp_nodelay(&c->tcp, 1);
   l->on_accept(l, c);
   if (!c->closed)
     duro_conn_resume_reading(c);
 }
 
+static void on_listen_readable(uv_poll_t *p, int status, int events);
+
+static void on_backoff(uv_timer_t *t) {
+  duro_listener_t *l = t->data;
+  if (l->active)
+    uv_poll_start(&l->poll, UV_READABLE, on_listen_readable);
+}
+
+/* accept failed for lack of descriptors (or another resource): stop
+ * watching the listening socket for a while instead of spinning on it,
+ * which a level-triggered poll would do. The waiting connections stay in
+ * the kernel's backlog until descriptors are free again. */
+static void starve(duro_listener_t *l, int err) {
+  uint64_t now = uv_now(l->net->loop);
+  if (!l->backoff_ms) {
+    l->backoff_ms = BACKOFF_MIN_MS;
+    l->starved_since_ms = now;
+  } else if ((l->backoff_ms *= 2) > BACKOFF_MAX_MS) {
+    l->backoff_ms = BACKOFF_MAX_MS;
+  }
+  if (!l->starved_warned_ms || now - l->starved_warned_ms >= STARVED_WARN_MS) {
+    l->starved_warned_ms = now;
+    duro_log_warn("accept: %s (%zu connections open): accepting paused, "
+                  "new connections wait in the backlog; retrying with a "
+                  "backoff of %u to %u ms",
+                  strerror(err), l->net->nconns, BACKOFF_MIN_MS,
+                  BACKOFF_MAX_MS);
+  }
+  uv_poll_stop(&l->poll);
+  uv_timer_start(&l->backoff, on_backoff, l->backoff_ms, 0);
+}
+
+static void on_listen_readable(uv_poll_t *p, int status, int events) {
+  duro_listener_t *l = p->data;
+  for (int i = 0; i < ACCEPTS_PER_EVENT && l->active; i++) {
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    int fd = accept4(l->fd, (struct sockaddr *)&ss, &sl,
+                     SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) {
+      int e = errno;
+      if (e == EAGAIN || e == EWOULDBLOCK)
+        return;
+      if (e == EINTR || e == ECONNABORTED || e == EPROTO)
+        continue; /* that connection is gone; the next may be fine */
+      starve(l, e); /* EMFILE, ENFILE, ENOBUFS, ENOMEM, ... */
+      return;
+    }
+    if (l->backoff_ms) {
+      duro_log_info("accept: accepting again after %llu ms without "
+                    "descriptors",
+                    (unsigned long long)(uv_now(l->net->loop) -
+                                         l->starved_since_ms));
+      l->backoff_ms = 0;
+      l->starved_warned_ms = 0;
+    }
+    adopt(l, fd, (struct sockaddr *)&ss);
+  }
+}
+
 int duro_listener_start(duro_listener_t *l, duro_net_t *net, const char *host,
                         int port, duro_accept_cb cb, void *data, char *err,
                         size_t errlen) {
   struct sockaddr_storage addr;
-  int rc;
+  int rc, on = 1;
   memset(l, 0, sizeof(*l));
   l->net = net;
   l->on_accept = cb;
   l->data = data;
+  l->fd = -1;
   if (strchr(host, ':'))
     rc = uv_ip6_addr(host, port, (struct sockaddr_in6 *)&addr);
   else
@@ -505,32 +664,63 @@ int duro_listener_start(duro_listener_t *l, duro_net_t *net, const char *host,
     snprintf(err, errlen, "%s: not an IP address", host);
     return rc;
   }
-  uv_tcp_init(net->loop, &l->tcp);
-  rc = uv_tcp_bind(&l->tcp, (struct sockaddr *)&addr, 0);
-  if (rc == 0)
-    rc = uv_listen((uv_stream_t *)&l->tcp, 4096, on_connection);
-  if (rc < 0) {
+  socklen_t alen = addr.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                               : sizeof(struct sockaddr_in);
+  l->fd = socket(addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+                 0);
+  if (l->fd >= 0 && addr.ss_family == AF_INET6) {
+    int off = 0; /* "::" takes IPv4 too, as with uv_tcp_bind */
+    setsockopt(l->fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof(off));
+  }
+  if (l->fd < 0 ||
+      setsockopt(l->fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) < 0 ||
+      bind(l->fd, (struct sockaddr *)&addr, alen) < 0 ||
+      listen(l->fd, 4096) < 0) {
+    rc = -errno;
     snprintf(err, errlen, "%s:%d: %s", host, port, uv_strerror(rc));
-    uv_close((uv_handle_t *)&l->tcp, NULL);
+    if (l->fd >= 0)
+      close(l->fd);
+    l->fd = -1;
     return rc;
   }
+  rc = uv_poll_init_socket(net->loop, &l->poll, l->fd);
+  if (rc < 0) {
+    snprintf(err, errlen, "%s:%d: %s", host, port, uv_strerror(rc));
+    close(l->fd);
+    l->fd = -1;
+    return rc;
+  }
+  l->poll.data = l;
+  uv_timer_init(net->loop, &l->backoff);
+  l->backoff.data = l;
+  uv_poll_start(&l->poll, UV_READABLE, on_listen_readable);
   l->active = 1;
   return 0;
 }
 
 int duro_listener_port(duro_listener_t *l) {
   struct sockaddr_storage ss;
-  int len = sizeof(ss);
-  if (uv_tcp_getsockname(&l->tcp, (struct sockaddr *)&ss, &len) < 0)
+  socklen_t len = sizeof(ss);
+  if (l->fd < 0 || getsockname(l->fd, (struct sockaddr *)&ss, &len) < 0)
     return -1;
   if (ss.ss_family == AF_INET6)
     return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
   return ntohs(((struct sockaddr_in *)&ss)->sin_port);
 }
 
+/* The socket is closed once the poll handle is: libuv must have stopped
+ * watching the descriptor before its number can be reused. */
+static void on_listen_closed(uv_handle_t *h) {
+  duro_listener_t *l = h->data;
+  close(l->fd);
+  l->fd = -1;
+}
+
 void duro_listener_stop(duro_listener_t *l) {
   if (l->active) {
     l->active = 0;
-    uv_close((uv_handle_t *)&l->tcp, NULL);
+    uv_timer_stop(&l->backoff);
+    uv_close((uv_handle_t *)&l->backoff, NULL);
+    uv_close((uv_handle_t *)&l->poll, on_listen_closed);
   }
 }

@@ -14,10 +14,25 @@
  *   the connection on the pending list. One uv_check handle flushes every
  *   pending connection once per loop turn with a single writev (try_write);
  *   only the remainder of a partial write goes through uv_write.
- * - The queue is bounded (bytes). Past the bound the protocol's overflow
- *   policy runs (WebSocket: drop the queue and close 1008).
+ * - The queue is bounded (bytes). A send that passes the bound first
+ *   writes out what the kernel takes at once (a burst queued within one
+ *   loop turn is not the reader's fault); if the queue is still over the
+ *   bound, the protocol's overflow policy runs (WebSocket: drop the queue
+ *   and close 1008).
  * - Timeouts are swept once a second against a per-connection deadline in
  *   whole seconds instead of one timer per connection.
+ * - Listeners accept with accept4 themselves (a uv_poll on the listening
+ *   socket) rather than through uv_listen, so that running out of file
+ *   descriptors is seen: accepting pauses with a growing backoff (100 ms
+ *   to 1 s) and one warning, waiting connections stay in the kernel's
+ *   backlog, and accepting resumes once descriptors are free. libuv's own
+ *   answer (uv_listen: close a reserve descriptor, accept and drop every
+ *   waiting connection, reopen the reserve) hides the condition from us,
+ *   drops clients that would have been served a moment later, and, if
+ *   the reserve cannot be reopened, calls back with EMFILE in a loop.
+ * - Optional per-client rate limits (net/ratelimit.h): each accepted
+ *   connection takes a token from its peer's bucket and keeps the slot for
+ *   message checks; the protocol refuses a connection over the rate.
  * - Connections are refcounted: the loop holds one reference while the
  *   socket is open; other holders (an object's socket list, an output gate)
  *   take their own. duro_conn_close() only marks and closes; memory goes
@@ -37,6 +52,7 @@
 typedef struct duro_conn duro_conn_t;
 typedef struct duro_net duro_net_t;
 typedef struct duro_listener duro_listener_t;
+struct duro_ratelimit;
 
 /* What a protocol does with a connection. */
 typedef struct duro_proto {
@@ -70,18 +86,26 @@ struct duro_net {
   uint8_t *rbuf;           /* the shared read buffer */
   size_t rbuf_size;
   int closing;
+  struct duro_ratelimit *rl; /* NULL: no per-client rate limits */
+  uint64_t rl_warned_ms;     /* last rate limit warning */
+  uint64_t rl_unreported;    /* refusals since then */
   /* counters */
-  uint64_t writes, partial_writes, accepts, overflows;
+  uint64_t writes, partial_writes, accepts, overflows, rate_limited;
 };
 
 typedef void (*duro_accept_cb)(duro_listener_t *l, duro_conn_t *c);
 
 struct duro_listener {
-  uv_tcp_t tcp;
+  uv_poll_t poll;           /* the listening socket is readable */
+  uv_timer_t backoff;       /* out of descriptors: when to try again */
   duro_net_t *net;
   duro_accept_cb on_accept; /* must set the protocol of the new connection */
   void *data;
+  int fd;                   /* the listening socket */
   int active;               /* listening; stop closes it once */
+  unsigned backoff_ms;      /* 0: accepting normally */
+  uint64_t starved_since_ms;
+  uint64_t starved_warned_ms;
 };
 
 struct duro_conn {
@@ -102,6 +126,8 @@ struct duro_conn {
   uv_write_t *wreq;         /* only while a uv_write is in flight */
   uint32_t deadline_s;      /* 0 = none */
   uint32_t refs;
+  uint32_t rl_slot;         /* the peer's rate limit entry, 0 = none */
+  uint32_t rl_retry_ms;     /* > 0: over the connection rate; retry after */
   uint64_t id;
   uint8_t closed;           /* duro_conn_close() ran or the peer went away */
   uint8_t reading;
@@ -114,6 +140,12 @@ void duro_net_init(duro_net_t *net, uv_loop_t *loop, size_t max_conns,
                    size_t send_queue_max);
 /* Stops the flusher and sweeper handles (connections must be closed). */
 void duro_net_close(duro_net_t *net);
+
+/* Turns on the per-client rate limits of limits (config.h) for every
+ * listener of net, when limits->rate_limit is on; call before accepting.
+ * The table is owned by net and freed by duro_net_close. */
+struct duro_limits;
+void duro_net_limit_rate(duro_net_t *net, const struct duro_limits *limits);
 
 /* Binds host:port and starts accepting. Returns 0 or a negative uv error;
  * err gets a readable reason ("127.0.0.1:8787: address already in use"). */
@@ -164,6 +196,11 @@ void duro_conn_unref(duro_conn_t *c);
 int duro_conn_peer(const duro_conn_t *c, char *buf, size_t len);
 /* 1 when the peer is on a loopback address. */
 int duro_conn_is_loopback(const duro_conn_t *c);
+
+/* Takes a message token from the peer's bucket. Returns 1 when the peer
+ * is over its message rate (the caller closes the connection), else 0
+ * (also without rate limits or for an exempt peer). */
+int duro_conn_over_message_rate(duro_conn_t *c);
 
 /* Offers bytes that were read earlier but not consumed (after a protocol
  * switch or an unpause) to the protocol again, on the next loop turn. */

@@ -63,6 +63,12 @@ const char *duro_request_header(const duro_request_t *r, const char *name,
   return h->value;
 }
 
+size_t duro_request_headers(const duro_request_t *r,
+                            const duro_header_t **headers) {
+  *headers = r->http->headers;
+  return r->http->nheaders;
+}
+
 const void *duro_request_body(const duro_request_t *r, size_t *len) {
   if (len)
     *len = r->http->body.len;
@@ -358,5 +364,5 @@ int duro_stub_fetch_id(duro_object_t *o, const char *binding, const char *id,
 }
 
 const duro_class_t *duro_object_class(const duro_object_t *o) {
-  return o->ns->cls;
+  return o->ns->table;
 }

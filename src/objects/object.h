@@ -18,9 +18,19 @@
 #define DURO_MAX_TAG_BYTES 256
 #define DURO_MAX_ATTACHMENT 2048
 
+/* A registered class: the table as registered (what duro_object_class
+ * returns) and the runtime's own copy of it, zero-filled past the
+ * registered struct_size, which is what the runtime calls. */
+typedef struct class_ent {
+  const duro_class_t *table;
+  duro_class_t cls;
+  const char *origin; /* "built-in" or the library's path (borrowed) */
+} class_ent_t;
+
 typedef struct ns {
   char *name;
-  const duro_class_t *cls;
+  const duro_class_t *cls;   /* &class_ent->cls */
+  const duro_class_t *table; /* class_ent->table */
 } ns_t;
 
 /* A scheduled alarm; the table of these is the truth for every object,
@@ -103,6 +113,7 @@ struct duro_object {
   uint8_t phase;
   uint8_t in_event;
   uint8_t reset_pending;
+  uint8_t inited;               /* init ran since the last (re)load */
   duro_kvmap_t kv;
   duro_list_t sockets;
   size_t nsockets;
@@ -113,6 +124,7 @@ struct duro_object {
   size_t nstaged;
   size_t ev_first_op;
   duro_request_t *cur_fetch;    /* the request the running fetch got */
+  duro_socket_t *ev_accepted;   /* the socket the running fetch accepted */
   /* output gate */
   held_op_t *ops;
   size_t nops, capops, ops_head;
@@ -154,7 +166,7 @@ struct duro_runtime {
   uv_loop_t *loop;
   duro_store_t *store;
   const duro_config_t *cfg;
-  const duro_class_t *classes[64];
+  class_ent_t **classes;
   size_t nclasses;
   ns_t *ns;
   size_t nns;

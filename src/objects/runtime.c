@@ -13,8 +13,15 @@
  * number submitted when the event ends. They are released in order as
  * soon as the object's durable sequence number reaches their tag, which
  * for an event without writes and nothing in flight is at the end of the
- * event itself. A failed handler's outputs are dropped, its request gets
- * a 500, and the instance is reset from storage.
+ * event itself.
+ *
+ * The failure boundary. A handler (or the init run before an instance's
+ * first event) that returns a negative code fails its event: the event's
+ * writes, staged alarms and held outputs are dropped; its request gets a
+ * 500, the socket it was serving (message or fresh upgrade) is closed with
+ * 1011, a failed alarm is retried. The instance is then reset: teardown,
+ * zeroed state, storage reloaded once the commits in flight are done, and
+ * init again with the next event. Sockets stay open across a reset.
  *
  * Alarms. One table of every scheduled alarm, loaded from disk at start,
  * changed by events that succeed, and one timer for the earliest. A due
@@ -24,7 +31,6 @@
 #include "objects/object.h"
 
 #include <openssl/evp.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/time.h>
@@ -212,11 +218,7 @@ static void on_kv_loaded(int status, duro_kv_t *kv, size_t n, void *data) {
                             kv[i].value_len);
   duro_free(kv);
   o->phase = OBJ_READY;
-  if (o->ns->cls->init) {
-    begin_event(o);
-    int rc = o->ns->cls->init(o, o->state);
-    end_event(o, rc);
-  }
+  o->inited = 0; /* init runs with the next event (see run_event) */
   drain(o);
 }
 
@@ -228,6 +230,7 @@ static void reset_object(duro_object_t *o) {
   if (o->ns->cls->teardown)
     o->ns->cls->teardown(o, o->state);
   memset(o->state, 0, o->ns->cls->state_size);
+  o->inited = 0;
   if (o->submitted != o->durable) {
     o->reset_pending = 1;
     o->phase = OBJ_LOADING;
@@ -371,23 +374,70 @@ static void on_commit(int status, void *data) {
   }
 }
 
-/* Runs one event now. The object is ready and not in an event. */
+/* The close codes after which a class hears ws_error before ws_close, and
+ * the error each stands for. */
+static int ws_error_of(int code) {
+  switch (code) {
+  case 1002: /* protocol error */
+  case 1007: /* invalid payload (bad UTF-8) */
+    return DURO_EPROTO;
+  case 1008: /* policy: the slow-reader limit */
+    return DURO_ENOSPC;
+  case 1009: /* message too big */
+    return DURO_E2BIG;
+  default:
+    return 0;
+  }
+}
+
+/* Answers r 500 outside the event's (discarded) output: the caller must
+ * hear, and the answer waits for nothing of this event. */
+static void answer_500(duro_object_t *o, duro_request_t *r) {
+  held_op_t *op = duro__hold(o, HELD_RESPOND);
+  held_resp_t *resp = duro_calloc(1, sizeof(*resp));
+  resp->status = 500;
+  resp->body = (uint8_t *)duro_strdup("Internal Server Error");
+  resp->body_len = strlen((char *)resp->body);
+  op->u.respond.req = r;
+  op->u.respond.resp = resp;
+  op->tag = o->submitted;
+  r->answered = 1;
+  o->ev_first_op = o->nops; /* keep this one */
+}
+
+/* Runs one event now. The object is ready and not in an event. The first
+ * event of an instance (after a load or a reset) runs init first, in the
+ * same event: a failing init fails the event as its handler would. */
 static void run_event(duro_object_t *o, obj_event_t *ev) {
   const duro_class_t *cls = o->ns->cls;
   int rc = 0;
   begin_event(o);
+  if (!o->inited) {
+    o->inited = 1;
+    if (cls->init && (rc = cls->init(o, o->state)) < 0)
+      duro_log_error("object %s(%s): init failed: %s", o->ns->name,
+                     o->name ? o->name : o->id, duro_strerror(rc));
+  }
   switch (ev->kind) {
   case EV_FETCH: {
     duro_request_t *r = ev->req;
     r->target = o;
     o->open_requests++;
     o->cur_fetch = r;
-    rc = cls->fetch ? cls->fetch(o, o->state, r) : 0;
+    o->ev_accepted = NULL;
+    if (rc >= 0 && cls->fetch)
+      rc = cls->fetch(o, o->state, r);
     o->cur_fetch = NULL;
     if (r->upgraded) {
       duro__request_free(r);
-      if (rc < 0) /* the socket is open: the error closes it */
-        rc = 0;
+      if (rc < 0) {
+        /* The 101 is out; the socket it opened is closed as a failed
+         * message's would be, and the rest of the event is dropped. */
+        discard_event(o);
+        if (o->ev_accepted && o->ev_accepted->conn)
+          duro_ws_close(o->ev_accepted->conn, 1011, "internal error");
+      }
+      o->ev_accepted = NULL;
       break;
     }
     if (rc < 0 || (!r->answered && !r->deferred)) {
@@ -395,25 +445,15 @@ static void run_event(duro_object_t *o, obj_event_t *ev) {
         duro_log_error("object %s: fetch handler returned without answering",
                        o->ns->name);
       if (!r->answered) {
-        /* Answer outside the discarded output: the caller must hear. */
         rc = rc < 0 ? rc : DURO_EPROTO;
         discard_event(o);
-        held_op_t *op = duro__hold(o, HELD_RESPOND);
-        held_resp_t *resp = duro_calloc(1, sizeof(*resp));
-        resp->status = 500;
-        resp->body = (uint8_t *)duro_strdup("Internal Server Error");
-        resp->body_len = strlen((char *)resp->body);
-        op->u.respond.req = r;
-        op->u.respond.resp = resp;
-        op->tag = o->submitted; /* waits for nothing of this event */
-        r->answered = 1;
-        o->ev_first_op = o->nops; /* keep this one */
+        answer_500(o, r);
       }
     }
     break;
   }
   case EV_WS_MESSAGE:
-    if (cls->ws_message && ev->sock->conn)
+    if (rc >= 0 && cls->ws_message && ev->sock->conn)
       rc = cls->ws_message(o, o->state, ev->sock,
                            ev->opcode == 1 /* text */, ev->data, ev->len);
     if (rc < 0 && ev->sock->conn) {
@@ -421,12 +461,21 @@ static void run_event(duro_object_t *o, obj_event_t *ev) {
       duro_ws_close(ev->sock->conn, 1011, "internal error");
     }
     break;
-  case EV_WS_CLOSE:
-    if (cls->ws_close)
-      cls->ws_close(o, o->state, ev->sock, ev->code, (const char *)ev->data,
-                    ev->len);
+  case EV_WS_CLOSE: {
+    int werr = ws_error_of(ev->code);
+    if (rc >= 0 && werr && cls->ws_error) {
+      char msg[160];
+      snprintf(msg, sizeof(msg), "%s (close %d%s%.*s)", duro_strerror(werr),
+               ev->code, ev->len ? ": " : "", (int)ev->len,
+               ev->data ? (const char *)ev->data : "");
+      rc = cls->ws_error(o, o->state, ev->sock, werr, msg);
+    }
+    if (rc >= 0 && cls->ws_close)
+      rc = cls->ws_close(o, o->state, ev->sock, ev->code,
+                         ev->data ? (const char *)ev->data : "", ev->len);
     duro__socket_free(ev->sock);
     break;
+  }
   case EV_ALARM: {
     alarm_ent_t *a = ev->alarm;
     if (a->running == 2) { /* deleted or replaced meanwhile */
@@ -437,7 +486,8 @@ static void run_event(duro_object_t *o, obj_event_t *ev) {
     }
     /* The alarm is consumed by running; the handler may set it again. */
     duro_alarm_delete(o, a->name);
-    rc = cls->alarm ? cls->alarm(o, o->state, a->name) : 0;
+    if (rc >= 0 && cls->alarm)
+      rc = cls->alarm(o, o->state, a->name);
     a->running = 0;
     if (rc < 0) {
       discard_event(o);
@@ -464,18 +514,19 @@ static void run_event(duro_object_t *o, obj_event_t *ev) {
   }
   case EV_JOB_DONE:
     o->open_stubs--;
-    ev->job_done(o, o->state, ev->err, ev->job_arg);
+    ev->job_done(o, o->state, rc < 0 ? DURO_ECANCELED : ev->err, ev->job_arg);
     break;
   case EV_STUB_DONE: {
     duro_response_t res = {0};
-    if (ev->resp) {
+    if (ev->resp && rc >= 0) {
       res.status = ev->resp->status;
       res.headers = ev->resp->headers;
       res.nheaders = ev->resp->nheaders;
       res.body = ev->resp->body;
       res.body_len = ev->resp->body_len;
     }
-    res.err = ev->err;
+    /* After a failed init the callback still runs, once, to release ud. */
+    res.err = rc < 0 ? DURO_ECANCELED : ev->err;
     o->open_stubs--;
     if (ev->cb)
       ev->cb(o, o->state, &res, ev->cb_ud);
@@ -914,31 +965,96 @@ duro_runtime_t *duro_runtime_new(uv_loop_t *loop, duro_store_t *store,
   return rt;
 }
 
-int duro_runtime_register(duro_runtime_t *rt, const duro_class_t *cls) {
-  for (size_t i = 0; i < rt->nclasses; i++)
-    if (strcmp(rt->classes[i]->name, cls->name) == 0)
-      return DURO_EEXIST;
-  if (rt->nclasses == sizeof(rt->classes) / sizeof(rt->classes[0]))
-    return DURO_ENOSPC;
-  rt->classes[rt->nclasses++] = cls;
+/* duro_class_t as ABI 1 defines it ends with teardown. A table that says
+ * it is shorter is not an ABI 1 table; a longer one comes from a newer
+ * header and may only carry zeros (handlers left unset) past our end. */
+#define CLASS_SIZE_V1 \
+  (offsetof(duro_class_t, teardown) + sizeof(((duro_class_t *)0)->teardown))
+
+#define class_error(err, errlen, ...)                                        \
+  duro_err_fmt(DURO_EINVAL, err, errlen, __VA_ARGS__)
+
+int duro_runtime_check_class(const duro_class_t *cls, char *err,
+                             size_t errlen) {
+  if (!cls->name || !*cls->name || strlen(cls->name) > 128)
+    return class_error(err, errlen,
+                       "a class table without a name (or a name over 128 "
+                       "bytes)");
+  if (cls->abi_version != DURO_ABI_VERSION)
+    return class_error(err, errlen,
+                       "class '%s' is built for duro ABI %u, this duro has "
+                       "ABI %d",
+                       cls->name, (unsigned)cls->abi_version,
+                       DURO_ABI_VERSION);
+  if (cls->struct_size < CLASS_SIZE_V1)
+    return class_error(err, errlen,
+                       "class '%s' has struct_size %u, not a duro_class_t of "
+                       "ABI %d (start the table with DURO_CLASS_INIT)",
+                       cls->name, (unsigned)cls->struct_size,
+                       DURO_ABI_VERSION);
+  const unsigned char *p = (const unsigned char *)cls;
+  for (size_t i = sizeof(duro_class_t); i < cls->struct_size; i++)
+    if (p[i])
+      return class_error(err, errlen,
+                         "class '%s' sets handlers this duro does not know "
+                         "(built with a newer duro.h: struct_size %u > %zu)",
+                         cls->name, (unsigned)cls->struct_size,
+                         sizeof(duro_class_t));
   return 0;
+}
+
+const char *duro_runtime_class_origin(const duro_runtime_t *rt,
+                                      const char *name) {
+  for (size_t i = 0; i < rt->nclasses; i++)
+    if (strcmp(rt->classes[i]->cls.name, name) == 0)
+      return rt->classes[i]->origin;
+  return NULL;
+}
+
+int duro_runtime_add_class(duro_runtime_t *rt, const duro_class_t *cls,
+                           const char *origin, char *err, size_t errlen) {
+  int rc = duro_runtime_check_class(cls, err, errlen);
+  if (rc < 0)
+    return rc;
+  const char *by = duro_runtime_class_origin(rt, cls->name);
+  if (by) {
+    class_error(err, errlen, "class '%s' is already registered (by %s)",
+                cls->name, by);
+    return DURO_EEXIST;
+  }
+  class_ent_t *e = duro_calloc(1, sizeof(*e));
+  e->table = cls;
+  size_t n = cls->struct_size < sizeof(e->cls) ? cls->struct_size
+                                               : sizeof(e->cls);
+  memcpy(&e->cls, cls, n); /* the rest stays zero: handlers unset */
+  e->cls.struct_size = sizeof(e->cls);
+  e->origin = origin ? origin : "built-in";
+  rt->classes = duro_realloc(rt->classes,
+                             (rt->nclasses + 1) * sizeof(*rt->classes));
+  rt->classes[rt->nclasses++] = e;
+  return 0;
+}
+
+int duro_runtime_register(duro_runtime_t *rt, const duro_class_t *cls) {
+  return duro_runtime_add_class(rt, cls, NULL, NULL, 0);
 }
 
 int duro_runtime_bind(duro_runtime_t *rt, char *err, size_t errlen) {
   const duro_config_t *cfg = rt->cfg;
   rt->ns = duro_calloc(cfg->nbindings ? cfg->nbindings : 1, sizeof(*rt->ns));
   for (size_t i = 0; i < cfg->nbindings; i++) {
-    const duro_class_t *cls = NULL;
+    const class_ent_t *ce = NULL;
     for (size_t j = 0; j < rt->nclasses; j++)
-      if (strcmp(rt->classes[j]->name, cfg->bindings[i].class_name) == 0)
-        cls = rt->classes[j];
-    if (!cls) {
+      if (strcmp(rt->classes[j]->cls.name, cfg->bindings[i].class_name) == 0)
+        ce = rt->classes[j];
+    if (!ce) {
       snprintf(err, errlen, "binding %s: no class named '%s'",
                cfg->bindings[i].name, cfg->bindings[i].class_name);
       return DURO_ENOENT;
     }
     rt->ns[rt->nns].name = cfg->bindings[i].name;
-    rt->ns[rt->nns].cls = cls;
+    rt->ns[rt->nns].cls = &ce->cls;
+    rt->ns[rt->nns].table = ce->table;
     rt->nns++;
   }
   return 0;
@@ -994,6 +1110,9 @@ void duro_runtime_free(duro_runtime_t *rt) {
   }
   duro_free(rt->alarms);
   duro_free(rt->ns);
+  for (size_t i = 0; i < rt->nclasses; i++)
+    duro_free(rt->classes[i]);
+  duro_free(rt->classes);
   duro_free(rt->buckets);
   rt->closing_handles = 3;
   uv_close((uv_handle_t *)&rt->alarm_timer, free_runtime);

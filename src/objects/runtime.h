@@ -24,8 +24,26 @@ typedef struct duro_runtime duro_runtime_t;
 /* Creates a runtime over an open store. cfg is borrowed for its lifetime. */
 duro_runtime_t *duro_runtime_new(uv_loop_t *loop, duro_store_t *store,
                                  const duro_config_t *cfg);
-/* Makes a class available to bindings. DURO_EEXIST for a name taken. */
+/* Checks a class table against this duro's ABI: 0, or DURO_EINVAL with a
+ * message in err naming the class and the reason (no name, another
+ * abi_version, a struct_size too small, or handlers set past the end of
+ * this duro's duro_class_t). */
+int duro_runtime_check_class(const duro_class_t *cls, char *err,
+                             size_t errlen);
+/* Makes a class available to bindings. cls is borrowed for the runtime's
+ * life; the runtime calls a copy of it normalised to its own duro_class_t
+ * (unknown-to-the-class handlers zero). origin (borrowed, outliving the
+ * runtime; NULL means "built-in") is named in messages. Returns 0,
+ * DURO_EINVAL (see duro_runtime_check_class) or DURO_EEXIST for a name
+ * already taken, with err (may be NULL) saying which and by whom. */
+int duro_runtime_add_class(duro_runtime_t *rt, const duro_class_t *cls,
+                           const char *origin, char *err, size_t errlen);
+/* duro_runtime_add_class for a built-in class, without a message. */
 int duro_runtime_register(duro_runtime_t *rt, const duro_class_t *cls);
+/* Who registered the class called name ("built-in" or a library path), or
+ * NULL when no such class is registered. */
+const char *duro_runtime_class_origin(const duro_runtime_t *rt,
+                                      const char *name);
 /* Resolves every configured binding to a registered class. On error err
  * names the binding and the missing class. */
 int duro_runtime_bind(duro_runtime_t *rt, char *err, size_t errlen);

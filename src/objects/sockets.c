@@ -84,7 +84,8 @@ duro_socket_t *duro_accept_websocket(duro_request_t *r,
   r->http = NULL;
   r->answered = 1;
   o->open_requests--;
-  if (o->cur_fetch == r)
+  int in_fetch = o->cur_fetch == r;
+  if (in_fetch)
     r->upgraded = 1; /* run_event frees it after the handler returns */
   else
     duro__request_free(r);
@@ -93,6 +94,8 @@ duro_socket_t *duro_accept_websocket(duro_request_t *r,
     return NULL;
   }
   s->conn = duro_conn_ref(c);
+  if (in_fetch)
+    o->ev_accepted = s; /* closed with 1011 if the fetch fails */
   if (ntags) {
     s->tags = duro_calloc(ntags, sizeof(char *));
     for (size_t i = 0; i < ntags; i++)

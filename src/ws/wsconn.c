@@ -58,6 +58,26 @@ static void fail_connection(duro_conn_t *c, ws_state_t *w, uint16_t code,
   duro_conn_close_after_flush(c);
 }
 
+/* The peer's address sends messages faster than its per-client rate
+ * (net/ratelimit.h): the message is dropped and the socket closed with
+ * 1008. Warns at most once a second; the rest are counted. */
+static void rate_limited(duro_conn_t *c, ws_state_t *w) {
+  static uint64_t last_warn_ms, unreported;
+  uint64_t now = uv_now(c->net->loop);
+  unreported++;
+  if (!last_warn_ms || now - last_warn_ms >= 1000) {
+    char peer[64];
+    duro_conn_peer(c, peer, sizeof(peer));
+    duro_log_warn("conn %llu %s: WebSocket over the per-client message rate: "
+                  "closing with 1008 (%llu such closes in the last second)",
+                  (unsigned long long)c->id, peer,
+                  (unsigned long long)unreported);
+    last_warn_ms = now;
+    unreported = 0;
+  }
+  fail_connection(c, w, DURO_WS_CLOSE_POLICY, "rate limit exceeded");
+}
+
 static size_t ws_on_data(duro_conn_t *c, uint8_t *data, size_t len) {
   ws_state_t *w = c->proto_data;
   size_t off = 0;
@@ -80,10 +100,19 @@ static size_t ws_on_data(duro_conn_t *c, uint8_t *data, size_t len) {
       break;
     case DURO_WS_OP_TEXT:
     case DURO_WS_OP_BINARY:
+      if (duro_conn_over_message_rate(c)) {
+        rate_limited(c, w);
+        return len;
+      }
       if (!w->close_sent && w->handler->on_message)
         w->handler->on_message(c, ev.opcode, ev.data, ev.len, w->ud);
       break;
     case DURO_WS_OP_PING:
+      /* A ping costs us a pong: it counts as a message. */
+      if (duro_conn_over_message_rate(c)) {
+        rate_limited(c, w);
+        return len;
+      }
       if (!w->close_sent) {
         duro_chunk_t *ch = duro_ws_frame_chunk(DURO_WS_OP_PONG, ev.data,
                                                ev.len);

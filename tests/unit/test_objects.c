@@ -225,7 +225,7 @@ static int t_ws_message(duro_object_t *o, void *state, duro_socket_t *s,
 }
 
 static const duro_class_t test_class = {
-    .abi_version = DURO_ABI_VERSION,
+    DURO_CLASS_INIT,
     .name = "TestClass",
     .init = t_init,
     .fetch = t_fetch,
@@ -266,7 +266,7 @@ static int peer_fetch(duro_object_t *o, void *state, duro_request_t *req) {
 }
 
 static const duro_class_t peer_class = {
-    .abi_version = DURO_ABI_VERSION,
+    DURO_CLASS_INIT,
     .name = "PeerClass",
     .fetch = peer_fetch,
 };
