@@ -423,6 +423,16 @@ describe('HTTP transport, raw', () => {
     const g = await rawRequest(duro.port, `POST /?storeId=${storeId}&transport=http HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello`, { until: (t) => t.includes(']') });
     assert.match(g.text, /"_tag":"Defect"/);
   });
+
+  test('an x-livestore-store-id header that disagrees with the query is refused', async () => {
+    const storeId = freshStore();
+    const r = await fetch(syncUrl(duro.url, storeId, { transport: 'http' }), {
+      method: 'POST', headers: { 'content-type': 'application/json', 'x-livestore-store-id': `${storeId}-other` },
+      body: JSON.stringify({ _tag: 'Request', id: '1', tag: 'SyncHttpRpc.Ping', payload: { storeId }, headers: [] }),
+    });
+    assert.equal(r.status, 400);
+    assert.equal(await r.text(), 'x-livestore-store-id does not match the storeId query');
+  });
 });
 
 describe('webhook', () => {

@@ -31,7 +31,9 @@ process.on('exit', () => { for (const p of started) try { p.kill('SIGKILL'); } c
 
 // Starts duro. opts: role ('backend'), mode ('test'), args ([]), env ({}),
 // dir (reuse a directory, e.g. after a restart), config (text of duro.jsonc),
-// devVars (text of .dev.vars), port (0). Resolves with a handle.
+// devVars (text of .dev.vars), port (0), nofile (a descriptor limit,
+// applied with prlimit, which execs duro under the same PID). Resolves
+// with a handle.
 export async function startDuro(opts = {}) {
   const dir = opts.dir || mkdtempSync(path.join(tmpdir(), 'duro-test-'));
   if (opts.config !== undefined) writeFileSync(path.join(dir, 'duro.jsonc'), opts.config);
@@ -44,7 +46,8 @@ export async function startDuro(opts = {}) {
   args.push(...(opts.args || []));
   const env = { ...process.env, ...(opts.env || {}) };
   for (const k of SECRET_VARS) if (!(opts.env && k in opts.env)) delete env[k];
-  const [cmd, argv] = command(args);
+  let [cmd, argv] = command(args);
+  if (opts.nofile) [cmd, argv] = ['prlimit', [`--nofile=${opts.nofile}:${opts.nofile}`, '--', cmd, ...argv]];
   const proc = spawn(cmd, argv, { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
   started.add(proc);
   let log = '';
