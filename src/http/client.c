@@ -76,9 +76,7 @@ typedef struct creq {
   http_parser parser;
   duro_buf_t out;
   duro_buf_t head;   /* header bytes */
-  size_t *offs;      /* name off/len, value off/len per header */
-  size_t noffs, capoffs;
-  uint8_t last_cb;
+  duro_fields_t fields; /* the response's header fields, in head */
   duro_buf_t body;
   size_t max_body;
   duro_http_client_cb cb;
@@ -94,7 +92,7 @@ static void creq_closed(uv_handle_t *h) {
   duro_buf_free(&r->out);
   duro_buf_free(&r->head);
   duro_buf_free(&r->body);
-  duro_free(r->offs);
+  duro_fields_free(&r->fields);
   duro_free(r);
 }
 
@@ -110,15 +108,8 @@ static void finish(creq_t *r, int err, const char *error) {
     res.error = error;
   } else {
     res.status = r->parser.status_code;
-    res.nheaders = r->noffs / 4;
-    hs = duro_calloc(res.nheaders ? res.nheaders : 1, sizeof(*hs));
-    for (size_t i = 0; i < res.nheaders; i++) {
-      size_t *o = r->offs + i * 4;
-      hs[i].name = (const char *)r->head.data + o[0];
-      hs[i].name_len = o[1];
-      hs[i].value = (const char *)r->head.data + o[2];
-      hs[i].value_len = o[3];
-    }
+    res.nheaders = duro_fields_count(&r->fields);
+    hs = duro_fields_resolve(&r->fields, &r->head);
     res.headers = hs;
     res.body = r->body.data ? r->body.data : (const uint8_t *)"";
     res.body_len = r->body.len;
@@ -130,40 +121,21 @@ static void finish(creq_t *r, int err, const char *error) {
   uv_close((uv_handle_t *)&r->timer, creq_closed);
 }
 
-static void push_off(creq_t *r, size_t v) {
-  if (r->noffs == r->capoffs) {
-    r->capoffs = r->capoffs ? r->capoffs * 2 : 32;
-    r->offs = duro_realloc(r->offs, r->capoffs * sizeof(size_t));
-  }
-  r->offs[r->noffs++] = v;
-}
-
 static int on_header_field(http_parser *p, const char *at, size_t n) {
   creq_t *r = p->data;
-  if (r->head.len + n > 64 * 1024 || r->noffs / 4 >= 200)
+  if (r->head.len + n > 64 * 1024 ||
+      (duro_fields_starts_field(&r->fields) &&
+       duro_fields_count(&r->fields) >= 200))
     return 1;
-  if (r->last_cb != 1) {
-    push_off(r, r->head.len);
-    push_off(r, 0);
-    push_off(r, 0);
-    push_off(r, 0);
-  }
-  duro_buf_append(&r->head, at, n);
-  r->offs[r->noffs - 3] += n;
-  r->last_cb = 1;
+  duro_fields_name(&r->fields, &r->head, at, n);
   return 0;
 }
 
 static int on_header_value(http_parser *p, const char *at, size_t n) {
   creq_t *r = p->data;
-  if (r->head.len + n > 64 * 1024 || r->noffs == 0)
+  if (r->head.len + n > 64 * 1024)
     return 1;
-  if (r->last_cb != 2)
-    r->offs[r->noffs - 2] = r->head.len;
-  duro_buf_append(&r->head, at, n);
-  r->offs[r->noffs - 1] += n;
-  r->last_cb = 2;
-  return 0;
+  return duro_fields_value(&r->fields, &r->head, at, n) < 0;
 }
 
 static int on_body(http_parser *p, const char *at, size_t n) {

@@ -23,7 +23,6 @@ typedef struct http_state {
   const char *error_reason;
   uint8_t busy;        /* a request was handed to the handler */
   uint8_t in_data;     /* inside on_data: answers are picked up there */
-  uint8_t last_cb;     /* 0 none, 1 header field, 2 header value */
   uint8_t url_done;
   uint8_t started;     /* bytes of a request have arrived */
   uint8_t head_armed;  /* the header deadline already runs (from accept) */
@@ -56,33 +55,17 @@ void duro_http_req_free(duro_http_req_t *r) {
     return;
   duro_buf_free(&r->body);
   duro_buf_free(&r->_head);
-  duro_free(r->_offs);
+  duro_fields_free(&r->_fields);
   duro_free(r->headers);
   duro_free(r);
-}
-
-static void push_off(duro_http_req_t *r, size_t v) {
-  if (r->_noffs == r->_capoffs) {
-    r->_capoffs = r->_capoffs ? r->_capoffs * 2 : 32;
-    r->_offs = duro_realloc(r->_offs, r->_capoffs * sizeof(size_t));
-  }
-  r->_offs[r->_noffs++] = v;
 }
 
 /* Turns the offsets gathered while parsing into pointers: _head no longer
  * grows after this. */
 static void finish_head(duro_http_req_t *r) {
   r->target = (const char *)r->_head.data;
-  r->nheaders = r->_noffs / 4;
-  r->headers = duro_calloc(r->nheaders ? r->nheaders : 1,
-                           sizeof(duro_header_t));
-  for (size_t i = 0; i < r->nheaders; i++) {
-    size_t *o = r->_offs + i * 4;
-    r->headers[i].name = (const char *)r->_head.data + o[0];
-    r->headers[i].name_len = o[1];
-    r->headers[i].value = (const char *)r->_head.data + o[2];
-    r->headers[i].value_len = o[3];
-  }
+  r->nheaders = duro_fields_count(&r->_fields);
+  r->headers = duro_fields_resolve(&r->_fields, &r->_head);
   const char *q = memchr(r->target, '?', r->target_len);
   r->path = r->target;
   r->path_len = q ? (size_t)(q - r->target) : r->target_len;
@@ -112,14 +95,10 @@ duro_http_req_t *duro_http_req_new(const char *method, const char *target,
   duro_buf_append(&r->_head, target, target_len);
   duro_buf_append(&r->_head, "", 1);
   r->target_len = target_len;
-  for (size_t i = 0; i < nheaders; i++) {
-    push_off(r, r->_head.len);
-    push_off(r, headers[i].name_len);
-    duro_buf_append(&r->_head, headers[i].name, headers[i].name_len);
-    push_off(r, r->_head.len);
-    push_off(r, headers[i].value_len);
-    duro_buf_append(&r->_head, headers[i].value, headers[i].value_len);
-  }
+  for (size_t i = 0; i < nheaders; i++)
+    duro_fields_add(&r->_fields, &r->_head, headers[i].name,
+                    headers[i].name_len, headers[i].value,
+                    headers[i].value_len);
   duro_buf_reserve(&r->_head, 1);
   finish_head(r);
   duro_buf_append(&r->body, body, body_len);
@@ -276,7 +255,6 @@ static int on_message_begin(http_parser *p) {
   h->req->_http = h;
   h->req->conn = h->conn;
   h->head_bytes = 0;
-  h->last_cb = 0;
   h->url_done = 0;
   h->saw_cl = h->saw_te = 0;
   return 0;
@@ -323,17 +301,10 @@ static int on_header_field(http_parser *p, const char *at, size_t n) {
   if (r->headers)
     return on_trailer(h, at);
   end_url(h);
-  if (h->last_cb != 1) {
-    if (r->_noffs / 4 >= 100)
-      return fail(h, 431, "Too many request header fields");
-    push_off(r, r->_head.len);
-    push_off(r, 0);
-    push_off(r, 0);
-    push_off(r, 0);
-  }
-  duro_buf_append(&r->_head, at, n);
-  r->_offs[r->_noffs - 3] += n;
-  h->last_cb = 1;
+  if (duro_fields_starts_field(&r->_fields) &&
+      duro_fields_count(&r->_fields) >= 100)
+    return fail(h, 431, "Too many request header fields");
+  duro_fields_name(&r->_fields, &r->_head, at, n);
   return 0;
 }
 
@@ -344,12 +315,7 @@ static int on_header_value(http_parser *p, const char *at, size_t n) {
     return 1;
   if (r->headers)
     return 0; /* a trailer's value: dropped (on_trailer) */
-  if (h->last_cb != 2)
-    r->_offs[r->_noffs - 2] = r->_head.len;
-  duro_buf_append(&r->_head, at, n);
-  r->_offs[r->_noffs - 1] += n;
-  h->last_cb = 2;
-  return 0;
+  return duro_fields_value(&r->_fields, &r->_head, at, n) < 0;
 }
 
 static int on_headers_complete(http_parser *p) {

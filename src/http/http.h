@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "core/buf.h"
+#include "http/fields.h"
 #include "net/conn.h"
 
 #include "duro.h" /* duro_header_t */
@@ -54,8 +55,7 @@ struct duro_http_req {
   uint8_t is_head;
   /* private */
   duro_buf_t _head;         /* target and header bytes */
-  size_t *_offs;            /* offsets into _head while parsing */
-  size_t _noffs, _capoffs;
+  duro_fields_t _fields;    /* header fields in _head while parsing */
   void *_http;
 };
 
