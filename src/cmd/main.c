@@ -33,6 +33,10 @@
  * that with the storage close after it duro exits within 5 s. */
 #define SHUTDOWN_GRACE_MS 3500
 #define DRAIN_POLL_MS 20
+/* A Ctrl-C on `make run` reaches duro twice, a few ms apart: from the
+ * terminal (to the whole process group) and from make, which passes it on
+ * to its children. Signals this close to the first are that same one. */
+#define SIGNAL_ECHO_MS 100
 
 typedef struct app {
   uv_loop_t *loop;
@@ -47,6 +51,7 @@ typedef struct app {
   uv_timer_t grace;
   uv_timer_t drain_poll; /* shutdown: waits for in-flight answers */
   int signals;
+  uint64_t first_signal_ms;
   int runtime_drained;
   int finishing;
   int handles_up;
@@ -131,12 +136,16 @@ static void on_grace_over(uv_timer_t *t) {
 
 static void on_signal(uv_signal_t *s, int signum) {
   app_t *app = s->data;
+  uint64_t now = uv_hrtime() / 1000000;
+  if (app->signals && now - app->first_signal_ms < SIGNAL_ECHO_MS)
+    return;
   if (++app->signals > 1) {
     /* Commits already acknowledged are durable; the rest is lost, as in a
      * crash. Exit 1: this was not a clean shutdown. */
     duro_log_warn("second signal: exiting now");
     _exit(1);
   }
+  app->first_signal_ms = now;
   duro_log_info("%s: shutting down (close 1001, flush storage)",
                 signum == SIGINT ? "SIGINT" : "SIGTERM");
   if (app->has_frontend)

@@ -136,6 +136,17 @@ test('SIGTERM stops a running duro with exit 0', async () => {
   } finally { h.cleanup(); }
 });
 
+test('one signal delivered twice at once (a Ctrl-C via the terminal and via make) still shuts down gracefully', async () => {
+  const h = await startDuro();
+  try {
+    h.proc.kill('SIGINT');
+    h.proc.kill('SIGINT');
+    const r = await h.exited;
+    assert.deepEqual(r, { code: 0, signal: null }, h.log);
+    assert.doesNotMatch(h.log, /second signal/);
+  } finally { h.cleanup(); }
+});
+
 test('--port 0 listens on a free port that the log line announces', async () => {
   // Two at once: both must start, on different ports, neither the default.
   const hs = [];
