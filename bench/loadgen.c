@@ -2,7 +2,7 @@
  * loadgen.c: load generator for duro's seed application (MessageCoordinator).
  *
  * It talks to the server only over TCP on 127.0.0.1, so it builds and runs
- * without any part of duro. Two modes:
+ * without any part of duro. Three modes:
  *
  *   fanout  N subscriber WebSockets on /ws/connect plus one HTTP keep-alive
  *           publisher that sends M `POST /broadcast` requests whose JSON body
@@ -12,6 +12,15 @@
  *           duplicates and losses (a bitmap of M bits per subscriber).
  *   idle    N WebSockets held open until stdin closes or a signal arrives;
  *           used to measure the server's memory per idle connection.
+ *   syncsubs N live LiveStore pullers (bench/sync_bench.mjs fan-out): each
+ *           socket sends one SyncWsRpc.Pull (live, cursor None) and reads
+ *           the Chunk messages without a JSON parse: the first and last
+ *           "seqNum" of a chunk give its event count (the benchmark pushes
+ *           contiguous chains; a chunk that does not start where the
+ *           previous one ended counts as a gap), and the first "t" (wall
+ *           clock ms, stamped by the pusher) gives the chunk's latency.
+ *           Works against any server speaking the protocol, so duro and
+ *           the reference backend are read by the same client.
  *
  * Design notes. One thread, one epoll instance, level-triggered, all sockets
  * nonblocking. Every read goes into one loop-wide buffer (as in uSockets);
@@ -47,6 +56,11 @@
 
 #define RBUF_SIZE (256 * 1024) /* loop-wide receive buffer */
 #define MAX_FRAME (64 * 1024)  /* largest server frame we accept */
+/* syncsubs: chunks are ~24 KB, but a server may send bigger messages (a
+ * backlog page, a fragmented message); the receive buffer must hold the
+ * carried tail of an incomplete frame plus room for the next read. */
+#define SYNC_RBUF_SIZE (4 * 1024 * 1024)
+#define SYNC_MAX_FRAME (2 * 1024 * 1024)
 #define MAX_HEAD 8192          /* largest HTTP response head we accept */
 #define MAX_ATTEMPTS 3         /* connect attempts per socket */
 #define MAX_EVENTS 1024
@@ -76,9 +90,13 @@ typedef struct {
   uint8_t is_pub;
   uint32_t events; /* current epoll interest */
   int broken;      /* errno-style code set by a failed send, acted on later */
-  int64_t last_seq;
-  uint32_t got; /* distinct seqs received */
+  int64_t last_seq; /* syncsubs: the last seqNum received (0: none) */
+  uint32_t got;      /* distinct seqs received */
   uint64_t *seen;
+  uint8_t ready, done; /* syncsubs: first chunk seen; all events seen */
+  char *msg;           /* syncsubs: a fragmented message being assembled */
+  uint32_t msg_len, msg_cap;
+  bool in_msg;
   char *in; /* unconsumed input carried between reads */
   uint32_t in_len, in_cap;
   obuf_t out;
@@ -96,7 +114,11 @@ typedef struct {
 static struct {
   /* options */
   const char *mode;
+  bool sync; /* syncsubs */
   int port;
+  const char *path, *store;
+  uint32_t events;
+  size_t rbuf_size, max_frame;
   uint32_t subs, msgs, window, burst;
   double rate, hold_s, timeout_s;
   bool quiet, pause;
@@ -126,6 +148,10 @@ static struct {
   uint64_t deliveries, distinct, dup, ooo, bad, proto_err, closed, pings;
   uint32_t complete;
   int64_t last_delivery, t_done;
+  /* syncsubs (times are CLOCK_REALTIME us, comparable with the pusher's) */
+  uint32_t ready;
+  uint64_t chunks, empty_chunks, gaps, fragmented, sync_err;
+  int64_t first_delivery;
   hist_t hist;
   unsigned errs_logged;
 } g;
@@ -133,6 +159,13 @@ static struct {
 static int64_t now_us(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* Wall clock, for latencies against a timestamp another process wrote. */
+static int64_t real_us(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
   return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
@@ -254,22 +287,35 @@ static void conn_write(conn_t *c, uint32_t id, const void *p, size_t n) {
     conn_watch(c, id, EPOLLIN | EPOLLOUT);
 }
 
-/* A masked client frame with at most 125 payload bytes (control frames). */
+/* A masked client frame (clients must mask, RFC 6455 5.3) with at most
+ * 1024 payload bytes: control frames and the syncsubs Pull request. */
+#define WS_SEND_MAX 1024
 static void ws_send(conn_t *c, uint32_t id, unsigned op, const void *p, size_t n) {
-  uint8_t f[6 + 125];
-  if (n > 125)
-    n = 125;
+  uint8_t f[8 + WS_SEND_MAX];
+  size_t h = 2;
+  if (n > WS_SEND_MAX)
+    n = WS_SEND_MAX;
+  if (op & 0x8 && n > 125)
+    n = 125; /* control frames */
   g.rng ^= g.rng << 13;
   g.rng ^= g.rng >> 7;
   g.rng ^= g.rng << 17;
   uint8_t key[4] = {(uint8_t)g.rng, (uint8_t)(g.rng >> 8), (uint8_t)(g.rng >> 16),
                     (uint8_t)(g.rng >> 24)};
   f[0] = (uint8_t)(0x80 | op);
-  f[1] = (uint8_t)(0x80 | n);
-  memcpy(f + 2, key, 4);
+  if (n <= 125) {
+    f[1] = (uint8_t)(0x80 | n);
+  } else {
+    f[1] = 0x80 | 126;
+    f[2] = (uint8_t)(n >> 8);
+    f[3] = (uint8_t)n;
+    h = 4;
+  }
+  memcpy(f + h, key, 4);
+  h += 4;
   for (size_t i = 0; i < n; i++)
-    f[6 + i] = ((const uint8_t *)p)[i] ^ key[i & 3];
-  conn_write(c, id, f, 6 + n);
+    f[h + i] = ((const uint8_t *)p)[i] ^ key[i & 3];
+  conn_write(c, id, f, h + n);
 }
 
 /* ------------------------------------------------------------- connections */
@@ -430,6 +476,126 @@ static void on_text(conn_t *c, const char *p, size_t n, int64_t now) {
     g.t_done = now;
 }
 
+/* ---------------------------------------------------------------- syncsubs */
+
+/* The last occurrence of `key` in p[0..n), or NULL. */
+static const char *memrmem_(const char *p, size_t n, const char *key, size_t klen) {
+  if (n < klen)
+    return NULL;
+  for (size_t i = n - klen + 1; i-- > 0;)
+    if (p[i] == key[0] && memcmp(p + i, key, klen) == 0)
+      return p + i;
+  return NULL;
+}
+
+/* Parses the decimal number after `at` (JSON, non-negative, optional
+ * fraction) as thousandths: "1763900000123.456" -> 1763900000123456. */
+static bool scan_milli(const char *at, const char *end, int64_t *out) {
+  if (at >= end || *at < '0' || *at > '9')
+    return false;
+  int64_t v = 0;
+  while (at < end && *at >= '0' && *at <= '9' && v < INT64_MAX / 10)
+    v = v * 10 + (*at++ - '0');
+  int frac = 0;
+  if (at < end && *at == '.')
+    for (at++; at < end && *at >= '0' && *at <= '9'; at++)
+      if (frac < 3) {
+        v = v * 10 + (*at - '0');
+        frac++;
+      }
+  for (; frac < 3; frac++)
+    v *= 10;
+  *out = v;
+  return true;
+}
+
+/* One complete message on a live puller: the per-chunk hot path. Only the
+ * head, the first "seqNum"/"t" and the last "seqNum" are looked at. */
+static void on_sync_msg(conn_t *c, const char *p, size_t n, int64_t now) {
+  size_t head = n < 64 ? n : 64;
+  if (!memmem(p, head, "\"_tag\":\"Chunk\"", 14)) {
+    g.sync_err++;
+    if (g.errs_logged++ < MAX_ERR_LOG)
+      fprintf(stderr, "loadgen: unexpected message: %.*s\n", (int)(n > 300 ? 300 : n), p);
+    return;
+  }
+  g.chunks++;
+  if (!c->ready) {
+    c->ready = 1;
+    g.ready++;
+  }
+  const char *f = memmem(p, n, "\"seqNum\":", 9);
+  if (!f) {
+    g.empty_chunks++;
+    return;
+  }
+  const char *l = memrmem_(p, n, "\"seqNum\":", 9), *end = p + n;
+  int64_t first, last, t;
+  if (!scan_int(f, (size_t)(end - f), "\"seqNum\":", 9, &first) ||
+      !scan_int(l, (size_t)(end - l), "\"seqNum\":", 9, &last) || last < first) {
+    g.bad++;
+    return;
+  }
+  const char *tk = memmem(p, n, "\"t\":", 4);
+  if (tk && scan_milli(tk + 4, end, &t))
+    hist_add(&g.hist, now > t ? (uint64_t)(now - t) : 0);
+  else
+    g.bad++;
+  if (first != c->last_seq + 1)
+    g.gaps++;
+  c->last_seq = last;
+  g.deliveries += (uint64_t)(last - first + 1);
+  if (g.first_delivery == 0)
+    g.first_delivery = now;
+  g.last_delivery = now;
+  if (!c->done && last >= (int64_t)g.events) {
+    c->done = 1;
+    if (++g.complete == g.subs)
+      g.t_done = now;
+  }
+}
+
+/* A text or continuation frame on a live puller. Whole messages are
+ * handled in place; fragments are assembled in c->msg. */
+static bool sync_frame(conn_t *c, unsigned op, bool fin, const char *pl, size_t len,
+                       int64_t now) {
+  if (op == 0x1 && fin && !c->in_msg) {
+    on_sync_msg(c, pl, len, now);
+    return true;
+  }
+  if ((op == 0x1) == c->in_msg)
+    return false; /* a continuation without a start, or a new start inside */
+  if (op == 0x1) {
+    c->in_msg = true;
+    c->msg_len = 0;
+    g.fragmented++;
+  }
+  if (c->msg_len + len > g.max_frame)
+    return false;
+  if (c->msg_len + len > c->msg_cap) {
+    c->msg_cap = (uint32_t)(c->msg_len + len) * 2;
+    c->msg = xrealloc(c->msg, c->msg_cap);
+  }
+  memcpy(c->msg + c->msg_len, pl, len);
+  c->msg_len += (uint32_t)len;
+  if (fin) {
+    c->in_msg = false;
+    on_sync_msg(c, c->msg, c->msg_len, now);
+  }
+  return true;
+}
+
+/* Sends the socket's live Pull, the envelope the Node client sends. */
+static void sync_send_pull(conn_t *c, uint32_t id) {
+  char req[512];
+  int n = snprintf(req, sizeof(req),
+                   "{\"_tag\":\"Request\",\"id\":\"%" PRIu32 "\",\"tag\":\"SyncWsRpc.Pull\","
+                   "\"payload\":{\"storeId\":\"%s\",\"live\":true,"
+                   "\"cursor\":{\"_tag\":\"None\"}},\"headers\":[]}",
+                   id, g.store);
+  ws_send(c, id, 0x1, req, (size_t)n);
+}
+
 /* Handles the 101 response; returns the bytes it used, 0 if incomplete,
  * or -1 after failing the connection. */
 static ssize_t sub_handshake(conn_t *c, uint32_t id, const char *p, size_t n) {
@@ -454,6 +620,8 @@ static ssize_t sub_handshake(conn_t *c, uint32_t id, const char *p, size_t n) {
   c->state = ST_OPEN;
   g.connecting--;
   g.open++;
+  if (g.sync)
+    sync_send_pull(c, id);
   return (ssize_t)hlen;
 }
 
@@ -482,9 +650,9 @@ static ssize_t sub_frames(conn_t *c, uint32_t id, char *p, size_t n,
     bool masked = f[1] & 0x80;
     if (masked)
       hdr += 4;
-    if (len > MAX_FRAME) {
+    if (len > g.max_frame) {
       g.proto_err++;
-      conn_fail(c, id, "frame larger than 64 KiB", 0);
+      conn_fail(c, id, "frame larger than the limit (64 KiB; syncsubs 2 MiB)", 0);
       return -1;
     }
     if (avail < hdr + len)
@@ -501,8 +669,15 @@ static ssize_t sub_frames(conn_t *c, uint32_t id, char *p, size_t n,
       continue;
     }
     switch (op) {
+    case 0x0:
     case 0x1:
-      if (fin)
+      if (g.sync) {
+        if (!sync_frame(c, op, fin, pl, (size_t)len, now)) {
+          g.proto_err++;
+          conn_fail(c, id, "bad fragmentation or message too large", 0);
+          return -1;
+        }
+      } else if (op == 0x1 && fin)
         on_text(c, pl, (size_t)len, now);
       else
         g.proto_err++; /* the server must send one frame per message */
@@ -517,7 +692,7 @@ static ssize_t sub_frames(conn_t *c, uint32_t id, char *p, size_t n,
       ws_send(c, id, 0x8, pl, len >= 2 ? 2 : 0);
       conn_fail(c, id, "server sent close", 0);
       return -1;
-    default: /* binary or continuation: unexpected from this server */
+    default: /* binary: unexpected from these servers */
       g.proto_err++;
       break;
     }
@@ -580,7 +755,7 @@ static void conn_readable(conn_t *c, uint32_t id) {
     size_t have = c->in_len;
     if (have)
       memcpy(g.rb, c->in, have);
-    ssize_t r = recv(c->fd, g.rb + have, RBUF_SIZE - have, 0);
+    ssize_t r = recv(c->fd, g.rb + have, g.rbuf_size - have, 0);
     if (r < 0) {
       if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
         return;
@@ -591,7 +766,7 @@ static void conn_readable(conn_t *c, uint32_t id) {
       conn_fail(c, id, "server closed the connection", 0);
       return;
     }
-    int64_t now = now_us();
+    int64_t now = g.sync ? real_us() : now_us();
     size_t n = have + (size_t)r, off = 0;
     ssize_t used = 0;
     if (c->is_pub) {
@@ -620,7 +795,7 @@ static void conn_readable(conn_t *c, uint32_t id) {
     c->in_len = (uint32_t)(n - off);
     if (c->is_pub)
       pub_pump(now);
-    if ((size_t)r < RBUF_SIZE - have)
+    if ((size_t)r < g.rbuf_size - have)
       return; /* drained */
   }
 }
@@ -784,7 +959,7 @@ static void setup(uint32_t nconns) {
   g.addr.sin_family = AF_INET;
   g.addr.sin_port = htons((uint16_t)g.port);
   g.addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  g.rb = xrealloc(NULL, RBUF_SIZE);
+  g.rb = xrealloc(NULL, g.rbuf_size);
   g.nconns = nconns;
   g.conns = calloc(nconns, sizeof(conn_t));
   if (!g.conns) {
@@ -797,13 +972,17 @@ static void setup(uint32_t nconns) {
   }
   g.rng = (uint64_t)now_us() | 1;
   int n = snprintf(g.handshake, sizeof(g.handshake),
-                   "GET /ws/connect HTTP/1.1\r\n"
+                   "GET %s HTTP/1.1\r\n"
                    "Host: 127.0.0.1:%d\r\n"
                    "Upgrade: websocket\r\n"
                    "Connection: Upgrade\r\n"
                    "Sec-WebSocket-Key: " WS_KEY "\r\n"
                    "Sec-WebSocket-Version: 13\r\n\r\n",
-                   g.port);
+                   g.path, g.port);
+  if (n < 0 || (size_t)n >= sizeof(g.handshake)) {
+    fprintf(stderr, "loadgen: --path too long\n");
+    exit(2);
+  }
   g.handshake_len = (size_t)n;
 }
 
@@ -811,7 +990,8 @@ static void setup(uint32_t nconns) {
  * Returns false if some could not be opened or time ran out. */
 static bool connect_all(void) {
   int64_t t0 = now_us();
-  int64_t deadline = t0 + 30 * INT64_C(1000000) + (int64_t)g.subs * 5000;
+  /* A slow server (the reference under wrangler dev) gets 4x longer. */
+  int64_t deadline = t0 + (30 * INT64_C(1000000) + (int64_t)g.subs * 5000) * (g.sync ? 4 : 1);
   launch();
   while (g.open + g.failed < g.subs && !g.stop) {
     if (now_us() > deadline) {
@@ -851,6 +1031,13 @@ static double cpu_self_s(void) {
   getrusage(RUSAGE_SELF, &ru);
   return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
          (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
+
+/* The kernel part of cpu_self_s(). */
+static double cpu_sys_s(void) {
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  return (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
 }
 
 /* ------------------------------------------------------------------ fanout */
@@ -1026,6 +1213,106 @@ static int run_fanout(void) {
   return ok ? 0 : 1;
 }
 
+/* ---------------------------------------------------------------- syncsubs */
+
+static int run_syncsubs(void) {
+  setup(g.subs);
+  for (uint32_t i = 0; i < g.subs; i++)
+    g.conns[i].last_seq = 0; /* the first event of a fresh store is 1 */
+  if (!g.quiet)
+    fprintf(stderr, "loadgen: syncsubs port=%d path=%s store=%s subs=%u events=%u\n",
+            g.port, g.path, g.store, g.subs, g.events);
+  int64_t c0 = now_us();
+  if (!connect_all()) {
+    close_all();
+    printf("RESULT mode=syncsubs subs=%u ok=0 error=connect open=%u\n", g.subs, g.open);
+    return 2;
+  }
+  /* Every pull answers with its (empty) backlog chunk before the pusher
+   * may start, as the Node subscribers wait for theirs. */
+  int64_t deadline = now_us() + 120 * INT64_C(1000000);
+  while (g.ready < g.subs && g.open == g.subs && !g.stop && now_us() < deadline)
+    poll_once(100);
+  double connect_s = (double)(now_us() - c0) / 1e6;
+  if (g.ready < g.subs) {
+    fprintf(stderr, "loadgen: only %u of %u pulls answered (%u open)\n", g.ready,
+            g.subs, g.open);
+    close_all();
+    printf("RESULT mode=syncsubs subs=%u ok=0 error=pull ready=%u open=%u\n", g.subs,
+           g.ready, g.open);
+    return 2;
+  }
+  uint64_t backlog = g.deliveries; /* events in the first chunks (0: fresh store) */
+  g.deliveries = 0;
+  g.first_delivery = g.last_delivery = 0;
+  memset(&g.hist, 0, sizeof(g.hist));
+  printf("READY subs=%u connect_s=%.2f\n", g.subs, connect_s);
+  fflush(stdout);
+
+  /* Until every puller has event `events`, a line or EOF on stdin (the
+   * driver gave up), a signal, or --timeout. */
+  watch_stdin();
+  g.stdin_line = false;
+  double cpu0 = cpu_self_s(), sys0 = cpu_sys_s();
+  deadline = now_us() + (int64_t)((g.timeout_s > 0 ? g.timeout_s : 600) * 1e6);
+  const char *end_reason = "complete";
+  while (g.complete < g.subs) {
+    if (g.stop) {
+      end_reason = "signal";
+      break;
+    }
+    if (g.stdin_line || g.stdin_eof) {
+      end_reason = "told";
+      break;
+    }
+    if (now_us() > deadline) {
+      end_reason = "timeout";
+      break;
+    }
+    if (g.open == 0) {
+      end_reason = "disconnected";
+      break;
+    }
+    poll_once(100);
+  }
+  double cpu = cpu_self_s() - cpu0, sys = cpu_sys_s() - sys0;
+  uint64_t expected = (uint64_t)g.subs * g.events;
+  double p50 = hist_quantile_ms(&g.hist, 0.50), p99 = hist_quantile_ms(&g.hist, 0.99),
+         p999 = hist_quantile_ms(&g.hist, 0.999);
+  double mx = (double)g.hist.max / 1000.0;
+  double mean = g.hist.n ? (double)g.hist.sum / (double)g.hist.n / 1000.0 : 0;
+  bool ok = g.deliveries == expected && g.gaps == 0 && g.bad == 0 && g.proto_err == 0 &&
+            g.closed == 0 && g.sync_err == 0 && backlog == 0;
+  printf("syncsubs: %u live pullers x %u events\n", g.subs, g.events);
+  printf("  connect+pull   %.2f s\n", connect_s);
+  printf("  deliveries     %" PRIu64 " of %" PRIu64 " (ended: %s)\n", g.deliveries,
+         expected, end_reason);
+  printf("  chunks         %" PRIu64 " (%" PRIu64 " empty, %" PRIu64 " fragmented)\n",
+         g.chunks, g.empty_chunks, g.fragmented);
+  printf("  latency ms     p50 %.3f  p99 %.3f  p99.9 %.3f  max %.3f  mean %.3f (per chunk)\n",
+         p50, p99, p999, mx, mean);
+  printf("  gaps %" PRIu64 ", unparsable %" PRIu64 ", other messages %" PRIu64
+         ", protocol errors %" PRIu64 ", closed by server %" PRIu64 ", pings %" PRIu64 "\n",
+         g.gaps, g.bad, g.sync_err, g.proto_err, g.closed, g.pings);
+  printf("  loadgen cpu    %.2f s (%.2f s in the kernel)\n", cpu, sys);
+  /* first_ms/last_ms: wall clock of the first and last delivery, so the
+   * driver can measure from its own start of pushing. */
+  printf("RESULT mode=syncsubs subs=%u events=%u deliveries=%" PRIu64 " expected=%" PRIu64
+         " chunks=%" PRIu64 " gaps=%" PRIu64 " first_ms=%.3f last_ms=%.3f p50_ms=%.3f"
+         " p99_ms=%.3f p999_ms=%.3f max_ms=%.3f mean_ms=%.3f bad=%" PRIu64
+         " other=%" PRIu64 " proto_err=%" PRIu64 " closed=%" PRIu64 " backlog=%" PRIu64
+         " fragmented=%" PRIu64 " connect_s=%.2f loadgen_cpu_s=%.3f loadgen_sys_s=%.3f"
+         " end=%s ok=%d\n",
+         g.subs, g.events, g.deliveries, expected, g.chunks, g.gaps,
+         (double)g.first_delivery / 1000.0, (double)g.last_delivery / 1000.0, p50, p99,
+         p999, mx, mean, g.bad, g.sync_err, g.proto_err, g.closed, backlog, g.fragmented,
+         connect_s, cpu, sys, end_reason, ok);
+  fflush(stdout);
+  pause_point("DONE"); /* --pause: the driver reads the server's CPU first */
+  close_all();
+  return ok ? 0 : 1;
+}
+
 /* -------------------------------------------------------------------- idle */
 
 static int run_idle(void) {
@@ -1060,6 +1347,7 @@ static int run_idle(void) {
 static void usage(FILE *f) {
   fprintf(f,
           "usage: loadgen fanout --port P --subs N --msgs M [--rate R] [--window W]\n"
+          "       loadgen syncsubs --port P --store S --subs N --events E [--path P]\n"
           "       loadgen idle   --port P --conns N [--hold S]\n"
           "\n"
           "Load generator for duro's seed application; talks to 127.0.0.1 only.\n"
@@ -1076,10 +1364,20 @@ static void usage(FILE *f) {
           "                     after the results, each time waiting for a line\n"
           "                     (or EOF) on stdin before going on, so a driver can\n"
           "                     sample the server between phases (bounded: 120 s)\n"
+          "syncsubs Opens N WebSockets on --path (default /?storeId=S&transport=ws)\n"
+          "        and sends on each a live LiveStore Pull (cursor None) for\n"
+          "        --store S; prints READY once every pull's first chunk arrived,\n"
+          "        then counts events per chunk (first/last seqNum) and per-chunk\n"
+          "        latency (wall clock now - the first event's args.t, in ms)\n"
+          "        until all N x E arrived, a line/EOF on stdin, or --timeout S\n"
+          "        (default 600). --events E: events the pusher will push. --pause:\n"
+          "        print DONE after RESULT and keep the sockets open until a line\n"
+          "        or EOF on stdin (bounded: 120 s)\n"
           "idle    Opens N WebSockets, prints READY when all are open, then holds\n"
           "        them (answering pings) until stdin closes, a signal arrives or\n"
           "        --hold S seconds pass.\n"
-          "common  --burst B    handshakes in flight while connecting (default 500)\n"
+          "common  --burst B    handshakes in flight while connecting (default 500;\n"
+          "                     syncsubs 100)\n"
           "        --quiet      no progress lines on stderr\n"
           "\n"
           "Prints a human-readable summary and one `RESULT key=value ...` line.\n"
@@ -1113,7 +1411,7 @@ int main(int argc, char **argv) {
   }
   g.mode = argv[1];
   g.window = 64;
-  g.burst = 500;
+  g.burst = 0; /* default per mode, below */
   uint32_t port = 0;
   for (int i = 2; i < argc; i++) {
     const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -1133,6 +1431,15 @@ int main(int argc, char **argv) {
       ok = parse_u32(v, &port) && port > 0 && port < 65536;
     } else if (!strcmp(a, "--subs") || !strcmp(a, "--conns")) {
       ok = parse_u32(v, &g.subs) && g.subs > 0 && g.subs < 10000000;
+    } else if (!strcmp(a, "--events")) {
+      ok = parse_u32(v, &g.events) && g.events > 0 && g.events < 1000000000;
+    } else if (!strcmp(a, "--store")) {
+      ok = v[0] && strspn(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                             "0123456789_-") == strlen(v) && strlen(v) <= 100;
+      g.store = v;
+    } else if (!strcmp(a, "--path")) {
+      ok = v[0] == '/' && strlen(v) <= 300 && !strpbrk(v, " \r\n");
+      g.path = v;
     } else if (!strcmp(a, "--msgs")) {
       ok = parse_u32(v, &g.msgs) && g.msgs > 0 && g.msgs < 100000000;
     } else if (!strcmp(a, "--rate")) {
@@ -1157,6 +1464,27 @@ int main(int argc, char **argv) {
     i++;
   }
   g.port = (int)port;
+  if (!g.burst) /* the Node sync client opens 100 at a time */
+    g.burst = !strcmp(g.mode, "syncsubs") ? 100 : 500;
+  g.rbuf_size = RBUF_SIZE;
+  g.max_frame = MAX_FRAME;
+  if (!g.path)
+    g.path = "/ws/connect";
+  if (!strcmp(g.mode, "syncsubs")) {
+    if (!port || !g.subs || !g.events || !g.store) {
+      fprintf(stderr, "loadgen: syncsubs needs --port, --store, --subs and --events\n");
+      return 2;
+    }
+    static char path[160];
+    if (!strcmp(g.path, "/ws/connect")) {
+      snprintf(path, sizeof(path), "/?storeId=%s&transport=ws", g.store);
+      g.path = path;
+    }
+    g.sync = true;
+    g.rbuf_size = SYNC_RBUF_SIZE;
+    g.max_frame = SYNC_MAX_FRAME;
+    return run_syncsubs();
+  }
   if (!strcmp(g.mode, "fanout")) {
     if (!port || !g.subs || !g.msgs) {
       fprintf(stderr, "loadgen: fanout needs --port, --subs and --msgs\n");

@@ -9,7 +9,11 @@
 //   catchup  a store of 1,000,000 events; a new client pulls from the
 //            start, acking each chunk: time to the last NoMore page
 //   fanout   1,000 live pullers on one store, a pusher sends 10,000
-//            events in batches of 100: deliveries/s, p50/p99 latency
+//            events in batches of 100: deliveries/s, p50/p99 latency.
+//            The pullers are `loadgen syncsubs` (bench/loadgen.c, C, one
+//            thread): Node subscribers needed ~3x the CPU duro's server
+//            spends, so the figure measured the client on a small machine.
+//            SYNC_FANOUT_CLIENT=node runs the earlier Node subscribers.
 //
 // The workloads are exported and take any server ({port, cpu()}), so
 // bench/sync_compare.mjs runs the very same code against the reference
@@ -17,9 +21,14 @@
 //
 // Environment: BENCH_SYNC="push catchup fanout" (subset), SYNC_EVENTS
 // (catch-up size, default 1000000), SYNC_SUBS (default 1000),
-// SYNC_CLIENT_THREADS (fan-out subscriber threads, default 2).
-import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+// SYNC_FANOUT_CLIENT (c, the default, or node), SYNC_CLIENT_THREADS (Node
+// fan-out subscriber threads, default 2), LOADGEN (a loadgen binary; by
+// default build/bench/loadgen, compiled from bench/loadgen.c when missing
+// or older than the source).
+import { execFileSync, spawn } from 'node:child_process';
+import {
+  existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -44,25 +53,27 @@ export async function startDuro(config = {}) {
   return {
     name: 'duro', port, dir, pid: p.pid,
     cpu() { return cpuSeconds(p.pid); },
+    cpuSys() { return cpuSeconds(p.pid, 'sys'); },
     async stop() { p.kill('SIGTERM'); await new Promise((r) => p.once('exit', r)); rmSync(dir, { recursive: true, force: true }); },
   };
 }
 
-// utime + stime of one process, in seconds.
-export function cpuSeconds(pid) {
+// utime + stime of one process, in seconds ('sys': stime only).
+export function cpuSeconds(pid, which = 'all') {
   const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return (Number(f[11]) + Number(f[12])) / 100;
+  return ((which === 'sys' ? 0 : Number(f[11])) + Number(f[12])) / 100;
 }
 
 // utime + stime of every live process in process group `pgid` (a server
-// made of several processes, such as wrangler dev and its workerds).
-export function groupCpuSeconds(pgid) {
+// made of several processes, such as wrangler dev and its workerds);
+// 'sys': stime only.
+export function groupCpuSeconds(pgid, which = 'all') {
   let sum = 0;
   for (const e of readdirSync('/proc')) {
     if (!/^\d+$/.test(e)) continue;
     try {
       const f = readFileSync(`/proc/${e}/stat`, 'utf8').split(') ')[1].split(' ');
-      if (Number(f[2]) === pgid) sum += (Number(f[11]) + Number(f[12])) / 100;
+      if (Number(f[2]) === pgid) sum += ((which === 'sys' ? 0 : Number(f[11])) + Number(f[12])) / 100;
     } catch { /* exited meanwhile */ }
   }
   return sum;
@@ -103,20 +114,24 @@ function makeBatch(from, n, argsFor) {
 }
 
 // Pushes `total` events in batches of 100 after `head`, each after the
-// previous ack. Returns {seconds, head}.
+// previous ack. Returns {seconds, head, acks}: acks holds each push's
+// round trip in ms (request built to ack received).
 async function pushAll(c, storeId, head, total, argsFor, backendId = null) {
   const t0 = performance.now();
+  const acks = [];
   while (total > 0) {
     const n = Math.min(100, total);
     const id = nid();
+    const s0 = performance.now();
     const batch = makeBatch(head + 1, n, argsFor);
     const r = await new Promise((resolve) => c.request(id, 'SyncWsRpc.Push',
       { storeId, batch, backendId: backendId ? { _tag: 'Some', value: backendId } : { _tag: 'None' } }, (d) => resolve(d.toString())));
+    acks.push(performance.now() - s0);
     if (!r.includes('"Success"')) throw new Error(`push refused: ${r.slice(0, 300)}`);
     head += n;
     total -= n;
   }
-  return { seconds: (performance.now() - t0) / 1000, head };
+  return { seconds: (performance.now() - t0) / 1000, head, acks };
 }
 
 // First and last seqNum of the events in a PullResponse chunk, or null for
@@ -233,6 +248,98 @@ async function subscriberThread({ port, storeId, count, want }) {
   parentPort.postMessage({ ready: true });
 }
 
+// The fan-out workload with the chosen subscriber client: `loadgen
+// syncsubs` (default) or the Node subscribers (client 'node', or
+// SYNC_FANOUT_CLIENT=node). Same pusher, sizes and result fields.
+export function fanoutWorkload(srv, opts = {}) {
+  const client = opts.client || process.env.SYNC_FANOUT_CLIENT || 'c';
+  if (client === 'node') return fanoutWorkloadNode(srv, opts);
+  if (client !== 'c') throw new Error(`SYNC_FANOUT_CLIENT must be c or node, not ${client}`);
+  return fanoutWorkloadC(srv, opts);
+}
+
+// The loadgen binary: LOADGEN, or build/bench/loadgen, (re)built from
+// bench/loadgen.c (as bench/run.sh builds it) when missing or older than
+// the source. Built under a temporary name and renamed, so a concurrent
+// build never leaves a half-written binary.
+export function loadgenBin() {
+  if (process.env.LOADGEN) return process.env.LOADGEN;
+  const src = path.join(ROOT, 'bench/loadgen.c');
+  const bin = path.join(ROOT, 'build/bench/loadgen');
+  if (existsSync(bin) && statSync(bin).mtimeMs >= statSync(src).mtimeMs) return bin;
+  mkdirSync(path.dirname(bin), { recursive: true });
+  const tmp = `${bin}.${process.pid}.tmp`;
+  execFileSync(process.env.CC || 'cc', ['-O2', '-std=c11', '-D_GNU_SOURCE', '-Wall', '-Wextra', '-Werror', src, '-o', tmp, '-lm'], { stdio: 'inherit' });
+  renameSync(tmp, bin);
+  return bin;
+}
+
+// `subs` live pullers as one `loadgen syncsubs` process (C, epoll, one
+// thread): each sends the same live Pull as the Node client and counts a
+// chunk's events from its first and last seqNum, its latency from the
+// first event's `t`. The pusher is the Node one below. loadgen's --pause
+// keeps the sockets open after its RESULT line until told, so the
+// server's CPU is read before the teardown. Returns the fields of
+// fanoutWorkloadNode, plus subsCpu (loadgen) and pusherCpu (this process).
+async function fanoutWorkloadC(srv, { subs: nsubs = 1000, events = 10000, storeId = 'fanout', waitMs = 60000 } = {}) {
+  const args = ['syncsubs', '--port', String(srv.port), '--store', storeId, '--subs', String(nsubs),
+    '--events', String(events), '--timeout', String(Math.ceil(waitMs / 1000) + 600), '--pause', '--quiet'];
+  const p = spawn(loadgenBin(), args, { stdio: ['pipe', 'pipe', 'pipe'] });
+  let out = '', err = '', exit = null;
+  p.stdout.on('data', (d) => { out += d; });
+  p.stderr.on('data', (d) => { err += d; });
+  p.stdin.on('error', () => { /* loadgen gone; its exit is reported below */ });
+  const exited = new Promise((resolve) => p.once('exit', (code, signal) => { exit = { code, signal }; resolve(); }));
+  const waitFor = async (re, ms, what) => {
+    const end = Date.now() + ms;
+    while (!re.test(out)) {
+      if (exit) throw new Error(`loadgen exited (${exit.code ?? exit.signal}) before ${what}: ${(err + out).slice(-600)}`);
+      if (Date.now() > end) throw new Error(`loadgen: no ${what} within ${ms / 1000} s: ${(err + out).slice(-600)}`);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  };
+  let pusher = null;
+  try {
+    await waitFor(/^READY /m, 600000, 'READY');
+    await new Promise((r) => setTimeout(r, 300));
+    pusher = await Client.open(srv.port, storeId);
+    const cpu0 = srv.cpu(), sys0 = srv.cpuSys?.();
+    const client0 = process.cpuUsage();
+    const t0 = wallMs();
+    const { acks } = await pushAll(pusher, storeId, 0, events, (seq) => ({ t: wallMs(), i: seq, text: 'fan-out event' }));
+    const pu = process.cpuUsage(client0);
+    // loadgen ends by itself once all deliveries arrived; after waitMs it
+    // is told to stop and report what it has.
+    const timer = setTimeout(() => p.stdin.write('finish\n'), waitMs);
+    try { await waitFor(/^RESULT .*$/m, waitMs + 30000, 'RESULT'); } finally { clearTimeout(timer); }
+    const cpu = srv.cpu() - cpu0;
+    const cpuSys = sys0 === undefined ? undefined : srv.cpuSys() - sys0;
+    const line = /^RESULT (.*)$/m.exec(out)[1];
+    const r = Object.fromEntries(line.split(' ').map((kv) => kv.split('=')));
+    if (r.ok === undefined || r.deliveries === undefined) throw new Error(`loadgen: bad RESULT: ${line}`);
+    const deliveries = Number(r.deliveries);
+    const seconds = (Number(r.last_ms) - t0) / 1000;
+    const pusherCpu = (pu.user + pu.system) / 1e6;
+    const subsCpu = Number(r.loadgen_cpu_s);
+    if (Number(r.bad) || Number(r.other) || Number(r.proto_err) || Number(r.closed))
+      throw new Error(`loadgen reports errors: ${line} ${err.slice(-400)}`);
+    return {
+      subs: nsubs, events, deliveries, want: nsubs * events, seconds, rate: deliveries / seconds,
+      p50: Number(r.p50_ms), p99: Number(r.p99_ms), max: Number(r.max_ms), gaps: Number(r.gaps), cpu, cpuSys,
+      clientCpu: subsCpu + pusherCpu, subsCpu, subsSys: Number(r.loadgen_sys_s), pusherCpu, threads: 1, client: 'c',
+      ack: ackStats(acks),
+    };
+  } finally {
+    pusher?.ws.close();
+    if (!exit) {
+      p.stdin.end(); // loadgen closes its sockets and exits
+      const t = setTimeout(() => { if (!exit) p.kill('SIGKILL'); }, 10000);
+      await exited;
+      clearTimeout(t);
+    }
+  }
+}
+
 // `subs` live pullers on one store, spread over `threads` client threads:
 // this one (which also runs the pusher, so pushing slows down when this
 // thread falls behind reading, as with one thread) and threads - 1 worker
@@ -241,7 +348,7 @@ async function subscriberThread({ port, storeId, count, want }) {
 // of 100 as fast as acks come. Waits at most `waitMs` for the last
 // delivery. Returns {deliveries, want, seconds, rate, p50, p99, max,
 // gaps, cpu, clientCpu, threads}.
-export async function fanoutWorkload(srv, { subs: nsubs = 1000, events = 10000, storeId = 'fanout', waitMs = 60000,
+async function fanoutWorkloadNode(srv, { subs: nsubs = 1000, events = 10000, storeId = 'fanout', waitMs = 60000,
   threads = Number(process.env.SYNC_CLIENT_THREADS || 2) } = {}) {
   const per = Math.ceil(nsubs / Math.max(1, threads));
   const workers = [];
@@ -264,10 +371,10 @@ export async function fanoutWorkload(srv, { subs: nsubs = 1000, events = 10000, 
     await Promise.all([local.ready, ...workers.map((g) => g.ready)]);
     await new Promise((r) => setTimeout(r, 300));
     const pusher = await Client.open(srv.port, storeId);
-    const cpu0 = srv.cpu();
+    const cpu0 = srv.cpu(), sys0 = srv.cpuSys?.();
     const client0 = process.cpuUsage(); // the whole client process, all threads
     const t0 = wallMs();
-    await pushAll(pusher, storeId, 0, events, (seq) => ({ t: wallMs(), i: seq, text: 'fan-out event' }));
+    const { acks } = await pushAll(pusher, storeId, 0, events, (seq) => ({ t: wallMs(), i: seq, text: 'fan-out event' }));
     const want = events * nsubs;
     const localWant = events * Math.min(per, nsubs);
     const end = Date.now() + waitMs;
@@ -276,6 +383,7 @@ export async function fanoutWorkload(srv, { subs: nsubs = 1000, events = 10000, 
     await Promise.all(workers.map((g) => g.finished));
     clearTimeout(timer);
     const cpu = srv.cpu() - cpu0;
+    const cpuSys = sys0 === undefined ? undefined : srv.cpuSys() - sys0;
     const cu = process.cpuUsage(client0);
     pusher.ws.close();
     let { deliveries, gaps, lastAt } = local.st;
@@ -290,11 +398,26 @@ export async function fanoutWorkload(srv, { subs: nsubs = 1000, events = 10000, 
     const seconds = (lastAt - t0) / 1000;
     lat.sort((a, b) => a - b);
     const q = (p) => lat[Math.min(lat.length - 1, Math.floor(p * lat.length))];
-    return { subs: nsubs, events, deliveries, want, seconds, rate: deliveries / seconds, p50: q(0.5), p99: q(0.99), max: lat.at(-1), gaps, cpu, clientCpu: (cu.user + cu.system) / 1e6, threads: workers.length + 1 };
+    return { subs: nsubs, events, deliveries, want, seconds, rate: deliveries / seconds, p50: q(0.5), p99: q(0.99), max: lat.at(-1), gaps, cpu, cpuSys, clientCpu: (cu.user + cu.system) / 1e6, threads: workers.length + 1, client: 'node', ack: ackStats(acks) };
   } finally {
     local?.close();
     for (const g of workers) await g.w.terminate();
   }
+}
+
+// Push round trips (ms) of a fan-out run: p50 and max. A chunk's latency
+// starts when its push is built, so a slow push (its fsync) shows in the
+// latency of all its deliveries.
+function ackStats(acks) {
+  const a = [...acks].sort((x, y) => x - y);
+  return { p50: a[Math.floor(a.length / 2)] ?? 0, max: a.at(-1) ?? 0 };
+}
+
+// The client CPU of a fan-out result, in words.
+export function clientText(r) {
+  return r.client === 'c'
+    ? `${r.clientCpu.toFixed(2)} s (loadgen subscribers ${r.subsCpu.toFixed(2)} s, ${r.subsSys.toFixed(2)} s of it in the kernel; Node pusher ${r.pusherCpu.toFixed(2)} s)`
+    : `${r.clientCpu.toFixed(2)} s (Node, ${r.threads} threads)`;
 }
 
 export const fmt = { n };
@@ -327,7 +450,7 @@ async function main() {
     const d = await startDuro({ duro: { durability: 'normal', max_connections: 20000 } });
     try {
       const r = await fanoutWorkload(d, { subs: SUBS, events: 10000 });
-      results.push({ scenario: `fan-out: ${r.subs} live pullers × ${n(r.events)} events`, figure: `${n(r.rate)} deliveries/s, p99 ${r.p99.toFixed(1)} ms`, detail: `${n(r.deliveries)} of ${n(r.want)} event deliveries in ${r.seconds.toFixed(2)} s; per chunk (100 events) latency p50 ${r.p50.toFixed(1)} ms, p99 ${r.p99.toFixed(1)} ms, max ${r.max.toFixed(1)} ms; gaps ${r.gaps}; server CPU ${r.cpu.toFixed(2)} s, client CPU ${r.clientCpu.toFixed(2)} s (${r.threads} threads)` });
+      results.push({ scenario: `fan-out: ${r.subs} live pullers × ${n(r.events)} events`, figure: `${n(r.rate)} deliveries/s, p99 ${r.p99.toFixed(1)} ms`, detail: `${n(r.deliveries)} of ${n(r.want)} event deliveries in ${r.seconds.toFixed(2)} s; per chunk (100 events) latency p50 ${r.p50.toFixed(1)} ms, p99 ${r.p99.toFixed(1)} ms, max ${r.max.toFixed(1)} ms; gaps ${r.gaps}; server CPU ${r.cpu.toFixed(2)} s (${r.cpuSys.toFixed(2)} s in the kernel), client CPU ${clientText(r)}` });
       if (r.deliveries !== r.want || r.gaps) throw new Error(`fan-out lost events: ${r.deliveries}/${r.want}, gaps ${r.gaps}`);
     } finally { await d.stop(); }
   }

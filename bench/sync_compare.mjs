@@ -18,13 +18,17 @@
 //   CMP_CATCHUP_DURO (1000000), CMP_CATCHUP_REF (100000): catch-up size
 //   CMP_SUBS (1000), CMP_FANOUT_EVENTS (10000): fan-out, same for both
 //   CMP_ONLY=duro|reference: run one side only
+//   BENCH_SYNC="push catchup fanout": a subset of the workloads
+//   SYNC_FANOUT_CLIENT=c|node: fan-out subscribers (default c: `loadgen
+//   syncsubs`, the same C client for both servers; node: the earlier Node
+//   subscribers, whose own CPU limited the figures on 2 cores)
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import {
-  EVENT_BYTES, catchupWorkload, fanoutWorkload, fmt, groupCpuSeconds, pushWorkload, startDuro,
+  EVENT_BYTES, catchupWorkload, clientText, fanoutWorkload, fmt, groupCpuSeconds, pushWorkload, startDuro,
 } from './sync_bench.mjs';
 
 const REF_DIR = path.join(import.meta.dirname, 'reference');
@@ -35,6 +39,7 @@ const SIZES = {
   subs: env('CMP_SUBS', 1000), fanoutEvents: env('CMP_FANOUT_EVENTS', 10000),
 };
 const ONLY = process.env.CMP_ONLY || '';
+const WHICH = new Set((process.env.BENCH_SYNC || 'push catchup fanout').split(/\s+/).filter(Boolean));
 
 function freePort() {
   return new Promise((resolve, reject) => {
@@ -108,6 +113,7 @@ export async function startReference() {
   const srv = {
     name: 'reference', port, dir, pid: p.pid,
     cpu() { return groupCpuSeconds(p.pid); },
+    cpuSys() { return groupCpuSeconds(p.pid, 'sys'); },
     cpuByRole() { return groupCpuByRole(p.pid); },
     log() { return log; },
     async stop() {
@@ -137,6 +143,7 @@ const out = { duro: {}, reference: {} };
 const errors = [];
 
 async function attempt(side, key, fn) {
+  if (!WHICH.has(key.replace(/Small$/, ''))) return;
   try { out[side][key] = await fn(); } catch (e) { errors.push(`${side} ${key}: ${e.message}`); out[side][key] = { error: e.message }; }
 }
 
@@ -214,7 +221,8 @@ function report() {
   console.log(refRan
     ? `  reference: @livestore/sync-cf ${versionOf('@livestore/sync-cf')} under wrangler ${versionOf('wrangler')} dev (workerd ${versionOf('workerd')}), DO SQLite storage`
     : '  reference: not run (see above)');
-  console.log(`  duro: durability "full" (fsync per push), fresh server per workload; fan-out client: ${D.fanout?.threads ?? R.fanout?.threads ?? '?'} threads`);
+  const fc = D.fanout?.client ?? R.fanout?.client;
+  console.log(`  duro: durability "full" (fsync per push), fresh server per workload; fan-out subscribers: ${fc === 'c' ? 'loadgen syncsubs (C, 1 thread), Node pusher' : fc === 'node' ? `Node, ${D.fanout?.threads ?? R.fanout?.threads} threads` : '?'}`);
   console.log(line(head));
   console.log(line(w.map((x) => '-'.repeat(x))));
   for (const r of rows) console.log(line(r));
@@ -234,7 +242,7 @@ function report() {
     if (roles) console.log(`  reference CPU, ${label}: ${Object.entries(roles).filter(([, v]) => v > 0.005).map(([r, v]) => `${r} ${v.toFixed(2)} s`).join(', ')}`);
   }
   for (const [side, r] of [['duro', D.fanout], ['reference', R.fanout]])
-    if (ok(r)) console.log(`  fan-out, ${side}: ${n(r.deliveries)} deliveries in ${r.seconds.toFixed(2)} s, server CPU ${r.cpu.toFixed(2)} s, client CPU ${r.clientCpu.toFixed(2)} s (${r.threads} threads), p50 ${r.p50.toFixed(1)} ms, max ${r.max.toFixed(0)} ms`);
+    if (ok(r)) console.log(`  fan-out, ${side}: ${n(r.deliveries)} deliveries in ${r.seconds.toFixed(2)} s, server CPU ${r.cpu.toFixed(2)} s${r.cpuSys !== undefined ? ` (${r.cpuSys.toFixed(2)} s in the kernel)` : ''} = ${(r.cpu / r.deliveries * 1e9).toFixed(0)} ns per delivery, client CPU ${clientText(r)}, p50 ${r.p50.toFixed(1)} ms, max ${r.max.toFixed(0)} ms; push round trip p50 ${r.ack.p50.toFixed(1)} ms, max ${r.ack.max.toFixed(0)} ms`);
   if (errors.length) console.log(`  errors:\n    ${errors.join('\n    ')}`);
 }
 
