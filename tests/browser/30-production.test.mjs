@@ -5,7 +5,7 @@
 // gets the countdown end to end, also across a backend restart.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { openWs, closed } from '../integration/lib/duro.mjs';
+import { openWs, closed, sessionCookie } from '../integration/lib/duro.mjs';
 import {
   assertFullCountdown, COUNTS, launchBrowser, latestSeen, messageLines, newPage, parseLines,
   startPair, stopAll, waitConnected, waitCountdownDone, watchLatest, withLogs,
@@ -17,13 +17,6 @@ const ENV = {
 };
 const BEARER = { Authorization: `Bearer ${ENV.DURO_INTERNAL_SECRET}` };
 
-async function sessionCookie(frontendUrl) {
-  const r = await fetch(frontendUrl + '/');
-  await r.text();
-  const c = r.headers.getSetCookie().find((s) => s.startsWith('duro_session='));
-  assert.ok(c, 'the page sets a session cookie');
-  return c.split(';')[0];
-}
 
 describe('browser: production mode (two processes)', { timeout: 120000 }, () => {
   let browser, setup;

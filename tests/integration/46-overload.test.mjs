@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 import { after, before, describe, test } from 'node:test';
-import { closed, openWs, rawRequest, sleep, startDuro, waitFor } from './lib/duro.mjs';
+import { closed, openWs, rawRequest, sessionCookie, sleep, startDuro, waitFor } from './lib/duro.mjs';
 
 // Stops duro on the way out and shows its log when a test failed.
 function wrap(get) {
@@ -169,9 +169,7 @@ describe('per-client message rate on sockets relayed by the frontend', () => {
   // The backend sees every relayed socket as the frontend (loopback,
   // exempt): the frontend must count the browser's messages itself.
   test('within the burst the relay stays open; past it the browser gets 1008', it(async () => {
-    const res = await fetch(`${h.url}/`);
-    await res.text();
-    const cookie = res.headers.getSetCookie().find((x) => x.startsWith('duro_session=')).split(';')[0];
+    const cookie = await sessionCookie(h.url);
     const ws = await openWs(`${h.ws}/api/ws/connect`, { headers: { Cookie: cookie } });
     const done = closed(ws);
     for (let i = 0; i < 10; i++) ws.send(JSON.stringify({ type: 'ping', i }));
@@ -184,18 +182,24 @@ describe('per-client message rate on sockets relayed by the frontend', () => {
   }));
 });
 
+// 15 connections and 60 messages at once, three times the LOW bursts:
+// all served when nothing limits them.
+async function assertNotLimited(h) {
+  for (let i = 0; i < 15; i++) assert.equal((await getOnce(h.port)).status, 200, `connection ${i + 1}`);
+  const ws = await openWs(`${h.ws}/ws/connect`);
+  for (let i = 0; i < 60; i++) ws.send(JSON.stringify({ i }));
+  await waitFor(() => ws.messages.length >= 60, 5000, 'all 60 echoed');
+  assert.equal(ws.readyState, 1);
+  ws.close();
+}
+
 describe('rate limits are off in development and test mode unless turned on', () => {
   for (const mode of ['development', 'test']) {
     test(`${mode}: rate_limit auto does not limit connections or messages`, async () => {
       const h = await startDuro({ mode, config: cfg(LOW) });
       try {
         assert.doesNotMatch(h.log, /rate limits:/);
-        for (let i = 0; i < 15; i++) assert.equal((await getOnce(h.port)).status, 200, `connection ${i + 1}`);
-        const ws = await openWs(`${h.ws}/ws/connect`);
-        for (let i = 0; i < 60; i++) ws.send(JSON.stringify({ i }));
-        await waitFor(() => ws.messages.length >= 60, 5000, 'all 60 echoed');
-        assert.equal(ws.readyState, 1);
-        ws.close();
+        await assertNotLimited(h);
       } catch (e) { e.message += `\n--- duro log ---\n${h.log}`; throw e; } finally { await stopClean(h); }
     });
   }
@@ -220,12 +224,7 @@ describe('rate limits are off in development and test mode unless turned on', ()
     const h = await startDuro({ config: cfg({ rate_limit: 'on', ...rest }) });
     try {
       assert.match(h.log, /loopback exempt/);
-      for (let i = 0; i < 15; i++) assert.equal((await getOnce(h.port)).status, 200, `connection ${i + 1}`);
-      const ws = await openWs(`${h.ws}/ws/connect`);
-      for (let i = 0; i < 60; i++) ws.send(JSON.stringify({ i }));
-      await waitFor(() => ws.messages.length >= 60, 5000, 'all 60 echoed');
-      assert.equal(ws.readyState, 1);
-      ws.close();
+      await assertNotLimited(h);
     } catch (e) { e.message += `\n--- duro log ---\n${h.log}`; throw e; } finally { await stopClean(h); }
   });
 });

@@ -12,7 +12,7 @@ import { spawn } from 'node:child_process';
 import net from 'node:net';
 import path from 'node:path';
 import { test } from 'node:test';
-import { closed, openWs, startDuro, waitFor, sleep } from './lib/duro.mjs';
+import { closed, openWs, sessionCookie, startDuro, waitFor, sleep } from './lib/duro.mjs';
 import { RawSync, sql, syncUrl } from './lib/sync.mjs';
 
 const EXIT_WITHIN_MS = 5000;
@@ -209,19 +209,12 @@ for (const [first, second] of [['SIGTERM', 'SIGTERM'], ['SIGINT', 'SIGTERM']]) {
 }
 
 // GET the page to get a session cookie.
-async function session(url) {
-  const res = await fetch(url + '/');
-  await res.text();
-  const c = res.headers.getSetCookie().find((x) => x.startsWith('duro_session='));
-  assert.ok(c, 'a session cookie');
-  return c.split(';')[0];
-}
 
 test('dev role, SIGTERM: direct and forwarded sockets get 1001, both ports close, requests in flight on both are answered', async () => {
   const h = await startDuro({ role: 'dev' });
   let lock = null;
   try {
-    const cookie = await session(h.frontendUrl);
+    const cookie = await sessionCookie(h.frontendUrl);
     const sockets = [
       await openWs(`ws://127.0.0.1:${h.backendPort}/ws/connect`),
       await openWs(`ws://127.0.0.1:${h.frontendPort}/api/ws/connect`, { headers: { Cookie: cookie } }),
@@ -259,7 +252,7 @@ test('frontend role, SIGTERM: stops accepting, answers the request in flight, 10
   const h = await startDuro({ role: 'frontend', args: ['--backend', backend.url] });
   let lock = null;
   try {
-    const cookie = await session(h.url);
+    const cookie = await sessionCookie(h.url);
     const sockets = [
       await openWs(`${h.ws}/api/ws/connect`, { headers: { Cookie: cookie } }),
       await openWs(`${h.ws}/api/ws/connect`, { headers: { Cookie: cookie } }),

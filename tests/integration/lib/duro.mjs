@@ -190,3 +190,13 @@ export function closed(ws) {
 }
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// The session cookie ("duro_session=...") a frontend's page hands out, for
+// requests and sockets that need a session.
+export async function sessionCookie(frontendUrl) {
+  const r = await fetch(frontendUrl + '/');
+  await r.text();
+  const c = r.headers.getSetCookie().find((s) => s.startsWith('duro_session='));
+  if (!c) throw new Error(`${frontendUrl}/ set no session cookie`);
+  return c.split(';')[0];
+}
