@@ -134,6 +134,10 @@ PKGCONFIGDIR ?= $(PREFIX)/share/pkgconfig
 ABI_VERSION  := $(shell sed -n 's/^\#define DURO_ABI_VERSION //p' include/duro.h)
 
 .PHONY: install uninstall
+ifeq ($(SANITIZE)$(filter install,$(MAKECMDGOALS)),1install)
+  $(error make install: not with SANITIZE=1, that would install the ASan build)
+endif
+
 install: $(BUILD)/duro
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(INCLUDEDIR) \
 	  $(DESTDIR)$(PKGCONFIGDIR)
