@@ -28,7 +28,7 @@ let stage, out, counterLib;
 // `make test` (its variables, its jobserver) may leak into them.
 function cleanEnv(extra = {}) {
   const env = { ...process.env, ...extra };
-  for (const k of ['MAKEFLAGS', 'MFLAGS', 'MAKELEVEL', 'MAKEOVERRIDES']) delete env[k];
+  for (const k of ['MAKEFLAGS', 'MFLAGS', 'MAKELEVEL', 'MAKEOVERRIDES', 'SANITIZE']) delete env[k];
   return env;
 }
 
