@@ -13,6 +13,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/url.h"
+
 typedef struct scan {
   const char *p, *end;
   int depth;
@@ -22,16 +24,6 @@ static void ws(scan_t *s) {
   while (s->p < s->end &&
          (*s->p == ' ' || *s->p == '\t' || *s->p == '\n' || *s->p == '\r'))
     s->p++;
-}
-
-static int hexv(char c) {
-  if (c >= '0' && c <= '9')
-    return c - '0';
-  if (c >= 'a' && c <= 'f')
-    return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F')
-    return c - 'A' + 10;
-  return -1;
 }
 
 /* Length of a valid UTF-8 sequence starting at p (lead byte >= 0x80), or 0. */
@@ -85,7 +77,7 @@ static int scan_string(scan_t *s, sync_span_t *out) {
         if (s->end - s->p < 6)
           return -1;
         for (int i = 2; i < 6; i++)
-          if (hexv(s->p[i]) < 0)
+          if (duro_hex_value(s->p[i]) < 0)
             return -1;
         s->p += 6;
       } else if (strchr("\"\\/bfnrt", e) && e) {
@@ -659,8 +651,8 @@ static size_t put_utf8(char *o, unsigned cp) {
 }
 
 static unsigned hex4(const char *p) {
-  return (unsigned)(hexv(p[0]) << 12 | hexv(p[1]) << 8 | hexv(p[2]) << 4 |
-                    hexv(p[3]));
+  return (unsigned)(duro_hex_value(p[0]) << 12 | duro_hex_value(p[1]) << 8 | duro_hex_value(p[2]) << 4 |
+                    duro_hex_value(p[3]));
 }
 
 int sync_json_unescape(const char *in, size_t len, char *out,
