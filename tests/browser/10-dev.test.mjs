@@ -7,6 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import { openWs, waitFor, closed } from '../integration/lib/duro.mjs';
 import {
   artifactPath, assertFullCountdown, COUNTS, jsonMessages, launchBrowser, latestSeen, messageLines, newPage,
+  openPage, assertSeedPage,
   startDev, stopAll, waitConnected, waitCountdownDone, watchLatest, withLogs,
 } from './lib.mjs';
 
@@ -27,11 +28,8 @@ describe('browser: duro dev', { timeout: 90000 }, () => {
   test('the page shows the heading from TEST_DO and turns green', { timeout: 20000 }, it(async () => {
     const context = await browser.newContext();
     try {
-      const page = await newPage(context);
-      pages.push(page);
-      const res = await page.goto(setup.frontendUrl + '/');
-      assert.equal(res.status(), 200);
-      assert.equal((await page.textContent('h1#heading')).trim(), 'Hello from a Durable Object');
+      const { page, res } = await openPage(context, setup.frontendUrl + '/', pages);
+      await assertSeedPage(page, res);
       assert.equal(await page.$('#backend-error'), null);
       assert.equal(await page.getAttribute('html', 'lang'), 'en');
       await waitConnected(page);
@@ -91,9 +89,7 @@ describe('browser: duro dev', { timeout: 90000 }, () => {
   test('/de/ renders the German strings', { timeout: 20000 }, it(async () => {
     const context = await browser.newContext();
     try {
-      const page = await newPage(context);
-      pages.push(page);
-      const res = await page.goto(setup.frontendUrl + '/de/');
+      const { page, res } = await openPage(context, setup.frontendUrl + '/de/', pages);
       assert.equal(res.status(), 200);
       assert.equal(await page.getAttribute('html', 'lang'), 'de');
       assert.equal((await page.textContent('#start-countdown')).trim(), 'Countdown starten');
@@ -126,9 +122,7 @@ describe('browser: duro dev', { timeout: 90000 }, () => {
     const context = await browser.newContext({ javaScriptEnabled: false });
     const ws = await openWs(`ws://127.0.0.1:${setup.backendPort}/ws/connect`);
     try {
-      const page = await newPage(context);
-      pages.push(page);
-      await page.goto(setup.frontendUrl + '/');
+      const { page } = await openPage(context, setup.frontendUrl + '/', pages);
       assert.equal((await page.textContent('h1#heading')).trim(), 'Hello from a Durable Object');
       assert.equal(await page.isVisible('noscript p, .hint'), true, 'the noscript hint is shown');
       assert.equal(await page.isEnabled('#start-countdown'), true);

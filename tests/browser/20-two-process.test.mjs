@@ -7,6 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import { openWs, waitFor, closed } from '../integration/lib/duro.mjs';
 import {
   assertFullCountdown, COUNTS, jsonMessages, launchBrowser, latestSeen, messageLines, newPage,
+  openPage, assertSeedPage,
   parseLines, startPair, stopAll, waitConnected, waitCountdownDone, watchLatest, withLogs,
 } from './lib.mjs';
 
@@ -35,11 +36,8 @@ describe('browser: duro backend + duro frontend', { timeout: 120000 }, () => {
   test('the page shows the heading from TEST_DO and turns green', { timeout: 20000 }, it(async () => {
     const context = await browser.newContext();
     try {
-      const page = await newPage(context);
-      pages.push(page);
-      const res = await page.goto(setup.frontendUrl + '/');
-      assert.equal(res.status(), 200);
-      assert.equal((await page.textContent('h1#heading')).trim(), 'Hello from a Durable Object');
+      const { page, res } = await openPage(context, setup.frontendUrl + '/', pages);
+      await assertSeedPage(page, res);
       assert.equal(await page.$('#backend-error'), null);
       await waitConnected(page);
       assert.equal(await page.getAttribute('#ws-status', 'data-state'), 'connected');
@@ -88,9 +86,7 @@ describe('browser: duro backend + duro frontend', { timeout: 120000 }, () => {
     { timeout: 60000 }, it(async () => {
       const context = await browser.newContext();
       try {
-        const page = await newPage(context);
-        pages.push(page);
-        await page.goto(setup.frontendUrl + '/');
+        const { page } = await openPage(context, setup.frontendUrl + '/', pages);
         await waitConnected(page);
         const port = setup.backendPort;
 
@@ -136,9 +132,7 @@ describe('browser: duro backend + duro frontend', { timeout: 120000 }, () => {
     const context = await browser.newContext({ javaScriptEnabled: false });
     const ws = await openWs(`ws://127.0.0.1:${setup.backendPort}/ws/connect`);
     try {
-      const page = await newPage(context);
-      pages.push(page);
-      await page.goto(setup.frontendUrl + '/de/');
+      const { page } = await openPage(context, setup.frontendUrl + '/de/', pages);
       assert.equal((await page.textContent('#start-countdown')).trim(), 'Countdown starten');
       const posts = [];
       page.on('response', (r) => { if (r.request().method() === 'POST') posts.push({ status: r.status(), location: r.headers().location }); });

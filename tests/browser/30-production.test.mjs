@@ -7,7 +7,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { openWs, closed, sessionCookie } from '../integration/lib/duro.mjs';
 import {
-  assertFullCountdown, COUNTS, launchBrowser, latestSeen, messageLines, newPage, parseLines,
+  assertFullCountdown, COUNTS, launchBrowser, latestSeen, messageLines, newPage,
+  openPage, assertSeedPage, parseLines,
   startPair, stopAll, waitConnected, waitCountdownDone, watchLatest, withLogs,
 } from './lib.mjs';
 
@@ -58,11 +59,8 @@ describe('browser: production mode (two processes)', { timeout: 120000 }, () => 
   test('the page connects to its own /api/ws/connect and the countdown works end to end', { timeout: 40000 }, it(async () => {
     const context = await browser.newContext();
     try {
-      const page = await newPage(context);
-      pages.push(page);
-      const res = await page.goto(setup.frontendUrl + '/');
-      assert.equal(res.status(), 200);
-      assert.equal((await page.textContent('h1#heading')).trim(), 'Hello from a Durable Object');
+      const { page, res } = await openPage(context, setup.frontendUrl + '/', pages);
+      await assertSeedPage(page, res);
       await waitConnected(page);
       assert.deepEqual(page.sockets, [`ws://127.0.0.1:${setup.frontendPort}/api/ws/connect`]);
       const cookies = await context.cookies();
@@ -87,9 +85,7 @@ describe('browser: production mode (two processes)', { timeout: 120000 }, () => 
     { timeout: 60000 }, it(async () => {
       const context = await browser.newContext();
       try {
-        const page = await newPage(context);
-        pages.push(page);
-        await page.goto(setup.frontendUrl + '/');
+        const { page } = await openPage(context, setup.frontendUrl + '/', pages);
         await waitConnected(page);
         const port = setup.backendPort;
         await setup.killBackend();

@@ -111,6 +111,21 @@ export async function newPage(context) {
   return page;
 }
 
+// Opens url in a new recording page of context, kept in pages (for the
+// logs of a failed test). Returns the page and the navigation's response.
+export async function openPage(context, url, pages) {
+  const page = await newPage(context);
+  pages.push(page);
+  const res = await page.goto(url);
+  return { page, res };
+}
+
+// The seed's page was served: 200 and the heading from TEST_DO.
+export async function assertSeedPage(page, res) {
+  assert.equal(res.status(), 200);
+  assert.equal((await page.textContent('h1#heading')).trim(), 'Hello from a Durable Object');
+}
+
 export async function waitConnected(page, { timeout = 10000, text = 'Connected' } = {}) {
   await page.waitForSelector('#ws-status[data-state="connected"]', { timeout });
   assert.equal((await page.textContent('#ws-status-text')).trim(), text);
