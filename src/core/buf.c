@@ -45,21 +45,26 @@ void duro_buf_append(duro_buf_t *b, const void *data, size_t len) {
 }
 
 void duro_buf_append_str(duro_buf_t *b, const char *s) {
-  duro_buf_append(b, s, strlen(s));
+  duro_buf_append(b, s, strlen(s)); /* C string: the function's contract */
+}
+
+void duro_buf_vprintf(duro_buf_t *b, const char *fmt, va_list ap) {
+  va_list ap2;
+  va_copy(ap2, ap);
+  int n = vsnprintf(NULL, 0, fmt, ap2);
+  va_end(ap2);
+  if (n <= 0)
+    return;
+  uint8_t *p = duro_buf_reserve(b, (size_t)n + 1);
+  vsnprintf((char *)p, (size_t)n + 1, fmt, ap);
+  b->len += (size_t)n;
 }
 
 void duro_buf_printf(duro_buf_t *b, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
-  int n = vsnprintf(NULL, 0, fmt, ap);
+  duro_buf_vprintf(b, fmt, ap);
   va_end(ap);
-  if (n <= 0)
-    return;
-  uint8_t *p = duro_buf_reserve(b, (size_t)n + 1);
-  va_start(ap, fmt);
-  vsnprintf((char *)p, (size_t)n + 1, fmt, ap);
-  va_end(ap);
-  b->len += (size_t)n;
 }
 
 void duro_buf_consume(duro_buf_t *b, size_t n) {

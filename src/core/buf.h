@@ -12,6 +12,7 @@
 #ifndef DURO_CORE_BUF_H
 #define DURO_CORE_BUF_H
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -49,6 +50,8 @@ void duro_buf_append_str(duro_buf_t *b, const char *s);
 /* printf-style append. */
 void duro_buf_printf(duro_buf_t *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+void duro_buf_vprintf(duro_buf_t *b, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
 /* Drops the first n bytes, moving the rest to the front. */
 void duro_buf_consume(duro_buf_t *b, size_t n);
 /* Frees the storage and returns the buffer to empty. */
