@@ -35,7 +35,7 @@ include mk/embed.mk
 include mk/fuzz.mk
 
 .PHONY: all run test unit integration test-asan bench clean fuzz format \
-        deps test-deps fuzz-build valgrind
+        deps test-deps fuzz-build valgrind lint
 
 all: $(BUILD)/duro
 
@@ -73,18 +73,24 @@ unit: $(UNIT_BIN)
 integration: $(BUILD)/duro
 	@DURO_BIN=$(abspath $(BUILD)/duro) tests/run-integration.sh
 
-# The README's test command: everything, then everything again under
-# AddressSanitizer + UndefinedBehaviorSanitizer.
-test: test-deps
+# The string rules of docs/security.md over src/ (scripts/lint-cstr.sh).
+lint:
+	@scripts/lint-cstr.sh
+
+# The README's test command: the lint, everything, then everything again
+# under AddressSanitizer + UndefinedBehaviorSanitizer.
+test: test-deps lint
 	@$(MAKE) --no-print-directory unit integration
 	@$(MAKE) --no-print-directory SANITIZE=1 unit integration
 
 # The integration smoke tests with every duro under valgrind's memcheck:
-# any invalid access or definite leak fails them.
+# any invalid access or definite leak fails them. 25-tunnel covers the
+# frontend's WebSocket tunnel (one upgrade, frames both ways).
 valgrind: build/release/duro
 	@DURO_VALGRIND=1 DURO_BIN=$(abspath build/release/duro) node --test \
 	  --test-concurrency=1 tests/integration/10-routes.test.mjs \
 	  tests/integration/20-coordinator.test.mjs \
+	  tests/integration/25-tunnel.test.mjs \
 	  tests/integration/30-countdown.test.mjs
 
 test-asan:

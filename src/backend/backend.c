@@ -11,7 +11,6 @@
  */
 #include "backend/backend.h"
 
-#include <openssl/crypto.h>
 #include <string.h>
 #include <strings.h>
 
@@ -19,15 +18,17 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "core/url.h"
+#include "http/bearer.h"
+#include "ws/wsconn.h"
 #include "sync/sync.h"
 
 static int path_is(const duro_http_req_t *r, const char *p) {
-  size_t n = strlen(p);
+  size_t n = strlen(p); /* C string: a literal */
   return r->path_len == n && memcmp(r->path, p, n) == 0;
 }
 
 static int starts_with(const char *s, size_t len, const char *p) {
-  size_t n = strlen(p);
+  size_t n = strlen(p); /* C string: a literal */
   return len >= n && memcmp(s, p, n) == 0;
 }
 
@@ -50,27 +51,16 @@ long duro_url_decode(const char *src, size_t len, char *dst) {
   return n;
 }
 
+#define DURO_OBJECT_NAME_MAX 512
+
 static int authorized(duro_backend_t *b, const duro_http_req_t *req) {
   if (!b->secret) {
     /* No secret (development/test only): loopback callers only. */
     return req->conn && duro_conn_is_loopback(req->conn);
   }
   const duro_header_t *h = duro_http_header(req, "Authorization");
-  if (!h || h->value_len < 7 || strncasecmp(h->value, "Bearer ", 7) != 0)
-    return 0;
-  size_t n = h->value_len - 7;
-  size_t want = strlen(b->secret);
-  /* compare in constant time over the expected length */
-  int ok = n == want;
-  const char *given = h->value + 7;
-  char pad[256];
-  if (!ok || n > sizeof(pad)) {
-    memset(pad, 0, sizeof(pad));
-    given = pad;
-    n = want < sizeof(pad) ? want : sizeof(pad);
-    ok = 0;
-  }
-  return CRYPTO_memcmp(given, b->secret, n) == 0 && ok;
+  return h && duro_bearer_matches(h->value, h->value_len, b->secret,
+                                  b->secret_len);
 }
 
 /* /_objects/<BINDING>/<name>[/<path>] */
@@ -101,17 +91,26 @@ static void route_objects(duro_backend_t *b, duro_http_req_t *req) {
   }
   const char *name = slash + 1;
   size_t rest = left - blen - 1;
-  const char *end = memchr(name, '/', rest);
-  size_t nlen = end ? (size_t)(end - name) : rest;
-  if (nlen == 0 || nlen > 512) {
-    duro_http_respond_text(req, 400, NULL,
-                           "Object name must be 1 to 512 bytes");
+  if (rest == 0) {
+    duro_http_respond_text(req, 404, NULL,
+                           "Expected /_objects/<BINDING>/<name>/<path>");
     return;
   }
-  char decoded[513];
-  long dlen = duro_url_decode(name, nlen, decoded);
-  if (dlen <= 0) {
+  const char *end = memchr(name, '/', rest);
+  size_t nlen = end ? (size_t)(end - name) : rest;
+  /* The limit is on the decoded name: an escape is 3 bytes on the wire
+   * for 1 byte of name, so longer than 3 * 512 cannot fit. */
+  char decoded[3 * DURO_OBJECT_NAME_MAX + 1];
+  long dlen = nlen <= 3 * DURO_OBJECT_NAME_MAX
+                  ? duro_url_decode(name, nlen, decoded)
+                  : DURO_OBJECT_NAME_MAX + 1;
+  if (dlen < 0) {
     duro_http_respond_text(req, 400, NULL, "Bad percent-encoding in name");
+    return;
+  }
+  if (dlen == 0 || dlen > DURO_OBJECT_NAME_MAX) {
+    duro_http_respond_text(req, 400, NULL,
+                           "Object name must be 1 to 512 bytes (decoded)");
     return;
   }
   const char *path = end ? end : "/";
@@ -120,13 +119,8 @@ static void route_objects(duro_backend_t *b, duro_http_req_t *req) {
                      path_len);
 }
 
-static int is_upgrade(const duro_http_req_t *req) {
-  const duro_header_t *h = duro_http_header(req, "Upgrade");
-  return h && h->value_len == 9 && strncasecmp(h->value, "websocket", 9) == 0;
-}
-
 static int ends_with(const char *s, size_t len, const char *p) {
-  size_t n = strlen(p);
+  size_t n = strlen(p); /* C string: a literal */
   return len >= n && memcmp(s + len - n, p, n) == 0;
 }
 
@@ -140,7 +134,8 @@ static void sync_respond(duro_backend_t *b, duro_http_req_t *req, int status,
                             24};
   n += duro_sync_cors_headers(b->cfg, hs + n, rh ? rh->value : NULL,
                               rh ? rh->value_len : 0);
-  duro_http_respond(req, status, hs, n, text, strlen(text));
+  duro_http_respond(req, status, hs, n, text,
+                    strlen(text)); /* C string: a literal or a reason */
 }
 
 /*
@@ -178,7 +173,7 @@ static int route_sync(duro_backend_t *b, duro_http_req_t *req) {
     goto out;
   }
   if (q.transport == SYNC_TRANSPORT_WS) {
-    if (!is_upgrade(req)) {
+    if (!duro_ws_is_upgrade(req)) {
       sync_respond(b, req, 426, "Durable Object expected Upgrade: websocket");
       goto out;
     }
@@ -223,7 +218,7 @@ static void backend_handle(duro_http_req_t *req, void *data) {
       duro_http_respond_text(req, 401, NULL, "Unauthorized");
       return;
     }
-    if (!is_upgrade(req)) {
+    if (!duro_ws_is_upgrade(req)) {
       duro_http_respond_text(req, 426, NULL, "Expected Upgrade: websocket");
       return;
     }
@@ -252,7 +247,7 @@ static void backend_handle(duro_http_req_t *req, void *data) {
                              "Not found: use /api/rooms/<id>/websocket");
       return;
     }
-    if (!is_upgrade(req)) {
+    if (!duro_ws_is_upgrade(req)) {
       duro_http_respond_text(req, 426, NULL, "Expected Upgrade: websocket");
       return;
     }
@@ -275,6 +270,10 @@ int duro_backend_start(duro_backend_t *b, duro_net_t *net, duro_runtime_t *rt,
   b->cfg = cfg;
   const char *secret = duro_config_var(cfg, "DURO_INTERNAL_SECRET");
   b->secret = secret && *secret ? secret : NULL;
+  if (b->secret &&
+      duro_bearer_check("DURO_INTERNAL_SECRET", b->secret, err, errlen) < 0)
+    return DURO_EINVAL;
+  b->secret_len = b->secret ? strlen(b->secret) : 0; /* C string */
   b->sync_bound = duro_runtime_has_binding(rt, "LIVESTORE_SYNC", 14);
   if (b->sync_bound &&
       (sync_auth_init(&b->sync_auth, cfg, err, errlen) < 0 ||

@@ -17,6 +17,7 @@ typedef struct duro_backend {
   duro_http_opts_t http_opts;
   duro_listener_t listener;
   const char *secret; /* DURO_INTERNAL_SECRET, or NULL */
+  size_t secret_len;
   int sync_bound;     /* LIVESTORE_SYNC is a bound namespace */
   sync_auth_t sync_auth;
 } duro_backend_t;

@@ -28,7 +28,8 @@ static int coordinator_fetch(duro_object_t *o, void *state,
     cJSON_Delete(json);
     if (!text)
       return duro_respond(req, 500, NULL, "Out of memory", 13);
-    duro_broadcast(o, NULL, NULL, 1, text, strlen(text));
+    duro_broadcast(o, NULL, NULL, 1, text,
+                   strlen(text)); /* C string: cJSON's output */
     cJSON_free(text);
     return duro_respond(req, 200, NULL, "Message sent", 12);
   }

@@ -35,7 +35,6 @@
  * pointer's bytes). Subscriptions and connections are refcounted because a
  * job in flight may outlive the socket it answers.
  */
-#include <stdio.h>
 #include <string.h>
 
 #include "classes/classes.h"
@@ -44,6 +43,7 @@
 #include "core/err.h"
 #include "core/list.h"
 #include "core/log.h"
+#include "core/str.h"
 #include "objects/runtime.h"
 #include "sync/eventlog.h"
 #include "sync/proto.h"
@@ -69,10 +69,8 @@ int duro_sync_setup(const duro_config_t *cfg, uv_loop_t *loop, char *err,
   if (cfg->sync.webhook && !g_webhook) {
     char why[200];
     g_webhook = sync_webhook_new(loop, cfg->sync.webhook, why, sizeof(why));
-    if (!g_webhook) {
-      snprintf(err, errlen, "sync.webhook: %s", why);
-      return DURO_EINVAL;
-    }
+    if (!g_webhook)
+      return duro_err_fmt(DURO_EINVAL, err, errlen, "sync.webhook: %s", why);
   }
   return 0;
 }
@@ -206,12 +204,33 @@ static void info_init(duro_sync_info_t *in, const sync_state_t *st,
   in->cursor = -1;
 }
 
+typedef int (*hook_fn)(duro_object_t *o, const duro_sync_info_t *info,
+                       char *err, size_t errlen);
+
+/*
+ * Runs a hook with err (errlen > 0) for its text. Returns the hook's
+ * result; err comes back a C string either way: the hook's text (cut at
+ * errlen - 1 bytes, should it fill the buffer without a NUL) or dflt when
+ * it refused without saying why.
+ */
+static int run_hook(hook_fn fn, duro_object_t *o, const duro_sync_info_t *in,
+                    char *err, size_t errlen, const char *dflt) {
+  err[0] = '\0';
+  int rc = fn(o, in, err, errlen);
+  err[errlen - 1] = '\0';
+  if (rc < 0 && !*err)
+    duro_err_fmt(rc, err, errlen, "%s", dflt);
+  return rc;
+}
+
 /* Learns the head and backendId from a completed job. */
 static void note_store(sync_state_t *st, int64_t head, const char *bid) {
   if (head > st->head)
     st->head = head;
-  if (bid && *bid)
-    snprintf(st->backend_id, sizeof(st->backend_id), "%s", bid);
+  /* bid is a job's backendId, as long as ours: it always fits */
+  if (bid && *bid &&
+      duro_fmt(st->backend_id, sizeof(st->backend_id), "%s", bid) < 0)
+    st->backend_id[0] = '\0';
 }
 
 static void key_copy(sync_store_key_t *dst, const sync_store_key_t *src) {
@@ -268,9 +287,11 @@ static void submit_read(duro_object_t *o, sync_state_t *st, ssub_t *s,
   memcpy(j->id, s->id, s->id_len);
   j->id_len = s->id_len;
   j->check_backend = check_backend > 0;
-  if (check_backend > 0)
-    snprintf(j->cursor_backend, sizeof(j->cursor_backend), "%s",
-             cursor_backend);
+  /* Both are SYNC_MAX_ID + 1 bytes: the cursor's id always fits. */
+  if (check_backend > 0 &&
+      duro_fmt(j->cursor_backend, sizeof(j->cursor_backend), "%s",
+               cursor_backend) < 0)
+    memcpy(j->cursor_backend, "?", 2); /* as decode_backend: no such id */
   j->after = s->last;
   j->end = s->end;
   j->more_known = s->more_known;
@@ -319,13 +340,8 @@ static int pull_res_call(duro_object_t *o, sync_state_t *st, const char *id,
   info_init(&in, st, id, id_len, payload, payload_len);
   in.json = (const char *)msg + skip;
   in.json_len = len - skip - 2;
-  err[0] = '\0';
-  if (st->hooks->on_pull_res(o, &in, err, errlen) < 0) {
-    if (!*err)
-      snprintf(err, errlen, "onPullRes hook failed");
-    return -1;
-  }
-  return 0;
+  return run_hook(st->hooks->on_pull_res, o, &in, err, errlen,
+                  "onPullRes hook failed");
 }
 
 /* The same for a subscription; a refusal fails it. */
@@ -393,13 +409,24 @@ static void sub_pump(duro_object_t *o, sync_state_t *st, ssub_t *s) {
 
 static void http_reply(duro_request_t *req, duro_buf_t *b);
 
+/* BackendIdMismatchError for a read whose cursor named another store. */
+static void build_mismatch(duro_buf_t *b, sync_span_t id,
+                           const sync_read_job_t *j) {
+  size_t n = strlen(j->cursor_backend); /* C string: decode_backend's */
+  duro_buf_t esc = DURO_BUF_INIT;
+  sync_json_append_escaped(&esc, j->cursor_backend, n);
+  sync_build_backend_mismatch(b, id, j->backend_id,
+                              span_of((char *)esc.data, esc.len));
+  duro_buf_free(&esc);
+}
+
 static void read_done(duro_object_t *o, void *state, int status, void *arg) {
   read_ctx_t *ctx = arg;
   sync_read_job_t *j = ctx->job;
   sync_state_t *st = ctx->st;
   if (status < 0) {
     j->result = SYNC_JOB_DBERR;
-    snprintf(j->err, sizeof(j->err), "%s", "storage is closing");
+    duro_err_fmt(status, j->err, sizeof(j->err), "storage is closing");
   }
   if (j->result == SYNC_JOB_OK || j->result == SYNC_JOB_MISMATCH)
     note_store(st, j->head, j->backend_id);
@@ -429,12 +456,7 @@ static void read_done(duro_object_t *o, void *state, int status, void *arg) {
       }
       sync_build_exit_success(&b, id, 0);
     } else if (j->result == SYNC_JOB_MISMATCH) {
-      duro_buf_t esc = DURO_BUF_INIT;
-      sync_json_append_escaped(&esc, j->cursor_backend,
-                               strlen(j->cursor_backend));
-      sync_build_backend_mismatch(&b, id, j->backend_id,
-                                  span_of((char *)esc.data, esc.len));
-      duro_buf_free(&esc);
+      build_mismatch(&b, id, j);
     } else {
       sync_build_unknown_error(&b, id, j->err);
     }
@@ -448,12 +470,7 @@ static void read_done(duro_object_t *o, void *state, int status, void *arg) {
   if (s->state == SUB_DONE)
     goto out_sub;
   if (j->result == SYNC_JOB_MISMATCH) {
-    duro_buf_t esc = DURO_BUF_INIT;
-    sync_json_append_escaped(&esc, j->cursor_backend,
-                             strlen(j->cursor_backend));
-    sync_build_backend_mismatch(&b, id, j->backend_id,
-                                span_of((char *)esc.data, esc.len));
-    duro_buf_free(&esc);
+    build_mismatch(&b, id, j);
     send_buf(s->conn, &b);
     sub_kill(s);
     goto out_sub;
@@ -496,13 +513,8 @@ static int pull_hook(duro_object_t *o, sync_state_t *st, const sync_msg_t *m,
   info_init(&in, st, m->id.p, m->id.n, m->payload.p, m->payload.n);
   in.cursor = m->has_cursor ? m->cursor_seq : -1;
   in.live = m->live;
-  err[0] = '\0';
-  if (st->hooks->on_pull(o, &in, err, errlen) < 0) {
-    if (!*err)
-      snprintf(err, errlen, "onPull hook failed");
-    return -1;
-  }
-  return 0;
+  return run_hook(st->hooks->on_pull, o, &in, err, errlen,
+                  "onPull hook failed");
 }
 
 static int decode_backend(const sync_msg_t *m, char out[SYNC_MAX_ID + 1]) {
@@ -511,7 +523,7 @@ static int decode_backend(const sync_msg_t *m, char out[SYNC_MAX_ID + 1]) {
       sync_json_unescape(m->cursor_backend_id.p, m->cursor_backend_id.n, out,
                          &n) < 0) {
     /* Too long or odd: no store has such an id. */
-    snprintf(out, SYNC_MAX_ID + 1, "?");
+    memcpy(out, "?", 2);
   }
   return 0;
 }
@@ -521,8 +533,9 @@ static void ws_pull(duro_object_t *o, sync_state_t *st, sconn_t *c,
   char err[256];
   duro_buf_t b = DURO_BUF_INIT;
   if (c->nsubs >= MAX_PULLS_PER_SOCKET)
-    snprintf(err, sizeof(err), "at most %d pulls may be open on one socket",
-             MAX_PULLS_PER_SOCKET);
+    duro_err_fmt(DURO_EINVAL, err, sizeof(err),
+                 "at most %d pulls may be open on one socket",
+                 MAX_PULLS_PER_SOCKET);
   if (c->nsubs >= MAX_PULLS_PER_SOCKET ||
       pull_hook(o, st, m, err, sizeof(err)) < 0) {
     sync_build_unknown_error(&b, m->id, err);
@@ -588,9 +601,10 @@ static void broadcast(duro_object_t *o, sync_state_t *st,
         info_init(&in, st, s->id, s->id_len, s->payload, s->payload_len);
         in.json = (const char *)body->data;
         in.json_len = body->len;
-        char err[256] = "";
-        if (st->hooks->on_pull_res(o, &in, err, sizeof(err)) < 0) {
-          sub_fail(s->conn, s, *err ? err : "onPullRes hook failed");
+        char err[256];
+        if (run_hook(st->hooks->on_pull_res, o, &in, err, sizeof(err),
+                     "onPullRes hook failed") < 0) {
+          sub_fail(s->conn, s, err);
           continue;
         }
       }
@@ -632,13 +646,13 @@ static void push_done(duro_object_t *o, void *state, int status, void *arg) {
   duro_buf_t b = DURO_BUF_INIT;
   if (status < 0) {
     j->result = SYNC_JOB_DBERR;
-    snprintf(j->err, sizeof(j->err), "%s", "storage is closing");
+    duro_err_fmt(status, j->err, sizeof(j->err), "storage is closing");
   }
   switch (j->result) {
   case SYNC_JOB_OK: {
     note_store(st, j->head, j->backend_id_out);
     broadcast(o, st, j);
-    char err[256] = "";
+    char err[256];
     if (st->hooks && st->hooks->on_push_res) {
       duro_sync_info_t in;
       info_init(&in, st, ctx->id, ctx->id_len, ctx->payload.p,
@@ -647,8 +661,9 @@ static void push_done(duro_object_t *o, void *state, int status, void *arg) {
       in.json_len = ctx->batch.n;
       in.nevents = j->n;
       in.head = j->head;
-      if (st->hooks->on_push_res(o, &in, err, sizeof(err)) < 0) {
-        sync_build_unknown_error(&b, id, *err ? err : "onPushRes hook failed");
+      if (run_hook(st->hooks->on_push_res, o, &in, err, sizeof(err),
+                   "onPushRes hook failed") < 0) {
+        sync_build_unknown_error(&b, id, err);
         break;
       }
     }
@@ -702,9 +717,9 @@ static void push(duro_object_t *o, sync_state_t *st, sconn_t *c,
   }
   if (m->nevents > SYNC_MAX_BATCH) {
     char note[128];
-    snprintf(note, sizeof(note),
-             "a push carries at most %d events, this one %zu", SYNC_MAX_BATCH,
-             m->nevents);
+    duro_err_fmt(DURO_EINVAL, note, sizeof(note),
+                 "a push carries at most %d events, this one %zu",
+                 SYNC_MAX_BATCH, m->nevents);
     sync_build_unknown_error(&b, m->id, note);
     push_reply(&tmp, &b);
     duro_buf_free(&b);
@@ -716,9 +731,10 @@ static void push(duro_object_t *o, sync_state_t *st, sconn_t *c,
     in.json = m->batch.p;
     in.json_len = m->batch.n;
     in.nevents = m->nevents;
-    char err[256] = "";
-    if (st->hooks->on_push(o, &in, err, sizeof(err)) < 0) {
-      sync_build_unknown_error(&b, m->id, *err ? err : "onPush hook failed");
+    char err[256];
+    if (run_hook(st->hooks->on_push, o, &in, err, sizeof(err),
+                 "onPush hook failed") < 0) {
+      sync_build_unknown_error(&b, m->id, err);
       push_reply(&tmp, &b);
       duro_buf_free(&b);
       return;
@@ -789,7 +805,7 @@ static int sync_message(duro_object_t *o, void *state, duro_socket_t *sock,
   }
   if (rc == SYNC_PARSE_DIE) {
     char text[200];
-    snprintf(text, sizeof(text), "Invalid request: %s", why);
+    duro_err_fmt(DURO_EINVAL, text, sizeof(text), "Invalid request: %s", why);
     sync_build_die(&b, m.id, text);
     send_buf(c, &b);
     duro_buf_free(&b);
@@ -834,8 +850,8 @@ static int sync_message(duro_object_t *o, void *state, duro_socket_t *sock,
     }
     if (len > max) {
       char note[128];
-      snprintf(note, sizeof(note),
-               "message of %zu bytes exceeds the limit of %zu", len, max);
+      duro_err_fmt(DURO_EINVAL, note, sizeof(note),
+                   "message of %zu bytes exceeds the limit of %zu", len, max);
       sync_build_unknown_error(&b, m.id, note);
       send_buf(c, &b);
       break;
@@ -892,7 +908,7 @@ static int http_request(duro_object_t *o, sync_state_t *st,
                               : "expected a Request on the HTTP transport");
   } else if (rc == SYNC_PARSE_DIE) {
     char text[200];
-    snprintf(text, sizeof(text), "Invalid request: %s", why);
+    duro_err_fmt(DURO_EINVAL, text, sizeof(text), "Invalid request: %s", why);
     sync_build_die(&b, m.id, text);
   } else if (m.rpc == SYNC_RPC_PING) {
     sync_build_exit_value(&b, m.id, "{\"_tag\":\"SyncMessage.Pong\"}");
@@ -949,11 +965,13 @@ static int sync_init(duro_object_t *o, void *state) {
   const char *name = duro_object_name(o);
   if (!name)
     name = duro_object_id(o); /* addressed by id: the id names the store */
-  sync_store_key_init(&st->key, name, strlen(name));
+  sync_store_key_init(&st->key, name,
+                      strlen(name)); /* C string: an object's name or id */
   duro_list_init(&st->conns);
   duro_list_init(&st->live);
   st->hooks = &((const duro_sync_class_t *)duro_object_class(o))->hooks;
-  st->tail = duro_chunk_from(sync_chunk_tail, strlen(sync_chunk_tail));
+  st->tail = duro_chunk_from(sync_chunk_tail,
+                             strlen(sync_chunk_tail)); /* C string: "]}" */
   so->st = st;
   return 0;
 }

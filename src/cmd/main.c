@@ -20,6 +20,7 @@
 #include "core/alloc.h"
 #include "core/config.h"
 #include "core/log.h"
+#include "core/str.h"
 #include "frontend/frontend.h"
 #include "frontend/tunnel.h"
 #include "http/http.h"
@@ -60,7 +61,7 @@ typedef struct app {
 
 static int mkdir_p(const char *path) {
   char tmp[4096];
-  size_t n = strlen(path);
+  size_t n = strlen(path); /* C string: the data directory from the config */
   if (n == 0 || n >= sizeof(tmp))
     return -1;
   memcpy(tmp, path, n + 1);
@@ -220,7 +221,10 @@ static int start_backend(app_t *app) {
     return -1;
   }
   char dbpath[4200];
-  snprintf(dbpath, sizeof(dbpath), "%s/duro.db", cfg->data_dir);
+  if (duro_fmt(dbpath, sizeof(dbpath), "%s/duro.db", cfg->data_dir) < 0) {
+    fprintf(stderr, "duro: data directory path too long: %s\n", cfg->data_dir);
+    return -1;
+  }
   if (duro_store_open(app->loop, dbpath, cfg->limits.durability_full,
                       &app->store, err, sizeof(err)) < 0) {
     fprintf(stderr, "duro: %s: %s\n", dbpath, err);
@@ -290,8 +294,11 @@ static int run(app_t *app) {
       /* duro dev: the frontend reaches this process's backend over the
        * same binding protocol as across processes */
       char url[64];
-      snprintf(url, sizeof(url), "http://127.0.0.1:%d",
-               duro_listener_port(&app->backend.listener));
+      if (duro_fmt(url, sizeof(url), "http://127.0.0.1:%d",
+                   duro_listener_port(&app->backend.listener)) < 0) {
+        fprintf(stderr, "duro: cannot form the backend's URL\n");
+        return 1;
+      }
       duro_free(cfg->backend_url);
       cfg->backend_url = duro_strdup(url);
     }

@@ -31,7 +31,9 @@ void *duro_realloc(void *ptr, size_t size) {
   return p;
 }
 
-char *duro_strdup(const char *s) { return duro_strndup(s, strlen(s)); }
+char *duro_strdup(const char *s) {
+  return duro_strndup(s, strlen(s)); /* C string: what strdup takes */
+}
 
 char *duro_strndup(const char *s, size_t len) {
   char *p = duro_malloc(len + 1);

@@ -30,6 +30,7 @@
 #include "core/err.h"
 #include "core/jsonc.h"
 #include "core/log.h"
+#include "core/str.h"
 
 /* Config files larger than this are refused rather than slurped. */
 #define MAX_FILE_BYTES (16u << 20)
@@ -393,8 +394,8 @@ static const char *role_list(unsigned mask, char *out, size_t outlen) {
   for (size_t i = 0; i < NROLES; i++) {
     if (!(mask & roles[i].bit))
       continue;
-    int w = snprintf(out + n, outlen - n, "%s%s", n ? ", " : "", roles[i].name);
-    if (w < 0 || (size_t)w >= outlen - n)
+    int w = duro_fmt(out + n, outlen - n, "%s%s", n ? ", " : "", roles[i].name);
+    if (w < 0)
       break;
     n += (size_t)w;
   }
@@ -422,15 +423,17 @@ char *duro_config_usage(const char *role) {
     const flag_t *f = &flags[i];
     if (!(f->roles & mask))
       continue;
-    char head[64], who[64] = "";
-    snprintf(head, sizeof(head), "--%s%s%s", f->name, f->metavar ? " " : "",
-             f->metavar ? f->metavar : "");
+    /* "  %-20s " over "--name METAVAR", written straight into b. */
+    size_t start = b.len;
+    duro_buf_printf(&b, "  --%s%s%s", f->name, f->metavar ? " " : "",
+                    f->metavar ? f->metavar : "");
+    size_t w = b.len - start - 2;
+    duro_buf_printf(&b, "%*s ", w < 20 ? (int)(20 - w) : 0, "");
     if (mask == R_ALL && f->roles != R_ALL) {
       char list[48];
-      snprintf(who, sizeof(who), "(%s) ",
-               role_list(f->roles, list, sizeof(list)));
+      duro_buf_printf(&b, "(%s) ", role_list(f->roles, list, sizeof(list)));
     }
-    duro_buf_printf(&b, "  %-20s %s%s\n", head, who, f->doc);
+    duro_buf_printf(&b, "%s\n", f->doc);
   }
 
   duro_buf_printf(&b,
@@ -447,18 +450,17 @@ char *duro_config_usage(const char *role) {
                   "\"duro\": {\"max_body_bytes\": 1048576}:\n");
   for (size_t i = 0; i < NOPTIONS; i++) {
     const option_t *o = &options[i];
-    char range[96];
+    duro_buf_printf(&b, "  %-28s ", o->name);
     if (o->type == OPT_CHOICE) {
-      snprintf(range, sizeof(range), "%s (one of %s, %s%s%s)",
-               o->choices[o->def], o->choices[0], o->choices[1],
-               o->choices[2] ? ", " : "", o->choices[2] ? o->choices[2] : "");
+      duro_buf_printf(&b, "%s (one of %s, %s%s%s)", o->choices[o->def],
+                      o->choices[0], o->choices[1], o->choices[2] ? ", " : "",
+                      o->choices[2] ? o->choices[2] : "");
     } else {
       static const char *const units[] = {"bytes", "count", "ms"};
-      snprintf(range, sizeof(range), "%llu (%s, %llu..%llu)", o->def,
-               units[o->type], o->min, o->max);
+      duro_buf_printf(&b, "%llu (%s, %llu..%llu)", o->def, units[o->type],
+                      o->min, o->max);
     }
-    duro_buf_printf(&b, "  %-28s %s\n  %-28s %s\n", o->name, range, "",
-                    o->doc);
+    duro_buf_printf(&b, "\n  %-28s %s\n", "", o->doc);
   }
   duro_buf_printf(
       &b,
@@ -501,7 +503,7 @@ static int print_usage(const char *role) {
 
 static const flag_t *flag_find(const char *name, size_t len) {
   for (size_t i = 0; i < NFLAGS; i++)
-    if (strlen(flags[i].name) == len && memcmp(flags[i].name, name, len) == 0)
+    if (duro_cstr_eq(flags[i].name, name, len))
       return &flags[i];
   return NULL;
 }
@@ -600,13 +602,14 @@ static int parse_cli(cli_t *cli, int argc, char **argv, char *err,
       cli->exit_early = print_usage(cli->role);
       break;
     }
-    const char *name = a + 2, *eq = strchr(a, '=');
+    size_t alen = strlen(a); /* C string: an argv element */
+    const char *name = a + 2, *eq = memchr(a, '=', alen);
     const flag_t *f = NULL;
     if (strncmp(a, "--", 2) == 0)
-      f = flag_find(name, eq ? (size_t)(eq - name) : strlen(name));
+      f = flag_find(name, (size_t)((eq ? eq : a + alen) - name));
     if (!f) {
       /* Quote the name only: "--tokn=SECRET" must not echo the secret. */
-      size_t n = eq ? (size_t)(eq - a) : strlen(a);
+      size_t n = eq ? (size_t)(eq - a) : alen;
       return fail(err, errlen, "duro: unknown flag '%.*s' (see duro --help)",
                   (int)(n > 40 ? 40 : n), a);
     }
@@ -799,7 +802,7 @@ static size_t skip_string(const char *t, size_t n, size_t i) {
  * line with this small scanner over strings, comments and nesting.
  */
 static int value_line(const char *t, size_t n, const char *key, int idx) {
-  size_t klen = strlen(key), i = 0;
+  size_t klen = strlen(key), i = 0; /* C string: a literal key */
   int line = 1, depth = 0;
   if (!t)
     return 0;
@@ -856,7 +859,9 @@ fail_at(file_ctx_t *fc, int line, const char *fmt, ...) {
   char msg[400];
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(msg, sizeof(msg), fmt, ap);
+  /* A message cut short (DURO_E2BIG) is still the message to show. */
+  if (duro_vfmt(msg, sizeof(msg), fmt, ap) == DURO_EINVAL)
+    msg[0] = '\0';
   va_end(ap);
   if (line > 0)
     return fail(fc->err, fc->errlen, "%s:%d: %s", fc->path, line, msg);
@@ -870,15 +875,16 @@ static char *resolve_library(const char *config_path, const char *lib) {
     return duro_strdup(lib);
   while (lib[0] == '.' && lib[1] == '/')
     lib += 2;
-  const char *slash = config_path ? strrchr(config_path, '/') : NULL;
-  int dirlen = slash ? (int)(slash - config_path) : 1;
-  const char *dir = slash ? config_path : ".";
-  if (slash && dirlen == 0) { /* "/duro.jsonc" */
-    dir = "";
-  }
-  size_t n = (size_t)dirlen + strlen(lib) + 2;
-  char *out = duro_malloc(n);
-  snprintf(out, n, "%.*s/%s", dirlen, dir, lib);
+  const char *slash = NULL;
+  if (config_path)
+    slash = strrchr(config_path, '/'); /* C string: the config's path */
+  size_t dirlen = slash ? (size_t)(slash - config_path) : 1;
+  const char *dir = slash ? config_path : "."; /* "/duro.jsonc": "" */
+  size_t liblen = strlen(lib); /* C string: a cJSON valuestring */
+  char *out = duro_malloc(dirlen + 1 + liblen + 1);
+  memcpy(out, dir, dirlen);
+  out[dirlen] = '/';
+  memcpy(out + dirlen + 1, lib, liblen + 1);
   return out;
 }
 
@@ -1128,15 +1134,14 @@ static void devvar_cb(const char *key, const char *value, void *data) {
 /* Reads .dev.vars from the config file's directory (or the current one). */
 static int load_dev_vars(duro_config_t *c, char *err, size_t errlen) {
   char path[4096];
-  const char *slash = c->config_path ? strrchr(c->config_path, '/') : NULL;
-  if (slash) {
-    int n = snprintf(path, sizeof(path), "%.*s/.dev.vars",
-                     (int)(slash - c->config_path), c->config_path);
-    if (n < 0 || (size_t)n >= sizeof(path))
-      return fail(err, errlen, "duro: config path too long");
-  } else {
-    snprintf(path, sizeof(path), ".dev.vars");
-  }
+  const char *slash = NULL;
+  if (c->config_path)
+    slash = strrchr(c->config_path, '/'); /* C string: the config's path */
+  int n = slash ? duro_fmt(path, sizeof(path), "%.*s/.dev.vars",
+                           (int)(slash - c->config_path), c->config_path)
+                : duro_fmt(path, sizeof(path), ".dev.vars");
+  if (n < 0)
+    return fail(err, errlen, "duro: config path too long");
   char *text;
   size_t len;
   int rc = read_file(path, &text, &len);
@@ -1249,13 +1254,16 @@ int duro_config_load(duro_config_t *cfg, int argc, char **argv, char *err,
     c.port = c.frontend_port =
         cli.port >= 0 ? cli.port : DURO_DEFAULT_FRONTEND_PORT;
     if (cli.backend) {
-      size_t n = strlen(cli.backend);
+      size_t n = strlen(cli.backend); /* C string: the --backend value */
       while (n > 8 && cli.backend[n - 1] == '/')
         n--;
       c.backend_url = duro_strndup(cli.backend, n);
     } else {
       char url[64];
-      snprintf(url, sizeof(url), "http://127.0.0.1:%d", backend_port);
+      if (duro_fmt(url, sizeof(url), "http://127.0.0.1:%d", backend_port) < 0) {
+        fail(err, errlen, "duro: cannot form the backend URL");
+        goto fail;
+      }
       c.backend_url = duro_strdup(url);
     }
     break;

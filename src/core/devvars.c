@@ -7,7 +7,6 @@
  */
 #include "core/devvars.h"
 
-#include <stdio.h>
 #include <string.h>
 
 #include "core/alloc.h"
@@ -161,13 +160,12 @@ static int parse(const char *origin, const char *text, size_t len,
     char *key, *value;
     const char *msg = NULL;
     if (parse_line(p, lend, scratch, &key, &value, &msg) < 0) {
-      if (err && errlen) {
-        if (origin)
-          snprintf(err, errlen, "%s:%zu: %s", origin, lineno, msg);
-        else
-          snprintf(err, errlen, "line %zu: %s", lineno, msg);
-      }
-      rc = DURO_EINVAL;
+      if (origin)
+        rc = duro_err_fmt(DURO_EINVAL, err, errlen, "%s:%zu: %s", origin,
+                          lineno, msg);
+      else
+        rc =
+            duro_err_fmt(DURO_EINVAL, err, errlen, "line %zu: %s", lineno, msg);
       break;
     }
     if (key)

@@ -16,11 +16,11 @@
  */
 #include "core/jsonc.h"
 
-#include <stdio.h>
 #include <string.h>
 
 #include "core/alloc.h"
 #include "core/err.h"
+#include "core/str.h"
 
 static void set_error(char *err, size_t errlen, const char *text, size_t pos,
                       const char *msg) {
@@ -33,8 +33,7 @@ static void set_error(char *err, size_t errlen, const char *text, size_t pos,
       col++;
     }
   }
-  if (err && errlen)
-    snprintf(err, errlen, "%zu:%zu: %s", line, col, msg);
+  duro_err_fmt(DURO_EINVAL, err, errlen, "%zu:%zu: %s", line, col, msg);
 }
 
 /*
@@ -110,6 +109,7 @@ static int is_ws(char c) {
  * significant byte, so the whole pass is linear.
  */
 static void drop_trailing_commas(char *s, size_t len) {
+  static const char no_value[] = "[{,:"; /* bytes that end no value */
   int in_string = 0, escape = 0;
   char prev = '\0';
   for (size_t i = 0; i < len; i++) {
@@ -127,7 +127,8 @@ static void drop_trailing_commas(char *s, size_t len) {
       continue;
     if (c == '"') {
       in_string = 1;
-    } else if (c == ',' && prev != '\0' && !strchr("[{,:", prev)) {
+    } else if (c == ',' && prev != '\0' &&
+               !duro_byte_in(no_value, sizeof(no_value) - 1, prev)) {
       size_t j = i + 1;
       while (j < len && is_ws(s[j]))
         j++;
@@ -176,6 +177,7 @@ static const char *expected(int expect, char c, int in_object) {
  * only a message, never a decision.
  */
 static const char *diagnose(const char *s, size_t len, size_t *pos) {
+  static const char delims[] = ",:[]{}\""; /* end a literal or number */
   unsigned char stack[CJSON_NESTING_LIMIT + 1];
   size_t depth = 0, i = 0, limit = *pos > len ? len : *pos;
   int expect = VALUE;
@@ -251,7 +253,8 @@ static const char *diagnose(const char *s, size_t len, size_t *pos) {
     } else {
       /* A literal or a number: runs to the next delimiter. */
       size_t j = i;
-      while (j < len && !is_ws(s[j]) && !strchr(",:[]{}\"", s[j]))
+      while (j < len && !is_ws(s[j]) &&
+             !duro_byte_in(delims, sizeof(delims) - 1, s[j]))
         j++;
       if (j > limit) {
         *pos = i;

@@ -23,30 +23,32 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "core/alloc.h"
 #include "core/b64url.h"
 #include "core/err.h"
 #include "core/log.h"
+#include "core/str.h"
 #include "frontend/assets.h"
 #include "frontend/page.h"
 #include "frontend/session.h"
 #include "frontend/tunnel.h"
+#include "http/bearer.h"
+#include "ws/wsconn.h"
 
 #define BACKEND_TIMEOUT_MS 5000
 #define COOKIE_NAME "duro_session"
 
 const duro_asset_t *duro_asset_find(const char *path, size_t len) {
   for (size_t i = 0; i < duro_assets_count; i++)
-    if (strlen(duro_assets[i].path) == len &&
+    if (strlen(duro_assets[i].path) == len && /* C string: built in */
         memcmp(duro_assets[i].path, path, len) == 0)
       return &duro_assets[i];
   return NULL;
 }
 
 static int path_is(const duro_http_req_t *r, const char *p) {
-  size_t n = strlen(p);
+  size_t n = strlen(p); /* C string: a literal */
   return r->path_len == n && memcmp(r->path, p, n) == 0;
 }
 
@@ -56,7 +58,7 @@ static int method_is(const duro_http_req_t *r, const char *m) {
 
 static int behind_https(const duro_http_req_t *r) {
   const duro_header_t *h = duro_http_header(r, "X-Forwarded-Proto");
-  return h && h->value_len == 5 && strncasecmp(h->value, "https", 5) == 0;
+  return h && duro_memcaseeq(h->value, h->value_len, "https", 5);
 }
 
 /* ---- authorization ----------------------------------------------------------- */
@@ -94,18 +96,19 @@ static int origin_ok(duro_frontend_t *f, const duro_http_req_t *r) {
     return 1;
   const duro_header_t *host = duro_http_header(r, "Host");
   if (host) {
-    char own[300];
-    int n = snprintf(own, sizeof(own), "%s://%.*s",
-                     behind_https(r) ? "https" : "http", (int)host->value_len,
-                     host->value);
-    if (n > 0 && (size_t)n == o->value_len &&
-        strncasecmp(own, o->value, o->value_len) == 0)
+    /* scheme "://" Host, compared piece by piece */
+    const char *scheme = behind_https(r) ? "https://" : "http://";
+    size_t sl = scheme[4] == 's' ? 8 : 7;
+    if (o->value_len == sl + host->value_len &&
+        duro_memcaseeq(o->value, sl, scheme, sl) &&
+        duro_memcaseeq(o->value + sl, host->value_len, host->value,
+                       host->value_len))
       return 1;
   }
   if (f->allowed_origins) {
     const char *p = f->allowed_origins;
     while (*p) {
-      size_t len = strcspn(p, ",");
+      size_t len = strcspn(p, ","); /* C string: from the config */
       const char *s = p;
       size_t l = len;
       while (l && *s == ' ') {
@@ -114,7 +117,7 @@ static int origin_ok(duro_frontend_t *f, const duro_http_req_t *r) {
       }
       while (l && s[l - 1] == ' ')
         l--;
-      if (l == o->value_len && strncasecmp(s, o->value, l) == 0)
+      if (duro_memcaseeq(s, l, o->value, o->value_len))
         return 1;
       p += len + (p[len] == ',');
     }
@@ -122,15 +125,22 @@ static int origin_ok(duro_frontend_t *f, const duro_http_req_t *r) {
   return 0;
 }
 
-/* Set-Cookie value for a fresh session. */
+#define SET_COOKIE_MAX (DURO_SESSION_TOKEN_MAX + 128)
+
+/* Writes the Set-Cookie header for a fresh session into h, its value into
+ * out (SET_COOKIE_MAX bytes). */
 static void session_cookie(duro_frontend_t *f, const duro_http_req_t *r,
-                           char *out, size_t outlen) {
+                           char out[SET_COOKIE_MAX], duro_header_t *h) {
   char tok[DURO_SESSION_TOKEN_MAX];
   duro_session_issue(f->session_secret, f->session_secret_len,
                      duro_now_ms() / 1000 + f->session_ttl_s, tok);
-  snprintf(out, outlen, "%s=%s; Path=/; Max-Age=%u; HttpOnly; SameSite=Lax%s",
-           COOKIE_NAME, tok, f->session_ttl_s,
-           behind_https(r) ? "; Secure" : "");
+  int n = duro_fmt(out, SET_COOKIE_MAX,
+                   "%s=%s; Path=/; Max-Age=%u; HttpOnly; SameSite=Lax%s",
+                   COOKIE_NAME, tok, f->session_ttl_s,
+                   behind_https(r) ? "; Secure" : "");
+  if (n < 0)
+    abort(); /* the token and the TTL are bounded: it always fits */
+  *h = (duro_header_t){"Set-Cookie", 10, out, (size_t)n};
 }
 
 /* ---- backend calls ------------------------------------------------------------- */
@@ -146,13 +156,11 @@ typedef struct pending {
 static void backend_call(duro_frontend_t *f, const char *method,
                          const char *path, duro_http_client_cb cb,
                          pending_t *p) {
-  char auth[300];
   duro_header_t hs[1];
   size_t n = 0;
-  if (f->internal_secret) {
-    int len = snprintf(auth, sizeof(auth), "Bearer %s", f->internal_secret);
-    hs[n++] = (duro_header_t){"Authorization", 13, auth, (size_t)len};
-  }
+  if (f->authorization)
+    hs[n++] = (duro_header_t){"Authorization", 13, f->authorization,
+                              f->authorization_len};
   duro_http_client_request(f->loop, &f->backend, method, path, hs, n, NULL, 0,
                            BACKEND_TIMEOUT_MS, 1024 * 1024, cb, p);
 }
@@ -179,17 +187,15 @@ static void render_page(pending_t *p, const char *heading, const char *error) {
     duro_free(p);
     return;
   }
-  char cookie[400];
+  char cookie[SET_COOKIE_MAX];
   duro_header_t hs[4];
   size_t n = 0;
   hs[n++] = (duro_header_t){"Content-Type", 12, "text/html;charset=utf-8", 23};
   hs[n++] = (duro_header_t){"Cache-Control", 13, "no-store", 8};
   hs[n++] = (duro_header_t){"Content-Language", 16,
                             p->locale == DURO_LOCALE_DE ? "de" : "en", 2};
-  if (p->new_session) {
-    session_cookie(f, req, cookie, sizeof(cookie));
-    hs[n++] = (duro_header_t){"Set-Cookie", 10, cookie, strlen(cookie)};
-  }
+  if (p->new_session)
+    session_cookie(f, req, cookie, &hs[n++]);
   duro_http_respond(req, 200, hs, n, body.data, body.len);
   duro_buf_free(&body);
   duro_free(p);
@@ -203,7 +209,9 @@ static void on_heading(const duro_http_client_res_t *res, void *ud) {
   }
   if (res->status != 200) {
     char msg[64];
-    snprintf(msg, sizeof(msg), "TEST_DO answered HTTP %d", res->status);
+    if (duro_fmt(msg, sizeof(msg), "TEST_DO answered HTTP %d", res->status) <
+        0)
+      abort(); /* an int always fits */
     render_page(p, NULL, msg);
     return;
   }
@@ -234,25 +242,25 @@ static void on_started(const duro_http_client_res_t *res, void *ud) {
   duro_http_req_t *req = p->req;
   int ok = res->status >= 200 && res->status < 300;
   if (p->enhanced) {
-    char body[256];
-    int status = ok ? 200 : 502;
-    if (ok)
-      snprintf(body, sizeof(body), "{\"type\":\"success\",\"status\":200}");
-    else
-      snprintf(body, sizeof(body),
-               "{\"type\":\"error\",\"status\":502,\"error\":\"%s\"}",
-               res->status ? "the backend refused" : "backend unavailable");
-    duro_http_respond_text(req, status, "application/json", body);
+    duro_http_respond_text(
+        req, ok ? 200 : 502, "application/json",
+        ok ? "{\"type\":\"success\",\"status\":200}"
+        : res->status
+            ? "{\"type\":\"error\",\"status\":502,\"error\":\"the backend "
+              "refused\"}"
+            : "{\"type\":\"error\",\"status\":502,\"error\":\"backend "
+              "unavailable\"}");
   } else if (ok) {
-    const char *loc = p->locale == DURO_LOCALE_DE ? "/de/?started=1"
-                                                  : "/?started=1";
-    duro_header_t hs[1] = {{"Location", 8, loc, strlen(loc)}};
+    duro_header_t hs[1] = {p->locale == DURO_LOCALE_DE
+                               ? (duro_header_t){"Location", 8,
+                                                 "/de/?started=1", 14}
+                               : (duro_header_t){"Location", 8, "/?started=1",
+                                                 11}};
     duro_http_respond(req, 303, hs, 1, "", 0);
   } else {
-    char msg[200];
-    snprintf(msg, sizeof(msg), "Bad Gateway: the countdown was not started (%s)",
-             res->status ? "the backend refused" : res->error);
-    duro_http_respond_text(req, 502, NULL, msg);
+    duro_http_respond_textf(req, 502,
+                            "Bad Gateway: the countdown was not started (%s)",
+                            res->status ? "the backend refused" : res->error);
   }
   duro_free(p);
 }
@@ -265,9 +273,8 @@ static void countdown_action(duro_frontend_t *f, duro_http_req_t *req,
     return;
   }
   if (f->cfg->mode == DURO_MODE_PRODUCTION && !has_session(f, req, &why)) {
-    char msg[128];
-    snprintf(msg, sizeof(msg), "Unauthorized: %s", session_problem(why));
-    duro_http_respond_text(req, 401, NULL, msg);
+    duro_http_respond_textf(req, 401, "Unauthorized: %s",
+                            session_problem(why));
     return;
   }
   pending_t *p = duro_calloc(1, sizeof(*p));
@@ -283,8 +290,7 @@ static void countdown_action(duro_frontend_t *f, duro_http_req_t *req,
 /* ---- WebSocket -------------------------------------------------------------------- */
 
 static void ws_connect(duro_frontend_t *f, duro_http_req_t *req) {
-  const duro_header_t *up = duro_http_header(req, "Upgrade");
-  if (!up || up->value_len != 9 || strncasecmp(up->value, "websocket", 9)) {
+  if (!duro_ws_is_upgrade(req)) {
     duro_http_respond_text(req, 426, NULL, "Expected Upgrade: websocket");
     return;
   }
@@ -295,9 +301,8 @@ static void ws_connect(duro_frontend_t *f, duro_http_req_t *req) {
   }
   int why;
   if (!has_session(f, req, &why)) {
-    char msg[128];
-    snprintf(msg, sizeof(msg), "Unauthorized: %s", session_problem(why));
-    duro_http_respond_text(req, 401, NULL, msg);
+    duro_http_respond_textf(req, 401, "Unauthorized: %s",
+                            session_problem(why));
     return;
   }
   duro_tunnel_start(req, f->loop, &f->backend,
@@ -321,27 +326,29 @@ static void login(duro_frontend_t *f, duro_http_req_t *req) {
   }
   const duro_header_t *a = duro_http_header(req, "Authorization");
   int rc = DURO_ENOENT;
-  if (a && a->value_len > 7 && strncasecmp(a->value, "Bearer ", 7) == 0)
-    rc = duro_jwt_verify_hs256(f->login_secret, strlen(f->login_secret),
+  if (a && a->value_len > 7 && duro_memcaseeq(a->value, 7, "Bearer ", 7))
+    rc = duro_jwt_verify_hs256(f->login_secret, f->login_secret_len,
                                a->value + 7, a->value_len - 7,
                                duro_now_ms() / 1000);
   if (rc) {
-    char msg[128];
-    snprintf(msg, sizeof(msg), "Unauthorized: %s",
-             rc == DURO_ENOENT ? "a bearer token is required"
-             : rc == DURO_ETIMEDOUT ? "the token has expired"
-             : rc == DURO_EACCES ? "the token's signature is wrong"
-                                 : "the token is malformed");
+    duro_buf_t msg = DURO_BUF_INIT;
+    duro_buf_printf(&msg, "Unauthorized: %s",
+                    rc == DURO_ENOENT ? "a bearer token is required"
+                    : rc == DURO_ETIMEDOUT ? "the token has expired"
+                    : rc == DURO_AGAIN ? "the token is not valid yet (nbf)"
+                    : rc == DURO_EACCES ? "the token's signature is wrong"
+                                        : "the token is malformed");
     duro_header_t hs[2] = {
         {"Content-Type", 12, "text/plain;charset=UTF-8", 24},
         {"WWW-Authenticate", 16, "Bearer realm=\"duro\"", 19},
     };
-    duro_http_respond(req, 401, hs, 2, msg, strlen(msg));
+    duro_http_respond(req, 401, hs, 2, msg.data, msg.len);
+    duro_buf_free(&msg);
     return;
   }
-  char cookie[400];
-  session_cookie(f, req, cookie, sizeof(cookie));
-  duro_header_t hs[1] = {{"Set-Cookie", 10, cookie, strlen(cookie)}};
+  char cookie[SET_COOKIE_MAX];
+  duro_header_t hs[1];
+  session_cookie(f, req, cookie, &hs[0]);
   duro_http_respond(req, 204, hs, 1, "", 0);
 }
 
@@ -358,13 +365,15 @@ static int serve_asset(duro_http_req_t *req) {
     duro_http_respond(req, 405, hs, 1, "Method Not Allowed", 18);
     return 1;
   }
+  /* the asset table is generated at build time: C strings */
+  size_t ctl = strlen(a->content_type), etl = strlen(a->etag); /* C string */
   duro_header_t hs[3] = {
-      {"Content-Type", 12, a->content_type, strlen(a->content_type)},
-      {"ETag", 4, a->etag, strlen(a->etag)},
+      {"Content-Type", 12, a->content_type, ctl},
+      {"ETag", 4, a->etag, etl},
       {"Cache-Control", 13, "public, max-age=300, must-revalidate", 36},
   };
   const duro_header_t *inm = duro_http_header(req, "If-None-Match");
-  if (inm && inm->value_len == strlen(a->etag) &&
+  if (inm && inm->value_len == etl &&
       memcmp(inm->value, a->etag, inm->value_len) == 0) {
     duro_http_respond(req, 304, hs + 1, 2, "", 0);
     return 1;
@@ -432,21 +441,28 @@ int duro_frontend_start(duro_frontend_t *f, duro_net_t *net,
     return DURO_EINVAL;
   const char *v = duro_config_var(cfg, "DURO_INTERNAL_SECRET");
   f->internal_secret = v && *v ? v : NULL;
+  if (f->internal_secret) {
+    if (duro_bearer_check("DURO_INTERNAL_SECRET", f->internal_secret, err,
+                          errlen) < 0)
+      return DURO_EINVAL;
+    f->authorization = duro_bearer_header(f->internal_secret);
+    f->authorization_len = strlen(f->authorization); /* C string: just made */
+  }
   v = duro_config_var(cfg, "DURO_SESSION_SECRET");
   if (v && *v) {
-    size_t n = strlen(v);
-    if (n < 16 || n >= sizeof(f->session_secret)) {
-      snprintf(err, errlen,
-               "DURO_SESSION_SECRET must be 16 to 127 characters long");
-      return DURO_EINVAL;
-    }
+    size_t n = strlen(v); /* C string: from the config */
+    if (n < 16 || n >= sizeof(f->session_secret))
+      return duro_err_fmt(DURO_EINVAL, err, errlen,
+                          "DURO_SESSION_SECRET must be 16 to %zu characters "
+                          "long (it is %zu)",
+                          sizeof(f->session_secret) - 1, n);
     memcpy(f->session_secret, v, n);
     f->session_secret_len = n;
   } else if (cfg->mode == DURO_MODE_PRODUCTION) {
-    snprintf(err, errlen,
-             "production mode needs DURO_SESSION_SECRET (the key that signs "
-             "session cookies); set it in the environment or in .dev.vars");
-    return DURO_EINVAL;
+    return duro_err_fmt(DURO_EINVAL, err, errlen,
+                        "production mode needs DURO_SESSION_SECRET (the key "
+                        "that signs session cookies); set it in the "
+                        "environment or in .dev.vars");
   } else {
     /* development: a key for this process only; sessions end at restart */
     uint8_t raw[32];
@@ -458,10 +474,21 @@ int duro_frontend_start(duro_frontend_t *f, duro_net_t *net,
   }
   v = duro_config_var(cfg, "DURO_LOGIN_SECRET");
   f->login_secret = v && *v ? v : NULL;
+  f->login_secret_len = f->login_secret ? strlen(v) : 0; /* C string */
   v = duro_config_var(cfg, "DURO_ALLOWED_ORIGINS");
   f->allowed_origins = v && *v ? v : NULL;
   v = duro_config_var(cfg, "DURO_SESSION_TTL");
-  f->session_ttl_s = v && atoi(v) > 0 ? (unsigned)atoi(v) : 86400;
+  f->session_ttl_s = 86400;
+  if (v && *v) {
+    uint64_t ttl;
+    if (duro_parse_u64(v, strlen(v), 10LL * 365 * 86400, &ttl) < 0 || /* C string */
+        ttl == 0)
+      return duro_err_fmt(DURO_EINVAL, err, errlen,
+                          "DURO_SESSION_TTL must be a number of seconds from "
+                          "1 to 315360000 (ten years), not '%s'",
+                          v);
+    f->session_ttl_s = (unsigned)ttl;
+  }
   v = duro_config_var(cfg, "DURO_SESSION_ON_PAGE_LOAD");
   f->issue_on_page_load = !(v && strcmp(v, "false") == 0);
 
@@ -472,4 +499,6 @@ int duro_frontend_start(duro_frontend_t *f, duro_net_t *net,
 
 void duro_frontend_stop(duro_frontend_t *f) {
   duro_listener_stop(&f->listener);
+  duro_free(f->authorization);
+  f->authorization = NULL;
 }

@@ -17,9 +17,12 @@ typedef struct duro_frontend {
   const duro_config_t *cfg;
   duro_url_t backend;
   const char *internal_secret;  /* DURO_INTERNAL_SECRET or NULL */
+  char *authorization;          /* "Bearer <secret>" (owned) or NULL */
+  size_t authorization_len;
   char session_secret[128];
   size_t session_secret_len;
   const char *login_secret;     /* DURO_LOGIN_SECRET (JWT HS256) or NULL */
+  size_t login_secret_len;
   const char *allowed_origins;  /* DURO_ALLOWED_ORIGINS, comma-separated */
   unsigned session_ttl_s;
   int issue_on_page_load;

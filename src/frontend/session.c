@@ -11,6 +11,7 @@
 
 #include "core/b64url.h"
 #include "core/err.h"
+#include "core/str.h"
 
 static void hmac(const char *secret, size_t slen, const char *msg, size_t len,
                  uint8_t out[32]) {
@@ -25,12 +26,18 @@ size_t duro_session_issue(const char *secret, size_t secret_len, int64_t exp_s,
   char nonce_b64[24], sig_b64[48];
   RAND_bytes(nonce, sizeof(nonce));
   duro_b64url_encode(nonce, sizeof(nonce), nonce_b64);
-  int n = snprintf(out, DURO_SESSION_TOKEN_MAX, "v1.%lld.%s",
+  /* "v1." 20 digits "." 16 ".": 43 of the 128 bytes; the signature 43 */
+  int n = duro_fmt(out, DURO_SESSION_TOKEN_MAX, "v1.%lld.%s",
                    (long long)exp_s, nonce_b64);
+  if (n < 0)
+    abort();
   hmac(secret, secret_len, out, (size_t)n, sig);
   duro_b64url_encode(sig, sizeof(sig), sig_b64);
-  n += snprintf(out + n, DURO_SESSION_TOKEN_MAX - (size_t)n, ".%s", sig_b64);
-  return (size_t)n;
+  int m = duro_fmt(out + n, DURO_SESSION_TOKEN_MAX - (size_t)n, ".%s",
+                   sig_b64);
+  if (m < 0)
+    abort();
+  return (size_t)(n + m);
 }
 
 /* Checks that the last '.'-separated part of tok is the base64url HMAC of
@@ -113,15 +120,17 @@ int duro_jwt_verify_hs256(const char *secret, size_t secret_len,
     rc = DURO_EINVAL;
   else if ((double)now_s >= exp->valuedouble)
     rc = DURO_ETIMEDOUT;
-  else if (nbf && (!cJSON_IsNumber(nbf) || (double)now_s < nbf->valuedouble))
-    rc = DURO_EACCES;
+  else if (nbf && !cJSON_IsNumber(nbf))
+    rc = DURO_EINVAL;
+  else if (nbf && (double)now_s < nbf->valuedouble)
+    rc = DURO_AGAIN; /* signed and well-formed, but not valid yet */
   cJSON_Delete(claims);
   return rc;
 }
 
 const char *duro_cookie_find(const char *h, size_t len, const char *name,
                              size_t *vlen) {
-  size_t nl = strlen(name);
+  size_t nl = strlen(name); /* C string: the cookie's name, a literal */
   size_t i = 0;
   while (i < len) {
     while (i < len && (h[i] == ' ' || h[i] == ';' || h[i] == '\t'))

@@ -28,7 +28,8 @@ int duro_session_verify(const char *secret, size_t secret_len,
 
 /* Verifies a compact JWT signed with HS256: the header's alg must be
  * HS256, the signature must match, "exp" must be present and in the
- * future, "nbf" (if present) in the past. Same codes as above. */
+ * future, "nbf" (if present) a number not after now_s. Same codes as
+ * above, and DURO_AGAIN when "nbf" is in the future (not valid yet). */
 int duro_jwt_verify_hs256(const char *secret, size_t secret_len,
                           const char *tok, size_t len, int64_t now_s);
 

@@ -13,12 +13,13 @@
 #include "frontend/tunnel.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "core/alloc.h"
 #include "core/err.h"
 #include "core/log.h"
+#include "core/str.h"
 #include "ws/frame.h"
 #include "ws/handshake.h"
 #include "ws/wsconn.h"
@@ -79,14 +80,21 @@ static void close_upstream(tunnel_t *t) {
   uv_close((uv_handle_t *)&t->timer, tunnel_handle_closed);
 }
 
-/* Answers the browser with an error while still in HTTP. */
-static void refuse(tunnel_t *t, int status, const char *reason) {
+/* Answers the browser with an error while still in HTTP, and logs it
+ * with detail (for the log only, may be NULL). */
+static void refuse_why(tunnel_t *t, int status, const char *reason,
+                       const char *detail) {
   if (t->req) {
-    duro_log_warn("WebSocket forwarding refused (%d): %s", status, reason);
+    duro_log_warn("WebSocket forwarding refused (%d): %s%s%s", status, reason,
+                  detail ? ": " : "", detail ? detail : "");
     duro_http_respond_text(t->req, status, NULL, reason);
     t->req = NULL;
   }
   close_upstream(t);
+}
+
+static void refuse(tunnel_t *t, int status, const char *reason) {
+  refuse_why(t, status, reason, NULL);
 }
 
 /* ---- browser side (after the 101) ---------------------------------------- */
@@ -185,7 +193,8 @@ static size_t track_frames(frame_track_t *f, const uint8_t *p, size_t n) {
 static void end_relay(tunnel_t *t, uint16_t code, const char *reason) {
   duro_conn_t *c = t->browser;
   if (c && !c->closed && t->down.left == 0 && t->down.hdr_len == 0) {
-    duro_chunk_t *ch = duro_ws_close_chunk(code, reason, strlen(reason));
+    duro_chunk_t *ch = duro_ws_close_chunk(code, reason,
+                                           strlen(reason)); /* C string */
     duro_conn_send(c, ch);
     duro_chunk_unref(ch);
   }
@@ -274,41 +283,33 @@ static void start_relay(tunnel_t *t, const uint8_t *rest, size_t rest_len) {
     relay_down(t, rest, rest_len);
 }
 
-/* Parses the upstream response head once it is complete. */
+/* Checks the upstream answer once its head is complete (every parse is
+ * bounded by head.len: the buffer is not NUL-terminated). */
 static void on_up_head(tunnel_t *t) {
-  const char *h = (const char *)t->head.data;
-  const char *end = memmem(h, t->head.len, "\r\n\r\n", 4);
-  if (!end)
+  int status;
+  const char *why;
+  int n = duro_ws_check_answer((const char *)t->head.data, t->head.len,
+                               t->key, &status, &why);
+  if (n == DURO_AGAIN)
     return;
-  size_t head_len = (size_t)(end - h) + 4;
-  int status = 0;
-  if (t->head.len < 12 || sscanf(h, "HTTP/1.%*d %d", &status) != 1) {
-    refuse(t, 502, "Bad Gateway: malformed answer from the backend");
-    return;
-  }
-  if (status != 101) {
-    char msg[160];
-    snprintf(msg, sizeof(msg),
-             "The backend answered %d to the WebSocket upgrade", status);
+  if (n < 0 && status != 101) {
+    if (status == 0) {
+      refuse(t, 502, "Bad Gateway: malformed answer from the backend");
+      return;
+    }
+    char msg[64];
+    if (duro_fmt(msg, sizeof(msg), "The backend answered %d to the "
+                 "WebSocket upgrade", status) < 0)
+      abort(); /* a three-digit status always fits */
     refuse(t, status >= 400 && status < 600 ? status : 502, msg);
     return;
   }
-  /* check the backend's accept key against ours */
-  char want[29];
-  duro_ws_accept_key(t->key, 24, want);
-  const char *a = strcasestr(h, "\r\nSec-WebSocket-Accept:");
-  if (!a || a > end) {
-    refuse(t, 502, "Bad Gateway: the backend's upgrade had no accept key");
+  if (n < 0) {
+    refuse_why(t, 502, "Bad Gateway: the backend's upgrade answer is wrong",
+               why);
     return;
   }
-  a += 23;
-  while (*a == ' ')
-    a++;
-  if (strncmp(a, want, 28) != 0) {
-    refuse(t, 502, "Bad Gateway: the backend's accept key is wrong");
-    return;
-  }
-  start_relay(t, t->head.data + head_len, t->head.len - head_len);
+  start_relay(t, t->head.data + n, t->head.len - (size_t)n);
   duro_buf_free(&t->head);
 }
 
@@ -350,10 +351,8 @@ static void on_up_connected(uv_connect_t *cr, int status) {
   if (t->up_closed)
     return;
   if (status < 0) {
-    char msg[160];
-    snprintf(msg, sizeof(msg), "Bad Gateway: backend unavailable (%s)",
-             uv_strerror(status));
-    refuse(t, 502, msg);
+    refuse_why(t, 502, "Bad Gateway: backend unavailable",
+               uv_strerror(status));
     return;
   }
   uv_write_t *w = duro_malloc(sizeof(*w));
@@ -378,17 +377,8 @@ static void fail_soon(uv_timer_t *tm) {
 void duro_tunnel_start(duro_http_req_t *req, uv_loop_t *loop,
                        const duro_url_t *backend, const char *path,
                        const char *secret, unsigned timeout_ms) {
-  const char *reason = NULL;
-  int bad = duro_ws_check_request(req, &reason);
-  if (bad) {
-    duro_header_t hs[2] = {
-        {"Content-Type", 12, "text/plain;charset=UTF-8", 24},
-        {"Sec-WebSocket-Version", 21, "13", 2},
-    };
-    duro_http_respond(req, bad, hs, bad == 426 ? 2 : 1, reason,
-                      strlen(reason));
+  if (duro_ws_refuse_bad_upgrade(req) < 0)
     return;
-  }
   const duro_header_t *key = duro_http_header(req, "Sec-WebSocket-Key");
   tunnel_t *t = duro_calloc(1, sizeof(*t));
   t->req = req;

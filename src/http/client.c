@@ -4,31 +4,31 @@
 #include "http/client.h"
 
 #include <http_parser.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "core/alloc.h"
 #include "core/err.h"
+#include "core/str.h"
 #include "http/http.h"
 
 int duro_url_parse(const char *url, duro_url_t *out, char *err,
                    size_t errlen) {
   memset(out, 0, sizeof(*out));
-  if (strncmp(url, "http://", 7) != 0) {
-    snprintf(err, errlen, "'%s': expected http://host:port", url);
-    return DURO_EINVAL;
-  }
-  const char *h = url + 7;
-  const char *end = h + strcspn(h, "/");
+  size_t len = strlen(url); /* C string: a URL from the config or argv */
+  if (len < 7 || memcmp(url, "http://", 7) != 0)
+    return duro_err_fmt(DURO_EINVAL, err, errlen,
+                        "'%s': expected http://host:port", url);
+  const char *h = url + 7, *stop = url + len;
+  const char *end = memchr(h, '/', (size_t)(stop - h));
+  if (!end)
+    end = stop;
   const char *colon = NULL;
-  if (*h == '[') { /* [::1]:port */
+  if (h < end && *h == '[') { /* [::1]:port */
     const char *rb = memchr(h, ']', (size_t)(end - h));
-    if (!rb) {
-      snprintf(err, errlen, "'%s': unterminated IPv6 address", url);
-      return DURO_EINVAL;
-    }
+    if (!rb)
+      return duro_err_fmt(DURO_EINVAL, err, errlen,
+                          "'%s': unterminated IPv6 address", url);
     if ((size_t)(rb - h - 1) >= sizeof(out->host))
       return DURO_EINVAL;
     memcpy(out->host, h + 1, (size_t)(rb - h - 1));
@@ -36,23 +36,19 @@ int duro_url_parse(const char *url, duro_url_t *out, char *err,
   } else {
     colon = memchr(h, ':', (size_t)(end - h));
     size_t hl = (size_t)((colon ? colon : end) - h);
-    if (hl == 0 || hl >= sizeof(out->host)) {
-      snprintf(err, errlen, "'%s': missing host", url);
-      return DURO_EINVAL;
-    }
+    if (hl == 0 || hl >= sizeof(out->host))
+      return duro_err_fmt(DURO_EINVAL, err, errlen, "'%s': missing host", url);
     memcpy(out->host, h, hl);
   }
   out->port = 80;
   if (colon) {
-    char *e;
-    long p = strtol(colon + 1, &e, 10);
-    if (e != end || p < 1 || p > 65535) {
-      snprintf(err, errlen, "'%s': bad port", url);
-      return DURO_EINVAL;
-    }
+    uint64_t p;
+    if (duro_parse_u64(colon + 1, (size_t)(end - colon - 1), 65535, &p) < 0 ||
+        p < 1)
+      return duro_err_fmt(DURO_EINVAL, err, errlen, "'%s': bad port", url);
     out->port = (int)p;
   }
-  size_t bl = strlen(end);
+  size_t bl = (size_t)(stop - end);
   while (bl && end[bl - 1] == '/')
     bl--;
   if (bl >= sizeof(out->base_path))
@@ -60,11 +56,10 @@ int duro_url_parse(const char *url, duro_url_t *out, char *err,
   memcpy(out->base_path, end, bl);
   const char *ip = strcmp(out->host, "localhost") == 0 ? "127.0.0.1" : out->host;
   if (uv_ip4_addr(ip, out->port, (struct sockaddr_in *)&out->addr) != 0 &&
-      uv_ip6_addr(ip, out->port, (struct sockaddr_in6 *)&out->addr) != 0) {
-    snprintf(err, errlen,
-             "'%s': the host must be an IP address or localhost", url);
-    return DURO_EINVAL;
-  }
+      uv_ip6_addr(ip, out->port, (struct sockaddr_in6 *)&out->addr) != 0)
+    return duro_err_fmt(DURO_EINVAL, err, errlen,
+                        "'%s': the host must be an IP address or localhost",
+                        url);
   return 0;
 }
 
@@ -259,10 +254,5 @@ void duro_http_client_request(uv_loop_t *loop, const duro_url_t *url,
 
 const duro_header_t *duro_http_client_header(const duro_http_client_res_t *r,
                                              const char *name) {
-  size_t n = strlen(name);
-  for (size_t i = 0; i < r->nheaders; i++)
-    if (r->headers[i].name_len == n &&
-        strncasecmp(r->headers[i].name, name, n) == 0)
-      return &r->headers[i];
-  return NULL;
+  return duro_header_find(r->headers, r->nheaders, name);
 }

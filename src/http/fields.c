@@ -5,6 +5,7 @@
 
 #include "core/alloc.h"
 #include "core/err.h"
+#include "core/str.h"
 
 static void push(duro_fields_t *f, size_t v) {
   if (f->noffs == f->cap) {
@@ -59,6 +60,15 @@ duro_header_t *duro_fields_resolve(const duro_fields_t *f,
     hs[i].value_len = o[3];
   }
   return hs;
+}
+
+const duro_header_t *duro_header_find(const duro_header_t *hs, size_t n,
+                                      const char *name) {
+  size_t len = strlen(name); /* C string: per fields.h */
+  for (size_t i = 0; i < n; i++)
+    if (duro_memcaseeq(hs[i].name, hs[i].name_len, name, len))
+      return &hs[i];
+  return NULL;
 }
 
 void duro_fields_free(duro_fields_t *f) {

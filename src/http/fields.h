@@ -47,6 +47,10 @@ void duro_fields_add(duro_fields_t *f, duro_buf_t *text, const char *name,
  * text's bytes (valid while text is neither freed nor grown). Never NULL. */
 duro_header_t *duro_fields_resolve(const duro_fields_t *f,
                                    const duro_buf_t *text);
+/* The first of n headers named name (NUL-terminated; compared
+ * case-insensitively), or NULL. */
+const duro_header_t *duro_header_find(const duro_header_t *hs, size_t n,
+                                      const char *name);
 /* Frees the offsets; f is empty afterwards. */
 void duro_fields_free(duro_fields_t *f);
 

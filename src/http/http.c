@@ -4,14 +4,16 @@
 #include "http/http.h"
 
 #include <http_parser.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-#include <strings.h>
 
 #include "core/alloc.h"
 #include "core/err.h"
 #include "core/config.h"
 #include "core/log.h"
+#include "core/str.h"
+#include "http/syntax.h"
 
 typedef struct http_state {
   http_parser parser;
@@ -26,18 +28,13 @@ typedef struct http_state {
   uint8_t url_done;
   uint8_t started;     /* bytes of a request have arrived */
   uint8_t head_armed;  /* the header deadline already runs (from accept) */
-  uint8_t saw_cl, saw_te;
-  /* head_scan(): the request head's line syntax, which http-parser
-   * accepts loosely (bare LF, obs-fold, "Name : value") */
-  uint8_t hs_done;     /* the head's empty line was seen */
-  uint8_t hs_cr;       /* the last byte was CR */
-  uint8_t hs_colon;    /* this header line's colon was seen */
-  uint8_t hs_last;     /* the last byte of this line before CR */
-  uint32_t hs_lines;   /* non-empty lines so far */
-  uint32_t hs_len;     /* bytes in this line so far */
-  uint8_t crlf_due;    /* CR LF bytes still owed after a chunk's data */
-  const char *data_end; /* end of the bytes being parsed */
   uint8_t draining;    /* shutting down: close after the answer */
+  uint8_t chunked;     /* the request's body is chunked: check its framing */
+  /* the strict syntax checks that http-parser lacks (http/syntax.h) */
+  duro_head_scan_t head_scan;
+  duro_chunked_t chunk_scan;
+  const uint8_t *body_start; /* where the head ended in the bytes parsed */
+  const uint8_t *data_end;   /* end of the bytes being parsed */
 } http_state_t;
 
 static const duro_proto_t http_proto;
@@ -66,23 +63,44 @@ static void finish_head(duro_http_req_t *r) {
   r->target = (const char *)r->_head.data;
   r->nheaders = duro_fields_count(&r->_fields);
   r->headers = duro_fields_resolve(&r->_fields, &r->_head);
-  const char *q = memchr(r->target, '?', r->target_len);
-  r->path = r->target;
-  r->path_len = q ? (size_t)(q - r->target) : r->target_len;
+  /* An absolute-form target (RFC 9112 3.2.2, "http://host:port/path") is
+   * routed by its path, as the origin-form "/path" would be. */
+  const char *t = r->target;
+  size_t tl = r->target_len;
+  size_t skip = tl >= 7 && duro_memcaseeq(t, 7, "http://", 7)    ? 7
+                : tl >= 8 && duro_memcaseeq(t, 8, "https://", 8) ? 8
+                                                                  : 0;
+  if (skip) {
+    size_t i = skip;
+    while (i < tl && t[i] != '/' && t[i] != '?')
+      i++;
+    t += i;
+    tl -= i;
+  }
+  const char *q = memchr(t, '?', tl);
+  r->path = t;
+  r->path_len = q ? (size_t)(q - t) : tl;
   if (q) {
     r->query = q + 1;
-    r->query_len = r->target_len - r->path_len - 1;
+    r->query_len = tl - r->path_len - 1;
+  }
+  if (r->path_len == 0) {
+    r->path = "/"; /* "http://host" or "http://host?q": the root */
+    r->path_len = 1;
   }
 }
 
 const duro_header_t *duro_http_header(const duro_http_req_t *r,
                                       const char *name) {
-  size_t n = strlen(name);
+  return duro_header_find(r->headers, r->nheaders, name);
+}
+
+size_t duro_http_header_count(const duro_http_req_t *r, const char *name) {
+  size_t n = strlen(name), count = 0; /* C string: a literal */
   for (size_t i = 0; i < r->nheaders; i++)
-    if (r->headers[i].name_len == n &&
-        strncasecmp(r->headers[i].name, name, n) == 0)
-      return &r->headers[i];
-  return NULL;
+    count += duro_memcaseeq(r->headers[i].name, r->headers[i].name_len, name,
+                            n);
+  return count;
 }
 
 duro_http_req_t *duro_http_req_new(const char *method, const char *target,
@@ -109,34 +127,69 @@ duro_http_req_t *duro_http_req_new(const char *method, const char *target,
 /* ---- responses -------------------------------------------------------------- */
 
 const char *duro_http_status_text(int status) {
+  /* The IANA registry's reason phrases (RFC 9110 15 and later RFCs). */
   switch (status) {
+  case 100: return "Continue";
   case 101: return "Switching Protocols";
+  case 102: return "Processing";
+  case 103: return "Early Hints";
   case 200: return "OK";
   case 201: return "Created";
+  case 202: return "Accepted";
+  case 203: return "Non-Authoritative Information";
   case 204: return "No Content";
+  case 205: return "Reset Content";
+  case 206: return "Partial Content";
+  case 207: return "Multi-Status";
+  case 208: return "Already Reported";
+  case 226: return "IM Used";
+  case 300: return "Multiple Choices";
   case 301: return "Moved Permanently";
   case 302: return "Found";
   case 303: return "See Other";
   case 304: return "Not Modified";
+  case 305: return "Use Proxy";
+  case 307: return "Temporary Redirect";
+  case 308: return "Permanent Redirect";
   case 400: return "Bad Request";
   case 401: return "Unauthorized";
+  case 402: return "Payment Required";
   case 403: return "Forbidden";
   case 404: return "Not Found";
   case 405: return "Method Not Allowed";
+  case 406: return "Not Acceptable";
+  case 407: return "Proxy Authentication Required";
   case 408: return "Request Timeout";
   case 409: return "Conflict";
+  case 410: return "Gone";
   case 411: return "Length Required";
+  case 412: return "Precondition Failed";
   case 413: return "Content Too Large";
   case 414: return "URI Too Long";
+  case 415: return "Unsupported Media Type";
+  case 416: return "Range Not Satisfiable";
+  case 417: return "Expectation Failed";
+  case 421: return "Misdirected Request";
+  case 422: return "Unprocessable Content";
+  case 423: return "Locked";
+  case 424: return "Failed Dependency";
+  case 425: return "Too Early";
   case 426: return "Upgrade Required";
+  case 428: return "Precondition Required";
   case 429: return "Too Many Requests";
   case 431: return "Request Header Fields Too Large";
+  case 451: return "Unavailable For Legal Reasons";
   case 500: return "Internal Server Error";
   case 501: return "Not Implemented";
   case 502: return "Bad Gateway";
   case 503: return "Service Unavailable";
   case 504: return "Gateway Timeout";
-  default: return "Unknown";
+  case 505: return "HTTP Version Not Supported";
+  case 506: return "Variant Also Negotiates";
+  case 507: return "Insufficient Storage";
+  case 508: return "Loop Detected";
+  case 511: return "Network Authentication Required";
+  default: return ""; /* the reason phrase is optional (RFC 9112 4) */
   }
 }
 
@@ -154,7 +207,7 @@ int duro_http_write_head(duro_buf_t *b, int status,
         has_crlf(headers[i].value, headers[i].value_len) ||
         memchr(headers[i].name, ':', headers[i].name_len))
       return DURO_EINVAL;
-  duro_buf_printf(b, "HTTP/1.1 %d %s\r\n", status,
+  duro_buf_printf(b, "HTTP/1.1 %03d %s\r\n", status,
                   duro_http_status_text(status));
   for (size_t i = 0; i < nheaders; i++) {
     duro_buf_append(b, headers[i].name, headers[i].name_len);
@@ -183,9 +236,14 @@ void duro_http_respond(duro_http_req_t *req, int status,
   http_state_t *h = req->_http;
   int close = !req->keep_alive || req->upgrade || status == 400 ||
               status == 408 || status == 413 || status == 431 || h->draining;
+  /* 1xx, 204 and 304 have no body, so they carry no Content-Length
+   * (RFC 9110 8.6) */
+  int bodiless = status < 200 || status == 204 || status == 304;
+  if (bodiless)
+    len = 0;
   duro_buf_t out = DURO_BUF_INIT;
-  if (duro_http_write_head(&out, status, headers, nheaders, (long long)len,
-                           close) < 0) {
+  if (duro_http_write_head(&out, status, headers, nheaders,
+                           bodiless ? -1 : (long long)len, close) < 0) {
     duro_log_error("conn %llu: response header with CR, LF or NUL refused",
                    (unsigned long long)c->id);
     out.len = 0;
@@ -211,8 +269,21 @@ void duro_http_respond_text(duro_http_req_t *req, int status,
   duro_header_t ct = {"Content-Type", 12,
                       content_type ? content_type : "text/plain;charset=UTF-8",
                       0};
-  ct.value_len = strlen(ct.value);
-  duro_http_respond(req, status, &ct, 1, text, strlen(text));
+  ct.value_len = strlen(ct.value); /* C string: a literal or the caller's */
+  duro_http_respond(req, status, &ct, 1, text,
+                    strlen(text)); /* C string, as documented */
+}
+
+void duro_http_respond_textf(duro_http_req_t *req, int status,
+                             const char *fmt, ...) {
+  duro_buf_t body = DURO_BUF_INIT;
+  va_list ap;
+  va_start(ap, fmt);
+  duro_buf_vprintf(&body, fmt, ap);
+  va_end(ap);
+  duro_header_t ct = {"Content-Type", 12, "text/plain;charset=UTF-8", 24};
+  duro_http_respond(req, status, &ct, 1, body.data, body.len);
+  duro_buf_free(&body);
 }
 
 duro_conn_t *duro_http_detach_conn(duro_http_req_t *req) {
@@ -256,7 +327,6 @@ static int on_message_begin(http_parser *p) {
   h->req->conn = h->conn;
   h->head_bytes = 0;
   h->url_done = 0;
-  h->saw_cl = h->saw_te = 0;
   return 0;
 }
 
@@ -276,30 +346,18 @@ static void end_url(http_state_t *h) {
   }
 }
 
-static const char *head_scan(http_state_t *h, const uint8_t *d, size_t len);
-
-/* A trailer field (after a chunked body). The head is final by then:
- * req's header, path and query pointers point into _head, which must not
- * grow (a realloc would leave them dangling), so trailers are dropped, as
- * RFC 9110 6.5 allows. Their lines get the head's syntax check. */
-static int on_trailer(http_state_t *h, const char *at) {
-  if (!h->hs_done)
-    return 0; /* this trailer section is being scanned already */
-  h->hs_done = h->hs_cr = h->hs_colon = h->hs_last = 0;
-  h->hs_lines = 1;
-  h->hs_len = 0;
-  const char *bad = head_scan(h, (const uint8_t *)at,
-                              (size_t)(h->data_end - at));
-  return bad ? fail(h, 400, bad) : 0;
-}
-
+/* After a chunked body, http-parser hands over the trailer fields too.
+ * The head is final by then: req's header, path and query pointers point
+ * into _head, which must not grow (a realloc would leave them dangling),
+ * so trailers are dropped, as RFC 9110 6.5 allows; their syntax was
+ * checked by the chunk scan. */
 static int on_header_field(http_parser *p, const char *at, size_t n) {
   http_state_t *h = p->data;
   duro_http_req_t *r = h->req;
   if (count_head(h, n))
     return 1;
   if (r->headers)
-    return on_trailer(h, at);
+    return 0; /* a trailer's name: dropped */
   end_url(h);
   if (duro_fields_starts_field(&r->_fields) &&
       duro_fields_count(&r->_fields) >= 100)
@@ -314,8 +372,55 @@ static int on_header_value(http_parser *p, const char *at, size_t n) {
   if (count_head(h, n))
     return 1;
   if (r->headers)
-    return 0; /* a trailer's value: dropped (on_trailer) */
+    return 0; /* a trailer's value: dropped */
   return duro_fields_value(&r->_fields, &r->_head, at, n) < 0;
+}
+
+/* 1 when a Host value is a uri-host with an optional port (RFC 9110
+ * 7.2): no whitespace, no '/', '?', '#', '@' or control byte. */
+static int host_valid(const char *v, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    unsigned char b = (unsigned char)v[i];
+    if (!((b >= 'a' && b <= 'z') || (b >= 'A' && b <= 'Z') ||
+          (b >= '0' && b <= '9') ||
+          duro_byte_in("-._~%!$&'()*+,;=:[]", 19, (char)b)))
+      return 0;
+  }
+  return 1;
+}
+
+/*
+ * Checks a Transfer-Encoding value (RFC 9112 6.1, 6.3): a list whose last
+ * coding is chunked, which appears once. Returns 0, 400 when the body's
+ * length cannot be determined (chunked not last, twice, an empty or
+ * malformed element), or 501 when chunked is last but another coding
+ * (which duro does not decode) comes before it.
+ */
+static int te_check(const char *v, size_t n) {
+  int chunked = 0, other = 0;
+  size_t start = 0;
+  while (start <= n) {
+    size_t end = start;
+    while (end < n && v[end] != ',')
+      end++;
+    size_t a = start, b = end;
+    while (a < b && (v[a] == ' ' || v[a] == '\t'))
+      a++;
+    while (b > a && (v[b - 1] == ' ' || v[b - 1] == '\t'))
+      b--;
+    if (a == b)
+      return 400; /* an empty element */
+    if (chunked)
+      return 400; /* chunked was not the last coding */
+    if (duro_memcaseeq(v + a, b - a, "chunked", 7))
+      chunked = 1;
+    else
+      other = 1;
+    start = end + 1;
+  }
+  if (!chunked)
+    return 400;
+  return other ? 501 : 0;
 }
 
 static int on_headers_complete(http_parser *p) {
@@ -324,15 +429,27 @@ static int on_headers_complete(http_parser *p) {
   end_url(h);
   duro_buf_reserve(&r->_head, 1);
   finish_head(r);
-  int cl = 0, te = 0;
+  r->http_major = (uint8_t)p->http_major;
+  r->http_minor = (uint8_t)p->http_minor;
+  if (p->method == HTTP_CONNECT)
+    return fail(h, 501, "CONNECT is not supported: this server is not a "
+                        "proxy");
+  size_t cl = 0, te = 0, host = 0;
   for (size_t i = 0; i < r->nheaders; i++) {
-    if (r->headers[i].name_len == 14 &&
-        strncasecmp(r->headers[i].name, "Content-Length", 14) == 0)
+    const duro_header_t *f = &r->headers[i];
+    if (duro_memcaseeq(f->name, f->name_len, "Content-Length", 14))
       cl++;
-    else if (r->headers[i].name_len == 17 &&
-             strncasecmp(r->headers[i].name, "Transfer-Encoding", 17) == 0)
+    else if (duro_memcaseeq(f->name, f->name_len, "Transfer-Encoding", 17))
       te++;
+    else if (duro_memcaseeq(f->name, f->name_len, "Host", 4)) {
+      if (host++ || !host_valid(f->value, f->value_len))
+        return fail(h, 400, host > 1 ? "More than one Host header"
+                                     : "Malformed Host header");
+    }
   }
+  /* RFC 9112 3.2: an HTTP/1.1 request without Host is refused */
+  if (!host && (p->http_major > 1 || (p->http_major == 1 && p->http_minor)))
+    return fail(h, 400, "Missing Host header");
   if (cl && te)
     return fail(h, 400, "Both Content-Length and Transfer-Encoding");
   if (cl > 1)
@@ -340,17 +457,23 @@ static int on_headers_complete(http_parser *p) {
   if (te > 1)
     return fail(h, 400, "Duplicate Transfer-Encoding");
   if (te) {
-    /* Only "chunked" alone: a list such as "identity, chunked" is framed
+    /* Only "chunked" as the last and only coding: anything else is framed
      * differently by different parsers, the root of request smuggling. */
     const duro_header_t *t = duro_http_header(r, "Transfer-Encoding");
-    const char *v = t->value;
-    size_t vl = t->value_len;
-    while (vl && (*v == ' ' || *v == '\t'))
-      v++, vl--;
-    while (vl && (v[vl - 1] == ' ' || v[vl - 1] == '\t'))
-      vl--;
-    if (vl != 7 || strncasecmp(v, "chunked", 7) != 0)
+    int status = te_check(t->value, t->value_len);
+    if (status == 400)
+      return fail(h, 400, "Transfer-Encoding must end with chunked, once");
+    if (status)
       return fail(h, 501, "Unsupported Transfer-Encoding: only chunked");
+    /* Check the body's framing from its first byte on: the rest of this
+     * read now, later reads before they are parsed (http_on_data). */
+    h->chunked = 1;
+    duro_chunked_init(&h->chunk_scan);
+    const char *bad = NULL;
+    if (h->body_start &&
+        duro_chunked_scan(&h->chunk_scan, h->body_start,
+                          (size_t)(h->data_end - h->body_start), &bad) < 0)
+      return fail(h, 400, bad);
   }
   if (cl && p->content_length > h->opts->max_body_bytes)
     return fail(h, 413, "Request body too large");
@@ -367,15 +490,6 @@ static int on_body(http_parser *p, const char *at, size_t n) {
   if (r->body.len + n > h->opts->max_body_bytes)
     return fail(h, 413, "Request body too large");
   duro_buf_append(&r->body, at, n);
-  if ((p->flags & F_CHUNKED) && p->content_length == 0) {
-    /* The chunk's data ends here and CR LF must follow; http-parser
-     * (built without HTTP_PARSER_STRICT) skips any two bytes there. */
-    const char *t = at + n;
-    h->crlf_due = 2;
-    for (; t < h->data_end && h->crlf_due; t++, h->crlf_due--)
-      if (*t != (h->crlf_due == 2 ? '\r' : '\n'))
-        return fail(h, 400, "Chunk data not followed by CRLF");
-  }
   return 0;
 }
 
@@ -383,9 +497,8 @@ static int on_message_complete(http_parser *p) {
   http_state_t *h = p->data;
   h->req->keep_alive = (uint8_t)http_should_keep_alive(p);
   h->req->upgrade = (uint8_t)p->upgrade;
-  h->hs_done = h->hs_cr = h->hs_colon = h->hs_last = 0;
-  h->hs_lines = h->hs_len = 0;
-  h->crlf_due = 0;
+  duro_head_scan_init(&h->head_scan);
+  h->chunked = 0;
   http_parser_pause(p, 1);
   return 0;
 }
@@ -407,7 +520,7 @@ static void respond_error(http_state_t *h, int status, const char *reason) {
   h->req = NULL;
   h->busy = 1; /* nothing more is parsed on this connection */
   duro_buf_t out = DURO_BUF_INIT;
-  size_t len = strlen(reason);
+  size_t len = strlen(reason); /* C string: a literal reason */
   duro_header_t ct = {"Content-Type", 12, "text/plain;charset=UTF-8", 24};
   duro_http_write_head(&out, status, &ct, 1, (long long)len, 1);
   duro_buf_append(&out, reason, len);
@@ -439,51 +552,6 @@ static void after_response(http_state_t *h, int close) {
     duro_conn_reprocess(c);
 }
 
-/*
- * Checks the line syntax of the request head that http-parser lets pass:
- * a bare LF or CR as a line end, a line that starts with whitespace
- * (obs-fold, RFC 9112 5.2) and whitespace between a field name and its
- * colon (RFC 9112 5.1). A front proxy may read such a head differently
- * from us, so each is refused. Stops at the head's end (the body is not
- * looked at); the state carries over between reads. Returns the reason
- * for a 400, or NULL.
- */
-static const char *head_scan(http_state_t *h, const uint8_t *d, size_t len) {
-  for (size_t i = 0; i < len && !h->hs_done; i++) {
-    uint8_t ch = d[i];
-    if (ch == '\n') {
-      if (!h->hs_cr)
-        return "Bare LF in the request head";
-      h->hs_cr = 0;
-      if (h->hs_len == 0) {
-        if (h->hs_lines) /* the empty line: the head is complete */
-          h->hs_done = 1;
-        continue; /* (empty lines before the request line are allowed) */
-      }
-      h->hs_lines++;
-      h->hs_len = 0;
-      h->hs_colon = 0;
-      continue;
-    }
-    if (h->hs_cr)
-      return "Bare CR in the request head";
-    if (ch == '\r') {
-      h->hs_cr = 1;
-      continue;
-    }
-    if (h->hs_lines && h->hs_len == 0 && (ch == ' ' || ch == '\t'))
-      return "Header line starting with whitespace (obs-fold)";
-    if (h->hs_lines && !h->hs_colon && ch == ':') {
-      if (h->hs_last == ' ' || h->hs_last == '\t')
-        return "Whitespace between a header name and its colon";
-      h->hs_colon = 1;
-    }
-    h->hs_last = ch;
-    h->hs_len++;
-  }
-  return NULL;
-}
-
 static size_t http_on_data(duro_conn_t *c, uint8_t *data, size_t len) {
   http_state_t *h = c->proto_data;
   if (h->busy) {
@@ -504,19 +572,24 @@ static size_t http_on_data(duro_conn_t *c, uint8_t *data, size_t len) {
       duro_conn_set_deadline(c, h->opts->header_timeout_s);
     h->head_armed = 0;
   }
-  const char *bad = head_scan(h, data, len);
-  if (bad) {
+  /* The strict syntax checks run over the bytes before http-parser does:
+   * the head's lines, then a chunked body's framing (which begins in this
+   * read when the head ends in it: on_headers_complete checks that part). */
+  const char *bad = NULL;
+  long k = 0;
+  h->body_start = NULL;
+  if (!h->head_scan.done) {
+    k = duro_head_scan(&h->head_scan, data, len, &bad);
+    if (k >= 0 && h->head_scan.done)
+      h->body_start = data + k;
+  } else if (h->chunked && !duro_chunked_done(&h->chunk_scan)) {
+    k = duro_chunked_scan(&h->chunk_scan, data, len, &bad);
+  }
+  if (k < 0) {
     respond_error(h, 400, bad);
     return len;
   }
-  /* the CR LF after a chunk whose data ended the last read (on_body);
-   * only checked: http-parser consumes these bytes itself */
-  for (size_t i = 0; i < len && h->crlf_due; i++, h->crlf_due--)
-    if (data[i] != (h->crlf_due == 2 ? '\r' : '\n')) {
-      respond_error(h, 400, "Chunk data not followed by CRLF");
-      return len;
-    }
-  h->data_end = (const char *)data + len;
+  h->data_end = data + len;
   h->in_data = 1;
   size_t n = http_parser_execute(&h->parser, &settings, (const char *)data,
                                  len);
@@ -602,14 +675,17 @@ void duro_http_attach(duro_conn_t *c, const duro_http_opts_t *opts) {
     /* Over the per-client connection rate (net/ratelimit.h): answered
      * before any request byte is parsed, upgrade or not. */
     static const char body[] = "Rate limit: too many connections, slow down";
-    char msg[256];
-    int n = snprintf(msg, sizeof(msg),
-                     "HTTP/1.1 429 Too Many Requests\r\n"
-                     "Content-Type: text/plain;charset=UTF-8\r\n"
-                     "Retry-After: %u\r\nContent-Length: %zu\r\n"
-                     "Connection: close\r\n\r\n%s",
-                     (c->rl_retry_ms + 999) / 1000, sizeof(body) - 1, body);
-    duro_conn_send_copy(c, msg, (size_t)n);
+    duro_buf_t msg = DURO_BUF_INIT;
+    duro_buf_printf(&msg,
+                    "HTTP/1.1 429 Too Many Requests\r\n"
+                    "Content-Type: text/plain;charset=UTF-8\r\n"
+                    "Retry-After: %u\r\nContent-Length: %zu\r\n"
+                    "Connection: close\r\n\r\n%s",
+                    (c->rl_retry_ms + 999) / 1000, sizeof(body) - 1, body);
+    duro_chunk_t *chunk = duro_buf_to_chunk(&msg);
+    duro_buf_free(&msg);
+    duro_conn_send(c, chunk);
+    duro_chunk_unref(chunk);
     duro_conn_close_after_flush(c);
     return;
   }

@@ -43,7 +43,9 @@ struct duro_http_req {
   const char *method;       /* "GET", "POST", ... (static) */
   const char *target;       /* raw request target, NUL-terminated */
   size_t target_len;
-  const char *path;         /* target up to '?' (not NUL-terminated) */
+  const char *path;         /* target's path: up to '?', without the scheme
+                               and authority of an absolute-form target
+                               (not NUL-terminated) */
   size_t path_len;
   const char *query;        /* after '?', or "" */
   size_t query_len;
@@ -53,6 +55,8 @@ struct duro_http_req {
   uint8_t keep_alive;
   uint8_t upgrade;          /* an Upgrade header was present */
   uint8_t is_head;
+  uint8_t http_major;       /* the request's HTTP version, 1.1: 1 and 1 */
+  uint8_t http_minor;
   /* private */
   duro_buf_t _head;         /* target and header bytes */
   duro_fields_t _fields;    /* header fields in _head while parsing */
@@ -72,6 +76,8 @@ void duro_http_attach(duro_conn_t *c, const duro_http_opts_t *opts);
 /* Case-insensitive header lookup; NULL when absent. */
 const duro_header_t *duro_http_header(const duro_http_req_t *req,
                                       const char *name);
+/* How many header fields are named name (case-insensitive). */
+size_t duro_http_header_count(const duro_http_req_t *req, const char *name);
 
 /* Sends a response with Content-Length and frees req. headers are extra
  * headers; a value with CR or LF is refused (the response becomes a 500).
@@ -82,6 +88,12 @@ void duro_http_respond(duro_http_req_t *req, int status,
 /* A text/plain (or given content type) response with a C string body. */
 void duro_http_respond_text(duro_http_req_t *req, int status,
                             const char *content_type, const char *text);
+
+/* A text/plain response whose body is formatted printf-style (any
+ * length: the body grows as needed). */
+void duro_http_respond_textf(duro_http_req_t *req, int status,
+                             const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /* Frees a request without answering (only for requests never dispatched
  * to a connection, e.g. synthetic ones). */

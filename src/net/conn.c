@@ -14,6 +14,7 @@
 #include "core/config.h"
 #include "core/err.h"
 #include "core/log.h"
+#include "core/str.h"
 #include "net/ratelimit.h"
 
 #define READ_BUFFER_SIZE (64 * 1024)
@@ -24,6 +25,11 @@
 #define BACKOFF_MAX_MS 1000
 #define STARVED_WARN_MS 10000 /* repeat the warning while it lasts */
 #define RATE_WARN_MS 10000    /* at most one rate limit warning per 10 s */
+/* What a queued chunk costs beyond its bytes, counted against the send
+ * queue's bound: its header, the allocator's and the queue slot. Without
+ * it a stream of tiny frames (a pong is 2 bytes) would hold many times
+ * the bound in memory. */
+#define ENTRY_COST (sizeof(duro_chunk_t) + 16 + sizeof(duro_chunk_t *))
 
 static uint64_t next_conn_id = 1;
 
@@ -171,7 +177,7 @@ void duro_conn_drop_queue(duro_conn_t *c) {
     keep = 1;
   while (c->q_len > keep) {
     uint32_t last = (c->q_head + c->q_len - 1) % c->q_cap;
-    c->q_bytes -= c->q[last]->len;
+    c->q_bytes -= c->q[last]->len + ENTRY_COST;
     duro_chunk_unref(c->q[last]);
     c->q_len--;
   }
@@ -278,6 +284,13 @@ static void mark_pending(duro_conn_t *c) {
     duro_list_insert_tail(&c->net->pending, &c->pending_node);
 }
 
+void duro_conn_want_flush(duro_conn_t *c) {
+  if (c->closed || c->close_after_drain)
+    return;
+  c->want_flush = 1;
+  mark_pending(c);
+}
+
 static uint32_t fill_iov(duro_conn_t *c, uv_buf_t *iov, size_t *total);
 static void advance(duro_conn_t *c, size_t n);
 
@@ -315,7 +328,7 @@ int duro_conn_send(duro_conn_t *c, duro_chunk_t *chunk) {
   }
   c->q[(c->q_head + c->q_len) % c->q_cap] = duro_chunk_ref(chunk);
   c->q_len++;
-  c->q_bytes += chunk->len;
+  c->q_bytes += chunk->len + ENTRY_COST;
   mark_pending(c);
   /* The bound is on what the peer has not taken: write first, then judge. */
   if (c->q_bytes > c->net->send_queue_max && !c->wreq)
@@ -348,7 +361,7 @@ static void advance(duro_conn_t *c, size_t n) {
       return;
     }
     n -= left;
-    c->q_bytes -= head->len;
+    c->q_bytes -= head->len + ENTRY_COST;
     duro_chunk_unref(head);
     c->head_off = 0;
     c->q_head = (c->q_head + 1) % c->q_cap;
@@ -387,7 +400,7 @@ static void on_write_done(uv_write_t *req, int status) {
     duro_conn_unref(c);
     return;
   }
-  if (c->q_len)
+  if (c->q_len || c->want_flush)
     mark_pending(c);
   else
     on_drained(c);
@@ -427,6 +440,12 @@ static void on_drained(duro_conn_t *c) {
 
 static void flush_conn(duro_conn_t *c) {
   uv_buf_t iov[MAX_IOV];
+  if (c->want_flush && !c->wreq && !c->closed) {
+    c->want_flush = 0;
+    if (c->proto && c->proto->on_flush)
+      c->proto->on_flush(c);
+    duro_list_remove(&c->pending_node); /* being flushed right now */
+  }
   while (!c->closed && !c->wreq && c->q_len) {
     size_t total;
     uint32_t n = fill_iov(c, iov, &total);
@@ -488,7 +507,7 @@ int duro_conn_peer(const duro_conn_t *c, char *buf, size_t len) {
   int port = 0;
   if (c->closed ||
       uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &sl) != 0) {
-    snprintf(buf, len, "?");
+    duro_fmt(buf, len, "?");
     return DURO_ECLOSED;
   }
   if (ss.ss_family == AF_INET) {
@@ -500,8 +519,8 @@ int duro_conn_peer(const duro_conn_t *c, char *buf, size_t len) {
     uv_ip6_name(a, ip, sizeof(ip));
     port = ntohs(a->sin6_port);
   }
-  snprintf(buf, len, "%s:%d", ip, port);
-  return 0;
+  /* for logs: a peer cut short by a small buffer is still a peer */
+  return duro_fmt(buf, len, "%s:%d", ip, port) < 0 ? DURO_E2BIG : 0;
 }
 
 int duro_conn_over_message_rate(duro_conn_t *c) {
@@ -656,13 +675,12 @@ int duro_listener_start(duro_listener_t *l, duro_net_t *net, const char *host,
   l->on_accept = cb;
   l->data = data;
   l->fd = -1;
-  if (strchr(host, ':'))
+  if (strchr(host, ':')) /* C string: --host */
     rc = uv_ip6_addr(host, port, (struct sockaddr_in6 *)&addr);
   else
     rc = uv_ip4_addr(host, port, (struct sockaddr_in *)&addr);
   if (rc < 0) {
-    snprintf(err, errlen, "%s: not an IP address", host);
-    return rc;
+    return duro_err_fmt(rc, err, errlen, "%s: not an IP address", host);
   }
   socklen_t alen = addr.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
                                                : sizeof(struct sockaddr_in);
@@ -677,7 +695,7 @@ int duro_listener_start(duro_listener_t *l, duro_net_t *net, const char *host,
       bind(l->fd, (struct sockaddr *)&addr, alen) < 0 ||
       listen(l->fd, 4096) < 0) {
     rc = -errno;
-    snprintf(err, errlen, "%s:%d: %s", host, port, uv_strerror(rc));
+    duro_err_fmt(rc, err, errlen, "%s:%d: %s", host, port, uv_strerror(rc));
     if (l->fd >= 0)
       close(l->fd);
     l->fd = -1;
@@ -685,7 +703,7 @@ int duro_listener_start(duro_listener_t *l, duro_net_t *net, const char *host,
   }
   rc = uv_poll_init_socket(net->loop, &l->poll, l->fd);
   if (rc < 0) {
-    snprintf(err, errlen, "%s:%d: %s", host, port, uv_strerror(rc));
+    duro_err_fmt(rc, err, errlen, "%s:%d: %s", host, port, uv_strerror(rc));
     close(l->fd);
     l->fd = -1;
     return rc;

@@ -14,7 +14,8 @@
  *   the connection on the pending list. One uv_check handle flushes every
  *   pending connection once per loop turn with a single writev (try_write);
  *   only the remainder of a partial write goes through uv_write.
- * - The queue is bounded (bytes). A send that passes the bound first
+ * - The queue is bounded: bytes plus a fixed cost per queued chunk, so
+ *   that a flood of tiny frames is bounded too. A send that passes the bound first
  *   writes out what the kernel takes at once (a burst queued within one
  *   loop turn is not the reader's fault); if the queue is still over the
  *   bound, the protocol's overflow policy runs (WebSocket: drop the queue
@@ -69,6 +70,10 @@ typedef struct duro_proto {
   void (*on_overflow)(duro_conn_t *c);
   /* The send queue fully drained (used to close after a final response). */
   void (*on_drain)(duro_conn_t *c);
+  /* The queue is about to be written, and duro_conn_want_flush() asked to
+   * be told: the last moment to queue output that replaces itself while
+   * it waits, such as the one pong owed for a burst of pings. */
+  void (*on_flush)(duro_conn_t *c);
 } duro_proto_t;
 
 /* Loop-wide network state shared by all listeners of one process. */
@@ -133,6 +138,7 @@ struct duro_conn {
   uint8_t reading;
   uint8_t close_after_drain;
   uint8_t handle_closed;
+  uint8_t want_flush;       /* call proto->on_flush before the next write */
 };
 
 /* Sets up the loop-wide state: read buffer, flusher and sweeper. */
@@ -164,6 +170,11 @@ int duro_listener_port(duro_listener_t *l);
 int duro_conn_send(duro_conn_t *c, duro_chunk_t *chunk);
 /* Copies len bytes into a new chunk and queues it. */
 int duro_conn_send_copy(duro_conn_t *c, const void *data, size_t len);
+/* Asks for proto->on_flush before this connection's output is next
+ * written: at the end of this loop turn, or when the write in flight
+ * completes (a reader that does not read never gets there, so what the
+ * protocol holds back for on_flush stays one item, not a queue). */
+void duro_conn_want_flush(duro_conn_t *c);
 /* Drops every queued chunk that has not started going out. */
 void duro_conn_drop_queue(duro_conn_t *c);
 /* Writes out everything queued now instead of at the end of the loop turn. */

@@ -3,12 +3,12 @@
  * requests and responses, storage, alarms, stubs, environment and logs.
  */
 #include <stdarg.h>
-#include <stdio.h>
 #include <string.h>
 
 #include "core/alloc.h"
 #include "core/err.h"
 #include "core/log.h"
+#include "core/str.h"
 #include "objects/object.h"
 
 /* ---- the object ------------------------------------------------------------ */
@@ -29,7 +29,9 @@ void duro_log(const duro_object_t *o, int level, const char *fmt, ...) {
   char msg[1024];
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(msg, sizeof(msg), fmt, ap);
+  /* duro.h: a longer message is truncated (DURO_E2BIG keeps the prefix). */
+  if (duro_vfmt(msg, sizeof(msg), fmt, ap) == DURO_EINVAL)
+    msg[0] = '\0';
   va_end(ap);
   duro_log_write(level, "object %s(%s): %s", o->ns->name,
                  o->name ? o->name : o->id, msg);
@@ -76,8 +78,7 @@ const void *duro_request_body(const duro_request_t *r, size_t *len) {
 }
 
 int duro_request_is_upgrade(const duro_request_t *r) {
-  const duro_header_t *h = duro_http_header(r->http, "Upgrade");
-  return h && h->value_len == 9 && strncasecmp(h->value, "websocket", 9) == 0;
+  return duro_ws_is_upgrade(r->http);
 }
 
 void duro_request_defer(duro_request_t *r) { r->deferred = 1; }
@@ -111,10 +112,12 @@ int duro_respond_headers(duro_request_t *r, int status,
 
 int duro_respond(duro_request_t *r, int status, const char *content_type,
                  const void *body, size_t len) {
-  duro_header_t h = {"Content-Type", 12,
-                     content_type ? content_type : "text/plain;charset=UTF-8",
-                     0};
-  h.value_len = strlen(h.value);
+  static const char plain[] = "text/plain;charset=UTF-8";
+  duro_header_t h = {"Content-Type", 12, plain, sizeof(plain) - 1};
+  if (content_type) {
+    h.value = content_type;
+    h.value_len = strlen(content_type); /* C string: per duro.h */
+  }
   return duro_respond_headers(r, status, &h, 1, body, len);
 }
 
@@ -264,7 +267,7 @@ int duro_alarm_set(duro_object_t *o, const char *name, int64_t due_ms) {
   if (!o->in_event)
     return DURO_EINVAL;
   name = alarm_name(name);
-  if (strlen(name) > 64)
+  if (strlen(name) > 64) /* C string: an alarm name, per duro.h */
     return DURO_EINVAL;
   int64_t ignored;
   if (duro_alarm_get(o, name, &ignored) < 0) {
@@ -302,11 +305,13 @@ int duro_alarm_delete(duro_object_t *o, const char *name) {
 
 int duro_id_from_name(const duro_object_t *o, const char *binding,
                       const char *name, char out[65]) {
-  ns_t *ns = duro__ns_find(o->rt, binding, strlen(binding));
+  size_t blen = strlen(binding); /* C string: per duro.h */
+  size_t nlen = strlen(name);    /* C string: per duro.h */
+  ns_t *ns = duro__ns_find(o->rt, binding, blen);
   if (!ns)
     return DURO_ENOENT;
-  duro_object_id_from_name(ns->name, strlen(ns->name), name, strlen(name),
-                           out);
+  size_t nslen = strlen(ns->name); /* C string: a binding from the config */
+  duro_object_id_from_name(ns->name, nslen, name, nlen, out);
   return 0;
 }
 
@@ -315,17 +320,19 @@ static int stub_fetch(duro_object_t *o, const char *binding, const char *name,
                       const duro_header_t *headers, size_t nheaders,
                       const void *body, size_t len, duro_fetch_cb cb,
                       void *ud) {
-  ns_t *ns = duro__ns_find(o->rt, binding, strlen(binding));
+  ns_t *ns =
+      duro__ns_find(o->rt, binding, strlen(binding)); /* C string: per duro.h */
   if (!ns)
     return DURO_ENOENT;
   if (!path || path[0] != '/')
     return DURO_EINVAL;
+  size_t plen = strlen(path); /* C string: the path, per duro.h */
   duro_request_t *r = duro_calloc(1, sizeof(*r));
   r->rt = o->rt;
-  r->http = duro_http_req_new(method ? method : "GET", path, strlen(path),
-                              headers, nheaders, body, len);
-  const char *q = strchr(path, '?');
-  r->path_len = q ? (size_t)(q - path) : strlen(path);
+  r->http = duro_http_req_new(method ? method : "GET", path, plen, headers,
+                              nheaders, body, len);
+  const char *q = memchr(path, '?', plen);
+  r->path_len = q ? (size_t)(q - path) : plen;
   r->path = duro_strndup(path, r->path_len);
   r->caller = o;
   r->cb = cb;
@@ -357,7 +364,14 @@ int duro_stub_fetch_id(duro_object_t *o, const char *binding, const char *id,
                        const duro_header_t *headers, size_t nheaders,
                        const void *body, size_t len, duro_fetch_cb cb,
                        void *ud) {
-  if (!id || strlen(id) != 64 || strspn(id, "0123456789abcdef") != 64)
+  if (!id)
+    return DURO_EINVAL;
+  /* 64 lowercase hex digits, then the NUL (which fails the digit test, so
+   * the loop never reads past a shorter string). */
+  for (size_t i = 0; i < 64; i++)
+    if (!((id[i] >= '0' && id[i] <= '9') || (id[i] >= 'a' && id[i] <= 'f')))
+      return DURO_EINVAL;
+  if (id[64] != '\0')
     return DURO_EINVAL;
   return stub_fetch(o, binding, NULL, id, method, path, headers, nheaders,
                     body, len, cb, ud);

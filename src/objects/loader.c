@@ -13,10 +13,10 @@
 #include "objects/loader.h"
 
 #include <dlfcn.h>
-#include <stdio.h>
 #include <string.h>
 
 #include "core/alloc.h"
+#include "core/buf.h"
 #include "core/err.h"
 
 /* duro_module_t as ABI 1 defines it. */
@@ -34,7 +34,7 @@ static int open_module(duro_loader_t *l, const char *path,
   void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
   if (!h) {
     const char *why = dlerror();
-    size_t plen = strlen(path);
+    size_t plen = strlen(path); /* C string: a library path from config */
     /* dlerror() names the file too; say it once. */
     if (why && strncmp(why, path, plen) == 0 && why[plen] == ':')
       why += plen + (why[plen + 1] == ' ' ? 2 : 1);
@@ -108,17 +108,15 @@ int duro_loader_load(duro_loader_t *l, duro_runtime_t *rt,
       if (strcmp(m->classes[k]->name, libs[i].class_name) == 0)
         cls = m->classes[k];
     if (!cls) {
-      char have[256];
-      size_t off = 0;
-      have[0] = '\0';
-      for (size_t k = 0; m->classes[k] && off < sizeof(have); k++) {
-        int w = snprintf(have + off, sizeof(have) - off, "%s'%s'",
-                         k ? ", " : "", m->classes[k]->name);
-        off += w > 0 ? (size_t)w : 0;
-      }
-      return duro_err_fmt(DURO_ENOENT, err, errlen,
-                       "duro: %s: has no class '%s' (it provides %s)", path,
-                       libs[i].class_name, have);
+      duro_buf_t have = DURO_BUF_INIT;
+      for (size_t k = 0; m->classes[k]; k++)
+        duro_buf_printf(&have, "%s'%s'", k ? ", " : "", m->classes[k]->name);
+      duro_buf_append(&have, "", 1);
+      rc = duro_err_fmt(DURO_ENOENT, err, errlen,
+                        "duro: %s: has no class '%s' (it provides %s)", path,
+                        libs[i].class_name, (const char *)have.data);
+      duro_buf_free(&have);
+      return rc;
     }
     char why[256];
     rc = duro_runtime_add_class(rt, cls, path, why, sizeof(why));

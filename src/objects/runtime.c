@@ -38,6 +38,7 @@
 #include "core/alloc.h"
 #include "core/err.h"
 #include "core/log.h"
+#include "core/str.h"
 
 #define EVICT_SWEEP_MS 1000
 #define ALARM_RETRY_BASE_MS 1000
@@ -78,7 +79,7 @@ void duro_object_id_from_name(const char *ns, size_t ns_len,
 
 ns_t *duro__ns_find(const duro_runtime_t *rt, const char *name, size_t len) {
   for (size_t i = 0; i < rt->nns; i++)
-    if (strlen(rt->ns[i].name) == len && memcmp(rt->ns[i].name, name, len) == 0)
+    if (duro_cstr_eq(rt->ns[i].name, name, len))
       return &rt->ns[i];
   return NULL;
 }
@@ -170,7 +171,8 @@ static duro_object_t *object_get_by_id(duro_runtime_t *rt, ns_t *ns,
 duro_object_t *duro__object_get(duro_runtime_t *rt, ns_t *ns,
                                 const char *name, size_t name_len) {
   char id[65];
-  duro_object_id_from_name(ns->name, strlen(ns->name), name, name_len, id);
+  size_t nslen = strlen(ns->name); /* C string: a config binding name */
+  duro_object_id_from_name(ns->name, nslen, name, name_len, id);
   return object_get_by_id(rt, ns, id, name, name_len);
 }
 
@@ -392,12 +394,18 @@ static int ws_error_of(int code) {
 
 /* Answers r 500 outside the event's (discarded) output: the caller must
  * hear, and the answer waits for nothing of this event. */
-static void answer_500(duro_object_t *o, duro_request_t *r) {
-  held_op_t *op = duro__hold(o, HELD_RESPOND);
+static held_resp_t *resp_500(void) {
+  static const char text[] = "Internal Server Error";
   held_resp_t *resp = duro_calloc(1, sizeof(*resp));
   resp->status = 500;
-  resp->body = (uint8_t *)duro_strdup("Internal Server Error");
-  resp->body_len = strlen((char *)resp->body);
+  resp->body = duro_memdup(text, sizeof(text)); /* with its NUL, as before */
+  resp->body_len = sizeof(text) - 1;
+  return resp;
+}
+
+static void answer_500(duro_object_t *o, duro_request_t *r) {
+  held_op_t *op = duro__hold(o, HELD_RESPOND);
+  held_resp_t *resp = resp_500();
   op->u.respond.req = r;
   op->u.respond.resp = resp;
   op->tag = o->submitted;
@@ -464,11 +472,15 @@ static void run_event(duro_object_t *o, obj_event_t *ev) {
   case EV_WS_CLOSE: {
     int werr = ws_error_of(ev->code);
     if (rc >= 0 && werr && cls->ws_error) {
-      char msg[160];
-      snprintf(msg, sizeof(msg), "%s (close %d%s%.*s)", duro_strerror(werr),
-               ev->code, ev->len ? ": " : "", (int)ev->len,
-               ev->data ? (const char *)ev->data : "");
-      rc = cls->ws_error(o, o->state, ev->sock, werr, msg);
+      /* A close reason is at most 123 bytes: the text fits, and if it
+       * ever did not, the error's name alone is the message. */
+      char msg[256];
+      const char *why = msg;
+      if (duro_fmt(msg, sizeof(msg), "%s (close %d%s%.*s)", duro_strerror(werr),
+                   ev->code, ev->len ? ": " : "", (int)ev->len,
+                   ev->data ? (const char *)ev->data : "") < 0)
+        why = duro_strerror(werr);
+      rc = cls->ws_error(o, o->state, ev->sock, werr, why);
     }
     if (rc >= 0 && cls->ws_close)
       rc = cls->ws_close(o, o->state, ev->sock, ev->code,
@@ -700,9 +712,10 @@ static void run_op(duro_object_t *o, held_op_t *op) {
     duro_request_t *r = op->u.stub.req;
     op->u.stub.req = NULL;
     duro_object_t *target =
-        r->stub_name ? duro__object_get(o->rt, r->stub_ns, r->stub_name,
-                                        strlen(r->stub_name))
-                     : duro__object_get_id(o->rt, r->stub_ns, r->stub_id);
+        r->stub_name
+            ? duro__object_get(o->rt, r->stub_ns, r->stub_name,
+                               strlen(r->stub_name)) /* C string: strdup'd */
+            : duro__object_get_id(o->rt, r->stub_ns, r->stub_id);
     obj_event_t *ev = duro_calloc(1, sizeof(*ev));
     ev->kind = EV_FETCH;
     ev->req = r;
@@ -734,13 +747,8 @@ static void drop_op(held_op_t *op) {
     break;
   case HELD_RESPOND:
     if (op->u.respond.req) {
-      held_resp_t *resp = op->u.respond.resp;
-      duro__resp_free(resp);
-      resp = duro_calloc(1, sizeof(*resp));
-      resp->status = 500;
-      resp->body = (uint8_t *)duro_strdup("Internal Server Error");
-      resp->body_len = strlen((char *)resp->body);
-      deliver_response(op->u.respond.req, resp);
+      duro__resp_free(op->u.respond.resp);
+      deliver_response(op->u.respond.req, resp_500());
     }
     break;
   case HELD_STUB:
@@ -867,8 +875,10 @@ static void on_alarm_timer(uv_timer_t *t) {
     if (a->running || a->due > now)
       continue;
     a->running = 1;
-    duro_object_t *o = object_get_by_id(
-        rt, a->ns, a->id, a->obj_name, a->obj_name ? strlen(a->obj_name) : 0);
+    size_t nlen = 0;
+    if (a->obj_name)
+      nlen = strlen(a->obj_name); /* C string: a strdup'd object name */
+    duro_object_t *o = object_get_by_id(rt, a->ns, a->id, a->obj_name, nlen);
     obj_event_t *ev = duro_calloc(1, sizeof(*ev));
     ev->kind = EV_ALARM;
     ev->alarm = a;
@@ -886,8 +896,9 @@ static void on_alarms_loaded(int status, duro_alarm_row_t *rows, size_t n,
   }
   size_t kept = 0;
   for (size_t i = 0; i < n; i++) {
-    ns_t *ns = duro__ns_find(rt, rows[i].namespace_name,
-                             strlen(rows[i].namespace_name));
+    ns_t *ns = duro__ns_find(
+        rt, rows[i].namespace_name,
+        strlen(rows[i].namespace_name)); /* C string: an SQLite text */
     if (!ns) {
       duro_log_warn("alarm of object %s in unbound namespace '%s' ignored",
                     rows[i].object_id, rows[i].namespace_name);
@@ -976,7 +987,8 @@ duro_runtime_t *duro_runtime_new(uv_loop_t *loop, duro_store_t *store,
 
 int duro_runtime_check_class(const duro_class_t *cls, char *err,
                              size_t errlen) {
-  if (!cls->name || !*cls->name || strlen(cls->name) > 128)
+  if (!cls->name || !*cls->name ||
+      strlen(cls->name) > 128) /* C string: a class's name, per duro.h */
     return class_error(err, errlen,
                        "a class table without a name (or a name over 128 "
                        "bytes)");
@@ -1047,11 +1059,10 @@ int duro_runtime_bind(duro_runtime_t *rt, char *err, size_t errlen) {
     for (size_t j = 0; j < rt->nclasses; j++)
       if (strcmp(rt->classes[j]->cls.name, cfg->bindings[i].class_name) == 0)
         ce = rt->classes[j];
-    if (!ce) {
-      snprintf(err, errlen, "binding %s: no class named '%s'",
-               cfg->bindings[i].name, cfg->bindings[i].class_name);
-      return DURO_ENOENT;
-    }
+    if (!ce)
+      return duro_err_fmt(DURO_ENOENT, err, errlen,
+                          "binding %s: no class named '%s'",
+                          cfg->bindings[i].name, cfg->bindings[i].class_name);
     rt->ns[rt->nns].name = cfg->bindings[i].name;
     rt->ns[rt->nns].cls = &ce->cls;
     rt->ns[rt->nns].table = ce->table;

@@ -73,7 +73,7 @@ duro_socket_t *duro_accept_websocket(duro_request_t *r,
     return NULL;
   }
   for (size_t i = 0; i < ntags; i++)
-    if (strlen(tags[i]) > DURO_MAX_TAG_BYTES) {
+    if (strlen(tags[i]) > DURO_MAX_TAG_BYTES) { /* C string: per duro.h */
       duro_respond(r, 500, NULL, "tag too long", 12);
       return NULL;
     }

@@ -51,6 +51,7 @@
 #include "core/err.h"
 #include "core/list.h"
 #include "core/log.h"
+#include "core/str.h"
 
 #define GROUP_MAX 256          /* batches per grouped transaction */
 #define BUSY_TIMEOUT_MS 5000   /* another process holding the write lock */
@@ -233,8 +234,8 @@ static int map_rc(int rc) {
  * replace it). Returns rc. */
 static int note_error(duro_store_t *s, int rc) {
   const char *msg = s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc);
-  snprintf(s->errmsg, sizeof(s->errmsg), "%s", msg ? msg : "unknown error");
-  return rc;
+  return duro_err_fmt(rc, s->errmsg, sizeof(s->errmsg), "%s",
+                      msg ? msg : "unknown error");
 }
 
 /* Steps a statement that returns no rows and resets it. Returns SQLITE_OK
@@ -267,7 +268,9 @@ static void open_error(duro_store_t *s, const char *fmt, ...)
 static void open_error(duro_store_t *s, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(s->open_err, sizeof(s->open_err), fmt, ap);
+  /* A message cut short (DURO_E2BIG) is still the message to show. */
+  if (duro_vfmt(s->open_err, sizeof(s->open_err), fmt, ap) == DURO_EINVAL)
+    s->open_err[0] = '\0';
   va_end(ap);
 }
 
@@ -603,13 +606,18 @@ static void load_alarms(duro_store_t *s, job_t *j) {
   int rc;
 
   while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    const char *id = (const char *)sqlite3_column_text(st, 0);
+    if (!id || sqlite3_column_bytes(st, 0) != 64 || !valid_object_id(id)) {
+      /* Not an id this store writes: no object can own the alarm. */
+      duro_log_warn("store: skipping an alarm with a malformed object id");
+      continue;
+    }
     if (n == cap) {
       cap = cap ? cap * 2 : 16;
       rows = duro_realloc(rows, cap * sizeof(*rows));
     }
     duro_alarm_row_t *r = &rows[n++];
-    const char *id = (const char *)sqlite3_column_text(st, 0);
-    snprintf(r->object_id, sizeof(r->object_id), "%s", id ? id : "");
+    memcpy(r->object_id, id, 65);
     r->namespace_name = column_strdup(st, 1);
     r->object_name = column_strdup(st, 2);
     r->alarm_name = column_strdup(st, 3);
@@ -894,20 +902,21 @@ int duro_store_open(uv_loop_t *loop, const char *path, int synchronous_full,
   duro_list_init(&s->done);
 
   if (uv_mutex_init(&s->mu) != 0) {
-    snprintf(err, errlen, "store: cannot create a mutex");
+    duro_err_fmt(DURO_EIO, err, errlen, "store: cannot create a mutex");
     duro_free(s->path);
     duro_free(s);
     return DURO_EIO;
   }
   if (uv_cond_init(&s->cond) != 0) {
-    snprintf(err, errlen, "store: cannot create a condition variable");
+    duro_err_fmt(DURO_EIO, err, errlen,
+                 "store: cannot create a condition variable");
     uv_mutex_destroy(&s->mu);
     duro_free(s->path);
     duro_free(s);
     return DURO_EIO;
   }
   if (uv_sem_init(&s->opened, 0) != 0) {
-    snprintf(err, errlen, "store: cannot create a semaphore");
+    duro_err_fmt(DURO_EIO, err, errlen, "store: cannot create a semaphore");
     uv_cond_destroy(&s->cond);
     uv_mutex_destroy(&s->mu);
     duro_free(s->path);
@@ -915,15 +924,15 @@ int duro_store_open(uv_loop_t *loop, const char *path, int synchronous_full,
     return DURO_EIO;
   }
   if ((rc = uv_thread_create(&s->thread, worker_main, s)) != 0) {
-    snprintf(err, errlen, "store: cannot start the worker thread: %s",
-             uv_strerror(rc));
+    duro_err_fmt(DURO_EIO, err, errlen,
+                 "store: cannot start the worker thread: %s", uv_strerror(rc));
     free_store(s);
     return DURO_EIO;
   }
   uv_sem_wait(&s->opened);
   if (s->open_rc < 0) {
     rc = s->open_rc;
-    snprintf(err, errlen, "%s", s->open_err);
+    duro_err_fmt(rc, err, errlen, "%s", s->open_err);
     uv_thread_join(&s->thread);
     free_store(s);
     return rc;
@@ -932,8 +941,8 @@ int duro_store_open(uv_loop_t *loop, const char *path, int synchronous_full,
   /* The worker touches the handle only when it finishes a job, and no job
    * can be queued before this function returns. */
   if ((rc = uv_async_init(loop, &s->async, on_async)) != 0) {
-    snprintf(err, errlen, "store: cannot create the async handle: %s",
-             uv_strerror(rc));
+    duro_err_fmt(DURO_EIO, err, errlen,
+                 "store: cannot create the async handle: %s", uv_strerror(rc));
     uv_mutex_lock(&s->mu);
     s->quiet_close = 1;
     uv_mutex_unlock(&s->mu);
@@ -960,8 +969,10 @@ void duro_store_close(duro_store_t *s, void (*cb)(void *data), void *data) {
 duro_store_batch_t *duro_store_batch_new(const char *object_id,
                                          const char *namespace_name,
                                          const char *object_name) {
-  size_t nl = strlen(namespace_name) + 1;
-  size_t ol = object_name ? strlen(object_name) + 1 : 0;
+  size_t nl = strlen(namespace_name) + 1; /* C string: a binding name */
+  size_t ol = 0;
+  if (object_name) /* the backend refuses a name with %00 in it */
+    ol = strlen(object_name) + 1; /* C string: an object's name */
   duro_store_batch_t *b = duro_malloc(sizeof(*b) + nl + ol);
 
   memset(b, 0, sizeof(*b));
@@ -1016,13 +1027,14 @@ void duro_store_batch_delete_all(duro_store_batch_t *b) {
 
 void duro_store_batch_set_alarm(duro_store_batch_t *b, const char *alarm_name,
                                 int64_t due_ms) {
-  add_op(b, OP_SET_ALARM, alarm_name, strlen(alarm_name), NULL, 0)->due_ms =
-      due_ms;
+  size_t n = strlen(alarm_name); /* C string: an alarm name, per duro.h */
+  add_op(b, OP_SET_ALARM, alarm_name, n, NULL, 0)->due_ms = due_ms;
 }
 
 void duro_store_batch_delete_alarm(duro_store_batch_t *b,
                                    const char *alarm_name) {
-  add_op(b, OP_DELETE_ALARM, alarm_name, strlen(alarm_name), NULL, 0);
+  size_t n = strlen(alarm_name); /* C string: an alarm name, per duro.h */
+  add_op(b, OP_DELETE_ALARM, alarm_name, n, NULL, 0);
 }
 
 int duro_store_batch_empty(const duro_store_batch_t *b) {

@@ -7,7 +7,6 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
-#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
@@ -15,6 +14,7 @@
 #include "core/b64url.h"
 #include "core/err.h"
 #include "core/log.h"
+#include "core/str.h"
 #include "core/url.h"
 
 /* ---- query -------------------------------------------------------------------- */
@@ -109,18 +109,23 @@ int sync_auth_init(sync_auth_t *a, const duro_config_t *cfg, char *err,
   memset(a, 0, sizeof(*a));
   const duro_sync_config_t *sc = &cfg->sync;
   for (size_t i = 0; i < sc->ntokens; i++)
-    add_token(a, sc->tokens[i], strlen(sc->tokens[i]));
+    add_token(a, sc->tokens[i],
+              strlen(sc->tokens[i])); /* C string: a config value */
   const char *env = duro_config_var(cfg, "DURO_SYNC_TOKEN");
-  for (const char *p = env; p && *p;) {
-    const char *comma = strchr(p, ',');
-    size_t n = comma ? (size_t)(comma - p) : strlen(p);
+  size_t left = env ? strlen(env) : 0; /* C string: a config value */
+  for (const char *p = env; left;) {
+    const char *comma = memchr(p, ',', left);
+    size_t n = comma ? (size_t)(comma - p) : left;
     add_token(a, p, n);
-    p = comma ? comma + 1 : p + n;
+    if (!comma)
+      break;
+    p = comma + 1;
+    left -= n + 1;
   }
   const char *secret = duro_config_var(cfg, "DURO_SYNC_SECRET");
   if (secret && *secret) {
     a->secret = duro_strdup(secret);
-    a->secret_len = strlen(secret);
+    a->secret_len = strlen(secret); /* C string: a config value */
   }
   switch (sc->auth) {
   case DURO_SYNC_AUTH_NONE:
@@ -128,17 +133,17 @@ int sync_auth_init(sync_auth_t *a, const duro_config_t *cfg, char *err,
     return 0;
   case DURO_SYNC_AUTH_TOKEN:
     if (!a->ntokens) {
-      snprintf(err, errlen,
-               "sync.auth is \"token\" but no token is configured (set "
-               "DURO_SYNC_TOKEN or sync.tokens)");
+      duro_err_fmt(DURO_EINVAL, err, errlen,
+                   "sync.auth is \"token\" but no token is configured (set "
+                   "DURO_SYNC_TOKEN or sync.tokens)");
       sync_auth_free(a);
       return DURO_EINVAL;
     }
     return 0;
   case DURO_SYNC_AUTH_HS256:
     if (!a->secret) {
-      snprintf(err, errlen,
-               "sync.auth is \"hs256\" but DURO_SYNC_SECRET is not set");
+      duro_err_fmt(DURO_EINVAL, err, errlen,
+                   "sync.auth is \"hs256\" but DURO_SYNC_SECRET is not set");
       sync_auth_free(a);
       return DURO_EINVAL;
     }
@@ -149,11 +154,11 @@ int sync_auth_init(sync_auth_t *a, const duro_config_t *cfg, char *err,
   if (a->ntokens || a->secret)
     return 0;
   if (cfg->mode == DURO_MODE_PRODUCTION) {
-    snprintf(err, errlen,
-             "production mode needs an auth check for LiveStore sync: set "
-             "DURO_SYNC_TOKEN (accepted authToken values) or "
-             "DURO_SYNC_SECRET (HS256 key), or set \"sync\": {\"auth\": "
-             "\"none\"} to accept any client knowingly");
+    duro_err_fmt(DURO_EINVAL, err, errlen,
+                 "production mode needs an auth check for LiveStore sync: set "
+                 "DURO_SYNC_TOKEN (accepted authToken values) or "
+                 "DURO_SYNC_SECRET (HS256 key), or set \"sync\": {\"auth\": "
+                 "\"none\"} to accept any client knowingly");
     sync_auth_free(a);
     return DURO_EINVAL;
   }
@@ -163,7 +168,8 @@ int sync_auth_init(sync_auth_t *a, const duro_config_t *cfg, char *err,
 
 void sync_auth_free(sync_auth_t *a) {
   for (size_t i = 0; i < a->ntokens; i++) {
-    OPENSSL_cleanse(a->tokens[i], strlen(a->tokens[i]));
+    OPENSSL_cleanse(a->tokens[i],
+                    strlen(a->tokens[i])); /* C string: strndup'd */
     duro_free(a->tokens[i]);
   }
   duro_free(a->tokens);
@@ -190,7 +196,7 @@ int sync_auth_check_config(const duro_config_t *cfg, char *err,
 static int token_listed(const sync_auth_t *a, const char *t, size_t len) {
   int ok = 0;
   for (size_t i = 0; i < a->ntokens; i++) {
-    size_t n = strlen(a->tokens[i]);
+    size_t n = strlen(a->tokens[i]); /* C string: strndup'd */
     /* Constant time over the candidate; lengths are not secret. */
     if (n == len && CRYPTO_memcmp(a->tokens[i], t, n) == 0)
       ok = 1;
@@ -246,8 +252,7 @@ static const char *jwt_check(const sync_auth_t *a, const char *tok,
   else if (nbf && (!cJSON_IsNumber(nbf) || nbf->valuedouble > now))
     why = "Auth token not valid yet";
   else if (sid && (!cJSON_IsString(sid) ||
-                   strlen(sid->valuestring) != store_id_len ||
-                   memcmp(sid->valuestring, store_id, store_id_len) != 0))
+                   !duro_cstr_eq(sid->valuestring, store_id, store_id_len)))
     why = "Auth token is not valid for this store";
   cJSON_Delete(claims);
   return why;
@@ -274,7 +279,7 @@ int sync_auth_check(sync_auth_t *a, const char *store_id, size_t store_id_len,
   if (!cJSON_IsString(t)) {
     reason = "Missing auth token: the sync payload needs an authToken";
   } else {
-    size_t n = strlen(t->valuestring);
+    size_t n = strlen(t->valuestring); /* C string: a cJSON valuestring */
     if (a->ntokens && token_listed(a, t->valuestring, n))
       reason = NULL;
     else if (a->secret)
@@ -283,9 +288,7 @@ int sync_auth_check(sync_auth_t *a, const char *store_id, size_t store_id_len,
       reason = "Invalid auth token";
   }
   cJSON_Delete(j);
-  if (reason) {
-    snprintf(why, whylen, "%s", reason);
-    return -1;
-  }
+  if (reason)
+    return duro_err_fmt(-1, why, whylen, "%s", reason);
   return 0;
 }

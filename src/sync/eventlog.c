@@ -7,24 +7,29 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <sqlite3.h>
-#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
 #include "core/alloc.h"
+#include "core/err.h"
+#include "core/str.h"
 #include "ws/frame.h"
+
+#define STR_(x) #x
+#define STR(x) STR_(x)
 
 void sync_store_key_init(sync_store_key_t *k, const char *store_id,
                          size_t len) {
   static const char hex[] = "0123456789abcdef";
+  static const char prefix[] = "eventlog_" STR(SYNC_PERSISTENCE_VERSION) "_";
   unsigned char md[32];
   unsigned int mdlen = 0;
   EVP_Digest(store_id, len, md, &mdlen, EVP_sha256(), NULL);
   k->store_id = duro_strndup(store_id, len);
   k->store_id_len = len;
-  size_t n = 0, cap = 16 + len + 1 + 16 + 1;
+  size_t n = sizeof(prefix) - 1, cap = n + len + 1 + 16 + 1;
   k->table = duro_malloc(cap);
-  n += (size_t)snprintf(k->table, cap, "eventlog_%d_", SYNC_PERSISTENCE_VERSION);
+  memcpy(k->table, prefix, n);
   for (size_t i = 0; i < len; i++) {
     char c = store_id[i];
     int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
@@ -85,11 +90,40 @@ static void new_backend_id(char out[SYNC_BACKEND_ID_LEN + 1]) {
 }
 
 static void set_err(char *err, size_t len, sqlite3 *db, const char *what) {
-  snprintf(err, len, "%s: %s", what, sqlite3_errmsg(db));
+  duro_err_fmt(DURO_EIO, err, len, "%s: %s", what, sqlite3_errmsg(db));
 }
 
 static int exec(sqlite3 *db, const char *sql) {
   return sqlite3_exec(db, sql, NULL, NULL, NULL);
+}
+
+/*
+ * Prepares before + table + after: a statement naming a store's log
+ * table, whose name is as long as the storeId (up to 255 bytes from the
+ * sync route, more through /_objects), so the text is built to size.
+ * Returns an SQLite code.
+ */
+static int prepare_on_table(sqlite3 *db, const char *before, const char *table,
+                            const char *after, sqlite3_stmt **st) {
+  duro_buf_t sql = DURO_BUF_INIT;
+  duro_buf_printf(&sql, "%s\"%s\"%s", before, table, after);
+  int rc =
+      sqlite3_prepare_v2(db, (const char *)sql.data, (int)sql.len, st, NULL);
+  duro_buf_free(&sql);
+  return rc;
+}
+
+/* prepare_on_table for a statement without rows, run at once. */
+static int exec_on_table(sqlite3 *db, const char *before, const char *table,
+                         const char *after) {
+  sqlite3_stmt *st = NULL;
+  int rc = prepare_on_table(db, before, table, after, &st);
+  if (rc == SQLITE_OK) {
+    rc = sqlite3_step(st);
+    rc = rc == SQLITE_DONE || rc == SQLITE_ROW ? SQLITE_OK : rc;
+  }
+  sqlite3_finalize(st);
+  return rc;
 }
 
 /*
@@ -120,7 +154,14 @@ static int load_context(sqlite3 *db, const sync_store_key_t *k, int64_t *head,
   if (rc == SQLITE_ROW) {
     *head = sqlite3_column_int64(st, 0);
     const unsigned char *b = sqlite3_column_text(st, 1);
-    snprintf(bid, SYNC_BACKEND_ID_LEN + 1, "%s", b ? (const char *)b : "");
+    int n = sqlite3_column_bytes(st, 1);
+    /* We write 21 characters; anything longer is not our row. */
+    if (!b || n > SYNC_BACKEND_ID_LEN) {
+      sqlite3_finalize(st);
+      return b ? SQLITE_CORRUPT : SQLITE_NOMEM;
+    }
+    memcpy(bid, b, (size_t)n);
+    bid[n] = '\0';
     sqlite3_finalize(st);
     return SQLITE_OK;
   }
@@ -128,22 +169,18 @@ static int load_context(sqlite3 *db, const sync_store_key_t *k, int64_t *head,
   if (rc != SQLITE_DONE)
     return rc;
   /* A new store: its log and its context row, with a fresh backendId. */
-  char sql[512 + 300];
-  snprintf(sql, sizeof(sql),
-           "CREATE TABLE IF NOT EXISTS \"%s\" ("
-           "\"seqNum\" integer primary key, "
-           "\"parentSeqNum\" integer not null, "
-           "\"name\" text not null, "
-           "\"args\" text, "
-           "\"createdAt\" text not null, "
-           "\"clientId\" text not null, "
-           "\"sessionId\" text not null) strict",
-           k->table);
   /* A log table left over without a context row (a wiped context) starts
    * again empty: its events belonged to a backendId nobody can name. */
-  char drop[400];
-  snprintf(drop, sizeof(drop), "DROP TABLE IF EXISTS \"%s\"", k->table);
-  if ((rc = exec(db, drop)) != SQLITE_OK || (rc = exec(db, sql)) != SQLITE_OK)
+  if ((rc = exec_on_table(db, "DROP TABLE IF EXISTS ", k->table, "")) !=
+          SQLITE_OK ||
+      (rc = exec_on_table(db, "CREATE TABLE IF NOT EXISTS ", k->table,
+                          " (\"seqNum\" integer primary key, "
+                          "\"parentSeqNum\" integer not null, "
+                          "\"name\" text not null, "
+                          "\"args\" text, "
+                          "\"createdAt\" text not null, "
+                          "\"clientId\" text not null, "
+                          "\"sessionId\" text not null) strict")) != SQLITE_OK)
     return rc;
   new_backend_id(bid);
   *head = 0;
@@ -216,19 +253,18 @@ int sync_push_work(sqlite3 *db, void *arg) {
     const sync_event_t *e = &j->events[i];
     if (e->seq != e->parent + 1 || (i > 0 && e->parent != j->events[i - 1].seq)) {
       j->result = SYNC_JOB_BROKEN;
-      snprintf(j->err, sizeof(j->err),
-               "batch is not a chain: event %zu has seqNum %lld and "
-               "parentSeqNum %lld",
-               i, (long long)e->seq, (long long)e->parent);
+      duro_err_fmt(DURO_EPROTO, j->err, sizeof(j->err),
+                   "batch is not a chain: event %zu has seqNum %lld and "
+                   "parentSeqNum %lld",
+                   i, (long long)e->seq, (long long)e->parent);
       goto rollback;
     }
   }
-  char sql[400];
-  snprintf(sql, sizeof(sql),
-           "INSERT INTO \"%s\" (seqNum, parentSeqNum, name, args, createdAt, "
-           "clientId, sessionId) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-           j->key.table);
-  if ((rc = sqlite3_prepare_v2(db, sql, -1, &ins, NULL)) != SQLITE_OK) {
+  if ((rc = prepare_on_table(db, "INSERT INTO ", j->key.table,
+                             " (seqNum, parentSeqNum, name, args, createdAt, "
+                             "clientId, sessionId) "
+                             "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                             &ins)) != SQLITE_OK) {
     set_err(j->err, sizeof(j->err), db, "insert");
     goto dberr;
   }
@@ -248,7 +284,8 @@ int sync_push_work(sqlite3 *db, void *arg) {
       rc = bind_decoded(ins, 7, e->session_id);
     if (rc != SQLITE_OK) {
       j->result = SYNC_JOB_BROKEN;
-      snprintf(j->err, sizeof(j->err), "event %zu: a string holds NUL", i);
+      duro_err_fmt(DURO_EPROTO, j->err, sizeof(j->err),
+                   "event %zu: a string holds NUL", i);
       goto rollback;
     }
     rc = sqlite3_step(ins);
@@ -376,13 +413,13 @@ int sync_read_work(sqlite3 *db, void *arg) {
     j->result = SYNC_JOB_OK;
     goto done;
   }
-  char sql[400];
-  snprintf(sql, sizeof(sql),
-           "SELECT seqNum, parentSeqNum, name, args, createdAt, clientId, "
-           "sessionId FROM \"%s\" WHERE seqNum > ?1 AND seqNum <= ?2 "
-           "ORDER BY seqNum ASC LIMIT ?3",
-           j->key.table);
-  if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
+  if (prepare_on_table(db,
+                       "SELECT seqNum, parentSeqNum, name, args, createdAt, "
+                       "clientId, sessionId FROM ",
+                       j->key.table,
+                       " WHERE seqNum > ?1 AND seqNum <= ?2 "
+                       "ORDER BY seqNum ASC LIMIT ?3",
+                       &st) != SQLITE_OK) {
     set_err(j->err, sizeof(j->err), db, "select");
     goto dberr;
   }

@@ -9,10 +9,10 @@
  */
 #include "sync/proto.h"
 
-#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
+#include "core/str.h"
 #include "core/url.h"
 
 typedef struct scan {
@@ -54,6 +54,7 @@ static size_t utf8_seq(const unsigned char *p, const unsigned char *end) {
 
 /* A string at s->p (which is '"'); out gets the content span. */
 static int scan_string(scan_t *s, sync_span_t *out) {
+  static const char escapes[] = "\"\\/bfnrt"; /* after '\\', besides 'u' */
   if (s->p >= s->end || *s->p != '"')
     return -1;
   const char *start = ++s->p;
@@ -80,7 +81,7 @@ static int scan_string(scan_t *s, sync_span_t *out) {
           if (duro_hex_value(s->p[i]) < 0)
             return -1;
         s->p += 6;
-      } else if (strchr("\"\\/bfnrt", e) && e) {
+      } else if (duro_byte_in(escapes, sizeof(escapes) - 1, e)) {
         s->p += 2;
       } else {
         return -1;
@@ -136,7 +137,7 @@ static int scan_number(scan_t *s, int *is_int) {
 }
 
 static int lit(scan_t *s, const char *w) {
-  size_t n = strlen(w);
+  size_t n = strlen(w); /* C string: "true", "false" or "null" */
   if ((size_t)(s->end - s->p) < n || memcmp(s->p, w, n) != 0)
     return -1;
   s->p += n;
@@ -269,7 +270,7 @@ static int obj_next(scan_t *s, int *first, sync_span_t *key) {
 }
 
 static int key_is(sync_span_t k, const char *w) {
-  return k.n == strlen(w) && memcmp(k.p, w, k.n) == 0;
+  return duro_cstr_eq(w, k.p, k.n);
 }
 
 static int span_is(sync_span_t k, const char *w) { return k.p && key_is(k, w); }
@@ -673,8 +674,8 @@ int sync_json_unescape(const char *in, size_t len, char *out,
     char e = in[i + 1];
     if (e != 'u') {
       static const char from[] = "\"\\/bfnrt", to[] = "\"\\/\b\f\n\r\t";
-      const char *f = strchr(from, e);
-      if (!f || !e)
+      const char *f = memchr(from, e, sizeof(from) - 1);
+      if (!f)
         return -1;
       out[o++] = to[f - from];
       i += 2;
@@ -750,9 +751,7 @@ static void append_span(duro_buf_t *b, sync_span_t sp) {
 }
 
 static void append_i64(duro_buf_t *b, int64_t v) {
-  char tmp[24];
-  int n = snprintf(tmp, sizeof(tmp), "%lld", (long long)v);
-  duro_buf_append(b, tmp, (size_t)n);
+  duro_buf_printf(b, "%lld", (long long)v);
 }
 
 static void exit_head(duro_buf_t *b, sync_span_t id) {
@@ -796,7 +795,8 @@ void sync_build_backend_mismatch(duro_buf_t *b, sync_span_t id,
                                  sync_span_t received) {
   fail_head(b, id);
   APPEND_LIT(b, "{\"_tag\":\"BackendIdMismatchError\",\"expected\":");
-  sync_json_append_string(b, expected, strlen(expected));
+  sync_json_append_string(b, expected,
+                          strlen(expected)); /* C string: a backendId */
   APPEND_LIT(b, ",\"received\":\"");
   append_span(b, received);
   APPEND_LIT(b, "\"}}}}");
@@ -806,16 +806,17 @@ void sync_build_unknown_error(duro_buf_t *b, sync_span_t id,
                               const char *note) {
   fail_head(b, id);
   APPEND_LIT(b, "{\"_tag\":\"UnknownError\",\"cause\":");
-  sync_json_append_string(b, note, strlen(note));
+  size_t n = strlen(note); /* C string: per proto.h */
+  sync_json_append_string(b, note, n);
   APPEND_LIT(b, ",\"note\":");
-  sync_json_append_string(b, note, strlen(note));
+  sync_json_append_string(b, note, n);
   APPEND_LIT(b, "}}}}");
 }
 
 void sync_build_die(duro_buf_t *b, sync_span_t id, const char *text) {
   exit_head(b, id);
   APPEND_LIT(b, "{\"_tag\":\"Failure\",\"cause\":{\"_tag\":\"Die\",\"defect\":");
-  sync_json_append_string(b, text, strlen(text));
+  sync_json_append_string(b, text, strlen(text)); /* C string: per proto.h */
   APPEND_LIT(b, "}}}");
 }
 
@@ -827,7 +828,7 @@ void sync_build_interrupted(duro_buf_t *b, sync_span_t id) {
 
 void sync_build_defect(duro_buf_t *b, const char *text) {
   APPEND_LIT(b, "{\"_tag\":\"Defect\",\"defect\":");
-  sync_json_append_string(b, text, strlen(text));
+  sync_json_append_string(b, text, strlen(text)); /* C string: per proto.h */
   APPEND_LIT(b, "}");
 }
 
@@ -881,7 +882,8 @@ void sync_build_response_tail(duro_buf_t *b, int64_t remaining,
     append_i64(b, remaining);
     APPEND_LIT(b, "},\"backendId\":");
   }
-  sync_json_append_string(b, backend_id, strlen(backend_id));
+  sync_json_append_string(b, backend_id,
+                          strlen(backend_id)); /* C string: a backendId */
   APPEND_LIT(b, "}");
 }
 
@@ -890,10 +892,14 @@ void sync_format_time(int64_t ms, char out[25]) {
   struct tm tm;
   gmtime_r(&t, &tm);
   char tmp[64];
-  snprintf(tmp, sizeof(tmp), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
-           (tm.tm_year + 1900) % 10000, (tm.tm_mon + 1) % 100,
-           tm.tm_mday % 100, tm.tm_hour % 100, tm.tm_min % 100,
-           tm.tm_sec % 100, (int)(ms % 1000));
+  /* Always at least 24 bytes (the field widths); more only before 1970. */
+  if (duro_fmt(tmp, sizeof(tmp), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
+               (tm.tm_year + 1900) % 10000, (tm.tm_mon + 1) % 100,
+               tm.tm_mday % 100, tm.tm_hour % 100, tm.tm_min % 100,
+               tm.tm_sec % 100, (int)(ms % 1000)) < 24) {
+    memcpy(out, "1970-01-01T00:00:00.000Z", 25);
+    return;
+  }
   memcpy(out, tmp, 24);
   out[24] = '\0';
 }

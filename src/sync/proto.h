@@ -128,6 +128,9 @@ void sync_json_append_escaped(duro_buf_t *b, const char *s, size_t len);
 
 /* ---- building server messages (all into b, appended) ------------------- */
 
+/* The `const char *` texts below (json, expected, note, text, backend_id)
+ * are C strings: our own messages, a hook's err text, a backendId. */
+
 /* {"_tag":"Exit","requestId":id,"exit":{"_tag":"Success","value":{}}} when
  * with_value, else the stream form without value. */
 void sync_build_exit_success(duro_buf_t *b, sync_span_t id, int with_value);

@@ -3,13 +3,14 @@
  */
 #include "sync/webhook.h"
 
-#include <stdio.h>
 #include <string.h>
 
 #include "core/alloc.h"
 #include "core/buf.h"
+#include "core/err.h"
 #include "core/list.h"
 #include "core/log.h"
+#include "core/str.h"
 #include "http/client.h"
 #include "sync/proto.h"
 
@@ -100,8 +101,12 @@ sync_webhook_t *sync_webhook_new(uv_loop_t *loop, const char *url, char *err,
   }
   /* The whole URL path is the request path (the client would prefix
    * base_path to it). */
-  snprintf(w->path, sizeof(w->path), "%s",
-           *w->url.base_path ? w->url.base_path : "/");
+  if (duro_fmt(w->path, sizeof(w->path), "%s",
+               *w->url.base_path ? w->url.base_path : "/") < 0) {
+    duro_free(w);
+    duro_err_fmt(DURO_EINVAL, err, errlen, "'%s': path too long", url);
+    return NULL;
+  }
   w->url.base_path[0] = '\0';
   w->loop = loop;
   duro_list_init(&w->queue);

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "core/err.h"
+#include "core/str.h"
 
 #define WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 #define KEY_LEN 24
@@ -152,6 +153,82 @@ int duro_ws_check_upgrade(duro_ws_hdr_t upgrade, duro_ws_hdr_t connection,
   if (reason)
     *reason = why;
   return status;
+}
+
+static int refuse_answer(const char **reason, const char *why) {
+  *reason = why;
+  return DURO_EPROTO;
+}
+
+/* 1 when some LF in data[0..len) is not preceded by a CR. */
+static int has_bare_lf(const char *data, size_t len) {
+  for (const char *p = data; (p = memchr(p, '\n', len - (size_t)(p - data)));
+       p++)
+    if (p == data || p[-1] != '\r')
+      return 1;
+  return 0;
+}
+
+int duro_ws_check_answer(const char *data, size_t len, const char key[24],
+                         int *status, const char **reason) {
+  *status = 0;
+  *reason = NULL;
+  const char *end = memmem(data, len, "\r\n\r\n", 4);
+  if (has_bare_lf(data, end ? (size_t)(end - data) + 4 : len))
+    return refuse_answer(reason, "a line of the answer not ended by CR LF");
+  if (!end)
+    return DURO_AGAIN;
+  size_t head_len = (size_t)(end - data) + 4;
+  /* status line: HTTP/1.x SP 3DIGIT [SP reason] */
+  const char *eol = memmem(data, head_len, "\r\n", 2);
+  size_t sl = (size_t)(eol - data);
+  if (sl < 12 || memcmp(data, "HTTP/1.", 7) != 0 || data[7] < '0' ||
+      data[7] > '9' || data[8] != ' ' || (sl > 12 && data[12] != ' '))
+    return refuse_answer(reason, "malformed status line");
+  int code = 0;
+  for (size_t i = 9; i < 12; i++) {
+    if (data[i] < '0' || data[i] > '9')
+      return refuse_answer(reason, "malformed status line");
+    code = code * 10 + (data[i] - '0');
+  }
+  *status = code;
+  if (code != 101)
+    return refuse_answer(reason, "the upgrade was refused");
+
+  char want[29];
+  if (duro_ws_accept_key(key, KEY_LEN, want) < 0)
+    return refuse_answer(reason, "bad key");
+  int upgrade = 0, connection = 0, accepts = 0;
+  const char *p = eol + 2;
+  while (p < end + 2) { /* one header line per turn, up to the empty one */
+    const char *le = memmem(p, (size_t)(end + 2 - p), "\r\n", 2);
+    size_t n = (size_t)(le - p);
+    if (memchr(p, '\n', n) || memchr(p, '\r', n) || memchr(p, '\0', n))
+      return refuse_answer(reason, "bare CR, LF or NUL in a header");
+    const char *colon = memchr(p, ':', n);
+    if (!colon || colon == p || is_ows(p[0]) || is_ows(colon[-1]))
+      return refuse_answer(reason, "malformed header line");
+    size_t nl = (size_t)(colon - p);
+    size_t vl = n - nl - 1;
+    const char *v = trim(colon + 1, &vl);
+    if (duro_memcaseeq(p, nl, "Upgrade", 7))
+      upgrade |= duro_http_header_has_token(v, vl, "websocket");
+    else if (duro_memcaseeq(p, nl, "Connection", 10))
+      connection |= duro_http_header_has_token(v, vl, "upgrade");
+    else if (duro_memcaseeq(p, nl, "Sec-WebSocket-Accept", 20)) {
+      if (vl != 28 || memcmp(v, want, 28) != 0)
+        return refuse_answer(reason, "wrong accept key");
+      accepts++;
+    } else if (duro_memcaseeq(p, nl, "Sec-WebSocket-Extensions", 24) ||
+               duro_memcaseeq(p, nl, "Sec-WebSocket-Protocol", 22))
+      return refuse_answer(reason, "an extension or subprotocol we did not offer");
+    p = le + 2;
+  }
+  if (!upgrade || !connection)
+    return refuse_answer(reason, "no Upgrade: websocket");
+  if (accepts != 1)
+    return refuse_answer(reason, accepts ? "two accept keys" : "no accept key");
+  return (int)head_len;
 }
 
 void duro_ws_client_key(char out[25]) {

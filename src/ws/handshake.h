@@ -59,6 +59,23 @@ int duro_http_header_has_token(const char *value, size_t len,
                                const char *token);
 
 /*
+ * The client side: checks a server's answer to our upgrade request, the
+ * len bytes of data (borrowed, not NUL-terminated) read so far. key is the
+ * Sec-WebSocket-Key we sent (24 characters). RFC 6455 4.1: the status line
+ * must be "HTTP/1.x 101", Upgrade must be websocket, Connection must carry
+ * upgrade, Sec-WebSocket-Accept must match key (once), and no extension or
+ * subprotocol may be chosen, since we offered none. Every line must end in
+ * CR LF.
+ * Returns the length of the answer's head (up to and including the empty
+ * line) when the upgrade was accepted; DURO_AGAIN when the head is not
+ * complete yet; DURO_EPROTO when it is malformed or refuses, with *status
+ * set to the answer's status code (0 when the status line is malformed)
+ * and *reason to a short static string.
+ */
+int duro_ws_check_answer(const char *data, size_t len, const char key[24],
+                         int *status, const char **reason);
+
+/*
  * Writes a fresh Sec-WebSocket-Key for a client request into out: the
  * base64 of 16 random bytes, 24 characters plus a NUL. Aborts the process
  * if the system cannot produce random bytes (as on out of memory).

@@ -24,6 +24,7 @@ typedef struct ws_state {
   uint16_t close_code;  /* what the application is told */
   uint8_t close_reason_len;
   char *close_reason;   /* allocated only when a close happens */
+  duro_chunk_t *pong;   /* the pong owed for the latest ping, not queued */
 } ws_state_t;
 
 static const duro_proto_t ws_proto;
@@ -39,10 +40,45 @@ static void remember_close(ws_state_t *w, uint16_t code, const char *reason,
   w->close_reason_len = (uint8_t)len;
 }
 
+static void drop_pong(ws_state_t *w) {
+  duro_chunk_unref(w->pong);
+  w->pong = NULL;
+}
+
+/* Makes the pong owed answer the latest ping. A pong not queued yet is
+ * ours alone (one reference), so it is rewritten in place when the size
+ * matches: a flood of pings costs no allocation per ping. */
+static void set_pong(ws_state_t *w, const uint8_t *payload, size_t len) {
+  if (w->pong && w->pong->refs == 1 && w->pong->len == 2 + len) {
+    if (len)
+      memcpy(w->pong->data + 2, payload, len);
+    return;
+  }
+  drop_pong(w);
+  w->pong = duro_ws_frame_chunk(DURO_WS_OP_PONG, payload, len);
+}
+
+/* Queues the pong owed, if any (before a close frame, or when the
+ * connection is about to write: ws_on_flush). */
+static void send_pong(duro_conn_t *c, ws_state_t *w) {
+  if (!w->pong)
+    return;
+  if (!w->close_sent)
+    duro_conn_send(c, w->pong);
+  drop_pong(w);
+}
+
+static void ws_on_flush(duro_conn_t *c) {
+  ws_state_t *w = c->proto_data;
+  if (w)
+    send_pong(c, w);
+}
+
 static void send_close_frame(duro_conn_t *c, ws_state_t *w, uint16_t code,
                              const char *reason, size_t len) {
   if (w->close_sent)
     return;
+  send_pong(c, w);
   w->close_sent = 1;
   duro_chunk_t *ch = duro_ws_close_chunk(code, reason, len);
   duro_conn_send(c, ch);
@@ -52,9 +88,11 @@ static void send_close_frame(duro_conn_t *c, ws_state_t *w, uint16_t code,
 /* Ends the connection after a protocol error: close frame, then TCP. */
 static void fail_connection(duro_conn_t *c, ws_state_t *w, uint16_t code,
                             const char *reason) {
-  remember_close(w, code, reason, strlen(reason));
+  size_t len = strlen(reason); /* C string: a static reason */
+  remember_close(w, code, reason, len);
+  drop_pong(w);
   duro_conn_drop_queue(c);
-  send_close_frame(c, w, code, reason, strlen(reason));
+  send_close_frame(c, w, code, reason, len);
   duro_conn_close_after_flush(c);
 }
 
@@ -114,10 +152,11 @@ static size_t ws_on_data(duro_conn_t *c, uint8_t *data, size_t len) {
         return len;
       }
       if (!w->close_sent) {
-        duro_chunk_t *ch = duro_ws_frame_chunk(DURO_WS_OP_PONG, ev.data,
-                                               ev.len);
-        duro_conn_send(c, ch);
-        duro_chunk_unref(ch);
+        /* The pong is queued when the connection next writes, for the
+         * latest ping only (RFC 6455 5.5.3): a peer that floods pings and
+         * does not read is owed one pong, not a queue of them. */
+        set_pong(w, ev.data, ev.len);
+        duro_conn_want_flush(c);
       }
       break;
     case DURO_WS_OP_PONG:
@@ -152,6 +191,7 @@ static void ws_on_close(duro_conn_t *c) {
                            w->close_reason_len, w->ud);
   }
   duro_free(w->close_reason);
+  drop_pong(w);
   duro_ws_reader_reset(&w->reader);
   c->proto_data = NULL;
   duro_free(w);
@@ -179,6 +219,7 @@ static void ws_on_overflow(duro_conn_t *c) {
   duro_log_warn("conn %llu %s: closing slow WebSocket reader",
                 (unsigned long long)c->id, peer);
   remember_close(w, DURO_WS_CLOSE_POLICY, reason, sizeof(reason) - 1);
+  drop_pong(w);
   duro_conn_drop_queue(c);
   send_close_frame(c, w, DURO_WS_CLOSE_POLICY, reason, sizeof(reason) - 1);
   duro_conn_close_after_flush(c);
@@ -189,6 +230,7 @@ static const duro_proto_t ws_proto = {
     .on_close = ws_on_close,
     .on_timeout = ws_on_timeout,
     .on_overflow = ws_on_overflow,
+    .on_flush = ws_on_flush,
 };
 
 static duro_ws_hdr_t hdr(const duro_http_req_t *req, const char *name) {
@@ -201,9 +243,27 @@ static duro_ws_hdr_t hdr(const duro_http_req_t *req, const char *name) {
   return v;
 }
 
-int duro_ws_check_request(const duro_http_req_t *req, const char **reason) {
+int duro_ws_is_upgrade(const duro_http_req_t *req) {
+  const duro_header_t *h = duro_http_header(req, "Upgrade");
+  return h && duro_http_header_has_token(h->value, h->value_len, "websocket");
+}
+
+/* The HTTP status for a bad upgrade request (reason: a static text), or
+ * 0 when it is acceptable. */
+static int check_request(const duro_http_req_t *req, const char **reason) {
   if (strcmp(req->method, "GET") != 0) {
     *reason = "WebSocket upgrade requires GET";
+    return 400;
+  }
+  if (req->http_major < 1 || (req->http_major == 1 && req->http_minor < 1)) {
+    *reason = "WebSocket upgrade requires HTTP/1.1";
+    return 400;
+  }
+  /* one key, one version: with two, which one the answer is for is a
+   * guess (RFC 6455 4.1 allows each only once) */
+  if (duro_http_header_count(req, "Sec-WebSocket-Key") > 1 ||
+      duro_http_header_count(req, "Sec-WebSocket-Version") > 1) {
+    *reason = "more than one Sec-WebSocket-Key or Sec-WebSocket-Version";
     return 400;
   }
   return duro_ws_check_upgrade(hdr(req, "Upgrade"), hdr(req, "Connection"),
@@ -211,20 +271,25 @@ int duro_ws_check_request(const duro_http_req_t *req, const char **reason) {
                                hdr(req, "Sec-WebSocket-Key"), reason);
 }
 
+int duro_ws_refuse_bad_upgrade(duro_http_req_t *req) {
+  const char *reason = NULL;
+  int status = check_request(req, &reason);
+  if (!status)
+    return 0;
+  duro_header_t hs[2] = {
+      {"Content-Type", 12, "text/plain;charset=UTF-8", 24},
+      {"Sec-WebSocket-Version", 21, "13", 2},
+  };
+  duro_http_respond(req, status, hs, status == 426 ? 2 : 1, reason,
+                    strlen(reason)); /* C string: a static reason */
+  return DURO_EPROTO;
+}
+
 duro_conn_t *duro_ws_accept(duro_http_req_t *req, const duro_ws_handler_t *h,
                             void *ud, const duro_ws_opts_t *opts,
                             const duro_header_t *extra, size_t nextra) {
-  const char *reason = NULL;
-  int status = duro_ws_check_request(req, &reason);
-  if (status) {
-    duro_header_t hs[2] = {
-        {"Content-Type", 12, "text/plain;charset=UTF-8", 24},
-        {"Sec-WebSocket-Version", 21, "13", 2},
-    };
-    duro_http_respond(req, status, hs, status == 426 ? 2 : 1, reason,
-                      strlen(reason));
+  if (duro_ws_refuse_bad_upgrade(req) < 0)
     return NULL;
-  }
   if (!req->conn) {
     duro_http_req_free(req);
     return NULL;
@@ -284,7 +349,7 @@ void duro_ws_close(duro_conn_t *c, uint16_t code, const char *reason) {
   ws_state_t *w = c->proto_data;
   if (w->close_sent)
     return;
-  size_t len = reason ? strlen(reason) : 0;
+  size_t len = reason ? strlen(reason) : 0; /* C string, as documented */
   remember_close(w, code, reason ? reason : "", len);
   send_close_frame(c, w, code, reason ? reason : "", len);
   duro_conn_set_deadline(c, CLOSE_WAIT_SECONDS);

@@ -50,9 +50,17 @@ duro_conn_t *duro_ws_accept(duro_http_req_t *req, const duro_ws_handler_t *h,
                             const duro_header_t *extra_headers,
                             size_t nextra);
 
-/* Checks only the upgrade headers: 0 when acceptable, else the HTTP status
- * that duro_ws_accept would answer; reason gets a static text. */
-int duro_ws_check_request(const duro_http_req_t *req, const char **reason);
+/* 1 when req asks for a WebSocket: its Upgrade header lists "websocket"
+ * (a list such as "websocket, h2c" does). For routing: whether the
+ * upgrade is acceptable is duro_ws_refuse_bad_upgrade's question. */
+int duro_ws_is_upgrade(const duro_http_req_t *req);
+
+/* Checks the upgrade request: GET, HTTP/1.1 or later, the upgrade headers
+ * (ws/handshake.h), one key and one version. Returns 0 when acceptable
+ * (req untouched); else answers req with the refusal (400, or 426 with
+ * Sec-WebSocket-Version: 13 and a reason), which frees it, and returns
+ * DURO_EPROTO. duro_ws_accept starts with this check. */
+int duro_ws_refuse_bad_upgrade(duro_http_req_t *req);
 
 /* Frames data as one message and queues it. Returns 0 or DURO_ECLOSED /
  * DURO_ENOSPC (see duro_conn_send). */

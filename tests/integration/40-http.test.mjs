@@ -1,69 +1,10 @@
 // HTTP/1.1 details over raw sockets.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import net from 'node:net';
 import { startDuro, rawRequest, waitFor } from './lib/duro.mjs';
-
-// Stops duro (SIGTERM), removes its directory, and fails if it did not
-// exit cleanly or its log holds a sanitizer report (DURO_BIN=build/asan/duro).
-async function stopClean(h) {
-  if (!h) return;
-  try {
-    const r = await h.stop(); // the harness checks for sanitizer reports too
-    assert.doesNotMatch(h.log, /AddressSanitizer|LeakSanitizer|runtime error:|invalid pointer|double free/,
-      `sanitizer report in duro's log:\n${h.log}`);
-    assert.deepEqual(r, { code: 0, signal: null }, `duro did not exit cleanly on SIGTERM:\n${h.log}`);
-  } finally {
-    h.cleanup();
-  }
-}
-
-// Parses as many complete responses as buf holds. A response to HEAD has
-// no body whatever its Content-Length says: pass heads = [true, ...].
-function parseAll(buf, heads = []) {
-  const out = [];
-  let off = 0;
-  for (;;) {
-    const end = buf.indexOf('\r\n\r\n', off, 'latin1');
-    if (end < 0) break;
-    const lines = buf.subarray(off, end).toString('latin1').split('\r\n');
-    const m = /^HTTP\/1\.1 (\d{3}) /.exec(lines[0]);
-    assert.ok(m, `bad status line ${JSON.stringify(lines[0])}`);
-    const headers = {};
-    for (const l of lines.slice(1)) {
-      const i = l.indexOf(':');
-      headers[l.slice(0, i).trim().toLowerCase()] = l.slice(i + 1).trim();
-    }
-    const isHead = heads[out.length] === true;
-    const len = isHead ? 0 : Number(headers['content-length'] ?? 0);
-    if (end + 4 + len > buf.length) break;
-    out.push({ status: Number(m[1]), headers, body: buf.subarray(end + 4, end + 4 + len).toString('utf8') });
-    off = end + 4 + len;
-  }
-  return { responses: out, rest: buf.subarray(off) };
-}
+import { stopClean, wrap, parseAll, connect } from './lib/wire.mjs';
 
 const countResponses = (n, heads) => (text) => parseAll(Buffer.from(text, 'latin1'), heads).responses.length >= n;
-
-// An open socket that records what arrives and when it closes.
-function connect(port) {
-  return new Promise((resolve, reject) => {
-    const s = net.connect(port, '127.0.0.1');
-    s.buf = Buffer.alloc(0);
-    s.ended = false;
-    s.on('data', (d) => { s.buf = Buffer.concat([s.buf, d]); });
-    s.on('close', () => { s.ended = true; });
-    s.on('error', () => {});
-    s.once('connect', () => resolve(s));
-    s.once('error', reject);
-  });
-}
-
-function wrap(getH) {
-  return (fn) => async (t) => {
-    try { await fn(t); } catch (e) { t.diagnostic(`duro log:\n${getH().log}`); throw e; }
-  };
-}
 
 describe('HTTP/1.1 (default limits)', () => {
   let h;

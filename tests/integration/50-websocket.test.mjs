@@ -3,114 +3,9 @@
 // which serves as the echo).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import crypto from 'node:crypto';
 import http from 'node:http';
-import net from 'node:net';
 import { startDuro, rawRequest, openWs, waitFor, closed } from './lib/duro.mjs';
-
-// Stops duro (SIGTERM), removes its directory, and fails if it did not
-// exit cleanly or its log holds a sanitizer report (DURO_BIN=build/asan/duro).
-async function stopClean(h) {
-  if (!h) return;
-  try {
-    const r = await h.stop(); // the harness checks for sanitizer reports too
-    assert.doesNotMatch(h.log, /AddressSanitizer|LeakSanitizer|runtime error:|invalid pointer|double free/,
-      `sanitizer report in duro's log:\n${h.log}`);
-    assert.deepEqual(r, { code: 0, signal: null }, `duro did not exit cleanly on SIGTERM:\n${h.log}`);
-  } finally {
-    h.cleanup();
-  }
-}
-
-const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
-const acceptFor = (key) => crypto.createHash('sha1').update(key + GUID).digest('base64');
-
-// A client frame; masked unless mask is false.
-function frame(opcode, payload = Buffer.alloc(0), { fin = true, rsv = 0, mask = true } = {}) {
-  payload = Buffer.from(payload);
-  const n = payload.length;
-  const head = [(fin ? 0x80 : 0) | (rsv << 4) | opcode];
-  const m = mask ? 0x80 : 0;
-  if (n < 126) head.push(m | n);
-  else if (n < 65536) head.push(m | 126, n >> 8, n & 255);
-  else {
-    head.push(m | 127, 0, 0, 0, 0);
-    head.push((n >>> 24) & 255, (n >>> 16) & 255, (n >>> 8) & 255, n & 255);
-  }
-  if (!mask) return Buffer.concat([Buffer.from(head), payload]);
-  const key = crypto.randomBytes(4);
-  const body = Buffer.alloc(n);
-  for (let i = 0; i < n; i++) body[i] = payload[i] ^ key[i & 3];
-  return Buffer.concat([Buffer.from(head), key, body]);
-}
-
-const closePayload = (code, reason = '') => {
-  const b = Buffer.alloc(2 + Buffer.byteLength(reason));
-  b.writeUInt16BE(code, 0);
-  b.write(reason, 2);
-  return b;
-};
-
-// Parses server frames from buf; returns {frames, rest}.
-function parseFrames(buf) {
-  const frames = [];
-  let off = 0;
-  while (buf.length - off >= 2) {
-    const b0 = buf[off], b1 = buf[off + 1];
-    let len = b1 & 127, p = off + 2;
-    if (len === 126) { if (buf.length - off < 4) break; len = buf.readUInt16BE(p); p += 2; }
-    else if (len === 127) { if (buf.length - off < 10) break; len = Number(buf.readBigUInt64BE(p)); p += 8; }
-    const masked = (b1 & 0x80) !== 0;
-    if (masked) p += 4;
-    if (buf.length < p + len) break;
-    const payload = buf.subarray(p, p + len);
-    const f = { fin: (b0 & 0x80) !== 0, rsv: (b0 >> 4) & 7, opcode: b0 & 15, masked, payload };
-    if (f.opcode === 8) {
-      f.code = len >= 2 ? payload.readUInt16BE(0) : undefined;
-      f.reason = len > 2 ? payload.subarray(2).toString() : '';
-    }
-    frames.push(f);
-    off = p + len;
-  }
-  return { frames, rest: buf.subarray(off) };
-}
-
-// A raw WebSocket client: handshake done, frames collected in c.frames.
-async function rawWs(port, path = '/ws/connect', { pause = false } = {}) {
-  const key = crypto.randomBytes(16).toString('base64');
-  const s = net.connect(port, '127.0.0.1');
-  s.on('error', () => {});
-  const c = { s, frames: [], ended: false, head: null, buf: Buffer.alloc(0), bytes: 0 };
-  s.on('close', () => { c.ended = true; });
-  await new Promise((resolve, reject) => {
-    s.once('connect', resolve);
-    s.once('error', reject);
-  });
-  s.write(`GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
-    `Sec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n\r\n`);
-  s.on('data', (d) => {
-    c.bytes += d.length;
-    c.buf = Buffer.concat([c.buf, d]);
-    if (!c.head) {
-      const i = c.buf.indexOf('\r\n\r\n');
-      if (i < 0) return;
-      c.head = c.buf.subarray(0, i).toString('latin1');
-      c.buf = c.buf.subarray(i + 4);
-    }
-    const { frames, rest } = parseFrames(c.buf);
-    c.frames.push(...frames);
-    c.buf = rest;
-  });
-  await waitFor(() => c.head || c.ended, 3000, 'handshake answer');
-  assert.match(c.head ?? '', /^HTTP\/1\.1 101 /, `handshake: ${c.head}`);
-  assert.match(c.head, new RegExp(`\\r\\nsec-websocket-accept: ${acceptFor(key).replace(/[+/]/g, '\\$&')}(\\r|$)`, 'i'));
-  if (pause) s.pause();
-  c.send = (...a) => s.write(frame(...a));
-  c.data = () => c.frames.filter((f) => f.opcode === 1 || f.opcode === 2);
-  c.close = () => c.frames.find((f) => f.opcode === 8);
-  c.destroy = () => s.destroy();
-  return c;
-}
+import { stopClean, wrap, acceptFor, frame, closePayload, parseFrames, rawWs } from './lib/wire.mjs';
 
 // Sends a bad frame and expects a close frame with `code`, then TCP close.
 async function expectProtocolClose(port, bytes, code) {
@@ -124,12 +19,6 @@ async function expectProtocolClose(port, bytes, code) {
     // nothing was echoed from the bad frame
     assert.equal(c.data().length, 0);
   } finally { c.destroy(); }
-}
-
-function wrap(getH) {
-  return (fn) => async (t) => {
-    try { await fn(t); } catch (e) { t.diagnostic(`duro log:\n${getH().log}`); throw e; }
-  };
 }
 
 describe('WebSocket protocol', () => {

@@ -17,6 +17,7 @@ import { createHmac, randomBytes, createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import { startDuro, rawRequest, waitFor } from './lib/duro.mjs';
+import { stopClean } from './lib/wire.mjs';
 
 const SECRET = 'security-internal-secret-0123456789';
 const SESSION_SECRET = 'security-session-secret-0123456789';
@@ -143,15 +144,6 @@ function wrap(getHs) {
   };
 }
 
-async function stopClean(...hs) {
-  for (const h of hs) {
-    if (!h) continue;
-    try {
-      const r = await h.stop(); // fails on sanitizer reports too
-      assert.deepEqual(r, { code: 0, signal: null }, `duro did not exit cleanly on SIGTERM:\n${h.log}`);
-    } finally { h.cleanup(); }
-  }
-}
 
 // ---- the production pair ---------------------------------------------------------------
 

@@ -6,20 +6,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { startDuro, runDuro, rawRequest, openWs, waitFor, closed } from './lib/duro.mjs';
+import { stopClean } from './lib/wire.mjs';
 
-// Stops duro (SIGTERM), removes its directory, and fails if it did not
-// exit cleanly or its log holds a sanitizer report (DURO_BIN=build/asan/duro).
-async function stopClean(h) {
-  if (!h) return;
-  try {
-    const r = await h.stop(); // the harness checks for sanitizer reports too
-    assert.doesNotMatch(h.log, /AddressSanitizer|LeakSanitizer|runtime error:|invalid pointer|double free/,
-      `sanitizer report in duro's log:\n${h.log}`);
-    assert.deepEqual(r, { code: 0, signal: null }, `duro did not exit cleanly on SIGTERM:\n${h.log}`);
-  } finally {
-    h.cleanup();
-  }
-}
 
 const SECRET = 'test-secret';
 const AUTH = { Authorization: `Bearer ${SECRET}` };

@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
 import net from 'node:net';
 import { startDuro, runDuro, rawRequest, openWs, waitFor, closed } from './lib/duro.mjs';
+import { stopClean } from './lib/wire.mjs';
 
 const SECRET = 'frontend-test-internal-secret';
 const SESSION_SECRET = 'frontend-test-session-secret-0123';
@@ -16,17 +17,6 @@ const BEARER = { Authorization: `Bearer ${SECRET}` };
 
 // ---- helpers ---------------------------------------------------------------------
 
-async function stopClean(...hs) {
-  for (const h of hs) {
-    if (!h) continue;
-    try {
-      const r = await h.stop(); // the harness also fails on sanitizer reports
-      assert.deepEqual(r, { code: 0, signal: null }, `duro did not exit cleanly on SIGTERM:\n${h.log}`);
-    } finally {
-      h.cleanup();
-    }
-  }
-}
 
 function wrap(getHs) {
   return (fn) => async (t) => {

@@ -212,6 +212,20 @@ describe('protocol', () => {
     c.close();
   });
 
+  // The event-log table's SQL was built in fixed buffers: from 229 bytes
+  // of storeId a pull failed, at 255 a push ("storage error").
+  test('storeIds of 200, 230 and 255 bytes (the longest allowed) push and pull', async () => {
+    for (const n of [200, 230, 255]) {
+      const storeId = 's'.repeat(n - 6) + String(storeN++).padStart(6, '0');
+      const backendId = await seed(storeId, 3);
+      const c = await connect(storeId);
+      const p = c.pull({ storeId, live: false, cursor: { backendId, eventSequenceNumber: 1 } });
+      const { events } = await c.backlog(p);
+      assert.deepEqual(events.map((e) => e.eventEncoded.seqNum), [2, 3], `storeId of ${n} bytes`);
+      c.close();
+    }
+  });
+
   test('backlog is paced by acks and arrives complete, in order, before live events', async () => {
     const storeId = freshStore();
     const backendId = await seed(storeId, 3000);

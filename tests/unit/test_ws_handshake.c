@@ -9,6 +9,8 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -170,6 +172,93 @@ static void test_client_key(void **state) {
                    0);
 }
 
+/* Checks an answer copied into an exact-size allocation (a read past its
+ * end trips ASan); returns what duro_ws_check_answer returns. */
+static int answer(const char *text, const char *key, int *status,
+                  const char **why) {
+  size_t n = strlen(text);
+  char *copy = malloc(n ? n : 1);
+  memcpy(copy, text, n);
+  int rc = duro_ws_check_answer(copy, n, key, status, why);
+  free(copy);
+  return rc;
+}
+
+static void test_check_answer(void **state) {
+  const char *key = "dGhlIHNhbXBsZSBub25jZQ==";
+  const char *ok = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                   "Connection: Upgrade\r\nSec-WebSocket-Accept: "
+                   "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n";
+  int status;
+  const char *why;
+  assert_int_equal(answer(ok, key, &status, &why), (int)strlen(ok));
+  assert_int_equal(status, 101);
+  /* every prefix is "not yet", never a read past the bytes given */
+  size_t n = strlen(ok);
+  for (size_t i = 0; i < n; i++) {
+    char *copy = malloc(i ? i : 1);
+    memcpy(copy, ok, i);
+    assert_int_equal(duro_ws_check_answer(copy, i, key, &status, &why),
+                     DURO_AGAIN);
+    free(copy);
+  }
+  /* frames after the head are not part of it */
+  char with_frame[512];
+  snprintf(with_frame, sizeof(with_frame), "%s\x81\x02hi", ok);
+  assert_int_equal(answer(with_frame, key, &status, &why), (int)n);
+  /* no reason phrase, OWS around values, other headers, case */
+  assert_true(answer("HTTP/1.1 101 \r\nupgrade:WebSocket\r\nX: y\r\n"
+                     "connection: keep-alive, upgrade\r\nsec-websocket-accept:"
+                     "  s3pPLMBiTxaQ9kYGzzhZRbK+xOo= \r\n\r\n",
+                     key, &status, &why) > 0);
+
+  static const struct {
+    const char *text;
+    int status;
+  } bad[] = {
+      {"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n", 403},
+      {"HTTP/1.1 200 OK\r\n\r\n", 200},
+      {"HTTP/2 101\r\n\r\n", 0},
+      {"HTTP/1.1 1o1 x\r\n\r\n", 0},
+      {"HTTP/1.1 1010 x\r\n\r\n", 0},
+      {"garbage\r\n\r\n", 0},
+      {"\r\n\r\n", 0},
+      {"HTTP/1.1 101 x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n",
+       101}, /* no accept */
+      {"HTTP/1.1 101 x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+       "Sec-WebSocket-Accept: AAAAAAAAAAAAAAAAAAAAAAAAAAA=\r\n\r\n",
+       101}, /* wrong accept */
+      {"HTTP/1.1 101 x\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: "
+       "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n",
+       101}, /* no Upgrade */
+      {"HTTP/1.1 101 x\r\nUpgrade: websocket\r\nSec-WebSocket-Accept: "
+       "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n",
+       101}, /* no Connection */
+      {"HTTP/1.1 101 x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+       "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"
+       "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n",
+       101}, /* two */
+      {"HTTP/1.1 101 x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+       "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"
+       "Sec-WebSocket-Protocol: chat\r\n\r\n",
+       101}, /* a subprotocol we did not offer */
+      {"HTTP/1.1 101 x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+       " Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n",
+       101}, /* obs-fold */
+      {"HTTP/1.1 101 x\r\nSec-WebSocket-Accept:\r\n\r\n", 101},
+      {"HTTP/1.1 101 x\r\nNo colon\r\n\r\n", 101},
+  };
+  for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+    why = NULL;
+    assert_int_equal(answer(bad[i].text, key, &status, &why), DURO_EPROTO);
+    assert_int_equal(status, bad[i].status);
+    assert_non_null(why);
+  }
+  /* a bare LF is refused at once, before the head could be complete */
+  assert_int_equal(answer("HTTP/1.1 101 x\n", key, &status, &why),
+                   DURO_EPROTO);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_accept_key_rfc_example),
@@ -177,6 +266,7 @@ int main(void) {
       cmocka_unit_test(test_has_token),
       cmocka_unit_test(test_check_upgrade),
       cmocka_unit_test(test_client_key),
+      cmocka_unit_test(test_check_answer),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

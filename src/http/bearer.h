@@ -1,0 +1,34 @@
+/*
+ * bearer.h: the binding protocol's bearer secret (DURO_INTERNAL_SECRET):
+ * what a secret may be, the Authorization value that carries it, and the
+ * constant-time check of a request's header against it.
+ *
+ * A secret is 1 to DURO_BEARER_SECRET_MAX bytes of visible ASCII (0x21 to
+ * 0x7e): it travels in a header line, where CR, LF, NUL or a space would
+ * break or change it. Both roles check it when they start and refuse to
+ * start with a message naming the variable, instead of failing later.
+ */
+#ifndef DURO_HTTP_BEARER_H
+#define DURO_HTTP_BEARER_H
+
+#include <stddef.h>
+
+#define DURO_BEARER_SECRET_MAX 1024
+
+/* Checks secret (NUL-terminated, from the configuration) for variable
+ * var. Returns 0, or DURO_EINVAL with a message naming var in err. */
+int duro_bearer_check(const char *var, const char *secret, char *err,
+                      size_t errlen);
+
+/* A new "Bearer <secret>" string for an Authorization header, for the
+ * caller to free with duro_free. secret must have passed the check. */
+char *duro_bearer_header(const char *secret);
+
+/* 1 when the Authorization value (len bytes, borrowed, not NUL-terminated;
+ * NULL when absent) is "Bearer <secret>" (the scheme case-insensitive),
+ * else 0. The secret is compared in constant time over its own length,
+ * whatever the length given. */
+int duro_bearer_matches(const char *value, size_t len, const char *secret,
+                        size_t secret_len);
+
+#endif

@@ -1,0 +1,162 @@
+/*
+ * test_conn.c: the send queue of net/conn.c over a real loopback TCP
+ * connection whose peer does not read.
+ *
+ * - The bound counts what a queued chunk costs, not only its bytes: a
+ *   flood of 1-byte chunks meets it after about bound / 33 chunks, not
+ *   after bound of them.
+ * - duro_conn_want_flush: the protocol's on_flush runs once before the
+ *   next write, and not at all while a write waits for a reader that
+ *   does not read (so what it holds back stays one item).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <uv.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include "core/buf.h"
+#include "net/conn.h"
+
+#define BOUND (256 * 1024)
+
+static struct {
+  duro_conn_t *conn;
+  int overflows, flushes, closes;
+} seen;
+
+static size_t on_data(duro_conn_t *c, uint8_t *d, size_t n) { return n; }
+static void on_close(duro_conn_t *c) { seen.closes++; }
+static void on_overflow(duro_conn_t *c) {
+  seen.overflows++;
+  duro_conn_drop_queue(c);
+  duro_conn_close(c);
+}
+static void on_flush(duro_conn_t *c) { seen.flushes++; }
+
+static const duro_proto_t proto = {
+    .on_data = on_data,
+    .on_close = on_close,
+    .on_overflow = on_overflow,
+    .on_flush = on_flush,
+};
+
+static void on_accept(duro_listener_t *l, duro_conn_t *c) {
+  int fd;
+  uv_fileno((uv_handle_t *)&c->tcp, &fd);
+  int small = 4096; /* keep the kernel's share of the queue small */
+  setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &small, sizeof(small));
+  c->proto = &proto;
+  seen.conn = duro_conn_ref(c);
+}
+
+typedef struct {
+  uv_loop_t loop;
+  duro_net_t net;
+  duro_listener_t l;
+  int client;
+} fixture_t;
+
+static void setup(fixture_t *f) {
+  memset(&seen, 0, sizeof(seen));
+  uv_loop_init(&f->loop);
+  duro_net_init(&f->net, &f->loop, 100, BOUND);
+  char err[128];
+  assert_int_equal(duro_listener_start(&f->l, &f->net, "127.0.0.1", 0,
+                                       on_accept, NULL, err, sizeof(err)),
+                   0);
+  f->client = socket(AF_INET, SOCK_STREAM, 0);
+  int small = 4096;
+  setsockopt(f->client, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+  struct sockaddr_in a = {.sin_family = AF_INET,
+                          .sin_port = htons((uint16_t)duro_listener_port(&f->l))};
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  assert_int_equal(connect(f->client, (struct sockaddr *)&a, sizeof(a)), 0);
+  for (int i = 0; i < 1000 && !seen.conn; i++)
+    uv_run(&f->loop, UV_RUN_NOWAIT);
+  assert_non_null(seen.conn);
+}
+
+static void teardown(fixture_t *f) {
+  close(f->client);
+  duro_conn_close(seen.conn);
+  duro_conn_unref(seen.conn);
+  duro_listener_stop(&f->l);
+  duro_net_close(&f->net);
+  uv_run(&f->loop, UV_RUN_DEFAULT);
+  uv_loop_close(&f->loop);
+}
+
+static void test_bound_counts_the_cost_per_chunk(void **state) {
+  fixture_t f;
+  setup(&f);
+  duro_chunk_t *one = duro_chunk_from("x", 1);
+  int sent = 0;
+  /* one loop turn at a time, as a flood of tiny frames would arrive */
+  while (!seen.overflows && sent < BOUND) {
+    for (int i = 0; i < 64 && !seen.overflows; i++, sent++)
+      duro_conn_send(seen.conn, one);
+    uv_run(&f.loop, UV_RUN_NOWAIT);
+  }
+  duro_chunk_unref(one);
+  assert_int_equal(seen.overflows, 1);
+  /* the kernel took a few KB; the queue held about BOUND / 33 chunks */
+  assert_true(sent < BOUND / 8);
+  assert_true(sent > BOUND / 64);
+  teardown(&f);
+}
+
+static void test_want_flush(void **state) {
+  fixture_t f;
+  setup(&f);
+  duro_conn_want_flush(seen.conn);
+  duro_conn_want_flush(seen.conn); /* asked twice: told once */
+  uv_run(&f.loop, UV_RUN_NOWAIT);
+  assert_int_equal(seen.flushes, 1);
+  uv_run(&f.loop, UV_RUN_NOWAIT);
+  assert_int_equal(seen.flushes, 1);
+
+  /* fill the socket until a write waits for the reader */
+  duro_chunk_t *big = duro_chunk_new(8192);
+  memset(big->data, 'y', 8192);
+  for (int i = 0; i < 100 && !seen.conn->wreq; i++) {
+    duro_conn_send(seen.conn, big);
+    uv_run(&f.loop, UV_RUN_NOWAIT);
+  }
+  assert_non_null(seen.conn->wreq);
+  int before = seen.flushes;
+  for (int i = 0; i < 10; i++) {
+    duro_conn_want_flush(seen.conn);
+    uv_run(&f.loop, UV_RUN_NOWAIT);
+  }
+  assert_int_equal(seen.flushes, before); /* not while the write waits */
+
+  /* the reader reads: the write completes, on_flush runs once */
+  char buf[65536];
+  fcntl(f.client, F_SETFL, O_NONBLOCK);
+  for (int i = 0; i < 20000 && seen.flushes == before; i++) {
+    ssize_t r = read(f.client, buf, sizeof(buf)); /* EAGAIN: not yet */
+    (void)r;
+    uv_run(&f.loop, UV_RUN_NOWAIT);
+  }
+  assert_int_equal(seen.flushes, before + 1);
+  duro_chunk_unref(big);
+  teardown(&f);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_bound_counts_the_cost_per_chunk),
+      cmocka_unit_test(test_want_flush),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
