@@ -143,7 +143,21 @@ static int on_body(http_parser *p, const char *at, size_t n) {
 
 static int on_message_complete(http_parser *p) {
   creq_t *r = p->data;
-  finish(r, 0, NULL);
+  unsigned st = p->status_code;
+  if (st >= 100 && st < 200 && st != 101) {
+    /* An interim answer (100 Continue, 103 Early Hints): the final one
+     * follows on the same connection. */
+    duro_fields_free(&r->fields);
+    r->head.len = 0;
+    r->body.len = 0;
+    return 0;
+  }
+  /* http-parser takes any 1 to 3 digits ("HTTP/1.1 2", "000"); a status
+   * is 200 to 599 here (101 answers no request this client makes). */
+  if (st < 200 || st > 599)
+    finish(r, DURO_EPROTO, "malformed status line from the backend");
+  else
+    finish(r, 0, NULL);
   return 1; /* stop: one response is all we wait for */
 }
 

@@ -28,7 +28,8 @@ typedef struct duro_url {
 int duro_url_parse(const char *url, duro_url_t *out, char *err, size_t errlen);
 
 typedef struct duro_http_client_res {
-  int status;               /* 0 when the request failed */
+  int status;               /* 200 to 599; 0 when the request failed
+                               (interim 1xx answers are skipped) */
   int err;                  /* DURO_E* when it failed */
   const char *error;        /* what failed, e.g. "connection refused" */
   duro_header_t *headers;

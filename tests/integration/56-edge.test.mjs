@@ -34,7 +34,7 @@ function procKb(pid, field) {
 
 // A stand-in backend for a frontend: answers the page's TEST_DO call, and
 // plays `scenario(socket, key, head)` for each upgrade the frontend opens.
-async function fakeBackend(scenario) {
+async function fakeBackend(scenario, httpAnswer) {
   const seen = [];
   const srv = net.createServer((s) => {
     let buf = Buffer.alloc(0);
@@ -50,7 +50,7 @@ async function fakeBackend(scenario) {
       const key = /\r\nSec-WebSocket-Key: (\S+)/i.exec(head)?.[1];
       if (!key) {
         const body = '{"message":"from the fake backend"}';
-        s.end(`HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`);
+        s.end(httpAnswer ?? `HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`);
         return;
       }
       scenario(s, key, head, rest);
@@ -125,6 +125,27 @@ describe('1. the frontend tunnel and the backend\'s upgrade answer', { timeout: 
         const e = await openWs(`ws://127.0.0.1:${fe.port}/api/ws/connect`, { headers: { Cookie: cookie } })
           .then((ws) => { ws.close(); return { status: 101 }; }, (err) => err);
         assert.equal(e.status, want, `${name}: ${e}`);
+      } finally {
+        await stopClean(fe);
+        await fb.close();
+      }
+    }));
+  }
+
+  // Found by fuzz_http_client: http-parser takes 1 to 3 digits as a
+  // status, so "000" was a success with status 0 and no error text.
+  for (const [answer, shows] of [
+    ['HTTP/1.1 000 OK\r\nContent-Length: 0\r\n\r\n', /malformed status line/],
+    ['HTTP/1.1 2 OK\r\nContent-Length: 0\r\n\r\n', /malformed status line/],
+    ['HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 23\r\n\r\n{"message":"after 100"}', /<h1 id="heading">after 100<\/h1>/],
+  ]) {
+    test(`the backend answers ${JSON.stringify(answer.split('\r\n')[0])} to the page's call`, it(async () => {
+      const fb = await fakeBackend(() => {}, answer);
+      fe = await startDuro({ role: 'frontend', args: ['--backend', fb.url] });
+      try {
+        const r = await fetch(fe.url + '/');
+        assert.equal(r.status, 200);
+        assert.match(await r.text(), shows);
       } finally {
         await stopClean(fe);
         await fb.close();
