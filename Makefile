@@ -35,7 +35,7 @@ include mk/embed.mk
 include mk/fuzz.mk
 
 .PHONY: all run test unit integration test-asan bench clean fuzz format \
-        deps test-deps fuzz-build valgrind lint
+        deps test-deps fuzz-build fuzz-merge valgrind lint
 
 all: $(BUILD)/duro
 
