@@ -70,7 +70,8 @@ static const option_t options[] = {
      "WebSocket message after reassembly; larger closes with 1009"},
     {"ws_send_queue_bytes", OPT_SIZE, 4 * MiB, 64 * KiB, 1 * GiB, NULL,
      LIM(ws_send_queue_bytes),
-     "per-socket bound on queued output; slower readers are disconnected"},
+     "per-socket bound on queued output (bytes plus 32 per queued frame); "
+     "slower readers are disconnected"},
     {"header_timeout_ms", OPT_MS, 10000, 100, 3600000, NULL,
      LIM(header_timeout_ms), "time allowed for a request's headers to arrive"},
     {"idle_timeout_ms", OPT_MS, 60000, 100, 86400000, NULL,
