@@ -11,7 +11,6 @@ CPPFLAGS  += -D_GNU_SOURCE -DDURO_VERSION='"$(VERSION)"' -Isrc -Iinclude \
 CFLAGS    ?= -O2 -g
 CFLAGS    += -std=c11 $(WARN) -fPIC
 LDLIBS    += $(shell pkg-config --libs $(PKGS)) -lhttp_parser -lpthread -ldl -lm
-LDFLAGS   += -rdynamic
 
 ifeq ($(SANITIZE),1)
   BUILD   := build/asan
@@ -26,6 +25,12 @@ LIB_SRC   := $(filter-out src/cmd/%,$(wildcard src/*/*.c))
 LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/%.o)
 CMD_SRC   := $(wildcard src/cmd/*.c)
 CMD_OBJ   := $(CMD_SRC:%.c=$(BUILD)/%.o)
+# A loaded class library sees exactly the functions of include/duro.h:
+# the executable exports those (a generated dynamic list), not every
+# internal function as -rdynamic would, so a library's own helper called
+# like one of duro's internals stays its own.
+DYNLIST   := $(BUILD)/duro.dynlist
+LDFLAGS   += -Wl,--dynamic-list=$(DYNLIST)
 UNIT_SRC  := $(wildcard tests/unit/test_*.c)
 UNIT_BIN  := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 WEB_FILES := $(wildcard web/*)
@@ -48,10 +53,14 @@ $(BUILD)/libduro.a: $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(BUILD)/duro: $(CMD_OBJ) $(BUILD)/libduro.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+$(DYNLIST): include/duro.h scripts/gen-dynlist.sh
+	@mkdir -p $(dir $@)
+	@scripts/gen-dynlist.sh include/duro.h > $@
 
-$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libduro.a
+$(BUILD)/duro: $(CMD_OBJ) $(BUILD)/libduro.a $(DYNLIST)
+	$(CC) $(LDFLAGS) -o $@ $(CMD_OBJ) $(BUILD)/libduro.a $(LDLIBS)
+
+$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libduro.a $(DYNLIST)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(shell pkg-config --cflags cmocka) $(LDFLAGS) \
 	  -o $@ $< $(BUILD)/libduro.a $(LDLIBS) $(shell pkg-config --libs cmocka)

@@ -177,7 +177,8 @@ typedef struct duro_class {
  * Build with `cc $(pkg-config --cflags duro) -shared -fPIC`, and do not
  * link against duro: the functions of this header are resolved from the
  * duro executable when it loads the library (RTLD_NOW: a function missing
- * from this duro is an error at start-up, not later).
+ * from this duro is an error at start-up, not later). They are all it
+ * exports: a library's own functions never collide with duro's internals.
  */
 typedef struct duro_module {
   uint32_t abi_version;                /* DURO_ABI_VERSION */

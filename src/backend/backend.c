@@ -147,9 +147,9 @@ static int route_sync(duro_backend_t *b, duro_http_req_t *req) {
   if (!b->sync_bound)
     return 0;
   sync_query_t q;
-  sync_query_parse(req->query, req->query_len, &q);
+  duro_sync_query_parse(req->query, req->query_len, &q);
   if (!q.present) {
-    sync_query_free(&q);
+    duro_sync_query_free(&q);
     /* The reference answers its /websocket endpoint only for sync. */
     if (ends_with(req->path, req->path_len, "/websocket") &&
         !starts_with(req->path, req->path_len, "/api/rooms/")) {
@@ -167,8 +167,8 @@ static int route_sync(duro_backend_t *b, duro_http_req_t *req) {
     goto out;
   }
   char why[256];
-  if (sync_auth_check(&b->sync_auth, q.store_id, q.store_id_len, q.payload,
-                      q.payload_len, why, sizeof(why)) < 0) {
+  if (duro_sync_auth_check(&b->sync_auth, q.store_id, q.store_id_len, q.payload,
+                           q.payload_len, why, sizeof(why)) < 0) {
     sync_respond(b, req, 400, why);
     goto out;
   }
@@ -197,7 +197,7 @@ static int route_sync(duro_backend_t *b, duro_http_req_t *req) {
   duro_runtime_fetch(b->rt, "LIVESTORE_SYNC", 14, q.store_id, q.store_id_len,
                      req, "/http", 5);
 out:
-  sync_query_free(&q);
+  duro_sync_query_free(&q);
   return 1;
 }
 
@@ -276,7 +276,7 @@ int duro_backend_start(duro_backend_t *b, duro_net_t *net, duro_runtime_t *rt,
   b->secret_len = b->secret ? strlen(b->secret) : 0; /* C string */
   b->sync_bound = duro_runtime_has_binding(rt, "LIVESTORE_SYNC", 14);
   if (b->sync_bound &&
-      (sync_auth_init(&b->sync_auth, cfg, err, errlen) < 0 ||
+      (duro_sync_auth_init(&b->sync_auth, cfg, err, errlen) < 0 ||
        duro_sync_setup(cfg, net->loop, err, errlen) < 0))
     return DURO_EINVAL;
   duro_http_opts_init(&b->http_opts, &cfg->limits, backend_handle, b);
@@ -286,5 +286,5 @@ int duro_backend_start(duro_backend_t *b, duro_net_t *net, duro_runtime_t *rt,
 
 void duro_backend_stop(duro_backend_t *b) {
   duro_listener_stop(&b->listener);
-  sync_auth_free(&b->sync_auth);
+  duro_sync_auth_free(&b->sync_auth);
 }

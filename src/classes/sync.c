@@ -68,7 +68,8 @@ int duro_sync_setup(const duro_config_t *cfg, uv_loop_t *loop, char *err,
   g_cfg = cfg;
   if (cfg->sync.webhook && !g_webhook) {
     char why[200];
-    g_webhook = sync_webhook_new(loop, cfg->sync.webhook, why, sizeof(why));
+    g_webhook =
+        duro_sync_webhook_new(loop, cfg->sync.webhook, why, sizeof(why));
     if (!g_webhook)
       return duro_err_fmt(DURO_EINVAL, err, errlen, "sync.webhook: %s", why);
   }
@@ -274,7 +275,7 @@ typedef struct read_ctx {
 } read_ctx_t;
 
 static int read_work(sqlite3 *db, void *arg) {
-  return sync_read_work(db, ((read_ctx_t *)arg)->job);
+  return duro_sync_read_work(db, ((read_ctx_t *)arg)->job);
 }
 
 static void read_done(duro_object_t *o, void *state, int status, void *arg);
@@ -309,7 +310,7 @@ static void submit_read(duro_object_t *o, sync_state_t *st, ssub_t *s,
 
 static void sub_fail(sconn_t *c, ssub_t *s, const char *note) {
   duro_buf_t b = DURO_BUF_INIT;
-  sync_build_unknown_error(&b, span_of(s->id, s->id_len), note);
+  duro_sync_build_unknown_error(&b, span_of(s->id, s->id_len), note);
   send_buf(c, &b);
   duro_buf_free(&b);
   sub_kill(s);
@@ -331,7 +332,7 @@ static int pull_res_call(duro_object_t *o, sync_state_t *st, const char *id,
   }
   /* The PullResponse is the single value inside "values":[ ... ]}. */
   duro_buf_t head = DURO_BUF_INIT;
-  sync_build_chunk_head(&head, span_of(id, id_len));
+  duro_sync_build_chunk_head(&head, span_of(id, id_len));
   size_t skip = head.len;
   duro_buf_free(&head);
   if (len < skip + 2)
@@ -359,7 +360,7 @@ static int pull_res_hook(duro_object_t *o, sync_state_t *st, ssub_t *s,
 static void backlog_finished(duro_object_t *o, sync_state_t *st, ssub_t *s) {
   if (!s->live_req) {
     duro_buf_t b = DURO_BUF_INIT;
-    sync_build_exit_success(&b, span_of(s->id, s->id_len), 0);
+    duro_sync_build_exit_success(&b, span_of(s->id, s->id_len), 0);
     send_buf(s->conn, &b);
     duro_buf_free(&b);
     sub_kill(s);
@@ -414,9 +415,9 @@ static void build_mismatch(duro_buf_t *b, sync_span_t id,
                            const sync_read_job_t *j) {
   size_t n = strlen(j->cursor_backend); /* C string: decode_backend's */
   duro_buf_t esc = DURO_BUF_INIT;
-  sync_json_append_escaped(&esc, j->cursor_backend, n);
-  sync_build_backend_mismatch(b, id, j->backend_id,
-                              span_of((char *)esc.data, esc.len));
+  duro_sync_json_append_escaped(&esc, j->cursor_backend, n);
+  duro_sync_build_backend_mismatch(b, id, j->backend_id,
+                                   span_of((char *)esc.data, esc.len));
   duro_buf_free(&esc);
 }
 
@@ -448,17 +449,17 @@ static void read_done(duro_object_t *o, void *state, int status, void *arg) {
         break;
       }
     if (refused) {
-      sync_build_unknown_error(&b, id, err);
+      duro_sync_build_unknown_error(&b, id, err);
     } else if (j->result == SYNC_JOB_OK) {
       for (size_t i = 0; i < j->nmsgs; i++) {
         duro_buf_append(&b, j->msgs[i]->data, j->msgs[i]->len);
         duro_buf_append(&b, ",", 1);
       }
-      sync_build_exit_success(&b, id, 0);
+      duro_sync_build_exit_success(&b, id, 0);
     } else if (j->result == SYNC_JOB_MISMATCH) {
       build_mismatch(&b, id, j);
     } else {
-      sync_build_unknown_error(&b, id, j->err);
+      duro_sync_build_unknown_error(&b, id, j->err);
     }
     duro_buf_append(&b, "]", 1);
     http_reply(ctx->req, &b);
@@ -499,7 +500,7 @@ out_sub:
   sub_unref(s);
 out:
   duro_buf_free(&b);
-  sync_read_job_free(j);
+  duro_sync_read_job_free(j);
   duro_free(ctx->payload);
   duro_free(ctx);
 }
@@ -520,8 +521,8 @@ static int pull_hook(duro_object_t *o, sync_state_t *st, const sync_msg_t *m,
 static int decode_backend(const sync_msg_t *m, char out[SYNC_MAX_ID + 1]) {
   size_t n;
   if (m->cursor_backend_id.n > SYNC_MAX_ID ||
-      sync_json_unescape(m->cursor_backend_id.p, m->cursor_backend_id.n, out,
-                         &n) < 0) {
+      duro_sync_json_unescape(m->cursor_backend_id.p, m->cursor_backend_id.n,
+                              out, &n) < 0) {
     /* Too long or odd: no store has such an id. */
     memcpy(out, "?", 2);
   }
@@ -538,7 +539,7 @@ static void ws_pull(duro_object_t *o, sync_state_t *st, sconn_t *c,
                  MAX_PULLS_PER_SOCKET);
   if (c->nsubs >= MAX_PULLS_PER_SOCKET ||
       pull_hook(o, st, m, err, sizeof(err)) < 0) {
-    sync_build_unknown_error(&b, m->id, err);
+    duro_sync_build_unknown_error(&b, m->id, err);
     send_buf(c, &b);
     duro_buf_free(&b);
     return;
@@ -581,7 +582,7 @@ typedef struct push_ctx {
 } push_ctx_t;
 
 static int push_work(sqlite3 *db, void *arg) {
-  return sync_push_work(db, ((push_ctx_t *)arg)->job);
+  return duro_sync_push_work(db, ((push_ctx_t *)arg)->job);
 }
 
 /* Sends one pushed batch to every live subscription of the store. */
@@ -609,7 +610,7 @@ static void broadcast(duro_object_t *o, sync_state_t *st,
         }
       }
       head.len = 0;
-      sync_build_chunk_head(&head, span_of(s->id, s->id_len));
+      duro_sync_build_chunk_head(&head, span_of(s->id, s->id_len));
       size_t payload = head.len + body->len + st->tail->len;
       size_t hl = duro_ws_write_header(hdr, DURO_WS_OP_TEXT, 1, payload, NULL);
       duro_chunk_t *hc = duro_chunk_new(hl + head.len);
@@ -663,37 +664,38 @@ static void push_done(duro_object_t *o, void *state, int status, void *arg) {
       in.head = j->head;
       if (run_hook(st->hooks->on_push_res, o, &in, err, sizeof(err),
                    "onPushRes hook failed") < 0) {
-        sync_build_unknown_error(&b, id, err);
+        duro_sync_build_unknown_error(&b, id, err);
         break;
       }
     }
-    sync_build_exit_success(&b, id, 1);
+    duro_sync_build_exit_success(&b, id, 1);
     if (g_webhook)
-      sync_webhook_post(g_webhook, st->key.store_id, st->key.store_id_len,
-                        ctx->batch.p, ctx->batch.n, j->head, j->created_at);
+      duro_sync_webhook_post(g_webhook, st->key.store_id, st->key.store_id_len,
+                             ctx->batch.p, ctx->batch.n, j->head,
+                             j->created_at);
     break;
   }
   case SYNC_JOB_AHEAD:
     note_store(st, j->head, j->backend_id_out);
-    sync_build_server_ahead(&b, id, j->head, j->events[0].parent);
+    duro_sync_build_server_ahead(&b, id, j->head, j->events[0].parent);
     break;
   case SYNC_JOB_MISMATCH:
     note_store(st, j->head, j->backend_id_out);
-    sync_build_backend_mismatch(&b, id, j->backend_id_out, j->backend_id);
+    duro_sync_build_backend_mismatch(&b, id, j->backend_id_out, j->backend_id);
     break;
   case SYNC_JOB_BROKEN:
-    sync_build_unknown_error(&b, id, j->err);
+    duro_sync_build_unknown_error(&b, id, j->err);
     break;
   default:
     duro_log(o, DURO_LOG_LEVEL_ERROR, "push failed: %s", j->err);
-    sync_build_unknown_error(&b, id, "storage error; nothing was stored");
+    duro_sync_build_unknown_error(&b, id, "storage error; nothing was stored");
     break;
   }
   push_reply(ctx, &b);
   duro_buf_free(&b);
   if (ctx->conn)
     conn_unref(ctx->conn);
-  sync_push_job_free(j);
+  duro_sync_push_job_free(j);
   duro_free(ctx);
 }
 
@@ -710,7 +712,7 @@ static void push(duro_object_t *o, sync_state_t *st, sconn_t *c,
   duro_buf_t b = DURO_BUF_INIT;
   push_ctx_t tmp = {.conn = c, .req = req};
   if (m->nevents == 0) {
-    sync_build_exit_success(&b, m->id, 1);
+    duro_sync_build_exit_success(&b, m->id, 1);
     push_reply(&tmp, &b);
     duro_buf_free(&b);
     return;
@@ -720,7 +722,7 @@ static void push(duro_object_t *o, sync_state_t *st, sconn_t *c,
     duro_err_fmt(DURO_EINVAL, note, sizeof(note),
                  "a push carries at most %d events, this one %zu",
                  SYNC_MAX_BATCH, m->nevents);
-    sync_build_unknown_error(&b, m->id, note);
+    duro_sync_build_unknown_error(&b, m->id, note);
     push_reply(&tmp, &b);
     duro_buf_free(&b);
     return;
@@ -734,7 +736,7 @@ static void push(duro_object_t *o, sync_state_t *st, sconn_t *c,
     char err[256];
     if (run_hook(st->hooks->on_push, o, &in, err, sizeof(err),
                  "onPush hook failed") < 0) {
-      sync_build_unknown_error(&b, m->id, err);
+      duro_sync_build_unknown_error(&b, m->id, err);
       push_reply(&tmp, &b);
       duro_buf_free(&b);
       return;
@@ -754,7 +756,7 @@ static void push(duro_object_t *o, sync_state_t *st, sconn_t *c,
   }
   j->has_backend_id = m->has_backend_id;
   j->backend_id = rebase(m->backend_id, data, j->msg);
-  sync_format_time(duro_now_ms(), j->created_at);
+  duro_sync_format_time(duro_now_ms(), j->created_at);
   ctx->job = j;
   ctx->st = st;
   ctx->conn = c;
@@ -772,7 +774,7 @@ static void push(duro_object_t *o, sync_state_t *st, sconn_t *c,
 
 static void send_defect(sconn_t *c, const char *why) {
   duro_buf_t b = DURO_BUF_INIT;
-  sync_build_defect(&b, why);
+  duro_sync_build_defect(&b, why);
   send_buf(c, &b);
   duro_buf_free(&b);
   /* The client fails every open request on a Defect. */
@@ -789,15 +791,15 @@ static int sync_message(duro_object_t *o, void *state, duro_socket_t *sock,
   }
   static const char ping[] = "{\"_tag\":\"Ping\"}";
   if (len == sizeof(ping) - 1 && memcmp(data, ping, len) == 0) {
-    duro_chunk_t *ch = duro_ws_frame_chunk(DURO_WS_OP_TEXT, sync_pong,
-                                           sync_pong_len);
+    duro_chunk_t *ch = duro_ws_frame_chunk(DURO_WS_OP_TEXT, duro_sync_pong,
+                                           duro_sync_pong_len);
     send_chunk(c, ch);
     duro_chunk_unref(ch);
     return 0;
   }
   sync_msg_t m;
   const char *why;
-  int rc = sync_parse(data, len, st->events, SYNC_MAX_BATCH, &m, &why);
+  int rc = duro_sync_parse(data, len, st->events, SYNC_MAX_BATCH, &m, &why);
   duro_buf_t b = DURO_BUF_INIT;
   if (rc == SYNC_PARSE_DEFECT) {
     send_defect(c, why);
@@ -806,7 +808,7 @@ static int sync_message(duro_object_t *o, void *state, duro_socket_t *sock,
   if (rc == SYNC_PARSE_DIE) {
     char text[200];
     duro_err_fmt(DURO_EINVAL, text, sizeof(text), "Invalid request: %s", why);
-    sync_build_die(&b, m.id, text);
+    duro_sync_build_die(&b, m.id, text);
     send_buf(c, &b);
     duro_buf_free(&b);
     return 0;
@@ -814,8 +816,8 @@ static int sync_message(duro_object_t *o, void *state, duro_socket_t *sock,
   size_t max = g_cfg ? g_cfg->sync.max_message_bytes : (1u << 20);
   switch (m.kind) {
   case SYNC_MSG_PING: {
-    duro_chunk_t *ch = duro_ws_frame_chunk(DURO_WS_OP_TEXT, sync_pong,
-                                           sync_pong_len);
+    duro_chunk_t *ch = duro_ws_frame_chunk(DURO_WS_OP_TEXT, duro_sync_pong,
+                                           duro_sync_pong_len);
     send_chunk(c, ch);
     duro_chunk_unref(ch);
     break;
@@ -835,7 +837,7 @@ static int sync_message(duro_object_t *o, void *state, duro_socket_t *sock,
     /* Pulls stop; a push goes on (its Exit still comes). */
     ssub_t *s = sub_find(c, m.id);
     if (s) {
-      sync_build_interrupted(&b, m.id);
+      duro_sync_build_interrupted(&b, m.id);
       send_buf(c, &b);
       sub_kill(s);
     }
@@ -852,7 +854,7 @@ static int sync_message(duro_object_t *o, void *state, duro_socket_t *sock,
       char note[128];
       duro_err_fmt(DURO_EINVAL, note, sizeof(note),
                    "message of %zu bytes exceeds the limit of %zu", len, max);
-      sync_build_unknown_error(&b, m.id, note);
+      duro_sync_build_unknown_error(&b, m.id, note);
       send_buf(c, &b);
       break;
     }
@@ -899,19 +901,20 @@ static int http_request(duro_object_t *o, sync_state_t *st,
   sync_msg_t m;
   const char *why;
   duro_buf_t b = DURO_BUF_INIT;
-  int rc = sync_parse(body, len, st->events, SYNC_MAX_BATCH, &m, &why);
+  int rc = duro_sync_parse(body, len, st->events, SYNC_MAX_BATCH, &m, &why);
   duro_buf_append(&b, "[", 1);
   if (rc == SYNC_PARSE_DEFECT || (rc == SYNC_PARSE_OK &&
                                   m.kind != SYNC_MSG_REQUEST)) {
-    sync_build_defect(&b, rc == SYNC_PARSE_DEFECT
-                              ? why
-                              : "expected a Request on the HTTP transport");
+    duro_sync_build_defect(&b,
+                           rc == SYNC_PARSE_DEFECT
+                               ? why
+                               : "expected a Request on the HTTP transport");
   } else if (rc == SYNC_PARSE_DIE) {
     char text[200];
     duro_err_fmt(DURO_EINVAL, text, sizeof(text), "Invalid request: %s", why);
-    sync_build_die(&b, m.id, text);
+    duro_sync_build_die(&b, m.id, text);
   } else if (m.rpc == SYNC_RPC_PING) {
-    sync_build_exit_value(&b, m.id, "{\"_tag\":\"SyncMessage.Pong\"}");
+    duro_sync_build_exit_value(&b, m.id, "{\"_tag\":\"SyncMessage.Pong\"}");
   } else if (m.rpc == SYNC_RPC_PUSH) {
     duro_buf_free(&b);
     duro_request_defer(req);
@@ -920,7 +923,7 @@ static int http_request(duro_object_t *o, sync_state_t *st,
   } else {
     char err[256];
     if (pull_hook(o, st, &m, err, sizeof(err)) < 0) {
-      sync_build_unknown_error(&b, m.id, err);
+      duro_sync_build_unknown_error(&b, m.id, err);
     } else {
       read_ctx_t *ctx = duro_calloc(1, sizeof(*ctx));
       sync_read_job_t *j = duro_calloc(1, sizeof(*j));
@@ -965,13 +968,13 @@ static int sync_init(duro_object_t *o, void *state) {
   const char *name = duro_object_name(o);
   if (!name)
     name = duro_object_id(o); /* addressed by id: the id names the store */
-  sync_store_key_init(&st->key, name,
-                      strlen(name)); /* C string: an object's name or id */
+  duro_sync_store_key_init(&st->key, name,
+                           strlen(name)); /* C string: an object's name or id */
   duro_list_init(&st->conns);
   duro_list_init(&st->live);
   st->hooks = &((const duro_sync_class_t *)duro_object_class(o))->hooks;
-  st->tail = duro_chunk_from(sync_chunk_tail,
-                             strlen(sync_chunk_tail)); /* C string: "]}" */
+  st->tail = duro_chunk_from(duro_sync_chunk_tail,
+                             strlen(duro_sync_chunk_tail)); /* C string: "]}" */
   so->st = st;
   return 0;
 }
@@ -1012,7 +1015,7 @@ static void sync_teardown(duro_object_t *o, void *state) {
     conn_unref(c);
   }
   duro_chunk_unref(st->tail);
-  sync_store_key_free(&st->key);
+  duro_sync_store_key_free(&st->key);
   duro_free(st);
   so->st = NULL;
 }

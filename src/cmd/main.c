@@ -211,7 +211,7 @@ static int start_backend(app_t *app) {
             "environment or in .dev.vars, or run with --mode development\n");
     return -1;
   }
-  if (sync_auth_check_config(cfg, err, sizeof(err)) < 0) {
+  if (duro_sync_auth_check_config(cfg, err, sizeof(err)) < 0) {
     fprintf(stderr, "duro: %s\n", err);
     return -1;
   }

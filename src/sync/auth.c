@@ -19,7 +19,7 @@
 
 /* ---- query -------------------------------------------------------------------- */
 
-void sync_query_parse(const char *query, size_t len, sync_query_t *q) {
+void duro_sync_query_parse(const char *query, size_t len, sync_query_t *q) {
   memset(q, 0, sizeof(*q));
   const char *store = NULL, *transport = NULL, *payload = NULL;
   size_t store_len = 0, transport_len = 0, payload_len = 0;
@@ -85,7 +85,7 @@ void sync_query_parse(const char *query, size_t len, sync_query_t *q) {
   q->why = NULL;
 }
 
-void sync_query_free(sync_query_t *q) {
+void duro_sync_query_free(sync_query_t *q) {
   duro_free(q->store_id);
   duro_free(q->payload);
   memset(q, 0, sizeof(*q));
@@ -104,8 +104,8 @@ static void add_token(sync_auth_t *a, const char *t, size_t len) {
   a->tokens[a->ntokens++] = duro_strndup(t, len);
 }
 
-int sync_auth_init(sync_auth_t *a, const duro_config_t *cfg, char *err,
-                   size_t errlen) {
+int duro_sync_auth_init(sync_auth_t *a, const duro_config_t *cfg, char *err,
+                        size_t errlen) {
   memset(a, 0, sizeof(*a));
   const duro_sync_config_t *sc = &cfg->sync;
   for (size_t i = 0; i < sc->ntokens; i++)
@@ -136,7 +136,7 @@ int sync_auth_init(sync_auth_t *a, const duro_config_t *cfg, char *err,
       duro_err_fmt(DURO_EINVAL, err, errlen,
                    "sync.auth is \"token\" but no token is configured (set "
                    "DURO_SYNC_TOKEN or sync.tokens)");
-      sync_auth_free(a);
+      duro_sync_auth_free(a);
       return DURO_EINVAL;
     }
     return 0;
@@ -144,7 +144,7 @@ int sync_auth_init(sync_auth_t *a, const duro_config_t *cfg, char *err,
     if (!a->secret) {
       duro_err_fmt(DURO_EINVAL, err, errlen,
                    "sync.auth is \"hs256\" but DURO_SYNC_SECRET is not set");
-      sync_auth_free(a);
+      duro_sync_auth_free(a);
       return DURO_EINVAL;
     }
     return 0;
@@ -159,14 +159,14 @@ int sync_auth_init(sync_auth_t *a, const duro_config_t *cfg, char *err,
                  "DURO_SYNC_TOKEN (accepted authToken values) or "
                  "DURO_SYNC_SECRET (HS256 key), or set \"sync\": {\"auth\": "
                  "\"none\"} to accept any client knowingly");
-    sync_auth_free(a);
+    duro_sync_auth_free(a);
     return DURO_EINVAL;
   }
   a->open_dev = 1;
   return 0;
 }
 
-void sync_auth_free(sync_auth_t *a) {
+void duro_sync_auth_free(sync_auth_t *a) {
   for (size_t i = 0; i < a->ntokens; i++) {
     OPENSSL_cleanse(a->tokens[i],
                     strlen(a->tokens[i])); /* C string: strndup'd */
@@ -180,14 +180,14 @@ void sync_auth_free(sync_auth_t *a) {
   memset(a, 0, sizeof(*a));
 }
 
-int sync_auth_check_config(const duro_config_t *cfg, char *err,
-                           size_t errlen) {
+int duro_sync_auth_check_config(const duro_config_t *cfg, char *err,
+                                size_t errlen) {
   if (!duro_config_binding(cfg, "LIVESTORE_SYNC"))
     return 0;
   sync_auth_t a;
-  int rc = sync_auth_init(&a, cfg, err, errlen);
+  int rc = duro_sync_auth_init(&a, cfg, err, errlen);
   if (rc == 0)
-    sync_auth_free(&a);
+    duro_sync_auth_free(&a);
   return rc;
 }
 
@@ -258,9 +258,9 @@ static const char *jwt_check(const sync_auth_t *a, const char *tok,
   return why;
 }
 
-int sync_auth_check(sync_auth_t *a, const char *store_id, size_t store_id_len,
-                    const char *payload, size_t payload_len, char *why,
-                    size_t whylen) {
+int duro_sync_auth_check(sync_auth_t *a, const char *store_id,
+                         size_t store_id_len, const char *payload,
+                         size_t payload_len, char *why, size_t whylen) {
   if (a->none)
     return 0;
   if (a->open_dev) {

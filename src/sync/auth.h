@@ -41,9 +41,9 @@ typedef struct sync_query {
 } sync_query_t;
 
 /* Parses a query string (without '?'). Always fills q; free with
- * sync_query_free. */
-void sync_query_parse(const char *query, size_t len, sync_query_t *q);
-void sync_query_free(sync_query_t *q);
+ * duro_sync_query_free. */
+void duro_sync_query_parse(const char *query, size_t len, sync_query_t *q);
+void duro_sync_query_free(sync_query_t *q);
 
 typedef struct sync_auth {
   int none;            /* accept anything */
@@ -57,19 +57,19 @@ typedef struct sync_auth {
 
 /* Builds the check from cfg. Returns 0, or DURO_EINVAL with a message
  * (production without a check, auth "token" without tokens, ...). */
-int sync_auth_init(sync_auth_t *a, const duro_config_t *cfg, char *err,
-                   size_t errlen);
-void sync_auth_free(sync_auth_t *a);
+int duro_sync_auth_init(sync_auth_t *a, const duro_config_t *cfg, char *err,
+                        size_t errlen);
+void duro_sync_auth_free(sync_auth_t *a);
 /* The startup check alone: 0 when cfg has a usable sync auth setting or
  * binds no LIVESTORE_SYNC namespace, else DURO_EINVAL with a message. */
-int sync_auth_check_config(const duro_config_t *cfg, char *err,
-                           size_t errlen);
+int duro_sync_auth_check_config(const duro_config_t *cfg, char *err,
+                                size_t errlen);
 
 /* Checks a payload (JSON text, or NULL when absent) for store_id. Returns
  * 0, or -1 with a reason for the 400 in why. Logs the open-development
  * warning once. */
-int sync_auth_check(sync_auth_t *a, const char *store_id, size_t store_id_len,
-                    const char *payload, size_t payload_len, char *why,
-                    size_t whylen);
+int duro_sync_auth_check(sync_auth_t *a, const char *store_id,
+                         size_t store_id_len, const char *payload,
+                         size_t payload_len, char *why, size_t whylen);
 
 #endif

@@ -18,8 +18,8 @@
 #define STR_(x) #x
 #define STR(x) STR_(x)
 
-void sync_store_key_init(sync_store_key_t *k, const char *store_id,
-                         size_t len) {
+void duro_sync_store_key_init(sync_store_key_t *k, const char *store_id,
+                              size_t len) {
   static const char hex[] = "0123456789abcdef";
   static const char prefix[] = "eventlog_" STR(SYNC_PERSISTENCE_VERSION) "_";
   unsigned char md[32];
@@ -44,26 +44,26 @@ void sync_store_key_init(sync_store_key_t *k, const char *store_id,
   k->table[n] = '\0';
 }
 
-void sync_store_key_free(sync_store_key_t *k) {
+void duro_sync_store_key_free(sync_store_key_t *k) {
   duro_free(k->store_id);
   duro_free(k->table);
   k->store_id = k->table = NULL;
 }
 
-void sync_push_job_free(sync_push_job_t *j) {
+void duro_sync_push_job_free(sync_push_job_t *j) {
   if (!j)
     return;
-  sync_store_key_free(&j->key);
+  duro_sync_store_key_free(&j->key);
   duro_free(j->msg);
   for (size_t i = 0; i < j->nbodies; i++)
     duro_chunk_unref(j->bodies[i]);
   duro_free(j);
 }
 
-void sync_read_job_free(sync_read_job_t *j) {
+void duro_sync_read_job_free(sync_read_job_t *j) {
   if (!j)
     return;
-  sync_store_key_free(&j->key);
+  duro_sync_store_key_free(&j->key);
   for (size_t i = 0; i < j->nmsgs; i++)
     duro_chunk_unref(j->msgs[i]);
   duro_free(j->msgs);
@@ -203,7 +203,7 @@ static int span_equals(sync_span_t sp, const char *s) {
   size_t n;
   if (sp.n > SYNC_MAX_ID)
     return 0;
-  if (sync_json_unescape(sp.p, sp.n, tmp, &n) < 0)
+  if (duro_sync_json_unescape(sp.p, sp.n, tmp, &n) < 0)
     return 0;
   return strcmp(tmp, s) == 0;
 }
@@ -214,7 +214,7 @@ static int bind_decoded(sqlite3_stmt *st, int col, sync_span_t sp) {
     return sqlite3_bind_text(st, col, sp.p, (int)sp.n, SQLITE_STATIC);
   char *tmp = duro_malloc(sp.n + 1);
   size_t n;
-  if (sync_json_unescape(sp.p, sp.n, tmp, &n) < 0) {
+  if (duro_sync_json_unescape(sp.p, sp.n, tmp, &n) < 0) {
     duro_free(tmp);
     return SQLITE_MISMATCH;
   }
@@ -227,7 +227,7 @@ static duro_chunk_t *buf_chunk(duro_buf_t *b) {
   return c;
 }
 
-int sync_push_work(sqlite3 *db, void *arg) {
+int duro_sync_push_work(sqlite3 *db, void *arg) {
   sync_push_job_t *j = arg;
   sqlite3_stmt *ins = NULL, *upd = NULL;
   int rc = exec(db, "BEGIN IMMEDIATE");
@@ -322,29 +322,29 @@ int sync_push_work(sqlite3 *db, void *arg) {
   /* The broadcast bodies, built here so the loop only frames them. */
   duro_buf_t b = DURO_BUF_INIT;
   size_t items = 0;
-  duro_buf_append_str(&b, sync_response_head);
+  duro_buf_append_str(&b, duro_sync_response_head);
   for (size_t i = 0; i < j->n; i++) {
     const sync_event_t *e = &j->events[i];
     size_t before = b.len;
     if (items)
       duro_buf_append(&b, ",", 1);
-    sync_build_item(&b, e->name.p, e->name.n, e->args.p, e->args.n, e->seq,
-                    e->parent, e->client_id.p, e->client_id.n,
-                    e->session_id.p, e->session_id.n, j->created_at, 24);
+    duro_sync_build_item(&b, e->name.p, e->name.n, e->args.p, e->args.n, e->seq,
+                         e->parent, e->client_id.p, e->client_id.n,
+                         e->session_id.p, e->session_id.n, j->created_at, 24);
     if (items && b.len > SYNC_MAX_RESPONSE_BYTES) {
       /* Too big with this item: close the body before it. */
       b.len = before;
-      sync_build_response_tail(&b, -1, j->backend_id_out);
+      duro_sync_build_response_tail(&b, -1, j->backend_id_out);
       j->body_last[j->nbodies] = j->events[i - 1].seq;
       j->bodies[j->nbodies++] = buf_chunk(&b);
-      duro_buf_append_str(&b, sync_response_head);
+      duro_buf_append_str(&b, duro_sync_response_head);
       items = 0;
       i--;
       continue;
     }
     items++;
   }
-  sync_build_response_tail(&b, -1, j->backend_id_out);
+  duro_sync_build_response_tail(&b, -1, j->backend_id_out);
   j->body_last[j->nbodies] = j->head;
   j->bodies[j->nbodies++] = buf_chunk(&b);
   duro_buf_free(&b);
@@ -362,7 +362,7 @@ rollback:
 /* Appends a finished Chunk message (head, response, tail) as a frame or
  * as plain JSON. */
 static void emit(sync_read_job_t *j, duro_buf_t *msg, size_t *cap) {
-  duro_buf_append_str(msg, sync_chunk_tail);
+  duro_buf_append_str(msg, duro_sync_chunk_tail);
   if (j->nmsgs == *cap) {
     *cap = *cap ? *cap * 2 : 16;
     j->msgs = duro_realloc(j->msgs, *cap * sizeof(*j->msgs));
@@ -376,11 +376,11 @@ static void emit(sync_read_job_t *j, duro_buf_t *msg, size_t *cap) {
 
 static void start_msg(sync_read_job_t *j, duro_buf_t *msg) {
   sync_span_t id = {j->id, j->id_len};
-  sync_build_chunk_head(msg, id);
-  duro_buf_append_str(msg, sync_response_head);
+  duro_sync_build_chunk_head(msg, id);
+  duro_buf_append_str(msg, duro_sync_response_head);
 }
 
-int sync_read_work(sqlite3 *db, void *arg) {
+int duro_sync_read_work(sqlite3 *db, void *arg) {
   sync_read_job_t *j = arg;
   sqlite3_stmt *st = NULL;
   duro_buf_t msg = DURO_BUF_INIT, name = DURO_BUF_INIT, cid = DURO_BUF_INIT,
@@ -407,7 +407,7 @@ int sync_read_work(sqlite3 *db, void *arg) {
   if (j->after >= end) {
     if (j->empty_ok) {
       start_msg(j, &msg);
-      sync_build_response_tail(&msg, -1, j->backend_id);
+      duro_sync_build_response_tail(&msg, -1, j->backend_id);
       emit(j, &msg, &cap);
     }
     j->result = SYNC_JOB_OK;
@@ -443,17 +443,15 @@ int sync_read_work(sqlite3 *db, void *arg) {
     const char *s = (const char *)sqlite3_column_text(st, 6);
     size_t sl = (size_t)sqlite3_column_bytes(st, 6);
     name.len = cid.len = sid.len = 0;
-    sync_json_append_escaped(&name, nm ? nm : "", nm ? nml : 0);
-    sync_json_append_escaped(&cid, c ? c : "", c ? cl : 0);
-    sync_json_append_escaped(&sid, s ? s : "", s ? sl : 0);
+    duro_sync_json_append_escaped(&name, nm ? nm : "", nm ? nml : 0);
+    duro_sync_json_append_escaped(&cid, c ? c : "", c ? cl : 0);
+    duro_sync_json_append_escaped(&sid, s ? s : "", s ? sl : 0);
     size_t est = name.len + argsl + cid.len + sid.len + 200;
     if (items && (items == SYNC_MAX_BATCH ||
                   msg.len + est > SYNC_MAX_RESPONSE_BYTES)) {
-      sync_build_response_tail(&msg,
-                               j->more_known && last_in_msg < end
-                                   ? end - last_in_msg
-                                   : -1,
-                               j->backend_id);
+      duro_sync_build_response_tail(
+          &msg, j->more_known && last_in_msg < end ? end - last_in_msg : -1,
+          j->backend_id);
       bytes += msg.len;
       emit(j, &msg, &cap);
       items = 0;
@@ -462,10 +460,10 @@ int sync_read_work(sqlite3 *db, void *arg) {
       start_msg(j, &msg);
     else
       duro_buf_append(&msg, ",", 1);
-    sync_build_item(&msg, (const char *)name.data, name.len, args, argsl, seq,
-                    parent, (const char *)cid.data, cid.len,
-                    (const char *)sid.data, sid.len, at ? at : "",
-                    at ? atl : 0);
+    duro_sync_build_item(&msg, (const char *)name.data, name.len, args, argsl,
+                         seq, parent, (const char *)cid.data, cid.len,
+                         (const char *)sid.data, sid.len, at ? at : "",
+                         at ? atl : 0);
     items++;
     last_in_msg = seq;
     if (items == SYNC_MAX_BATCH && bytes + msg.len >= j->max_bytes)
@@ -476,7 +474,7 @@ int sync_read_work(sqlite3 *db, void *arg) {
     goto dberr;
   }
   if (items) {
-    sync_build_response_tail(
+    duro_sync_build_response_tail(
         &msg, j->more_known && last_in_msg < end ? end - last_in_msg : -1,
         j->backend_id);
     emit(j, &msg, &cap);

@@ -56,9 +56,9 @@ typedef struct sync_store_key {
 } sync_store_key_t;
 
 /* Fills k with copies for store_id (and its table name). */
-void sync_store_key_init(sync_store_key_t *k, const char *store_id,
-                         size_t len);
-void sync_store_key_free(sync_store_key_t *k);
+void duro_sync_store_key_init(sync_store_key_t *k, const char *store_id,
+                              size_t len);
+void duro_sync_store_key_free(sync_store_key_t *k);
 
 typedef struct sync_push_job {
   /* in */
@@ -107,10 +107,10 @@ typedef struct sync_read_job {
 } sync_read_job_t;
 
 /* Worker-thread work functions for duro_object_job; always return 0. */
-int sync_push_work(sqlite3 *db, void *arg);
-int sync_read_work(sqlite3 *db, void *arg);
+int duro_sync_push_work(sqlite3 *db, void *arg);
+int duro_sync_read_work(sqlite3 *db, void *arg);
 
-void sync_push_job_free(sync_push_job_t *j);
-void sync_read_job_free(sync_read_job_t *j);
+void duro_sync_push_job_free(sync_push_job_t *j);
+void duro_sync_read_job_free(sync_read_job_t *j);
 
 #endif

@@ -218,7 +218,7 @@ static int raw_value(scan_t *s, sync_span_t *out) {
   return 0;
 }
 
-int sync_json_valid(const char *data, size_t len) {
+int duro_sync_json_valid(const char *data, size_t len) {
   scan_t s = {data, data + len, 0};
   ws(&s);
   if (skip_value(&s) < 0)
@@ -532,8 +532,8 @@ static int rpc_of(sync_span_t tag, sync_msg_t *m) {
 
 static int id_ok(sync_span_t id) { return id.p && id.n <= SYNC_MAX_ID; }
 
-int sync_parse(const char *data, size_t len, sync_event_t *events,
-               size_t events_cap, sync_msg_t *m, const char **why) {
+int duro_sync_parse(const char *data, size_t len, sync_event_t *events,
+                    size_t events_cap, sync_msg_t *m, const char **why) {
   memset(m, 0, sizeof(*m));
   m->events = events;
   m->events_cap = events_cap;
@@ -656,8 +656,8 @@ static unsigned hex4(const char *p) {
                     duro_hex_value(p[3]));
 }
 
-int sync_json_unescape(const char *in, size_t len, char *out,
-                       size_t *outlen) {
+int duro_sync_json_unescape(const char *in, size_t len, char *out,
+                            size_t *outlen) {
   size_t o = 0;
   for (size_t i = 0; i < len;) {
     char c = in[i];
@@ -705,13 +705,13 @@ int sync_json_unescape(const char *in, size_t len, char *out,
   return 0;
 }
 
-void sync_json_append_string(duro_buf_t *b, const char *s, size_t len) {
+void duro_sync_json_append_string(duro_buf_t *b, const char *s, size_t len) {
   duro_buf_append(b, "\"", 1);
-  sync_json_append_escaped(b, s, len);
+  duro_sync_json_append_escaped(b, s, len);
   duro_buf_append(b, "\"", 1);
 }
 
-void sync_json_append_escaped(duro_buf_t *b, const char *s, size_t len) {
+void duro_sync_json_append_escaped(duro_buf_t *b, const char *s, size_t len) {
   static const char hex[] = "0123456789abcdef";
   uint8_t *o = duro_buf_reserve(b, len * 6);
   size_t n = 0;
@@ -760,7 +760,8 @@ static void exit_head(duro_buf_t *b, sync_span_t id) {
   APPEND_LIT(b, "\",\"exit\":");
 }
 
-void sync_build_exit_success(duro_buf_t *b, sync_span_t id, int with_value) {
+void duro_sync_build_exit_success(duro_buf_t *b, sync_span_t id,
+                                  int with_value) {
   exit_head(b, id);
   if (with_value)
     APPEND_LIT(b, "{\"_tag\":\"Success\",\"value\":{}}}");
@@ -768,7 +769,8 @@ void sync_build_exit_success(duro_buf_t *b, sync_span_t id, int with_value) {
     APPEND_LIT(b, "{\"_tag\":\"Success\"}}");
 }
 
-void sync_build_exit_value(duro_buf_t *b, sync_span_t id, const char *json) {
+void duro_sync_build_exit_value(duro_buf_t *b, sync_span_t id,
+                                const char *json) {
   exit_head(b, id);
   APPEND_LIT(b, "{\"_tag\":\"Success\",\"value\":");
   duro_buf_append_str(b, json);
@@ -780,8 +782,8 @@ static void fail_head(duro_buf_t *b, sync_span_t id) {
   APPEND_LIT(b, "{\"_tag\":\"Failure\",\"cause\":{\"_tag\":\"Fail\",\"error\":");
 }
 
-void sync_build_server_ahead(duro_buf_t *b, sync_span_t id, int64_t head,
-                             int64_t provided) {
+void duro_sync_build_server_ahead(duro_buf_t *b, sync_span_t id, int64_t head,
+                                  int64_t provided) {
   fail_head(b, id);
   APPEND_LIT(b, "{\"_tag\":\"ServerAheadError\",\"minimumExpectedNum\":");
   append_i64(b, head);
@@ -790,65 +792,67 @@ void sync_build_server_ahead(duro_buf_t *b, sync_span_t id, int64_t head,
   APPEND_LIT(b, "}}}}");
 }
 
-void sync_build_backend_mismatch(duro_buf_t *b, sync_span_t id,
-                                 const char *expected,
-                                 sync_span_t received) {
+void duro_sync_build_backend_mismatch(duro_buf_t *b, sync_span_t id,
+                                      const char *expected,
+                                      sync_span_t received) {
   fail_head(b, id);
   APPEND_LIT(b, "{\"_tag\":\"BackendIdMismatchError\",\"expected\":");
-  sync_json_append_string(b, expected,
-                          strlen(expected)); /* C string: a backendId */
+  duro_sync_json_append_string(b, expected,
+                               strlen(expected)); /* C string: a backendId */
   APPEND_LIT(b, ",\"received\":\"");
   append_span(b, received);
   APPEND_LIT(b, "\"}}}}");
 }
 
-void sync_build_unknown_error(duro_buf_t *b, sync_span_t id,
-                              const char *note) {
+void duro_sync_build_unknown_error(duro_buf_t *b, sync_span_t id,
+                                   const char *note) {
   fail_head(b, id);
   APPEND_LIT(b, "{\"_tag\":\"UnknownError\",\"cause\":");
   size_t n = strlen(note); /* C string: per proto.h */
-  sync_json_append_string(b, note, n);
+  duro_sync_json_append_string(b, note, n);
   APPEND_LIT(b, ",\"note\":");
-  sync_json_append_string(b, note, n);
+  duro_sync_json_append_string(b, note, n);
   APPEND_LIT(b, "}}}}");
 }
 
-void sync_build_die(duro_buf_t *b, sync_span_t id, const char *text) {
+void duro_sync_build_die(duro_buf_t *b, sync_span_t id, const char *text) {
   exit_head(b, id);
   APPEND_LIT(b, "{\"_tag\":\"Failure\",\"cause\":{\"_tag\":\"Die\",\"defect\":");
-  sync_json_append_string(b, text, strlen(text)); /* C string: per proto.h */
+  duro_sync_json_append_string(b, text,
+                               strlen(text)); /* C string: per proto.h */
   APPEND_LIT(b, "}}}");
 }
 
-void sync_build_interrupted(duro_buf_t *b, sync_span_t id) {
+void duro_sync_build_interrupted(duro_buf_t *b, sync_span_t id) {
   exit_head(b, id);
   APPEND_LIT(b, "{\"_tag\":\"Failure\",\"cause\":{\"_tag\":\"Interrupt\","
                 "\"fiberId\":{\"_tag\":\"None\"}}}}");
 }
 
-void sync_build_defect(duro_buf_t *b, const char *text) {
+void duro_sync_build_defect(duro_buf_t *b, const char *text) {
   APPEND_LIT(b, "{\"_tag\":\"Defect\",\"defect\":");
-  sync_json_append_string(b, text, strlen(text)); /* C string: per proto.h */
+  duro_sync_json_append_string(b, text,
+                               strlen(text)); /* C string: per proto.h */
   APPEND_LIT(b, "}");
 }
 
-const char sync_pong[] = "{\"_tag\":\"Pong\"}";
-const size_t sync_pong_len = sizeof(sync_pong) - 1;
-const char sync_chunk_tail[] = "]}";
-const char sync_response_head[] = "{\"batch\":[";
+const char duro_sync_pong[] = "{\"_tag\":\"Pong\"}";
+const size_t duro_sync_pong_len = sizeof(duro_sync_pong) - 1;
+const char duro_sync_chunk_tail[] = "]}";
+const char duro_sync_response_head[] = "{\"batch\":[";
 
-void sync_build_chunk_head(duro_buf_t *b, sync_span_t id) {
+void duro_sync_build_chunk_head(duro_buf_t *b, sync_span_t id) {
   APPEND_LIT(b, "{\"_tag\":\"Chunk\",\"requestId\":\"");
   append_span(b, id);
   APPEND_LIT(b, "\",\"values\":[");
 }
 
-void sync_build_item(duro_buf_t *b, const char *name, size_t name_len,
-                     const char *args, size_t args_len, int64_t seq,
-                     int64_t parent, const char *client_id,
-                     size_t client_id_len, const char *session_id,
-                     size_t session_id_len, const char *created_at,
-                     size_t created_at_len) {
+void duro_sync_build_item(duro_buf_t *b, const char *name, size_t name_len,
+                          const char *args, size_t args_len, int64_t seq,
+                          int64_t parent, const char *client_id,
+                          size_t client_id_len, const char *session_id,
+                          size_t session_id_len, const char *created_at,
+                          size_t created_at_len) {
   /* One reserve for the whole item keeps this loop cheap. */
   duro_buf_reserve(b, 256 + name_len + args_len + client_id_len +
                           session_id_len + created_at_len);
@@ -873,8 +877,8 @@ void sync_build_item(duro_buf_t *b, const char *name, size_t name_len,
   APPEND_LIT(b, "\"}}}");
 }
 
-void sync_build_response_tail(duro_buf_t *b, int64_t remaining,
-                              const char *backend_id) {
+void duro_sync_build_response_tail(duro_buf_t *b, int64_t remaining,
+                                   const char *backend_id) {
   if (remaining < 0) {
     APPEND_LIT(b, "],\"pageInfo\":{\"_tag\":\"NoMore\"},\"backendId\":");
   } else {
@@ -882,12 +886,12 @@ void sync_build_response_tail(duro_buf_t *b, int64_t remaining,
     append_i64(b, remaining);
     APPEND_LIT(b, "},\"backendId\":");
   }
-  sync_json_append_string(b, backend_id,
-                          strlen(backend_id)); /* C string: a backendId */
+  duro_sync_json_append_string(b, backend_id,
+                               strlen(backend_id)); /* C string: a backendId */
   APPEND_LIT(b, "}");
 }
 
-void sync_format_time(int64_t ms, char out[25]) {
+void duro_sync_format_time(int64_t ms, char out[25]) {
   time_t t = (time_t)(ms / 1000);
   struct tm tm;
   gmtime_r(&t, &tm);

@@ -10,7 +10,7 @@
  * copied as it came, and `args` is kept as its raw JSON text, so it goes
  * back exactly the same JSON value (pitfall 13: numbers keep their digits,
  * integers beyond 2^53 included). Strings are decoded only where the
- * server needs their value (sync_json_unescape).
+ * server needs their value (duro_sync_json_unescape).
  *
  * The scanner is strict RFC 8259: one value, no trailing bytes except
  * whitespace, valid escapes, no raw control characters, valid UTF-8 (binary
@@ -102,14 +102,14 @@ enum {
  * Returns SYNC_PARSE_OK, SYNC_PARSE_DEFECT or SYNC_PARSE_DIE; on error
  * *why gets a static description (for the Defect or Die text).
  */
-int sync_parse(const char *data, size_t len, sync_event_t *events,
-               size_t events_cap, sync_msg_t *m, const char **why);
+int duro_sync_parse(const char *data, size_t len, sync_event_t *events,
+                    size_t events_cap, sync_msg_t *m, const char **why);
 
 /*
  * Checks that data[0..len) is exactly one JSON value (with surrounding
  * whitespace). Returns 1 or 0.
  */
-int sync_json_valid(const char *data, size_t len);
+int duro_sync_json_valid(const char *data, size_t len);
 
 /*
  * Decodes escaped JSON string content (the bytes between the quotes, as
@@ -118,13 +118,13 @@ int sync_json_valid(const char *data, size_t len);
  * NUL-terminated; *outlen gets its length. Returns 0, or -1 when the
  * decoded text contains a NUL byte.
  */
-int sync_json_unescape(const char *in, size_t len, char *out,
-                       size_t *outlen);
+int duro_sync_json_unescape(const char *in, size_t len, char *out,
+                            size_t *outlen);
 
 /* Appends s as a JSON string (with quotes), escaping what JSON needs. */
-void sync_json_append_string(duro_buf_t *b, const char *s, size_t len);
+void duro_sync_json_append_string(duro_buf_t *b, const char *s, size_t len);
 /* The same without the quotes (string content). */
-void sync_json_append_escaped(duro_buf_t *b, const char *s, size_t len);
+void duro_sync_json_append_escaped(duro_buf_t *b, const char *s, size_t len);
 
 /* ---- building server messages (all into b, appended) ------------------- */
 
@@ -133,52 +133,54 @@ void sync_json_append_escaped(duro_buf_t *b, const char *s, size_t len);
 
 /* {"_tag":"Exit","requestId":id,"exit":{"_tag":"Success","value":{}}} when
  * with_value, else the stream form without value. */
-void sync_build_exit_success(duro_buf_t *b, sync_span_t id, int with_value);
+void duro_sync_build_exit_success(duro_buf_t *b, sync_span_t id,
+                                  int with_value);
 /* Exit whose success value is raw JSON (HTTP Ping: SyncMessage.Pong). */
-void sync_build_exit_value(duro_buf_t *b, sync_span_t id, const char *json);
-void sync_build_server_ahead(duro_buf_t *b, sync_span_t id, int64_t head,
-                             int64_t provided);
+void duro_sync_build_exit_value(duro_buf_t *b, sync_span_t id,
+                                const char *json);
+void duro_sync_build_server_ahead(duro_buf_t *b, sync_span_t id, int64_t head,
+                                  int64_t provided);
 /* received is escaped content as the client sent it. */
-void sync_build_backend_mismatch(duro_buf_t *b, sync_span_t id,
-                                 const char *expected,
-                                 sync_span_t received);
+void duro_sync_build_backend_mismatch(duro_buf_t *b, sync_span_t id,
+                                      const char *expected,
+                                      sync_span_t received);
 /* UnknownError with cause and note both the text note. */
-void sync_build_unknown_error(duro_buf_t *b, sync_span_t id,
-                              const char *note);
-void sync_build_die(duro_buf_t *b, sync_span_t id, const char *text);
-void sync_build_interrupted(duro_buf_t *b, sync_span_t id);
-void sync_build_defect(duro_buf_t *b, const char *text);
+void duro_sync_build_unknown_error(duro_buf_t *b, sync_span_t id,
+                                   const char *note);
+void duro_sync_build_die(duro_buf_t *b, sync_span_t id, const char *text);
+void duro_sync_build_interrupted(duro_buf_t *b, sync_span_t id);
+void duro_sync_build_defect(duro_buf_t *b, const char *text);
 /* The constant {"_tag":"Pong"}. */
-extern const char sync_pong[];
-extern const size_t sync_pong_len;
+extern const char duro_sync_pong[];
+extern const size_t duro_sync_pong_len;
 
 /* The start of a Chunk up to and including `"values":[`; the PullResponse
- * and then sync_chunk_tail close it. */
-void sync_build_chunk_head(duro_buf_t *b, sync_span_t id);
-extern const char sync_chunk_tail[]; /* "]}" */
+ * and then duro_sync_chunk_tail close it. */
+void duro_sync_build_chunk_head(duro_buf_t *b, sync_span_t id);
+extern const char duro_sync_chunk_tail[]; /* "]}" */
 
 /*
  * One batch item: {"eventEncoded":{...},"metadata":{"_tag":"Some",...}}.
  * name, client_id and session_id are escaped JSON content; args is raw
  * JSON text or NULL (written as null); created_at is plain ASCII.
  */
-void sync_build_item(duro_buf_t *b, const char *name, size_t name_len,
-                     const char *args, size_t args_len, int64_t seq,
-                     int64_t parent, const char *client_id,
-                     size_t client_id_len, const char *session_id,
-                     size_t session_id_len, const char *created_at,
-                     size_t created_at_len);
+void duro_sync_build_item(duro_buf_t *b, const char *name, size_t name_len,
+                          const char *args, size_t args_len, int64_t seq,
+                          int64_t parent, const char *client_id,
+                          size_t client_id_len, const char *session_id,
+                          size_t session_id_len, const char *created_at,
+                          size_t created_at_len);
 
 /* The rest of a PullResponse after its items: remaining < 0 gives
  * pageInfo NoMore, else MoreKnown{remaining}. Writes
  * `],"pageInfo":...,"backendId":"..."}`; start the response with
- * `{"batch":[` (sync_response_head). */
-extern const char sync_response_head[];
-void sync_build_response_tail(duro_buf_t *b, int64_t remaining,
-                              const char *backend_id);
+ * `{"batch":[` (duro_sync_response_head). */
+extern const char duro_sync_response_head[];
+void duro_sync_build_response_tail(duro_buf_t *b, int64_t remaining,
+                                   const char *backend_id);
 
 /* ISO 8601 UTC with milliseconds, "2025-05-08T10:15:30.123Z", into
  * out[25]. */
-void sync_format_time(int64_t ms, char out[25]);
+void duro_sync_format_time(int64_t ms, char out[25]);
 
 #endif

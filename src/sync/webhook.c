@@ -92,8 +92,8 @@ static void pump(sync_webhook_t *w) {
                            on_response, w);
 }
 
-sync_webhook_t *sync_webhook_new(uv_loop_t *loop, const char *url, char *err,
-                                 size_t errlen) {
+sync_webhook_t *duro_sync_webhook_new(uv_loop_t *loop, const char *url,
+                                      char *err, size_t errlen) {
   sync_webhook_t *w = duro_calloc(1, sizeof(*w));
   if (duro_url_parse(url, &w->url, err, errlen) < 0) {
     duro_free(w);
@@ -116,10 +116,10 @@ sync_webhook_t *sync_webhook_new(uv_loop_t *loop, const char *url, char *err,
   return w;
 }
 
-void sync_webhook_post(sync_webhook_t *w, const char *store_id,
-                       size_t store_id_len, const char *batch,
-                       size_t batch_len, int64_t head,
-                       const char *created_at) {
+void duro_sync_webhook_post(sync_webhook_t *w, const char *store_id,
+                            size_t store_id_len, const char *batch,
+                            size_t batch_len, int64_t head,
+                            const char *created_at) {
   if (!w || w->closing)
     return;
   if (w->queued >= WEBHOOK_MAX_QUEUE) {
@@ -134,7 +134,7 @@ void sync_webhook_post(sync_webhook_t *w, const char *store_id,
   }
   duro_buf_t b = DURO_BUF_INIT;
   duro_buf_append_str(&b, "{\"storeId\":");
-  sync_json_append_string(&b, store_id, store_id_len);
+  duro_sync_json_append_string(&b, store_id, store_id_len);
   duro_buf_printf(&b, ",\"head\":%lld,\"createdAt\":\"%s\",\"batch\":",
                   (long long)head, created_at);
   duro_buf_append(&b, batch, batch_len);
@@ -153,7 +153,7 @@ static void on_timer_closed(uv_handle_t *h) {
     duro_free(w);
 }
 
-void sync_webhook_free(sync_webhook_t *w) {
+void duro_sync_webhook_free(sync_webhook_t *w) {
   if (!w)
     return;
   w->closing = 1;

@@ -27,16 +27,16 @@
 typedef struct sync_webhook sync_webhook_t;
 
 /* Returns NULL with a reason in err when url is not a usable http:// URL. */
-sync_webhook_t *sync_webhook_new(uv_loop_t *loop, const char *url, char *err,
-                                 size_t errlen);
+sync_webhook_t *duro_sync_webhook_new(uv_loop_t *loop, const char *url,
+                                      char *err, size_t errlen);
 /* Queues one batch (everything is copied). store_id is plain text, batch
  * the JSON array text, created_at ASCII. */
-void sync_webhook_post(sync_webhook_t *w, const char *store_id,
-                       size_t store_id_len, const char *batch,
-                       size_t batch_len, int64_t head,
-                       const char *created_at);
+void duro_sync_webhook_post(sync_webhook_t *w, const char *store_id,
+                            size_t store_id_len, const char *batch,
+                            size_t batch_len, int64_t head,
+                            const char *created_at);
 /* Stops retrying and frees what is queued (an in-flight POST finishes on
  * its own and is then freed). */
-void sync_webhook_free(sync_webhook_t *w);
+void duro_sync_webhook_free(sync_webhook_t *w);
 
 #endif

@@ -4,8 +4,8 @@
  *
  * The input is one client message (a WebSocket text frame or an HTTP
  * body). Oracles, beyond "no crash, no leak, no UB":
- *  - sync_parse answers OK, DEFECT or DIE; OK implies the whole input is
- *    valid JSON by the independent sync_json_valid;
+ *  - duro_sync_parse answers OK, DEFECT or DIE; OK implies the whole input is
+ *    valid JSON by the independent duro_sync_json_valid;
  *  - every span lies inside the input; request ids are at most 64 bytes;
  *    at most events_cap events are stored;
  *  - each event's args is itself valid JSON;
@@ -44,7 +44,7 @@ static void in_bounds(sync_span_t s) {
 }
 
 static void valid_json(duro_buf_t *b) {
-  CHECK(sync_json_valid((const char *)b->data, b->len));
+  CHECK(duro_sync_json_valid((const char *)b->data, b->len));
   b->len = 0;
 }
 
@@ -55,15 +55,15 @@ static void roundtrip(sync_span_t s) {
     return;
   char *dec = duro_malloc(s.n + 1);
   size_t n;
-  if (sync_json_unescape(s.p, s.n, dec, &n) == 0) {
+  if (duro_sync_json_unescape(s.p, s.n, dec, &n) == 0) {
     CHECK(n <= s.n && dec[n] == '\0');
     duro_buf_t b = DURO_BUF_INIT;
-    sync_json_append_string(&b, dec, n);
-    CHECK(sync_json_valid((const char *)b.data, b.len));
+    duro_sync_json_append_string(&b, dec, n);
+    CHECK(duro_sync_json_valid((const char *)b.data, b.len));
     char *again = duro_malloc(b.len + 1);
     size_t m;
-    CHECK(sync_json_unescape((const char *)b.data + 1, b.len - 2, again,
-                             &m) == 0);
+    CHECK(duro_sync_json_unescape((const char *)b.data + 1, b.len - 2, again,
+                                  &m) == 0);
     CHECK(m == n && memcmp(again, dec, n) == 0);
     duro_free(again);
     duro_buf_free(&b);
@@ -80,35 +80,35 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   sync_event_t events[4];
   sync_msg_t m;
   const char *why = NULL;
-  int rc = sync_parse(msg, size, events, 4, &m, &why);
+  int rc = duro_sync_parse(msg, size, events, 4, &m, &why);
   CHECK(rc == SYNC_PARSE_OK || rc == SYNC_PARSE_DEFECT ||
         rc == SYNC_PARSE_DIE);
   duro_buf_t b = DURO_BUF_INIT;
   if (rc != SYNC_PARSE_OK) {
     CHECK(why != NULL);
-    sync_build_defect(&b, why);
+    duro_sync_build_defect(&b, why);
     valid_json(&b);
   }
   if (rc == SYNC_PARSE_OK)
-    CHECK(sync_json_valid(msg, size));
+    CHECK(duro_sync_json_valid(msg, size));
   if (rc == SYNC_PARSE_OK || rc == SYNC_PARSE_DIE) {
     in_bounds(m.id);
     if (m.id.p) {
       CHECK(m.id.n <= SYNC_MAX_ID);
       roundtrip(m.id);
-      sync_build_exit_success(&b, m.id, 1);
+      duro_sync_build_exit_success(&b, m.id, 1);
       valid_json(&b);
-      sync_build_exit_success(&b, m.id, 0);
+      duro_sync_build_exit_success(&b, m.id, 0);
       valid_json(&b);
-      sync_build_server_ahead(&b, m.id, 5, 3);
+      duro_sync_build_server_ahead(&b, m.id, 5, 3);
       valid_json(&b);
-      sync_build_unknown_error(&b, m.id, why ? why : "x\"\n\x01");
+      duro_sync_build_unknown_error(&b, m.id, why ? why : "x\"\n\x01");
       valid_json(&b);
-      sync_build_die(&b, m.id, why ? why : "x");
+      duro_sync_build_die(&b, m.id, why ? why : "x");
       valid_json(&b);
-      sync_build_interrupted(&b, m.id);
+      duro_sync_build_interrupted(&b, m.id);
       valid_json(&b);
-      sync_build_exit_value(&b, m.id, "{\"_tag\":\"SyncMessage.Pong\"}");
+      duro_sync_build_exit_value(&b, m.id, "{\"_tag\":\"SyncMessage.Pong\"}");
       valid_json(&b);
     }
   }
@@ -120,16 +120,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     in_bounds(m.batch);
     roundtrip(m.store_id);
     if (m.payload.p)
-      CHECK(sync_json_valid(m.payload.p, m.payload.n));
+      CHECK(duro_sync_json_valid(m.payload.p, m.payload.n));
     if (m.has_backend_id)
-      sync_build_backend_mismatch(&b, m.id, "expected", m.backend_id);
+      duro_sync_build_backend_mismatch(&b, m.id, "expected", m.backend_id);
     else if (m.has_cursor)
-      sync_build_backend_mismatch(&b, m.id, "expected", m.cursor_backend_id);
+      duro_sync_build_backend_mismatch(&b, m.id, "expected",
+                                       m.cursor_backend_id);
     if (b.len)
       valid_json(&b);
     size_t stored = m.nevents < 4 ? m.nevents : 4;
-    sync_build_chunk_head(&b, m.id);
-    duro_buf_append_str(&b, sync_response_head);
+    duro_sync_build_chunk_head(&b, m.id);
+    duro_buf_append_str(&b, duro_sync_response_head);
     for (size_t i = 0; i < stored; i++) {
       const sync_event_t *e = &m.events[i];
       in_bounds(e->name);
@@ -138,17 +139,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       in_bounds(e->session_id);
       roundtrip(e->name);
       if (e->args.p)
-        CHECK(sync_json_valid(e->args.p, e->args.n));
+        CHECK(duro_sync_json_valid(e->args.p, e->args.n));
       CHECK(e->seq >= 0 && e->seq <= SYNC_MAX_SEQ);
       if (i)
         duro_buf_append(&b, ",", 1);
-      sync_build_item(&b, e->name.p, e->name.n, e->args.p, e->args.n, e->seq,
-                      e->parent, e->client_id.p, e->client_id.n,
-                      e->session_id.p, e->session_id.n,
-                      "2025-05-08T10:15:30.123Z", 24);
+      duro_sync_build_item(&b, e->name.p, e->name.n, e->args.p, e->args.n,
+                           e->seq, e->parent, e->client_id.p, e->client_id.n,
+                           e->session_id.p, e->session_id.n,
+                           "2025-05-08T10:15:30.123Z", 24);
     }
-    sync_build_response_tail(&b, m.nevents % 2 ? 7 : -1, "bid\"x");
-    duro_buf_append_str(&b, sync_chunk_tail);
+    duro_sync_build_response_tail(&b, m.nevents % 2 ? 7 : -1, "bid\"x");
+    duro_buf_append_str(&b, duro_sync_chunk_tail);
     valid_json(&b);
   }
   duro_buf_free(&b);

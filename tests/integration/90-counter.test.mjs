@@ -10,6 +10,8 @@
 //    socket 1011, its writes and output are discarded, and the object is
 //    rebuilt from storage; a failing init fails events without looping.
 // 3. Start-up errors name the library file and the reason.
+// 4. A library sees only duro.h's functions: its own helpers named like
+//    duro's internals (tests/fixtures/mod_names.c) are the ones it runs.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -251,5 +253,21 @@ test('start-up errors name the library and the reason', async () => {
     assert.match(r.stderr, /duro\.jsonc:1: classes\[1\]: class 'Counter' is listed twice/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a library\'s own sync_parse, config_load, buf_append (and duro_-named ones) are its own', async () => {
+  const lib = path.join(BUILD, 'tests/fixtures/libmod_names.so');
+  const duro = await startDuro({ config: JSON.stringify({
+    classes: [{ class_name: 'Names', library: lib }],
+    durable_objects: { bindings: [{ name: 'NAMES', class_name: 'Names' }] },
+  }) });
+  try {
+    const r = await fetch(`${duro.url}/_objects/NAMES/n/`);
+    assert.equal(r.status, 200);
+    assert.equal(await r.text(), '11 21 31 41 51 61');
+  } finally {
+    await duro.stop();
+    duro.cleanup();
   }
 });

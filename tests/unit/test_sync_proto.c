@@ -24,7 +24,7 @@
 
 static int parse(const char *s, sync_msg_t *m, sync_event_t *ev, size_t cap,
                  const char **why) {
-  return sync_parse(s, strlen(s), ev, cap, m, why);
+  return duro_sync_parse(s, strlen(s), ev, cap, m, why);
 }
 
 static int span_eq(sync_span_t sp, const char *s) {
@@ -62,7 +62,9 @@ static void test_parse_messages(void **state) {
   assert_int_equal(m.cursor_seq, 42);
   char dec[32];
   size_t n;
-  assert_int_equal(sync_json_unescape(m.cursor_backend_id.p, m.cursor_backend_id.n, dec, &n), 0);
+  assert_int_equal(duro_sync_json_unescape(m.cursor_backend_id.p,
+                                           m.cursor_backend_id.n, dec, &n),
+                   0);
   assert_string_equal(dec, "Qm7c2");
 
   const char *push =
@@ -155,43 +157,43 @@ static void test_parse_errors(void **state) {
 static void test_builders(void **state) {
   duro_buf_t b = DURO_BUF_INIT;
   sync_span_t id = {"7", 1};
-#define EXPECT_BUF(want)                                                      \
-  do {                                                                        \
-    assert_int_equal(b.len, strlen(want));                                    \
-    assert_memory_equal(b.data, want, b.len);                                 \
-    assert_true(sync_json_valid((const char *)b.data, b.len));               \
-    b.len = 0;                                                                \
+#define EXPECT_BUF(want)                                                       \
+  do {                                                                         \
+    assert_int_equal(b.len, strlen(want));                                     \
+    assert_memory_equal(b.data, want, b.len);                                  \
+    assert_true(duro_sync_json_valid((const char *)b.data, b.len));            \
+    b.len = 0;                                                                 \
   } while (0)
-  sync_build_exit_success(&b, id, 1);
+  duro_sync_build_exit_success(&b, id, 1);
   EXPECT_BUF("{\"_tag\":\"Exit\",\"requestId\":\"7\",\"exit\":{\"_tag\":\"Success\",\"value\":{}}}");
-  sync_build_exit_success(&b, id, 0);
+  duro_sync_build_exit_success(&b, id, 0);
   EXPECT_BUF("{\"_tag\":\"Exit\",\"requestId\":\"7\",\"exit\":{\"_tag\":\"Success\"}}");
-  sync_build_server_ahead(&b, id, 42, 40);
+  duro_sync_build_server_ahead(&b, id, 42, 40);
   EXPECT_BUF("{\"_tag\":\"Exit\",\"requestId\":\"7\",\"exit\":{\"_tag\":\"Failure\",\"cause\":"
              "{\"_tag\":\"Fail\",\"error\":{\"_tag\":\"ServerAheadError\",\"minimumExpectedNum\":42,"
              "\"providedNum\":40}}}}");
-  sync_build_backend_mismatch(&b, id, "srv", (sync_span_t){"cli", 3});
+  duro_sync_build_backend_mismatch(&b, id, "srv", (sync_span_t){"cli", 3});
   EXPECT_BUF("{\"_tag\":\"Exit\",\"requestId\":\"7\",\"exit\":{\"_tag\":\"Failure\",\"cause\":"
              "{\"_tag\":\"Fail\",\"error\":{\"_tag\":\"BackendIdMismatchError\",\"expected\":"
              "\"srv\",\"received\":\"cli\"}}}}");
-  sync_build_unknown_error(&b, id, "bad \"x\"\n");
+  duro_sync_build_unknown_error(&b, id, "bad \"x\"\n");
   EXPECT_BUF("{\"_tag\":\"Exit\",\"requestId\":\"7\",\"exit\":{\"_tag\":\"Failure\",\"cause\":"
              "{\"_tag\":\"Fail\",\"error\":{\"_tag\":\"UnknownError\",\"cause\":\"bad \\\"x\\\"\\n\","
              "\"note\":\"bad \\\"x\\\"\\n\"}}}}");
-  sync_build_die(&b, id, "Invalid");
+  duro_sync_build_die(&b, id, "Invalid");
   EXPECT_BUF("{\"_tag\":\"Exit\",\"requestId\":\"7\",\"exit\":{\"_tag\":\"Failure\",\"cause\":"
              "{\"_tag\":\"Die\",\"defect\":\"Invalid\"}}}");
-  sync_build_interrupted(&b, id);
+  duro_sync_build_interrupted(&b, id);
   EXPECT_BUF("{\"_tag\":\"Exit\",\"requestId\":\"7\",\"exit\":{\"_tag\":\"Failure\",\"cause\":"
              "{\"_tag\":\"Interrupt\",\"fiberId\":{\"_tag\":\"None\"}}}}");
-  sync_build_defect(&b, "Unknown request tag: Foo");
+  duro_sync_build_defect(&b, "Unknown request tag: Foo");
   EXPECT_BUF("{\"_tag\":\"Defect\",\"defect\":\"Unknown request tag: Foo\"}");
-  sync_build_chunk_head(&b, id);
-  duro_buf_append_str(&b, sync_response_head);
-  sync_build_item(&b, "n", 1, NULL, 0, 1, 0, "c", 1, "s", 1,
-                  "2025-05-08T10:15:30.123Z", 24);
-  sync_build_response_tail(&b, 150, "B");
-  duro_buf_append_str(&b, sync_chunk_tail);
+  duro_sync_build_chunk_head(&b, id);
+  duro_buf_append_str(&b, duro_sync_response_head);
+  duro_sync_build_item(&b, "n", 1, NULL, 0, 1, 0, "c", 1, "s", 1,
+                       "2025-05-08T10:15:30.123Z", 24);
+  duro_sync_build_response_tail(&b, 150, "B");
+  duro_buf_append_str(&b, duro_sync_chunk_tail);
   EXPECT_BUF("{\"_tag\":\"Chunk\",\"requestId\":\"7\",\"values\":[{\"batch\":[{\"eventEncoded\":"
              "{\"name\":\"n\",\"args\":null,\"seqNum\":1,\"parentSeqNum\":0,\"clientId\":\"c\","
              "\"sessionId\":\"s\"},\"metadata\":{\"_tag\":\"Some\",\"value\":{\"_tag\":"
@@ -199,7 +201,7 @@ static void test_builders(void **state) {
              "\"pageInfo\":{\"_tag\":\"MoreKnown\",\"remaining\":150},\"backendId\":\"B\"}]}");
   duro_buf_free(&b);
   char t[25];
-  sync_format_time(1746699330123LL, t);
+  duro_sync_format_time(1746699330123LL, t);
   assert_string_equal(t, "2025-05-08T10:15:30.123Z");
 }
 
@@ -207,11 +209,11 @@ static void test_strings(void **state) {
   char out[64];
   size_t n;
   const char *in = "a\\\"b\\\\c\\/d\\n\\u00e9\\ud83d\\ude00\\ud800x";
-  assert_int_equal(sync_json_unescape(in, strlen(in), out, &n), 0);
+  assert_int_equal(duro_sync_json_unescape(in, strlen(in), out, &n), 0);
   assert_string_equal(out, "a\"b\\c/d\n\xc3\xa9\xf0\x9f\x98\x80\xef\xbf\xbdx");
-  assert_int_equal(sync_json_unescape("a\\u0000", 7, out, &n), -1);
+  assert_int_equal(duro_sync_json_unescape("a\\u0000", 7, out, &n), -1);
   duro_buf_t b = DURO_BUF_INIT;
-  sync_json_append_string(&b, "q\"\\\x01\t", 5);
+  duro_sync_json_append_string(&b, "q\"\\\x01\t", 5);
   assert_int_equal(b.len, strlen("\"q\\\"\\\\\\u0001\\t\""));
   assert_memory_equal(b.data, "\"q\\\"\\\\\\u0001\\t\"", b.len);
   duro_buf_free(&b);
@@ -219,37 +221,37 @@ static void test_strings(void **state) {
 
 static void test_table_name(void **state) {
   sync_store_key_t a, b;
-  sync_store_key_init(&a, "todo app/1", 10);
-  sync_store_key_init(&b, "todo app_1", 10);
+  duro_sync_store_key_init(&a, "todo app/1", 10);
+  duro_sync_store_key_init(&b, "todo app_1", 10);
   assert_int_equal(strncmp(a.table, "eventlog_7_todo_app_1_", 22), 0);
   assert_int_equal(strlen(a.table), 22 + 16);
   assert_string_not_equal(a.table, b.table); /* same sanitised name */
-  sync_store_key_free(&a);
-  sync_store_key_free(&b);
+  duro_sync_store_key_free(&a);
+  duro_sync_store_key_free(&b);
 }
 
 static void test_query(void **state) {
   sync_query_t q;
   const char *s = "storeId=todo+app%2F1&payload=%257B%2522authToken%2522%253A%2522s3cr3t%2520x%2522%257D&transport=ws";
-  sync_query_parse(s, strlen(s), &q);
+  duro_sync_query_parse(s, strlen(s), &q);
   assert_true(q.present && q.valid);
   assert_string_equal(q.store_id, "todo app/1");
   assert_int_equal(q.transport, SYNC_TRANSPORT_WS);
   assert_string_equal(q.payload, "{\"authToken\":\"s3cr3t x\"}");
-  sync_query_free(&q);
+  duro_sync_query_free(&q);
   static const char *bad[] = {"storeId=a", "transport=ws", "storeId=&transport=ws",
                               "storeId=a&transport=tcp", "storeId=a%00b&transport=ws",
                               "storeId=a&transport=ws&payload=%7Bx", "storeId=%zz&transport=http"};
   for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-    sync_query_parse(bad[i], strlen(bad[i]), &q);
+    duro_sync_query_parse(bad[i], strlen(bad[i]), &q);
     assert_true(q.present);
     assert_false(q.valid);
     assert_non_null(q.why);
-    sync_query_free(&q);
+    duro_sync_query_free(&q);
   }
-  sync_query_parse("a=1&b=2", 7, &q);
+  duro_sync_query_parse("a=1&b=2", 7, &q);
   assert_false(q.present);
-  sync_query_free(&q);
+  duro_sync_query_free(&q);
 }
 
 static void jwt(const char *claims, const char *secret, char *out) {
@@ -275,48 +277,65 @@ static void test_auth(void **state) {
   cfg.mode = DURO_MODE_PRODUCTION;
   sync_auth_t a;
   char err[256], why[128];
-  assert_int_equal(sync_auth_init(&a, &cfg, err, sizeof(err)), 0);
-  assert_int_equal(sync_auth_check(&a, "s", 1, "{\"authToken\":\"two\"}", 19, why, sizeof(why)), 0);
-  assert_int_equal(sync_auth_check(&a, "s", 1, "{\"authToken\":\"three\"}", 21, why, sizeof(why)), -1);
+  assert_int_equal(duro_sync_auth_init(&a, &cfg, err, sizeof(err)), 0);
+  assert_int_equal(duro_sync_auth_check(&a, "s", 1, "{\"authToken\":\"two\"}",
+                                        19, why, sizeof(why)),
+                   0);
+  assert_int_equal(duro_sync_auth_check(&a, "s", 1, "{\"authToken\":\"three\"}",
+                                        21, why, sizeof(why)),
+                   -1);
   assert_string_equal(why, "Invalid auth token");
-  assert_int_equal(sync_auth_check(&a, "s", 1, NULL, 0, why, sizeof(why)), -1);
+  assert_int_equal(duro_sync_auth_check(&a, "s", 1, NULL, 0, why, sizeof(why)),
+                   -1);
   assert_non_null(strstr(why, "Missing auth token"));
-  sync_auth_free(&a);
+  duro_sync_auth_free(&a);
 
   /* HS256 */
   cfg.vars = vars + 1;
-  assert_int_equal(sync_auth_init(&a, &cfg, err, sizeof(err)), 0);
+  assert_int_equal(duro_sync_auth_init(&a, &cfg, err, sizeof(err)), 0);
   char tok[512], payload[600];
   jwt("{\"sub\":\"u\",\"storeId\":\"s\",\"exp\":4102444800}", "k", tok);
   snprintf(payload, sizeof(payload), "{\"authToken\":\"%s\"}", tok);
-  assert_int_equal(sync_auth_check(&a, "s", 1, payload, strlen(payload), why, sizeof(why)), 0);
-  assert_int_equal(sync_auth_check(&a, "t", 1, payload, strlen(payload), why, sizeof(why)), -1);
+  assert_int_equal(duro_sync_auth_check(&a, "s", 1, payload, strlen(payload),
+                                        why, sizeof(why)),
+                   0);
+  assert_int_equal(duro_sync_auth_check(&a, "t", 1, payload, strlen(payload),
+                                        why, sizeof(why)),
+                   -1);
   assert_non_null(strstr(why, "not valid for this store"));
   jwt("{\"exp\":1000}", "k", tok);
   snprintf(payload, sizeof(payload), "{\"authToken\":\"%s\"}", tok);
-  assert_int_equal(sync_auth_check(&a, "s", 1, payload, strlen(payload), why, sizeof(why)), -1);
+  assert_int_equal(duro_sync_auth_check(&a, "s", 1, payload, strlen(payload),
+                                        why, sizeof(why)),
+                   -1);
   assert_string_equal(why, "Expired auth token");
   jwt("{}", "other key", tok);
   snprintf(payload, sizeof(payload), "{\"authToken\":\"%s\"}", tok);
-  assert_int_equal(sync_auth_check(&a, "s", 1, payload, strlen(payload), why, sizeof(why)), -1);
+  assert_int_equal(duro_sync_auth_check(&a, "s", 1, payload, strlen(payload),
+                                        why, sizeof(why)),
+                   -1);
   assert_string_equal(why, "Invalid auth token");
-  sync_auth_free(&a);
+  duro_sync_auth_free(&a);
 
   /* nothing configured: production refuses, "none" accepts, dev is open */
   cfg.nvars = 0;
-  assert_int_equal(sync_auth_init(&a, &cfg, err, sizeof(err)), DURO_EINVAL);
+  assert_int_equal(duro_sync_auth_init(&a, &cfg, err, sizeof(err)),
+                   DURO_EINVAL);
   assert_non_null(strstr(err, "production"));
   cfg.sync.auth = DURO_SYNC_AUTH_NONE;
-  assert_int_equal(sync_auth_init(&a, &cfg, err, sizeof(err)), 0);
-  assert_int_equal(sync_auth_check(&a, "s", 1, NULL, 0, why, sizeof(why)), 0);
-  sync_auth_free(&a);
+  assert_int_equal(duro_sync_auth_init(&a, &cfg, err, sizeof(err)), 0);
+  assert_int_equal(duro_sync_auth_check(&a, "s", 1, NULL, 0, why, sizeof(why)),
+                   0);
+  duro_sync_auth_free(&a);
   cfg.sync.auth = DURO_SYNC_AUTH_TOKEN;
-  assert_int_equal(sync_auth_init(&a, &cfg, err, sizeof(err)), DURO_EINVAL);
+  assert_int_equal(duro_sync_auth_init(&a, &cfg, err, sizeof(err)),
+                   DURO_EINVAL);
   cfg.sync.auth = DURO_SYNC_AUTH_AUTO;
   cfg.mode = DURO_MODE_DEVELOPMENT;
-  assert_int_equal(sync_auth_init(&a, &cfg, err, sizeof(err)), 0);
-  assert_int_equal(sync_auth_check(&a, "s", 1, "{}", 2, why, sizeof(why)), 0);
-  sync_auth_free(&a);
+  assert_int_equal(duro_sync_auth_init(&a, &cfg, err, sizeof(err)), 0);
+  assert_int_equal(duro_sync_auth_check(&a, "s", 1, "{}", 2, why, sizeof(why)),
+                   0);
+  duro_sync_auth_free(&a);
 }
 
 int main(void) {
