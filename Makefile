@@ -82,9 +82,11 @@ unit: $(UNIT_BIN)
 integration: $(BUILD)/duro
 	@DURO_BIN=$(abspath $(BUILD)/duro) tests/run-integration.sh
 
-# The string rules of docs/security.md over src/ (scripts/lint-cstr.sh).
+# The string rules of docs/security.md (scripts/lint-cstr.sh) and the
+# floor plan of docs/architecture.md (scripts/layers.sh) over src/.
 lint:
 	@scripts/lint-cstr.sh
+	@scripts/layers.sh
 
 # The README's test command: the lint, everything, then everything again
 # under AddressSanitizer + UndefinedBehaviorSanitizer.

@@ -65,7 +65,11 @@ extern "C" {
 /* ---- errors ------------------------------------------------------------------ */
 
 /* The error codes: negative errno values. DURO_AGAIN is "not yet", not a
- * failure. Name, value, text. */
+ * failure. Name, value, text. (duro's own core declares the same codes
+ * and types, guarded alike; a check keeps the two copies identical.) */
+/* shared with src/core/types.h: begin errors */
+#ifndef DURO_ERR_CODES_DEFINED
+#define DURO_ERR_CODES_DEFINED
 #define DURO_ERRNO_MAP(X)                                                     \
   X(AGAIN, -EAGAIN, "resource temporarily unavailable")                       \
   X(EINVAL, -EINVAL, "invalid argument")                                      \
@@ -88,6 +92,8 @@ enum {
   DURO_ERRNO_MAP(DURO_ERR_ENUM)
 #undef DURO_ERR_ENUM
 };
+#endif
+/* shared with src/core/types.h: end errors */
 
 /* Text for a DURO_E* code (or any negative errno): a static string, never
  * NULL. Never fails, never calls back. */
@@ -104,6 +110,9 @@ typedef struct duro_request duro_request_t;
 typedef struct duro_socket duro_socket_t;
 typedef struct duro_response duro_response_t;
 
+/* shared with src/core/types.h: begin header */
+#ifndef DURO_HEADER_DEFINED
+#define DURO_HEADER_DEFINED
 /* A header as {ptr, len} pairs; not NUL-terminated. */
 typedef struct duro_header {
   const char *name;
@@ -111,6 +120,8 @@ typedef struct duro_header {
   const char *value;
   size_t value_len;
 } duro_header_t;
+#endif
+/* shared with src/core/types.h: end header */
 
 /* ---- the class ----------------------------------------------------------------- */
 

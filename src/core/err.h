@@ -11,10 +11,10 @@
 #define DURO_CORE_ERR_H
 
 /* The codes themselves (DURO_ERRNO_MAP and the DURO_E* enum) are part of
- * the public API, so they live in include/duro.h. */
+ * the public API; core/types.h holds core's copy of them. */
 #include <stddef.h>
 
-#include "duro.h"
+#include "core/types.h"
 
 /* Human-readable text for a DURO_E* code (or any negative errno). Never NULL. */
 const char *duro_strerror(int err);

@@ -26,6 +26,7 @@
 
 #include "core/alloc.h"
 #include "core/b64url.h"
+#include "core/clock.h"
 #include "core/err.h"
 #include "core/log.h"
 #include "core/str.h"

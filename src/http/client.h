@@ -14,7 +14,7 @@
 #include <uv.h>
 
 #include "core/buf.h"
-#include "duro.h"
+#include "core/types.h"
 
 typedef struct duro_url {
   char host[256];

@@ -14,7 +14,7 @@
 #include <stdint.h>
 
 #include "core/buf.h"
-#include "duro.h"
+#include "core/types.h"
 
 typedef struct duro_fields {
   size_t *offs; /* name offset, name length, value offset, value length */

@@ -20,7 +20,7 @@
 #include "http/fields.h"
 #include "net/conn.h"
 
-#include "duro.h" /* duro_header_t */
+#include "core/types.h"
 
 typedef struct duro_http_req duro_http_req_t;
 

@@ -33,7 +33,6 @@
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/time.h>
 
 #include "core/alloc.h"
 #include "core/err.h"
@@ -47,12 +46,6 @@ static void begin_event(duro_object_t *o);
 static void end_event(duro_object_t *o, int rc);
 static void drain(duro_object_t *o);
 static void release(duro_object_t *o);
-
-int64_t duro_now_ms(void) {
-  struct timeval tv;
-  gettimeofday(&tv, NULL);
-  return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
-}
 
 /* ---- ids and namespaces ---------------------------------------------------- */
 
