@@ -20,10 +20,6 @@
 #define READ_BUFFER_SIZE (64 * 1024)
 #define MAX_IOV 64
 #define LINGER_SECONDS 2
-#define ACCEPTS_PER_EVENT 128 /* bound the work of one readable listener */
-#define BACKOFF_MIN_MS 100    /* out of descriptors: first pause */
-#define BACKOFF_MAX_MS 1000
-#define STARVED_WARN_MS 10000 /* repeat the warning while it lasts */
 #define RATE_WARN_MS 10000    /* at most one rate limit warning per 10 s */
 /* What a queued chunk costs beyond its bytes, counted against the send
  * queue's bound: its header, the allocator's and the queue slot. Without
@@ -53,11 +49,16 @@ static void flush_pending(duro_net_t *net) {
 static void on_flush(uv_check_t *h) { flush_pending(h->data); }
 static void on_prepare(uv_prepare_t *h) { flush_pending(h->data); }
 
+static void free_queue_storage(duro_conn_t *c);
+
 static void on_sweep(uv_timer_t *h) {
   duro_net_t *net = h->data;
   net->now_s = (uint32_t)(uv_now(net->loop) / 1000) + 1;
   DURO_LIST_FOREACH(it, &net->conns) {
     duro_conn_t *c = DURO_CONTAINER_OF(it, duro_conn_t, node);
+    /* an idle connection goes back to its inline ring */
+    if (c->q_len == 0 && !c->wreq && c->q_mask >= DURO_CONN_QUEUE_INLINE)
+      free_queue_storage(c);
     if (c->deadline_s && net->now_s >= c->deadline_s && !c->closed) {
       c->deadline_s = 0;
       if (c->close_after_drain)
@@ -144,10 +145,22 @@ void duro_net_close(duro_net_t *net) {
 
 /* ---- connection lifetime -------------------------------------------------- */
 
+/* The ring's slots, inline or on the heap. Capacities are powers of two
+ * (q_mask is the capacity minus one); the heap ring is at least 16. */
+static inline duro_chunk_t **qslots(duro_conn_t *c) {
+  return c->q_mask >= DURO_CONN_QUEUE_INLINE ? c->q.heap : c->q.inl;
+}
+/* The i-th queued chunk from the head. */
+static inline duro_chunk_t *qat(duro_conn_t *c, uint32_t i) {
+  return qslots(c)[(c->q_head + i) & c->q_mask];
+}
+
+/* Back to the inline ring; only when the queue is empty. */
 static void free_queue_storage(duro_conn_t *c) {
-  duro_free(c->q);
-  c->q = NULL;
-  c->q_cap = c->q_head = c->q_len = 0;
+  if (c->q_mask >= DURO_CONN_QUEUE_INLINE)
+    duro_free(c->q.heap);
+  c->q_mask = DURO_CONN_QUEUE_INLINE - 1;
+  c->q_head = c->q_len = 0;
 }
 
 void duro_conn_unref(duro_conn_t *c) {
@@ -176,9 +189,9 @@ void duro_conn_drop_queue(duro_conn_t *c) {
   if (keep == 0 && c->head_off)
     keep = 1;
   while (c->q_len > keep) {
-    uint32_t last = (c->q_head + c->q_len - 1) % c->q_cap;
-    c->q_bytes -= c->q[last]->len + ENTRY_COST;
-    duro_chunk_unref(c->q[last]);
+    duro_chunk_t *last = qat(c, c->q_len - 1);
+    c->q_bytes -= last->len + ENTRY_COST;
+    duro_chunk_unref(last);
     c->q_len--;
   }
   if (c->q_len == 0) {
@@ -316,17 +329,19 @@ static void write_now(duro_conn_t *c) {
 int duro_conn_send(duro_conn_t *c, duro_chunk_t *chunk) {
   if (c->closed || c->close_after_drain)
     return DURO_ECLOSED;
-  if (c->q_len == c->q_cap) {
-    uint32_t cap = c->q_cap ? c->q_cap * 2 : 8;
+  if (c->q_len == c->q_mask + 1) {
+    int heap = c->q_mask >= DURO_CONN_QUEUE_INLINE;
+    uint32_t cap = heap ? (c->q_mask + 1) * 2 : 16;
     duro_chunk_t **q = duro_malloc(cap * sizeof(*q));
     for (uint32_t i = 0; i < c->q_len; i++)
-      q[i] = c->q[(c->q_head + i) % c->q_cap];
-    duro_free(c->q);
-    c->q = q;
-    c->q_cap = cap;
+      q[i] = qat(c, i);
+    if (heap)
+      duro_free(c->q.heap);
+    c->q.heap = q;
+    c->q_mask = cap - 1;
     c->q_head = 0;
   }
-  c->q[(c->q_head + c->q_len) % c->q_cap] = duro_chunk_ref(chunk);
+  qslots(c)[(c->q_head + c->q_len) & c->q_mask] = duro_chunk_ref(chunk);
   c->q_len++;
   c->q_bytes += chunk->len + ENTRY_COST;
   mark_pending(c);
@@ -354,7 +369,7 @@ int duro_conn_send_copy(duro_conn_t *c, const void *data, size_t len) {
 /* Drops n written bytes from the front of the queue. */
 static void advance(duro_conn_t *c, size_t n) {
   while (n > 0 && c->q_len > 0) {
-    duro_chunk_t *head = c->q[c->q_head];
+    duro_chunk_t *head = qat(c, 0);
     size_t left = head->len - c->head_off;
     if (n < left) {
       c->head_off += (uint32_t)n;
@@ -364,7 +379,7 @@ static void advance(duro_conn_t *c, size_t n) {
     c->q_bytes -= head->len + ENTRY_COST;
     duro_chunk_unref(head);
     c->head_off = 0;
-    c->q_head = (c->q_head + 1) % c->q_cap;
+    c->q_head = (c->q_head + 1) & c->q_mask;
     c->q_len--;
   }
 }
@@ -373,7 +388,7 @@ static uint32_t fill_iov(duro_conn_t *c, uv_buf_t *iov, size_t *total) {
   uint32_t n = c->q_len < MAX_IOV ? c->q_len : MAX_IOV;
   *total = 0;
   for (uint32_t i = 0; i < n; i++) {
-    duro_chunk_t *ch = c->q[(c->q_head + i) % c->q_cap];
+    duro_chunk_t *ch = qat(c, i);
     uint32_t off = i == 0 ? c->head_off : 0;
     iov[i].base = (char *)ch->data + off;
     iov[i].len = ch->len - off;
@@ -388,7 +403,7 @@ static void on_write_done(uv_write_t *req, int status) {
   duro_conn_t *c = req->data;
   size_t bytes = 0;
   for (uint32_t i = 0; i < c->inflight; i++) {
-    duro_chunk_t *ch = c->q[(c->q_head + i) % c->q_cap];
+    duro_chunk_t *ch = qat(c, i);
     bytes += ch->len - (i == 0 ? c->head_off : 0);
   }
   c->inflight = 0;
@@ -416,7 +431,10 @@ static void on_shutdown(uv_shutdown_t *req, int status) {
 }
 
 static void on_drained(duro_conn_t *c) {
-  free_queue_storage(c);
+  /* A heap ring stays for the next burst (freeing it at every drain would
+   * cost a malloc and a free per busy connection per loop turn); the
+   * sweep gives it back once the connection has stayed idle. */
+  c->q_head = 0;
   if (c->closed)
     return;
   if (c->close_after_drain) {
@@ -549,7 +567,7 @@ int duro_conn_is_loopback(const duro_conn_t *c) {
   return 0;
 }
 
-/* ---- listening --------------------------------------------------------------- */
+/* ---- new connections ---------------------------------------------------------- */
 
 /* Counts a connection refused for its rate and warns at most every
  * RATE_WARN_MS, with the number refused in between. */
@@ -573,16 +591,15 @@ static void note_rate_limited(duro_net_t *net, const struct sockaddr *sa) {
   net->rl_unreported = 0;
 }
 
-/* Wraps an accepted socket in a connection and hands it to the listener's
- * callback. Takes fd over. */
-static void adopt(duro_listener_t *l, int fd, const struct sockaddr *sa) {
-  duro_net_t *net = l->net;
+duro_conn_t *duro__conn_adopt(duro_net_t *net, int fd,
+                              const struct sockaddr *sa) {
   duro_conn_t *c = duro_calloc(1, sizeof(*c));
+  c->q_mask = DURO_CONN_QUEUE_INLINE - 1;
   uv_tcp_init(net->loop, &c->tcp);
   if (uv_tcp_open(&c->tcp, fd) < 0) {
     close(fd);
     uv_close((uv_handle_t *)&c->tcp, (uv_close_cb)duro_free);
-    return;
+    return NULL;
   }
   c->net = net;
   c->refs = 1;
@@ -600,145 +617,5 @@ static void adopt(duro_listener_t *l, int fd, const struct sockaddr *sa) {
       note_rate_limited(net, sa);
   }
   uv_tcp_nodelay(&c->tcp, 1);
-  l->on_accept(l, c);
-  if (!c->closed)
-    duro_conn_resume_reading(c);
-}
-
-static void on_listen_readable(uv_poll_t *p, int status, int events);
-
-static void on_backoff(uv_timer_t *t) {
-  duro_listener_t *l = t->data;
-  if (l->active)
-    uv_poll_start(&l->poll, UV_READABLE, on_listen_readable);
-}
-
-/* accept failed for lack of descriptors (or another resource): stop
- * watching the listening socket for a while instead of spinning on it,
- * which a level-triggered poll would do. The waiting connections stay in
- * the kernel's backlog until descriptors are free again. */
-static void starve(duro_listener_t *l, int err) {
-  uint64_t now = uv_now(l->net->loop);
-  if (!l->backoff_ms) {
-    l->backoff_ms = BACKOFF_MIN_MS;
-    l->starved_since_ms = now;
-  } else if ((l->backoff_ms *= 2) > BACKOFF_MAX_MS) {
-    l->backoff_ms = BACKOFF_MAX_MS;
-  }
-  if (!l->starved_warned_ms || now - l->starved_warned_ms >= STARVED_WARN_MS) {
-    l->starved_warned_ms = now;
-    duro_log_warn("accept: %s (%zu connections open): accepting paused, "
-                  "new connections wait in the backlog; retrying with a "
-                  "backoff of %u to %u ms",
-                  strerror(err), l->net->nconns, BACKOFF_MIN_MS,
-                  BACKOFF_MAX_MS);
-  }
-  uv_poll_stop(&l->poll);
-  uv_timer_start(&l->backoff, on_backoff, l->backoff_ms, 0);
-}
-
-static void on_listen_readable(uv_poll_t *p, int status, int events) {
-  duro_listener_t *l = p->data;
-  for (int i = 0; i < ACCEPTS_PER_EVENT && l->active; i++) {
-    struct sockaddr_storage ss;
-    socklen_t sl = sizeof(ss);
-    int fd = accept4(l->fd, (struct sockaddr *)&ss, &sl,
-                     SOCK_NONBLOCK | SOCK_CLOEXEC);
-    if (fd < 0) {
-      int e = errno;
-      if (e == EAGAIN || e == EWOULDBLOCK)
-        return;
-      if (e == EINTR || e == ECONNABORTED || e == EPROTO)
-        continue; /* that connection is gone; the next may be fine */
-      starve(l, e); /* EMFILE, ENFILE, ENOBUFS, ENOMEM, ... */
-      return;
-    }
-    if (l->backoff_ms) {
-      duro_log_info("accept: accepting again after %llu ms without "
-                    "descriptors",
-                    (unsigned long long)(uv_now(l->net->loop) -
-                                         l->starved_since_ms));
-      l->backoff_ms = 0;
-      l->starved_warned_ms = 0;
-    }
-    adopt(l, fd, (struct sockaddr *)&ss);
-  }
-}
-
-int duro_listener_start(duro_listener_t *l, duro_net_t *net, const char *host,
-                        int port, duro_accept_cb cb, void *data, char *err,
-                        size_t errlen) {
-  struct sockaddr_storage addr;
-  int rc, on = 1;
-  memset(l, 0, sizeof(*l));
-  l->net = net;
-  l->on_accept = cb;
-  l->data = data;
-  l->fd = -1;
-  if (strchr(host, ':')) /* C string: --host */
-    rc = uv_ip6_addr(host, port, (struct sockaddr_in6 *)&addr);
-  else
-    rc = uv_ip4_addr(host, port, (struct sockaddr_in *)&addr);
-  if (rc < 0) {
-    return duro_err_fmt(rc, err, errlen, "%s: not an IP address", host);
-  }
-  socklen_t alen = addr.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-                                               : sizeof(struct sockaddr_in);
-  l->fd = socket(addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-                 0);
-  if (l->fd >= 0 && addr.ss_family == AF_INET6) {
-    int off = 0; /* "::" takes IPv4 too, as with uv_tcp_bind */
-    setsockopt(l->fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof(off));
-  }
-  if (l->fd < 0 ||
-      setsockopt(l->fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) < 0 ||
-      bind(l->fd, (struct sockaddr *)&addr, alen) < 0 ||
-      listen(l->fd, 4096) < 0) {
-    rc = -errno;
-    duro_err_fmt(rc, err, errlen, "%s:%d: %s", host, port, uv_strerror(rc));
-    if (l->fd >= 0)
-      close(l->fd);
-    l->fd = -1;
-    return rc;
-  }
-  rc = uv_poll_init_socket(net->loop, &l->poll, l->fd);
-  if (rc < 0) {
-    duro_err_fmt(rc, err, errlen, "%s:%d: %s", host, port, uv_strerror(rc));
-    close(l->fd);
-    l->fd = -1;
-    return rc;
-  }
-  l->poll.data = l;
-  uv_timer_init(net->loop, &l->backoff);
-  l->backoff.data = l;
-  uv_poll_start(&l->poll, UV_READABLE, on_listen_readable);
-  l->active = 1;
-  return 0;
-}
-
-int duro_listener_port(duro_listener_t *l) {
-  struct sockaddr_storage ss;
-  socklen_t len = sizeof(ss);
-  if (l->fd < 0 || getsockname(l->fd, (struct sockaddr *)&ss, &len) < 0)
-    return -1;
-  if (ss.ss_family == AF_INET6)
-    return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-  return ntohs(((struct sockaddr_in *)&ss)->sin_port);
-}
-
-/* The socket is closed once the poll handle is: libuv must have stopped
- * watching the descriptor before its number can be reused. */
-static void on_listen_closed(uv_handle_t *h) {
-  duro_listener_t *l = h->data;
-  close(l->fd);
-  l->fd = -1;
-}
-
-void duro_listener_stop(duro_listener_t *l) {
-  if (l->active) {
-    l->active = 0;
-    uv_timer_stop(&l->backoff);
-    uv_close((uv_handle_t *)&l->backoff, NULL);
-    uv_close((uv_handle_t *)&l->poll, on_listen_closed);
-  }
+  return c;
 }

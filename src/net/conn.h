@@ -22,15 +22,6 @@
  *   and close 1008).
  * - Timeouts are swept once a second against a per-connection deadline in
  *   whole seconds instead of one timer per connection.
- * - Listeners accept with accept4 themselves (a uv_poll on the listening
- *   socket) rather than through uv_listen, so that running out of file
- *   descriptors is seen: accepting pauses with a growing backoff (100 ms
- *   to 1 s) and one warning, waiting connections stay in the kernel's
- *   backlog, and accepting resumes once descriptors are free. libuv's own
- *   answer (uv_listen: close a reserve descriptor, accept and drop every
- *   waiting connection, reopen the reserve) hides the condition from us,
- *   drops clients that would have been served a moment later, and, if
- *   the reserve cannot be reopened, calls back with EMFILE in a loop.
  * - Optional per-client rate limits (net/ratelimit.h): each accepted
  *   connection takes a token from its peer's bucket and keeps the slot for
  *   message checks; the protocol refuses a connection over the rate.
@@ -51,6 +42,10 @@
 #include "core/list.h"
 
 typedef struct duro_conn duro_conn_t;
+
+/* Send-queue entries kept inside the connection before the ring moves to
+ * the heap (a power of two). */
+#define DURO_CONN_QUEUE_INLINE 2
 typedef struct duro_net duro_net_t;
 typedef struct duro_listener duro_listener_t;
 struct duro_ratelimit;
@@ -98,21 +93,6 @@ struct duro_net {
   uint64_t writes, partial_writes, accepts, overflows, rate_limited;
 };
 
-typedef void (*duro_accept_cb)(duro_listener_t *l, duro_conn_t *c);
-
-struct duro_listener {
-  uv_poll_t poll;           /* the listening socket is readable */
-  uv_timer_t backoff;       /* out of descriptors: when to try again */
-  duro_net_t *net;
-  duro_accept_cb on_accept; /* must set the protocol of the new connection */
-  void *data;
-  int fd;                   /* the listening socket */
-  int active;               /* listening; stop closes it once */
-  unsigned backoff_ms;      /* 0: accepting normally */
-  uint64_t starved_since_ms;
-  uint64_t starved_warned_ms;
-};
-
 struct duro_conn {
   uv_tcp_t tcp;             /* first: uv handle pointers cast back to us */
   duro_net_t *net;
@@ -122,9 +102,15 @@ struct duro_conn {
   duro_list_t node;         /* in net->conns */
   duro_list_t pending_node; /* in net->pending while output is queued */
   duro_buf_t in;            /* unconsumed input, freed when empty */
-  /* send queue: a ring of chunk references, allocated on demand */
-  duro_chunk_t **q;
-  uint32_t q_head, q_len, q_cap;
+  /* send queue: a ring of chunk references, inline for the first few (a
+   * broadcast to an idle socket allocates nothing), on the heap once a
+   * reader falls behind (q_cap > 0), back inline when it drains */
+  union {
+    duro_chunk_t *inl[DURO_CONN_QUEUE_INLINE];
+    duro_chunk_t **heap;
+  } q;
+  uint32_t q_head, q_len;
+  uint32_t q_mask;          /* capacity - 1; < INLINE: the inline ring */
   uint32_t head_off;        /* bytes of q[q_head] already written */
   uint32_t inflight;        /* entries covered by the uv_write in flight */
   size_t q_bytes;
@@ -152,16 +138,6 @@ void duro_net_close(duro_net_t *net);
  * The table is owned by net and freed by duro_net_close. */
 struct duro_limits;
 void duro_net_limit_rate(duro_net_t *net, const struct duro_limits *limits);
-
-/* Binds host:port and starts accepting. Returns 0 or a negative uv error;
- * err gets a readable reason ("127.0.0.1:8787: address already in use"). */
-int duro_listener_start(duro_listener_t *l, duro_net_t *net, const char *host,
-                        int port, duro_accept_cb cb, void *data, char *err,
-                        size_t errlen);
-/* Stops accepting and closes the listening socket. */
-void duro_listener_stop(duro_listener_t *l);
-/* The port actually bound (useful with port 0). */
-int duro_listener_port(duro_listener_t *l);
 
 /* Queues a reference to chunk c (the caller keeps its own reference).
  * Bytes go out at the end of this loop turn. Returns 0, DURO_ECLOSED for a
@@ -213,8 +189,18 @@ int duro_conn_is_loopback(const duro_conn_t *c);
  * (also without rate limits or for an exempt peer). */
 int duro_conn_over_message_rate(duro_conn_t *c);
 
+/* For net/listener.c: wraps an accepted socket fd (taken over) from peer
+ * sa in a new connection of net (the loop holds its reference), with its
+ * rate-limit slot. NULL when libuv refused the descriptor (closed). */
+duro_conn_t *duro__conn_adopt(duro_net_t *net, int fd,
+                              const struct sockaddr *sa);
+
 /* Offers bytes that were read earlier but not consumed (after a protocol
  * switch or an unpause) to the protocol again, on the next loop turn. */
 void duro_conn_reprocess(duro_conn_t *c);
+
+/* Listening sockets live in their own file; most users of connections
+ * also start listeners. */
+#include "net/listener.h"
 
 #endif
