@@ -801,11 +801,11 @@ static int sync_message(duro_object_t *o, void *state, duro_socket_t *sock,
   const char *why;
   int rc = duro_sync_parse(data, len, st->events, SYNC_MAX_BATCH, &m, &why);
   duro_buf_t b = DURO_BUF_INIT;
-  if (rc == SYNC_PARSE_DEFECT) {
+  if (rc == DURO_EPROTO) {
     send_defect(c, why);
     return 0;
   }
-  if (rc == SYNC_PARSE_DIE) {
+  if (rc == DURO_EINVAL) {
     char text[200];
     duro_err_fmt(DURO_EINVAL, text, sizeof(text), "Invalid request: %s", why);
     duro_sync_build_die(&b, m.id, text);
@@ -903,13 +903,11 @@ static int http_request(duro_object_t *o, sync_state_t *st,
   duro_buf_t b = DURO_BUF_INIT;
   int rc = duro_sync_parse(body, len, st->events, SYNC_MAX_BATCH, &m, &why);
   duro_buf_append(&b, "[", 1);
-  if (rc == SYNC_PARSE_DEFECT || (rc == SYNC_PARSE_OK &&
-                                  m.kind != SYNC_MSG_REQUEST)) {
-    duro_sync_build_defect(&b,
-                           rc == SYNC_PARSE_DEFECT
-                               ? why
-                               : "expected a Request on the HTTP transport");
-  } else if (rc == SYNC_PARSE_DIE) {
+  if (rc == DURO_EPROTO || (rc == 0 && m.kind != SYNC_MSG_REQUEST)) {
+    duro_sync_build_defect(
+        &b,
+        rc == DURO_EPROTO ? why : "expected a Request on the HTTP transport");
+  } else if (rc == DURO_EINVAL) {
     char text[200];
     duro_err_fmt(DURO_EINVAL, text, sizeof(text), "Invalid request: %s", why);
     duro_sync_build_die(&b, m.id, text);

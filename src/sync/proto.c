@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/err.h"
 #include "core/str.h"
 #include "core/url.h"
 
@@ -543,87 +544,87 @@ int duro_sync_parse(const char *data, size_t len, sync_event_t *events,
   sync_span_t request_id = {0};
   *why = "message is not a JSON object";
   if (obj_open(&s) < 0)
-    return SYNC_PARSE_DEFECT;
+    return DURO_EPROTO;
   while ((r = obj_next(&s, &first, &k)) > 0) {
     if (key_is(k, "_tag")) {
       if (scan_string(&s, &tag) < 0)
-        return SYNC_PARSE_DEFECT;
+        return DURO_EPROTO;
     } else if (key_is(k, "id")) {
       id_bad = 0;
       if (s.p < s.end && *s.p == '"') {
         if (scan_string(&s, &id) < 0)
-          return SYNC_PARSE_DEFECT;
+          return DURO_EPROTO;
       } else {
         id_bad = 1;
         if (skip_value(&s) < 0)
-          return SYNC_PARSE_DEFECT;
+          return DURO_EPROTO;
       }
     } else if (key_is(k, "requestId")) {
       rid_bad = 0;
       if (s.p < s.end && *s.p == '"') {
         if (scan_string(&s, &request_id) < 0)
-          return SYNC_PARSE_DEFECT;
+          return DURO_EPROTO;
       } else {
         rid_bad = 1;
         if (skip_value(&s) < 0)
-          return SYNC_PARSE_DEFECT;
+          return DURO_EPROTO;
       }
     } else if (key_is(k, "tag")) {
       if (s.p < s.end && *s.p == '"') {
         if (scan_string(&s, &rtag) < 0)
-          return SYNC_PARSE_DEFECT;
+          return DURO_EPROTO;
       } else if (skip_value(&s) < 0) {
-        return SYNC_PARSE_DEFECT;
+        return DURO_EPROTO;
       }
     } else if (key_is(k, "payload")) {
       if (raw_value(&s, &payload) < 0)
-        return SYNC_PARSE_DEFECT;
+        return DURO_EPROTO;
     } else if (skip_value(&s) < 0) {
-      return SYNC_PARSE_DEFECT;
+      return DURO_EPROTO;
     }
   }
   *why = "message is not valid JSON";
   if (r < 0)
-    return SYNC_PARSE_DEFECT;
+    return DURO_EPROTO;
   ws(&s);
   if (s.p != s.end)
-    return SYNC_PARSE_DEFECT;
+    return DURO_EPROTO;
   *why = "message has no _tag";
   if (!tag.p)
-    return SYNC_PARSE_DEFECT;
+    return DURO_EPROTO;
   if (key_is(tag, "Ping")) {
     m->kind = SYNC_MSG_PING;
-    return SYNC_PARSE_OK;
+    return 0;
   }
   if (key_is(tag, "Eof")) {
     m->kind = SYNC_MSG_EOF;
-    return SYNC_PARSE_OK;
+    return 0;
   }
   if (key_is(tag, "Ack") || key_is(tag, "Interrupt")) {
     *why = "requestId must be a string";
     if (rid_bad || !id_ok(request_id))
-      return SYNC_PARSE_DEFECT;
+      return DURO_EPROTO;
     m->kind = key_is(tag, "Ack") ? SYNC_MSG_ACK : SYNC_MSG_INTERRUPT;
     m->id = request_id;
-    return SYNC_PARSE_OK;
+    return 0;
   }
   *why = "unknown message _tag";
   if (!key_is(tag, "Request"))
-    return SYNC_PARSE_DEFECT;
+    return DURO_EPROTO;
   *why = "request id must be a string";
   if (id_bad || !id_ok(id))
-    return SYNC_PARSE_DEFECT;
+    return DURO_EPROTO;
   *why = "unknown request tag";
   if (!rtag.p || rpc_of(rtag, m) < 0)
-    return SYNC_PARSE_DEFECT;
+    return DURO_EPROTO;
   m->kind = SYNC_MSG_REQUEST;
   m->id = id;
   *why = "request has no payload";
   if (!payload.p)
-    return SYNC_PARSE_DIE;
+    return DURO_EINVAL;
   if (parse_payload(payload, m, why) < 0)
-    return SYNC_PARSE_DIE;
-  return SYNC_PARSE_OK;
+    return DURO_EINVAL;
+  return 0;
 }
 
 /* ---- strings ------------------------------------------------------------------ */

@@ -85,22 +85,15 @@ typedef struct sync_msg {
   size_t events_cap;
 } sync_msg_t;
 
-enum {
-  SYNC_PARSE_OK = 0,
-  /* Not a message at all (bad JSON, unknown _tag, bad id, unknown RPC):
-   * answer with a Defect. */
-  SYNC_PARSE_DEFECT = -1,
-  /* A Request with a valid id and tag whose payload does not match the
-   * schema: answer Exit with a Die cause. */
-  SYNC_PARSE_DIE = -2,
-};
-
 /*
  * Parses one client message of len bytes. events/events_cap give room for
  * a Push batch (events beyond the cap are validated and counted in
  * m->nevents but not stored). Spans point into data, which must outlive m.
- * Returns SYNC_PARSE_OK, SYNC_PARSE_DEFECT or SYNC_PARSE_DIE; on error
- * *why gets a static description (for the Defect or Die text).
+ * Returns 0; DURO_EPROTO when it is not a message at all (bad JSON, an
+ * unknown _tag, a bad id, an unknown RPC: the answer is a Defect); or
+ * DURO_EINVAL for a Request with a valid id and tag whose payload does
+ * not match the schema (the answer is an Exit with a Die cause, for
+ * m->id). On error *why gets a static description for that answer.
  */
 int duro_sync_parse(const char *data, size_t len, sync_event_t *events,
                     size_t events_cap, sync_msg_t *m, const char **why);

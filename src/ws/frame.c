@@ -171,7 +171,7 @@ ssize_t duro_ws_reader_feed(duro_ws_reader_t *r, uint8_t *buf, size_t len,
     duro_buf_free(&r->msg);
 
   if (len < 2)
-    return 0;
+    return DURO_AGAIN;
 
   unsigned b0 = buf[0], b1 = buf[1];
   int fin = (b0 & 0x80) != 0;
@@ -209,12 +209,12 @@ ssize_t duro_ws_reader_feed(duro_ws_reader_t *r, uint8_t *buf, size_t len,
 
   if (plen == 126) {
     if (len < 4)
-      return 0;
+      return DURO_AGAIN;
     plen = (uint64_t)buf[2] << 8 | buf[3];
     hdr = 4;
   } else if (plen == 127) {
     if (len < 10)
-      return 0;
+      return DURO_AGAIN;
     plen = 0;
     for (int i = 0; i < 8; i++)
       plen = plen << 8 | buf[2 + i];
@@ -237,7 +237,7 @@ ssize_t duro_ws_reader_feed(duro_ws_reader_t *r, uint8_t *buf, size_t len,
   /* plen is at most max_message (a size_t) or 125 here, so the cast and
    * the sum below cannot wrap once the whole frame is in buf. */
   if (len < hdr || len - hdr < plen)
-    return 0;
+    return DURO_AGAIN;
 
   size_t n = (size_t)plen;
   size_t consumed = hdr + n;

@@ -185,8 +185,8 @@ void duro_ws_reader_reset(duro_ws_reader_t *r);
  *       buffered. An unfragmented data frame is delivered zero-copy (the
  *       pointer is into buf); the final fragment of a fragmented message
  *       delivers r->msg's bytes.
- *  0    buf does not hold a whole frame yet: nothing was consumed or
- *       modified; call again with the same bytes plus more. The header is
+ *  DURO_AGAIN  buf does not hold a whole frame yet: nothing was consumed
+ *       or modified; call again with the same bytes plus more. The header is
  *       still checked as soon as it is present, so a frame that is bound to
  *       fail (bad bits, too big) is rejected without waiting for payload.
  *  DURO_EPROTO  a protocol violation; ev->error_code is 1002 or 1007.

@@ -126,7 +126,7 @@ int duro_http_header_has_token(const char *value, size_t len,
 
 int duro_ws_check_upgrade(duro_ws_hdr_t upgrade, duro_ws_hdr_t connection,
                           duro_ws_hdr_t version, duro_ws_hdr_t key,
-                          const char **reason) {
+                          int *out_status, const char **reason) {
   const char *why = NULL;
   int status = 0;
 
@@ -152,7 +152,8 @@ int duro_ws_check_upgrade(duro_ws_hdr_t upgrade, duro_ws_hdr_t connection,
   }
   if (reason)
     *reason = why;
-  return status;
+  *out_status = status;
+  return status ? DURO_EPROTO : 0;
 }
 
 static int refuse_answer(const char **reason, const char *why) {

@@ -40,13 +40,14 @@ int duro_ws_accept_key(const char *key, size_t key_len, char out[29]);
  *     (the caller adds "Sec-WebSocket-Version: 13" to that response),
  *   Sec-WebSocket-Key must be a valid key (accept_key)     else 400.
  * Token and value comparisons are case-insensitive and ignore surrounding
- * whitespace. Returns 0 when the upgrade is acceptable, else the HTTP
- * status; *reason (if reason is not NULL) gets a short static string for
- * the response body, or NULL on success.
+ * whitespace. Returns 0 when the upgrade is acceptable, else DURO_EPROTO
+ * with the HTTP status to answer in *status (0 on success); *reason (if
+ * reason is not NULL) gets a short static string for the response body,
+ * or NULL on success.
  */
 int duro_ws_check_upgrade(duro_ws_hdr_t upgrade, duro_ws_hdr_t connection,
                           duro_ws_hdr_t version, duro_ws_hdr_t key,
-                          const char **reason);
+                          int *status, const char **reason);
 
 /*
  * Returns 1 when the comma-separated header value (len bytes, borrowed,

@@ -126,12 +126,12 @@ static size_t ws_on_data(duro_conn_t *c, uint8_t *data, size_t len) {
   while (off < len && !c->closed && !c->close_after_drain) {
     duro_ws_event_t ev;
     ssize_t n = duro_ws_reader_feed(&w->reader, data + off, len - off, &ev);
+    if (n == DURO_AGAIN)
+      break;
     if (n < 0) {
       fail_connection(c, w, ev.error_code, ev.error_reason);
       return len;
     }
-    if (n == 0)
-      break;
     off += (size_t)n;
     switch (ev.opcode) {
     case 0:
@@ -266,9 +266,11 @@ static int check_request(const duro_http_req_t *req, const char **reason) {
     *reason = "more than one Sec-WebSocket-Key or Sec-WebSocket-Version";
     return 400;
   }
-  return duro_ws_check_upgrade(hdr(req, "Upgrade"), hdr(req, "Connection"),
-                               hdr(req, "Sec-WebSocket-Version"),
-                               hdr(req, "Sec-WebSocket-Key"), reason);
+  int status;
+  duro_ws_check_upgrade(hdr(req, "Upgrade"), hdr(req, "Connection"),
+                        hdr(req, "Sec-WebSocket-Version"),
+                        hdr(req, "Sec-WebSocket-Key"), &status, reason);
+  return status;
 }
 
 int duro_ws_refuse_bad_upgrade(duro_http_req_t *req) {

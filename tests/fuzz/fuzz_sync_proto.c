@@ -26,6 +26,7 @@
 
 #include "core/alloc.h"
 #include "core/buf.h"
+#include "core/err.h"
 #include "sync/proto.h"
 
 #define CHECK(c)                                                              \
@@ -81,17 +82,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   sync_msg_t m;
   const char *why = NULL;
   int rc = duro_sync_parse(msg, size, events, 4, &m, &why);
-  CHECK(rc == SYNC_PARSE_OK || rc == SYNC_PARSE_DEFECT ||
-        rc == SYNC_PARSE_DIE);
+  CHECK(rc == 0 || rc == DURO_EPROTO || rc == DURO_EINVAL);
   duro_buf_t b = DURO_BUF_INIT;
-  if (rc != SYNC_PARSE_OK) {
+  if (rc != 0) {
     CHECK(why != NULL);
     duro_sync_build_defect(&b, why);
     valid_json(&b);
   }
-  if (rc == SYNC_PARSE_OK)
+  if (rc == 0)
     CHECK(duro_sync_json_valid(msg, size));
-  if (rc == SYNC_PARSE_OK || rc == SYNC_PARSE_DIE) {
+  if (rc == 0 || rc == DURO_EINVAL) {
     in_bounds(m.id);
     if (m.id.p) {
       CHECK(m.id.n <= SYNC_MAX_ID);
@@ -112,7 +112,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       valid_json(&b);
     }
   }
-  if (rc == SYNC_PARSE_OK && m.kind == SYNC_MSG_REQUEST) {
+  if (rc == 0 && m.kind == SYNC_MSG_REQUEST) {
     in_bounds(m.store_id);
     in_bounds(m.payload);
     in_bounds(m.cursor_backend_id);

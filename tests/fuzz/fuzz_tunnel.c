@@ -64,6 +64,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "core/clock.h"
 #include "core/config.h"
 #include "core/log.h"
 #include "frontend/frontend.h"

@@ -18,6 +18,7 @@
 
 #include "core/alloc.h"
 #include "core/buf.h"
+#include "core/err.h"
 #include "ws/frame.h"
 #include "ws/utf8.h"
 
@@ -92,6 +93,8 @@ static struct outcome run(const uint8_t *data, size_t size, int masked,
     for (;;) {
       duro_ws_event_t ev;
       ssize_t n = duro_ws_reader_feed(&r, in.data, in.len, &ev);
+      if (n == DURO_AGAIN)
+        break;
       if (n < 0) {
         if (!ev.error_reason || (ev.error_code != 1002 &&
                                  ev.error_code != 1007 &&
@@ -101,8 +104,6 @@ static struct outcome run(const uint8_t *data, size_t size, int masked,
         o.hash = mix(o.hash, &ev.error_code, sizeof(ev.error_code));
         goto done;
       }
-      if (n == 0)
-        break;
       if ((size_t)n > in.len)
         abort();
       check_event(&ev);

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/err.h"
 #include "ws/handshake.h"
 
 #define NSLICE 5
@@ -44,7 +45,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   }
 
   const char *reason = NULL;
-  int status = duro_ws_check_upgrade(h[0], h[1], h[2], h[3], &reason);
+  int status;
+  int checked = duro_ws_check_upgrade(h[0], h[1], h[2], h[3], &status,
+                                      &reason);
+  if ((checked == 0) != (status == 0) || (checked && checked != DURO_EPROTO))
+    abort();
   if (status != 0 && status != 400 && status != 426)
     abort();
   if (status && !reason)
