@@ -31,7 +31,8 @@ CMD_OBJ   := $(CMD_SRC:%.c=$(BUILD)/%.o)
 # like one of duro's internals stays its own.
 DYNLIST   := $(BUILD)/duro.dynlist
 LDFLAGS   += -Wl,--dynamic-list=$(DYNLIST)
-UNIT_SRC  := $(wildcard tests/unit/test_*.c)
+# tests/unit/<folder>/test_<module>.c mirrors src/<folder>/<module>.c.
+UNIT_SRC  := $(wildcard tests/unit/*/test_*.c)
 UNIT_BIN  := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 WEB_FILES := $(wildcard web/*)
 
@@ -138,7 +139,7 @@ $(BUILD)/tests/fixtures/lib%.so: tests/fixtures/%.c include/duro.h
 	@echo "  CCSO    $<"
 	@$(CC) -Iinclude $(CFLAGS) -shared -fPIC -o $@ $<
 
-$(BUILD)/tests/test_loader: $(FIXTURE_SO)
+$(BUILD)/tests/objects/test_loader: $(FIXTURE_SO)
 integration: $(FIXTURE_SO)
 
 # make install [PREFIX=/usr/local] [DESTDIR=]: the binary, the public

@@ -273,14 +273,14 @@ static void test_config_classes(void **state) {
 }
 
 int main(void) {
-  /* The fixtures sit beside this binary, in fixtures/. */
+  /* The fixtures sit in tests/fixtures/, one folder above this binary's. */
   char self[PATH_MAX];
   ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
   if (n <= 0)
     return 1;
   self[n] = '\0';
   *strrchr(self, '/') = '\0';
-  snprintf(fixtures, sizeof(fixtures), "%s/fixtures", self);
+  snprintf(fixtures, sizeof(fixtures), "%s/../fixtures", self);
   snprintf(tmp_dir, sizeof(tmp_dir), "/tmp/duro-loader-XXXXXX");
   if (!mkdtemp(tmp_dir))
     return 1;

@@ -1,5 +1,5 @@
 /*
- * test_objects.c: the object runtime against a real SQLite file: id
+ * test_runtime.c: the object runtime against a real SQLite file: id
  * derivation, storage get/put/delete/list, persistence across a restart,
  * eviction and rebuild, alarms, stub calls and the output gate.
  */

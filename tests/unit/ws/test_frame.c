@@ -1,5 +1,5 @@
 /*
- * test_ws_frame.c: the RFC 6455 frame codec (src/ws/frame.c).
+ * test_frame.c: the RFC 6455 frame codec (src/ws/frame.c).
  *
  * Header writing and reading for every opcode and the length boundaries
  * (0, 125, 126, 65535, 65536), masking at every key offset and alignment,

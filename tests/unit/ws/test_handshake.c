@@ -1,5 +1,5 @@
 /*
- * test_ws_handshake.c: the opening handshake checks (src/ws/handshake.c).
+ * test_handshake.c: the opening handshake checks (src/ws/handshake.c).
  *
  * Sec-WebSocket-Accept against the RFC 6455 example, key validation, the
  * status each bad upgrade request gets, header token matching, and client

@@ -1,5 +1,5 @@
 /*
- * test_respond.c: header injection. An object that copies user input into
+ * test_api.c: header injection. An object that copies user input into
  * a response header (duro_respond_headers) must never put a CR or LF on
  * the wire: the response head writer refuses such a header, and the client
  * gets a 500 with none of the object's headers and no injected line. Both

@@ -1,5 +1,5 @@
 /*
- * test_sync_hooks.c: the public sync hooks (duro_sync_class_init) on a
+ * test_hooks.c: the public sync hooks (duro_sync_class_init) on a
  * real backend in this process: a user class validates pushes and pulls
  * and observes results; a refusal becomes the spec's UnknownError and
  * stores nothing. A blocking HTTP-transport client runs in a thread while

@@ -1,5 +1,5 @@
 /*
- * test_sync_proto.c: the LiveStore sync codec (src/sync/proto.c) and the
+ * test_proto.c: the LiveStore sync codec (src/sync/proto.c) and the
  * connect-time query and auth checks (src/sync/auth.c), table-driven.
  */
 #include <setjmp.h>

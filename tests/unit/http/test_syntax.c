@@ -1,5 +1,5 @@
 /*
- * test_http_syntax.c: the strict head and chunked-body scans
+ * test_syntax.c: the strict head and chunked-body scans
  * (src/http/syntax.c).
  *
  * Table-driven: each input is checked whole, split at every offset into
