@@ -2,16 +2,16 @@
 # The layer check of docs/architecture.md: every #include "..." in src/
 # points down the floor plan (or within the file's own folder), never up
 # or sideways; include/duro.h, the public API, is included only from the
-# sync engine up; and core's copies of duro.h's shared blocks
+# runtime (objects/) up; and core's copies of duro.h's shared blocks
 # (src/core/types.h) are identical to duro.h's.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # The floor plan, bottom to top. A folder may include the folders listed
 # before it. Keep in step with docs/architecture.md.
-order=(core net http ws store sync objects classes frontend backend cmd)
+order=(core net http ws store objects sync classes frontend backend cmd)
 # The lowest floor that may include duro.h.
-duro_h_from=sync
+duro_h_from=objects
 
 rank() {
   local i
@@ -57,6 +57,21 @@ while IFS= read -r f; do
   done < <(grep -nE '^[[:space:]]*#[[:space:]]*include[[:space:]]+"' "$f" |
            sed -E 's/^([0-9]+):[[:space:]]*#[[:space:]]*include[[:space:]]+("[^"]+").*/\1:\2/')
 done < <(find src -name '*.[ch]' | sort)
+
+# A connection's fields (net/conn_impl.h) are for the folders that
+# implement protocols over it; above them duro_conn_t is opaque.
+conn_impl_in="net http ws"
+while IFS=: read -r f line _; do
+  dir=${f#src/}
+  dir=${dir%%/*}
+  case " $conn_impl_in " in
+    *" $dir "*) ;;
+    *)
+      echo "layers: $f:$line: src/$dir includes net/conn_impl.h (only ${conn_impl_in// /, } may; use net/conn.h)" >&2
+      fail=1
+      ;;
+  esac
+done < <(grep -rnE '^[[:space:]]*#[[:space:]]*include[[:space:]]+"net/conn_impl\.h"' src --include='*.[ch]' | sort)
 
 # duro.h's shared blocks and core's copies
 for name in errors header; do

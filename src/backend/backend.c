@@ -277,7 +277,8 @@ int duro_backend_start(duro_backend_t *b, duro_net_t *net, duro_runtime_t *rt,
   b->sync_bound = duro_runtime_has_binding(rt, "LIVESTORE_SYNC", 14);
   if (b->sync_bound &&
       (duro_sync_auth_init(&b->sync_auth, cfg, err, errlen) < 0 ||
-       duro_sync_setup(cfg, net->loop, err, errlen) < 0))
+       duro_sync_setup(duro_runtime_store(rt), cfg, net->loop, &b->sync, err,
+                       errlen) < 0))
     return DURO_EINVAL;
   duro_http_opts_init(&b->http_opts, &cfg->limits, backend_handle, b);
   return duro_listener_start(&b->listener, net, cfg->host, port, on_accept, b,
@@ -287,4 +288,6 @@ int duro_backend_start(duro_backend_t *b, duro_net_t *net, duro_runtime_t *rt,
 void duro_backend_stop(duro_backend_t *b) {
   duro_listener_stop(&b->listener);
   duro_sync_auth_free(&b->sync_auth);
+  duro_sync_stop(b->sync);
+  b->sync = NULL;
 }

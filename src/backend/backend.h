@@ -10,6 +10,7 @@
 #include "net/conn.h"
 #include "objects/runtime.h"
 #include "sync/auth.h"
+#include "sync/sync.h"
 
 typedef struct duro_backend {
   duro_runtime_t *rt;
@@ -20,6 +21,7 @@ typedef struct duro_backend {
   size_t secret_len;
   int sync_bound;     /* LIVESTORE_SYNC is a bound namespace */
   sync_auth_t sync_auth;
+  sync_ctx_t *sync;   /* the sync engine's setup for rt (sync/sync.h) */
 } duro_backend_t;
 
 /* Starts listening on cfg->host:port. err gets a reason on failure. */

@@ -11,7 +11,7 @@ extern const duro_class_t duro_class_test_do;       /* TestDurableObject */
 extern const duro_class_t duro_class_coordinator;   /* MessageCoordinator */
 extern const duro_class_t duro_class_countdown;     /* CountdownTimer */
 extern const duro_class_t duro_class_room;          /* Room */
-extern const duro_sync_class_t duro_class_sync;     /* SyncBackend */
+extern duro_sync_class_t duro_class_sync;           /* SyncBackend */
 
 /* Every built-in class, NULL-terminated. */
 extern const duro_class_t *const duro_builtin_classes[];

@@ -22,6 +22,7 @@
 #include "core/log.h"
 #include "core/str.h"
 #include "frontend/frontend.h"
+#include "frontend/schema.h"
 #include "frontend/tunnel.h"
 #include "http/http.h"
 #include "net/conn.h"
@@ -94,8 +95,9 @@ static void finish(app_t *app) {
     duro_store_close(app->store, on_store_closed, app);
   } else {
     /* a frontend alone: close the sockets and stop */
-    DURO_LIST_FOREACH(it, &app->net.conns)
-      duro_conn_close_after_flush(DURO_CONTAINER_OF(it, duro_conn_t, node));
+    for (duro_conn_t *c = duro_net_next_conn(&app->net, NULL); c;
+         c = duro_net_next_conn(&app->net, c))
+      duro_conn_close_after_flush(c);
     uv_stop(app->loop);
   }
 }
@@ -105,10 +107,9 @@ static void finish(app_t *app) {
  * close (see duro_http_drain). */
 static int answers_owed(app_t *app) {
   int owed = 0;
-  DURO_LIST_FOREACH(it, &app->net.conns) {
-    duro_conn_t *c = DURO_CONTAINER_OF(it, duro_conn_t, node);
-    owed |= duro_http_drain(c) || (!c->closed && (c->q_len || c->wreq));
-  }
+  for (duro_conn_t *c = duro_net_next_conn(&app->net, NULL); c;
+       c = duro_net_next_conn(&app->net, c))
+    owed |= duro_http_drain(c) || duro_conn_has_output(c);
   return owed;
 }
 
@@ -130,8 +131,9 @@ static void on_runtime_drained(void *data) {
 static void on_grace_over(uv_timer_t *t) {
   app_t *app = t->data;
   duro_log_warn("shutdown grace period over; closing what is left");
-  DURO_LIST_FOREACH(it, &app->net.conns)
-    duro_conn_close(DURO_CONTAINER_OF(it, duro_conn_t, node));
+  for (duro_conn_t *c = duro_net_next_conn(&app->net, NULL); c;
+       c = duro_net_next_conn(&app->net, c))
+    duro_conn_close(c);
   finish(app);
 }
 
@@ -172,8 +174,9 @@ static void on_store_closed_on_error(void *data) { (void)data; }
  * handles. Works after a clean stop and after a failed start. */
 static void teardown(app_t *app) {
   if (app->net.loop)
-    DURO_LIST_FOREACH(it, &app->net.conns)
-      duro_conn_close(DURO_CONTAINER_OF(it, duro_conn_t, node));
+    for (duro_conn_t *c = duro_net_next_conn(&app->net, NULL); c;
+         c = duro_net_next_conn(&app->net, c))
+      duro_conn_close(c);
   /* The signal handles first: while they are open the loop never runs
    * out of work, and the store's close below needs the loop to finish. */
   if (app->handles_up) {
@@ -322,7 +325,10 @@ int main(int argc, char **argv) {
   app_t app;
   memset(&app, 0, sizeof(app));
   char err[1024];
-  int rc = duro_config_load(&app.cfg, argc, argv, err, sizeof(err));
+  /* The program's settings, secrets and built-in bindings: each layer's
+   * part of the configuration, put together in frontend/schema.c. */
+  int rc = duro_config_load_schema(&app.cfg, &duro_program_schema, argc, argv,
+                                   err, sizeof(err));
   if (rc == 1)
     return 0;
   if (rc < 0) {

@@ -6,16 +6,25 @@
  *   built-in defaults
  *   < the config file (wrangler-style JSONC: name, vars,
  *     durable_objects.bindings, dev.port; duro's own settings in "duro";
- *     "classes": classes from shared libraries)
+ *     a section per layer that has settings, such as "sync"; "classes":
+ *     classes from shared libraries)
  *   < .dev.vars beside the config file (vars only)
  *   < the environment (vars only: every var already known, plus NODE_ENV
- *     and the DURO_*_SECRET / DURO_SYNC_TOKEN well-known names)
+ *     and the names the schema lists)
  *   < command-line flags.
  *
- * One static table describes the settings of the "duro" section (name,
- * type, default, bounds, doc, field); it drives parsing, validation and the
- * --help text, so a new limit is one line in config.c plus a struct field.
- * A second table does the same for command-line flags.
+ * Core knows only its own settings. What the layers above add comes in a
+ * duro_config_schema_t from the caller: the names of the environment
+ * variables they read (secrets among them), the bindings a file without
+ * "durable_objects" gets, and their sections of the options table
+ * (core/options.h: one row per setting, which parses, bound-checks and
+ * prints it in --help). The program's schema is duro_program_schema
+ * (src/frontend/schema.h).
+ *
+ * The jobs are split: core/cmdline.c (argv), core/conffile.c (duro.jsonc
+ * and .dev.vars), core/options.c (the table machinery), and config.c,
+ * which puts them together in precedence order, merges the environment
+ * and resolves the mode and the ports.
  *
  * Loading is all or nothing: everything is parsed and validated into a
  * scratch config first, and an error leaves the caller's struct empty. The
@@ -65,8 +74,8 @@ typedef struct {
                      directory when relative */
 } duro_class_lib_t;
 
-/* The "duro" section of the config file; see the options table in config.c
- * (or `duro --help`) for meaning, defaults and bounds of each field. */
+/* The "duro" section of the config file; see its rows in config.c (or
+ * `duro --help`) for meaning, defaults and bounds of each field. */
 typedef struct duro_limits {
   size_t max_header_bytes, max_body_bytes, ws_max_message_bytes,
       ws_send_queue_bytes;
@@ -83,10 +92,10 @@ typedef struct duro_limits {
 
 enum { DURO_RATE_LIMIT_OFF, DURO_RATE_LIMIT_ON, DURO_RATE_LIMIT_AUTO };
 
-/* The "sync" section: the LiveStore sync backend (docs/livestore.md).
- * Secrets may also come from the environment or .dev.vars: DURO_SYNC_TOKEN
- * (accepted authToken values, comma-separated) and DURO_SYNC_SECRET (the
- * HS256 key for signed tokens). */
+/* The "sync" section: the LiveStore sync backend (docs/livestore.md). Its
+ * rows, defaults and environment names are src/sync/options.c's; the
+ * struct is declared here so that duro_config_t keeps its layout (the last
+ * thing core knows of sync). */
 typedef enum {
   DURO_SYNC_AUTH_AUTO = 0, /* tokens and/or secret if configured, else
                               open in development/test, refused in
@@ -125,21 +134,62 @@ typedef struct duro_config {
   size_t nclass_libs;
   duro_limits_t limits;
   duro_sync_config_t sync;
+  /* Private: the schema it was loaded with (duro_config_free frees the
+   * strings of its sections); NULL when not loaded. */
+  const struct duro_config_schema *schema;
 } duro_config_t;
+
+struct duro_config_section; /* core/options.h */
+
+/* A binding that a config file without "durable_objects" gets. */
+typedef struct duro_config_builtin {
+  const char *name;
+  const char *class_name;
+} duro_config_builtin_t;
+
+/*
+ * What the layers above core add to the configuration; static data, owned
+ * by the caller. Every member may be NULL.
+ */
+typedef struct duro_config_schema {
+  /* Lists of environment variable names taken into the vars even when no
+   * file mentions them (after NODE_ENV, which core reads itself); each
+   * list and the list of lists are NULL-terminated. */
+  const char *const *const *env_vars;
+  /* The built-in bindings, in order, ended by an entry with a NULL name. */
+  const duro_config_builtin_t *bindings;
+  /* Sections of the config file after "duro", NULL-terminated; each one's
+   * struct is a member of duro_config_t (its offset). */
+  const struct duro_config_section *const *sections;
+} duro_config_schema_t;
+
+/* The rows of the "duro" section (duro_limits_t), defined in config.c. */
+extern const struct duro_config_section duro_config_limits_section;
 
 /*
  * Parses argv (argv[0] is the program name and is ignored), reads the
- * config file and .dev.vars, merges the environment and resolves the mode.
+ * config file and .dev.vars, merges the environment and resolves the mode,
+ * with the settings, environment names and built-in bindings of schema
+ * (NULL: core's alone).
  *
  * Returns 0 with cfg filled (free it with duro_config_free); 1 when --help
  * or --version was requested and the text was written to stdout (cfg is
  * empty); DURO_EINVAL with a one-line message (no trailing newline) in err
  * on any error (cfg is empty). cfg's previous contents are not freed.
- * Strings in cfg are owned by cfg.
+ * Strings in cfg are owned by cfg; schema must outlive it.
  *
  * Afterwards the NODE_ENV var always holds the resolved mode's name (it is
  * set or rewritten when the mode came from --mode, the dev role or the
  * default), so code reading the var and code reading cfg->mode agree.
+ */
+int duro_config_load_schema(duro_config_t *cfg,
+                            const duro_config_schema_t *schema, int argc,
+                            char **argv, char *err, size_t errlen);
+
+/*
+ * duro_config_load_schema with the program's schema, duro_program_schema.
+ * Defined above core, beside that schema (src/frontend/schema.c), so that
+ * core names no layer; the unit tests and the fuzzer call it.
  */
 int duro_config_load(duro_config_t *cfg, int argc, char **argv, char *err,
                      size_t errlen);
@@ -161,11 +211,20 @@ const char *duro_mode_name(duro_mode_t m);
 void duro_limits_defaults(duro_limits_t *limits);
 
 /*
- * Writes the --help text (roles, flags, and the settings of the "duro"
- * section, all generated from the tables) to a newly allocated string the
- * caller frees. role NULL lists every flag; "dev", "backend" or "frontend"
- * lists only the flags that role accepts.
+ * Writes the --help text (roles, flags, the config file's keys, and the
+ * settings of the "duro" section and of schema's sections, all generated
+ * from the tables) to a newly allocated string the caller frees. role NULL
+ * lists every flag; "dev", "backend" or "frontend" lists only the flags
+ * that role accepts. schema may be NULL.
  */
-char *duro_config_usage(const char *role);
+char *duro_config_usage(const duro_config_schema_t *schema, const char *role);
+
+/* For core/conffile.c: sets var key (added in first-seen order, else
+ * replaced), and appends a binding (script_name may be NULL). */
+void duro_config__set_var(duro_config_t *c, const char *key,
+                          const char *value);
+void duro_config__add_binding(duro_config_t *c, const char *name,
+                              const char *class_name,
+                              const char *script_name);
 
 #endif

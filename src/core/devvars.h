@@ -2,7 +2,7 @@
  * devvars.h: the `.dev.vars` format (dotenv style KEY=VALUE lines).
  *
  * This module owns only the text format; reading the file and merging the
- * result into the configuration is config.c's job. The grammar, one entry
+ * result into the configuration is conffile.c's job. The grammar, one entry
  * per line (LF or CRLF):
  *
  *   # a comment line; blank lines are ignored too
@@ -16,7 +16,7 @@
  *
  * Whitespace around KEY and before VALUE is trimmed. KEY must match
  * [A-Za-z_][A-Za-z0-9_]*. A later line with the same KEY is reported again;
- * the consumer decides (config.c lets the last one win).
+ * the consumer decides (conffile.c lets the last one win).
  */
 #ifndef DURO_CORE_DEVVARS_H
 #define DURO_CORE_DEVVARS_H

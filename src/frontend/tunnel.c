@@ -62,7 +62,7 @@ static void tunnel_handle_closed(uv_handle_t *h) {
   if (--t->handles)
     return;
   if (t->browser) {
-    t->browser->proto_data = NULL;
+    duro_conn_set_proto_data(t->browser, NULL);
     duro_conn_unref(t->browser);
   }
   duro_buf_free(&t->head);
@@ -192,7 +192,7 @@ static size_t track_frames(frame_track_t *f, const uint8_t *p, size_t n) {
  * inside one), then both sides close. */
 static void end_relay(tunnel_t *t, uint16_t code, const char *reason) {
   duro_conn_t *c = t->browser;
-  if (c && !c->closed && t->down.left == 0 && t->down.hdr_len == 0) {
+  if (c && !duro_conn_is_closed(c) && t->down.left == 0 && t->down.hdr_len == 0) {
     duro_chunk_t *ch = duro_ws_close_chunk(code, reason,
                                            strlen(reason)); /* C string */
     duro_conn_send(c, ch);
@@ -204,7 +204,7 @@ static void end_relay(tunnel_t *t, uint16_t code, const char *reason) {
 }
 
 static size_t browser_on_data(duro_conn_t *c, uint8_t *data, size_t len) {
-  tunnel_t *t = c->proto_data;
+  tunnel_t *t = duro_conn_proto_data(c);
   if (!t || t->up_closed)
     return len;
   /* The backend sees every relayed socket as coming from this frontend
@@ -222,7 +222,7 @@ static size_t browser_on_data(duro_conn_t *c, uint8_t *data, size_t len) {
 }
 
 static void browser_on_close(duro_conn_t *c) {
-  tunnel_t *t = c->proto_data;
+  tunnel_t *t = duro_conn_proto_data(c);
   if (t)
     close_upstream(t);
 }
@@ -243,7 +243,7 @@ static const duro_proto_t tunnel_proto = {
 /* Relays bytes from the backend to the browser. */
 static void relay_down(tunnel_t *t, const void *data, size_t n) {
   track_frames(&t->down, data, n);
-  if (t->browser && !t->browser->closed)
+  if (t->browser && !duro_conn_is_closed(t->browser))
     duro_conn_send_copy(t->browser, data, n);
 }
 
@@ -273,8 +273,7 @@ static void start_relay(tunnel_t *t, const uint8_t *rest, size_t rest_len) {
   duro_conn_send_copy(c, out.data, out.len);
   duro_buf_free(&out);
   t->browser = duro_conn_ref(c);
-  c->proto = &tunnel_proto;
-  c->proto_data = t;
+  duro_conn_set_proto(c, &tunnel_proto, t);
   duro_conn_set_deadline(c, 0); /* the backend pings; its silence ends us */
   t->relaying = 1;
   uv_timer_stop(&t->timer);

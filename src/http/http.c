@@ -14,6 +14,7 @@
 #include "core/log.h"
 #include "core/str.h"
 #include "http/syntax.h"
+#include "net/conn_impl.h"
 
 typedef struct http_state {
   http_parser parser;

@@ -1,7 +1,7 @@
 /*
  * conn.c: TCP connections; see conn.h for the design.
  */
-#include "net/conn.h"
+#include "net/conn_impl.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -161,6 +161,34 @@ static void free_queue_storage(duro_conn_t *c) {
     duro_free(c->q.heap);
   c->q_mask = DURO_CONN_QUEUE_INLINE - 1;
   c->q_head = c->q_len = 0;
+}
+
+duro_conn_t *duro_conn_ref(duro_conn_t *c) {
+  c->refs++;
+  return c;
+}
+
+int duro_conn_is_closed(const duro_conn_t *c) { return c->closed; }
+
+int duro_conn_has_output(const duro_conn_t *c) {
+  return !c->closed && (c->q_len || c->wreq);
+}
+
+void duro_conn_set_proto(duro_conn_t *c, const duro_proto_t *proto,
+                         void *data) {
+  c->proto = proto;
+  c->proto_data = data;
+}
+
+void *duro_conn_proto_data(const duro_conn_t *c) { return c->proto_data; }
+
+void duro_conn_set_proto_data(duro_conn_t *c, void *data) {
+  c->proto_data = data;
+}
+
+duro_conn_t *duro_net_next_conn(duro_net_t *net, duro_conn_t *prev) {
+  duro_list_t *n = prev ? prev->node.next : net->conns.next;
+  return n == &net->conns ? NULL : DURO_CONTAINER_OF(n, duro_conn_t, node);
 }
 
 void duro_conn_unref(duro_conn_t *c) {

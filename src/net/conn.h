@@ -41,11 +41,11 @@
 #include "core/buf.h"
 #include "core/list.h"
 
+/* Opaque above net/, http/ and ws/: its fields are in net/conn_impl.h,
+ * which only those three folders include (scripts/layers.sh checks);
+ * everyone else uses the functions below. */
 typedef struct duro_conn duro_conn_t;
 
-/* Send-queue entries kept inside the connection before the ring moves to
- * the heap (a power of two). */
-#define DURO_CONN_QUEUE_INLINE 2
 typedef struct duro_net duro_net_t;
 typedef struct duro_listener duro_listener_t;
 struct duro_ratelimit;
@@ -93,39 +93,6 @@ struct duro_net {
   uint64_t writes, partial_writes, accepts, overflows, rate_limited;
 };
 
-struct duro_conn {
-  uv_tcp_t tcp;             /* first: uv handle pointers cast back to us */
-  duro_net_t *net;
-  const duro_proto_t *proto;
-  void *proto_data;         /* the protocol's state */
-  void *user;               /* the application's pointer (e.g. object socket) */
-  duro_list_t node;         /* in net->conns */
-  duro_list_t pending_node; /* in net->pending while output is queued */
-  duro_buf_t in;            /* unconsumed input, freed when empty */
-  /* send queue: a ring of chunk references, inline for the first few (a
-   * broadcast to an idle socket allocates nothing), on the heap once a
-   * reader falls behind (q_cap > 0), back inline when it drains */
-  union {
-    duro_chunk_t *inl[DURO_CONN_QUEUE_INLINE];
-    duro_chunk_t **heap;
-  } q;
-  uint32_t q_head, q_len;
-  uint32_t q_mask;          /* capacity - 1; < INLINE: the inline ring */
-  uint32_t head_off;        /* bytes of q[q_head] already written */
-  uint32_t inflight;        /* entries covered by the uv_write in flight */
-  size_t q_bytes;
-  uv_write_t *wreq;         /* only while a uv_write is in flight */
-  uint32_t deadline_s;      /* 0 = none */
-  uint32_t refs;
-  uint32_t rl_slot;         /* the peer's rate limit entry, 0 = none */
-  uint32_t rl_retry_ms;     /* > 0: over the connection rate; retry after */
-  uint64_t id;
-  uint8_t closed;           /* duro_conn_close() ran or the peer went away */
-  uint8_t reading;
-  uint8_t close_after_drain;
-  uint8_t handle_closed;
-  uint8_t want_flush;       /* call proto->on_flush before the next write */
-};
 
 /* Sets up the loop-wide state: read buffer, flusher and sweeper. */
 void duro_net_init(duro_net_t *net, uv_loop_t *loop, size_t max_conns,
@@ -171,13 +138,30 @@ void duro_conn_set_deadline(duro_conn_t *c, unsigned seconds);
 void duro_conn_pause_reading(duro_conn_t *c);
 void duro_conn_resume_reading(duro_conn_t *c);
 
-static inline duro_conn_t *duro_conn_ref(duro_conn_t *c) {
-  c->refs++;
-  return c;
-}
+/* Takes a reference; returns c. */
+duro_conn_t *duro_conn_ref(duro_conn_t *c);
 /* Drops a reference; frees the connection after it is closed and the last
  * reference is gone. */
 void duro_conn_unref(duro_conn_t *c);
+
+/* 1 once the connection is closed (duro_conn_close ran or the peer went
+ * away): sends are dropped from then on. */
+int duro_conn_is_closed(const duro_conn_t *c);
+/* 1 while an open connection still has output to write: chunks queued or
+ * a write in flight. */
+int duro_conn_has_output(const duro_conn_t *c);
+/* Hands the connection to another protocol: proto gets its bytes and its
+ * close from now on, with data as its state (duro_conn_proto_data). */
+void duro_conn_set_proto(duro_conn_t *c, const duro_proto_t *proto,
+                         void *data);
+/* The protocol's state, as set by duro_conn_set_proto (or NULL). */
+void *duro_conn_proto_data(const duro_conn_t *c);
+/* Replaces the protocol's state, keeping the protocol. */
+void duro_conn_set_proto_data(duro_conn_t *c, void *data);
+/* Iterates net's connections, open and closing (not yet freed): the first
+ * when prev is NULL, else the one after prev; NULL after the last. Closing
+ * the current one is safe (it stays listed until its handle is closed). */
+duro_conn_t *duro_net_next_conn(duro_net_t *net, duro_conn_t *prev);
 
 /* Writes "ip:port" of the peer into buf. DURO_ECLOSED when unknown. */
 int duro_conn_peer(const duro_conn_t *c, char *buf, size_t len);

@@ -10,7 +10,7 @@
 
 #include "core/err.h"
 #include "core/log.h"
-#include "net/conn.h"
+#include "net/conn_impl.h"
 
 #define ACCEPTS_PER_EVENT 128 /* bound the work of one readable listener */
 #define BACKOFF_MIN_MS 100    /* out of descriptors: first pause */

@@ -1,6 +1,11 @@
 /*
  * api.c: the functions of include/duro.h that classes call: object facts,
- * requests and responses, storage, alarms, stubs, environment and logs.
+ * requests and responses, storage, alarms, stubs, environment and logs
+ * (the object socket API is sockets.c). Each checks its arguments and
+ * does the work through the internal functions of the files below it;
+ * none calls another duro.h function.
+ *
+ * Calls registry.c, alarms.c and gate.c inside objects/ (see object.h).
  */
 #include <stdarg.h>
 #include <string.h>
@@ -9,7 +14,9 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "core/str.h"
-#include "objects/object.h"
+#include "objects/alarms.h"
+#include "objects/gate.h"
+#include "objects/registry.h"
 
 /* ---- the object ------------------------------------------------------------ */
 
@@ -86,48 +93,15 @@ void duro_request_defer(duro_request_t *r) { r->deferred = 1; }
 int duro_respond_headers(duro_request_t *r, int status,
                          const duro_header_t *headers, size_t nheaders,
                          const void *body, size_t len) {
-  if (r->answered)
-    return DURO_EINVAL;
-  if (status < 100 || status > 599 || status == 101)
-    status = 500;
-  r->answered = 1;
-  held_resp_t *resp = duro_calloc(1, sizeof(*resp));
-  resp->status = status;
-  resp->nheaders = nheaders;
-  resp->headers = duro_calloc(nheaders ? nheaders : 1, sizeof(duro_header_t));
-  for (size_t i = 0; i < nheaders; i++) {
-    resp->headers[i].name = duro_strndup(headers[i].name, headers[i].name_len);
-    resp->headers[i].name_len = headers[i].name_len;
-    resp->headers[i].value =
-        duro_strndup(headers[i].value, headers[i].value_len);
-    resp->headers[i].value_len = headers[i].value_len;
-  }
-  resp->body = duro_memdup(body, len);
-  resp->body_len = len;
-  held_op_t *op = duro__hold(r->target, HELD_RESPOND);
-  op->u.respond.req = r;
-  op->u.respond.resp = resp;
-  return 0;
+  return duro__respond_headers(r, status, headers, nheaders, body, len);
 }
 
 int duro_respond(duro_request_t *r, int status, const char *content_type,
                  const void *body, size_t len) {
-  static const char plain[] = "text/plain;charset=UTF-8";
-  duro_header_t h = {"Content-Type", 12, plain, sizeof(plain) - 1};
-  if (content_type) {
-    h.value = content_type;
-    h.value_len = strlen(content_type); /* C string: per duro.h */
-  }
-  return duro_respond_headers(r, status, &h, 1, body, len);
+  return duro__respond(r, status, content_type, body, len);
 }
 
 /* ---- storage -------------------------------------------------------------------- */
-
-static duro_store_batch_t *batch(duro_object_t *o) {
-  if (!o->batch)
-    o->batch = duro_store_batch_new(o->id, o->ns->name, o->name);
-  return o->batch;
-}
 
 int duro_storage_get(duro_object_t *o, const void *key, size_t klen,
                      const void **value, size_t *vlen) {
@@ -146,7 +120,7 @@ int duro_storage_put(duro_object_t *o, const void *key, size_t klen,
   if (klen > DURO_MAX_KEY_BYTES || vlen > DURO_MAX_VALUE_BYTES)
     return DURO_E2BIG;
   duro_kvmap_put(&o->kv, key, klen, value, vlen);
-  duro_store_batch_put(batch(o), key, klen, value, vlen);
+  duro_store_batch_put(duro__batch(o), key, klen, value, vlen);
   return 0;
 }
 
@@ -157,7 +131,7 @@ int duro_storage_delete(duro_object_t *o, const void *key, size_t klen) {
     return 0;
   int existed = duro_kvmap_delete(&o->kv, key, klen);
   if (existed)
-    duro_store_batch_delete(batch(o), key, klen);
+    duro_store_batch_delete(duro__batch(o), key, klen);
   return existed;
 }
 
@@ -165,14 +139,8 @@ int duro_storage_delete_all(duro_object_t *o) {
   if (!o->in_event)
     return DURO_EINVAL;
   duro_kvmap_clear(&o->kv);
-  duro_store_batch_delete_all(batch(o));
-  /* every alarm goes too */
-  duro_runtime_t *rt = o->rt;
-  for (size_t i = 0; i < rt->nalarms; i++)
-    if (memcmp(rt->alarms[i]->id, o->id, 64) == 0)
-      duro_alarm_delete(o, rt->alarms[i]->name);
-  for (size_t i = 0; i < o->nstaged; i++)
-    o->staged[i].due = -1;
+  duro_store_batch_delete_all(duro__batch(o));
+  duro__alarms_delete_all(o); /* every alarm goes too */
   return 0;
 }
 
@@ -224,81 +192,16 @@ int duro_storage_list(duro_object_t *o, const duro_list_opts_t *opts,
 
 static const char *alarm_name(const char *name) { return name ? name : ""; }
 
-static staged_alarm_t *staged_find(duro_object_t *o, const char *name) {
-  for (size_t i = o->nstaged; i-- > 0;)
-    if (strcmp(o->staged[i].name, name) == 0)
-      return &o->staged[i];
-  return NULL;
-}
-
-static int stage(duro_object_t *o, const char *name, int64_t due) {
-  staged_alarm_t *s = staged_find(o, name);
-  if (!s) {
-    if (o->nstaged == sizeof(o->staged) / sizeof(o->staged[0]))
-      return DURO_ENOSPC;
-    s = &o->staged[o->nstaged++];
-    s->name = duro_strdup(name);
-  }
-  s->due = due;
-  if (due < 0)
-    duro_store_batch_delete_alarm(batch(o), name);
-  else
-    duro_store_batch_set_alarm(batch(o), name, due);
-  return 0;
-}
-
 int duro_alarm_get(duro_object_t *o, const char *name, int64_t *due_ms) {
-  name = alarm_name(name);
-  staged_alarm_t *s = staged_find(o, name);
-  if (s) {
-    if (s->due < 0)
-      return DURO_ENOENT;
-    *due_ms = s->due;
-    return 0;
-  }
-  alarm_ent_t *a = duro__alarm_find(o->rt, o->id, name);
-  if (!a || a->running)
-    return DURO_ENOENT;
-  *due_ms = a->due;
-  return 0;
+  return duro__alarm_get(o, alarm_name(name), due_ms);
 }
 
 int duro_alarm_set(duro_object_t *o, const char *name, int64_t due_ms) {
-  if (!o->in_event)
-    return DURO_EINVAL;
-  name = alarm_name(name);
-  if (strlen(name) > 64) /* C string: an alarm name, per duro.h */
-    return DURO_EINVAL;
-  int64_t ignored;
-  if (duro_alarm_get(o, name, &ignored) < 0) {
-    /* a new alarm: count this object's alarms */
-    size_t n = 0;
-    for (size_t i = 0; i < o->rt->nalarms; i++)
-      if (memcmp(o->rt->alarms[i]->id, o->id, 64) == 0)
-        n++;
-    for (size_t i = 0; i < o->nstaged; i++)
-      if (o->staged[i].due >= 0 &&
-          !duro__alarm_find(o->rt, o->id, o->staged[i].name))
-        n++;
-    if (n >= DURO_MAX_ALARMS_PER_OBJECT)
-      return DURO_ENOSPC;
-  }
-  if (due_ms < 0)
-    due_ms = 0;
-  return stage(o, name, due_ms);
+  return duro__alarm_set(o, alarm_name(name), due_ms);
 }
 
 int duro_alarm_delete(duro_object_t *o, const char *name) {
-  if (!o->in_event)
-    return DURO_EINVAL;
-  name = alarm_name(name);
-  int64_t due;
-  int existed = duro_alarm_get(o, name, &due) == 0;
-  alarm_ent_t *a = duro__alarm_find(o->rt, o->id, name);
-  if (!existed && !a && !staged_find(o, name))
-    return 0;
-  int rc = stage(o, name, -1);
-  return rc < 0 ? rc : existed;
+  return duro__alarm_delete(o, alarm_name(name));
 }
 
 /* ---- stubs --------------------------------------------------------------------------- */

@@ -1,6 +1,38 @@
 /*
- * object.h: internals shared by the runtime's files (runtime.c, api.c,
- * sockets.c). Not part of the public API.
+ * object.h: the types that the runtime's files share. Not part of the
+ * public API; only src/objects/ includes it.
+ *
+ * The runtime is split by job, one file each, with a small internal
+ * header for what the others may call. A file calls only the files
+ * before it in this order (never one after it, so there is no call
+ * circle), and none of them calls a duro_* function of include/duro.h:
+ * what a public function and the runtime both need is an internal
+ * duro__* function that the public one wraps.
+ *
+ *   kvmap.c     an object's storage as an ordered in-memory map
+ *   registry.c  classes, bindings (namespaces), ids, the instance hash
+ *               table, allocating and freeing instances and the records
+ *               they own (requests, responses, sockets, events), the
+ *               event's write batch
+ *   alarms.c    the alarm index (every scheduled alarm of the process,
+ *               found by object and name, ordered by a min-heap on due
+ *               time) and the changes an event stages
+ *   gate.c      the output gate: held responses, sends, closes,
+ *               broadcasts and stub calls, released in order once
+ *               durable; answers to stub calls
+ *   events.c    events one at a time per object: loading (with backoff)
+ *               and resetting instances, run_event, commits, the queue of
+ *               events posted for the next loop turn, the alarm timer
+ *   sockets.c   the object socket API of duro.h and its WebSocket handler
+ *   api.c       the rest of duro.h (requests, storage, alarms, stubs, env)
+ *   runtime.c   runtime.h: create, start, fetch, eviction, shutdown,
+ *               free, stats, store jobs for built-in classes
+ *   loader.c    class libraries (calls runtime.h only)
+ *
+ * The behaviour has one loop in it: an event's output (a stub call, the
+ * answer to one) becomes another object's event. It is cut at the post
+ * queue: gate.c only appends events to rt->posted, and events.c, which
+ * called into the gate, starts the loop-turn handle that runs them.
  */
 #ifndef DURO_OBJECTS_OBJECT_H
 #define DURO_OBJECTS_OBJECT_H
@@ -33,8 +65,8 @@ typedef struct ns {
   const duro_class_t *table; /* class_ent->table */
 } ns_t;
 
-/* A scheduled alarm; the table of these is the truth for every object,
- * live or not, mirrored to the alarms table on disk. */
+/* A scheduled alarm; the index of these (alarms.c) is the truth for every
+ * object, live or not, mirrored to the alarms table on disk. */
 typedef struct alarm_ent {
   char id[65];
   ns_t *ns;
@@ -42,8 +74,21 @@ typedef struct alarm_ent {
   char *name;
   int64_t due;
   uint32_t attempts;
-  uint8_t running;
+  uint8_t running;          /* 1: delivered, its event not yet run; 2: also
+                             * deleted or replaced meanwhile (out of the
+                             * index; the event frees it) */
+  size_t heap_idx;          /* in rt->alarm_heap, or DURO_ALARM_NOT_QUEUED
+                             * (running, or not in the index) */
+  struct alarm_ent *hash_next; /* in rt->alarm_buckets */
 } alarm_ent_t;
+
+#define DURO_ALARM_NOT_QUEUED ((size_t)-1)
+
+/* A binary min-heap of alarms on due time; each entry knows its index. */
+typedef struct duro_alarm_heap {
+  alarm_ent_t **v;
+  size_t n, cap;
+} duro_alarm_heap_t;
 
 /* An alarm change made by the running event, applied when it succeeds. */
 typedef struct staged_alarm {
@@ -132,6 +177,11 @@ struct duro_object {
   /* things that keep the instance alive */
   size_t open_requests;         /* dispatched to it, not yet answered */
   size_t open_stubs;            /* its calls to others, not yet completed */
+  uint32_t alarms_running;      /* alarms delivered, their events not run */
+  /* a failed storage load waits to be retried (events.c) */
+  uint32_t load_retry_ms;       /* the last delay; 0 after a success */
+  uint64_t load_retry_at;       /* loop time of the retry */
+  duro_list_t load_retry_node;  /* in rt->load_retry while waiting */
   uint64_t last_active_ms;
   duro_object_t *hash_next;
   duro_list_t node;             /* in rt->objects */
@@ -142,7 +192,9 @@ enum ev_kind { EV_FETCH, EV_WS_MESSAGE, EV_WS_CLOSE, EV_ALARM, EV_STUB_DONE,
                EV_JOB_DONE };
 
 typedef struct obj_event {
-  duro_list_t node;
+  duro_list_t node;      /* in the object's waiting list, or rt->posted */
+  duro_object_t *to;     /* posted: the object it is for; NULL for a stub
+                          * call, whose target is found when it runs */
   uint8_t kind;
   duro_request_t *req;
   duro_socket_t *sock;
@@ -173,38 +225,23 @@ struct duro_runtime {
   duro_object_t **buckets;
   size_t nbuckets, nobjects;
   duro_list_t objects;
-  alarm_ent_t **alarms;
-  size_t nalarms, capalarms;
-  uv_timer_t alarm_timer;
+  /* the alarm index (alarms.c) */
+  alarm_ent_t **alarm_buckets;  /* by object id */
+  size_t nalarm_buckets, nalarms;
+  duro_alarm_heap_t alarm_heap; /* the alarms not running, by due time */
+  uv_timer_t alarm_timer;       /* for the heap's top (events.c) */
+  int64_t alarm_armed;          /* the due it is armed for; INT64_MAX: not */
   uv_timer_t evict_timer;
+  uv_timer_t load_timer;        /* retries of failed loads (events.c) */
+  duro_list_t load_retry;       /* objects waiting for one */
   uv_idle_t poster;
-  duro_list_t posted; /* obj_events for other objects, run next turn */
+  duro_list_t posted; /* obj_events for objects, run the next loop turn */
   duro_ws_opts_t ws_opts;
   uint8_t shutting_down;
   uint8_t closing_handles;
   void (*shutdown_cb)(void *data);
   void *shutdown_data;
-  uint64_t events, commits, evictions;
+  uint64_t events, commits, evictions, load_failures;
 };
-
-/* runtime.c */
-ns_t *duro__ns_find(const duro_runtime_t *rt, const char *name, size_t len);
-duro_object_t *duro__object_get(duro_runtime_t *rt, ns_t *ns,
-                                const char *name, size_t name_len);
-duro_object_t *duro__object_get_id(duro_runtime_t *rt, ns_t *ns,
-                                   const char *id);
-void duro__object_deliver(duro_object_t *o, obj_event_t *ev);
-void duro__post(duro_runtime_t *rt, duro_object_t *o, obj_event_t *ev);
-held_op_t *duro__hold(duro_object_t *o, int kind);
-void duro__request_free(duro_request_t *r);
-void duro__alarm_reschedule(duro_runtime_t *rt);
-alarm_ent_t *duro__alarm_find(duro_runtime_t *rt, const char *id,
-                              const char *name);
-void duro__resp_free(held_resp_t *r);
-
-/* sockets.c */
-extern const duro_ws_handler_t duro__object_ws_handler;
-void duro__socket_free(duro_socket_t *s);
-void duro__release_broadcast(duro_object_t *o, held_op_t *op);
 
 #endif

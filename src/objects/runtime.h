@@ -74,25 +74,32 @@ void duro_object_id_from_name(const char *ns, size_t ns_len,
                               const char *name, size_t name_len,
                               char out[65]);
 
-/* For built-in classes that keep their own tables (the LiveStore event
- * logs): runs work(db, arg) on the storage thread, in order with every
- * other store job, then done(o, state, status, arg) on the loop thread as
- * an event of o (one at a time with its other events; the instance stays
- * live until then). status is work's return value. work may BEGIN and
- * COMMIT itself; a return means its transaction is over. */
-typedef int (*duro_job_work_fn)(struct sqlite3 *db, void *arg);
+/* For engines above the runtime that keep their own tables (the LiveStore
+ * sync engine, src/sync/): runs work(db, arg) on the storage thread, in
+ * order with every other store job, then done(o, state, status, arg) on
+ * the loop thread as an event of o (one at a time with its other events;
+ * the instance stays live until then). status is work's return value, or
+ * DURO_ECANCELED when the store was closing. db is the store's opaque
+ * handle for its module calls (store/eventlog.h), valid during work. */
+typedef int (*duro_job_work_fn)(duro_store_db_t *db, void *arg);
 typedef void (*duro_job_done_fn)(duro_object_t *o, void *state, int status,
                                  void *arg);
 void duro_object_job(duro_object_t *o, duro_job_work_fn work,
                      duro_job_done_fn done, void *arg);
+/* The store o's jobs run on (for an engine's per-runtime context:
+ * duro_store_user). Never fails. */
+duro_store_t *duro_object_store(const duro_object_t *o);
 
-/* Queues chunk (an already framed WebSocket message, or a piece of one:
- * several calls in a row make one frame) on socket s now, bypassing the
- * output gate. Only for classes whose sends never depend on their own kv
- * writes (the LiveStore sync backend keeps its data in its own tables,
- * acknowledged by store jobs). The caller keeps its reference. Returns 0
- * or DURO_ECLOSED (closing, or just closed as a slow reader). */
-int duro_socket_send_raw(duro_socket_t *s, duro_chunk_t *chunk);
+/* Sends one WebSocket message that the caller framed itself as nparts
+ * chunks, in order (the first starts with the frame header), held by the
+ * output gate like duro_socket_send. The chunks are referenced, not
+ * copied (the caller keeps its references): this is for a message whose
+ * body is shared by many sockets while its head differs per socket (the
+ * sync engine's Chunk: a subscriber's request id around one PullResponse
+ * built once), which duro_socket_send would copy per socket and
+ * duro_broadcast cannot address. Returns 0 or DURO_ECLOSED. */
+int duro_socket_send_frame(duro_socket_t *s, duro_chunk_t *const *parts,
+                           size_t nparts);
 
 /* The store the runtime uses (for start-up work of built-in classes). */
 duro_store_t *duro_runtime_store(const duro_runtime_t *rt);
@@ -103,6 +110,7 @@ typedef struct duro_runtime_stats {
   size_t sockets;
   size_t pending_alarms;
   uint64_t events, commits, evictions;
+  uint64_t load_failures; /* storage loads that failed (each is retried) */
 } duro_runtime_stats_t;
 void duro_runtime_stats(const duro_runtime_t *rt, duro_runtime_stats_t *out);
 

@@ -4,14 +4,20 @@
  *
  * A socket record holds a reference to its connection, so a held output
  * that names it stays safe after the peer is gone; the record itself is
- * freed once the object's ws_close event has run.
+ * freed (registry.c) once the object's ws_close event has run. Sends,
+ * closes and broadcasts are held in the output gate (gate.c, which also
+ * fans broadcasts out); messages and closes become events (events.c).
+ *
+ * Calls registry.c, gate.c and events.c inside objects/ (see object.h).
  */
 #include <string.h>
 
 #include "core/alloc.h"
 #include "core/err.h"
 #include "core/log.h"
-#include "objects/object.h"
+#include "objects/events.h"
+#include "objects/gate.h"
+#include "objects/registry.h"
 #include "ws/frame.h"
 
 static void sock_on_message(duro_conn_t *c, int opcode, const uint8_t *data,
@@ -45,20 +51,10 @@ static void sock_on_close(duro_conn_t *c, int code, const char *reason,
   duro__object_deliver(o, ev);
 }
 
-const duro_ws_handler_t duro__object_ws_handler = {
+static const duro_ws_handler_t object_ws_handler = {
     .on_message = sock_on_message,
     .on_close = sock_on_close,
 };
-
-void duro__socket_free(duro_socket_t *s) {
-  for (size_t i = 0; i < s->ntags; i++)
-    duro_free(s->tags[i]);
-  duro_free(s->tags);
-  duro_free(s->attachment);
-  if (s->conn)
-    duro_conn_unref(s->conn);
-  duro_free(s);
-}
 
 duro_socket_t *duro_accept_websocket(duro_request_t *r,
                                      const char *const *tags, size_t ntags,
@@ -68,18 +64,18 @@ duro_socket_t *duro_accept_websocket(duro_request_t *r,
     return NULL;
   if (!r->http || r->caller || !r->http->conn || ntags > DURO_MAX_TAGS ||
       len > DURO_MAX_ATTACHMENT) {
-    duro_respond(r, r->caller ? 426 : 500, NULL,
-                 "WebSocket upgrade not possible here", 35);
+    duro__respond(r, r->caller ? 426 : 500, NULL,
+                  "WebSocket upgrade not possible here", 35);
     return NULL;
   }
   for (size_t i = 0; i < ntags; i++)
     if (strlen(tags[i]) > DURO_MAX_TAG_BYTES) { /* C string: per duro.h */
-      duro_respond(r, 500, NULL, "tag too long", 12);
+      duro__respond(r, 500, NULL, "tag too long", 12);
       return NULL;
     }
   duro_socket_t *s = duro_calloc(1, sizeof(*s));
   s->obj = o;
-  duro_conn_t *c = duro_ws_accept(r->http, &duro__object_ws_handler, s,
+  duro_conn_t *c = duro_ws_accept(r->http, &object_ws_handler, s,
                                   &o->rt->ws_opts, NULL, 0);
   r->http = NULL;
   r->answered = 1;
@@ -111,10 +107,7 @@ duro_socket_t *duro_accept_websocket(duro_request_t *r,
 }
 
 int duro_socket_has_tag(const duro_socket_t *s, const char *tag) {
-  for (size_t i = 0; i < s->ntags; i++)
-    if (strcmp(s->tags[i], tag) == 0)
-      return 1;
-  return 0;
+  return duro__socket_has_tag(s, tag);
 }
 
 duro_socket_t *duro_socket_next(duro_object_t *o, duro_socket_t *prev,
@@ -122,7 +115,7 @@ duro_socket_t *duro_socket_next(duro_object_t *o, duro_socket_t *prev,
   duro_list_t *it = prev ? prev->node.next : o->sockets.next;
   for (; it != &o->sockets; it = it->next) {
     duro_socket_t *s = DURO_CONTAINER_OF(it, duro_socket_t, node);
-    if (!tag || duro_socket_has_tag(s, tag))
+    if (!tag || duro__socket_has_tag(s, tag))
       return s;
   }
   return NULL;
@@ -164,24 +157,11 @@ int duro_broadcast(duro_object_t *o, const char *tag,
   int n = 0;
   DURO_LIST_FOREACH(it, &o->sockets) {
     duro_socket_t *s = DURO_CONTAINER_OF(it, duro_socket_t, node);
-    if ((!tag || duro_socket_has_tag(s, tag)) &&
+    if ((!tag || duro__socket_has_tag(s, tag)) &&
         (!except || s != except))
       n++;
   }
   return n;
-}
-
-/* Fans a held broadcast out: the same frame chunk into every queue. */
-void duro__release_broadcast(duro_object_t *o, held_op_t *op) {
-  DURO_LIST_FOREACH_SAFE(it, tmp, &o->sockets) {
-    duro_socket_t *s = DURO_CONTAINER_OF(it, duro_socket_t, node);
-    duro_conn_t *c = s->conn;
-    if (c == op->u.bc.except || (op->u.bc.tag && !duro_socket_has_tag(s, op->u.bc.tag)))
-      continue;
-    int rc = duro_ws_send_frame(c, op->u.bc.frame);
-    if (rc == DURO_ECLOSED && !c->closed)
-      duro_ws_close(c, 1011, "gone");
-  }
 }
 
 const void *duro_socket_attachment(const duro_socket_t *s, size_t *len) {
@@ -200,12 +180,17 @@ int duro_socket_set_attachment(duro_socket_t *s, const void *data,
   return 0;
 }
 
-/* For built-in classes that frame their own messages (the LiveStore sync
- * backend sends one Chunk as a per-subscriber head plus shared body
- * chunks): queues chunk as it is, now, outside the output gate. */
-int duro_socket_send_raw(duro_socket_t *s, duro_chunk_t *chunk) {
+/* One held send per piece: released together at the end of the event
+ * (or when the event's writes are durable), in order, so the pieces reach
+ * the connection's queue back to back as one frame. */
+int duro_socket_send_frame(duro_socket_t *s, duro_chunk_t *const *parts,
+                           size_t nparts) {
   if (!s->conn || !duro_ws_is_open(s->conn))
     return DURO_ECLOSED;
-  int rc = duro_conn_send(s->conn, chunk);
-  return rc == DURO_ENOSPC ? DURO_ECLOSED : rc;
+  for (size_t i = 0; i < nparts; i++) {
+    held_op_t *op = duro__hold(s->obj, HELD_SEND);
+    op->u.send.conn = duro_conn_ref(s->conn);
+    op->u.send.frame = duro_chunk_ref(parts[i]);
+  }
+  return 0;
 }

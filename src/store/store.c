@@ -52,6 +52,7 @@
 #include "core/list.h"
 #include "core/log.h"
 #include "core/str.h"
+#include "store/db.h"
 
 #define GROUP_MAX 256          /* batches per grouped transaction */
 #define BUSY_TIMEOUT_MS 5000   /* another process holding the write lock */
@@ -143,7 +144,7 @@ typedef struct job {
     void (*load_kv)(int, duro_kv_t *, size_t, void *);
     void (*load_alarms)(int, duro_alarm_row_t *, size_t, void *);
     struct {
-      int (*work)(sqlite3 *, void *);
+      int (*work)(duro_store_db_t *, void *);
       void (*done)(int, void *);
     } run;
   } cb;
@@ -186,6 +187,7 @@ struct duro_store {
   uint64_t batches;
 
   /* Loop thread only. */
+  void *user; /* duro_store_set_user */
   int closing;
   int teardown; /* CLOSE was delivered: close the async handle */
   void (*close_cb)(void *);
@@ -530,11 +532,7 @@ static void commit_group(duro_store_t *s, job_t **jobs, size_t n,
     if (rc == SQLITE_OK) {
       *tx += 1;
       *nb += 1;
-    } else {
-      duro_log_error("store: commit for object %.16s failed (%s: %s)",
-                     live[i]->object_id, duro_err_name(map_rc(rc)),
-                     s->errmsg);
-    }
+    } /* a failure is the caller's to log: it decides what follows */
   }
 }
 
@@ -588,9 +586,7 @@ static void load_kv(duro_store_t *s, load_kv_job_t *lj) {
     note_error(s, rc);
     sqlite3_reset(st);
     duro_store_kv_free(kv, n);
-    lj->job.status = map_rc(rc);
-    duro_log_error("store: loading kv of object %.16s failed (%s: %s)",
-                   lj->object_id, duro_err_name(lj->job.status), s->errmsg);
+    lj->job.status = map_rc(rc); /* the caller logs it and retries */
     return;
   }
   sqlite3_reset(st);
@@ -631,9 +627,7 @@ static void load_alarms(duro_store_t *s, job_t *j) {
     note_error(s, rc);
     sqlite3_reset(st);
     duro_store_alarms_free(rows, n);
-    j->status = map_rc(rc);
-    duro_log_error("store: loading alarms failed (%s: %s)",
-                   duro_err_name(j->status), s->errmsg);
+    j->status = map_rc(rc); /* the caller logs it */
     return;
   }
   sqlite3_reset(st);
@@ -643,7 +637,7 @@ static void load_alarms(duro_store_t *s, job_t *j) {
 }
 
 static void run_work(duro_store_t *s, job_t *j) {
-  int status = j->cb.run.work(s->db, j->data);
+  int status = j->cb.run.work(duro_store__handle(s->db), j->data);
   if (!sqlite3_get_autocommit(s->db)) {
     /* Leaving it open would fold the next commits into it. */
     duro_log_error("store: a run job returned inside a transaction; "
@@ -1098,7 +1092,8 @@ void duro_store_alarms_free(duro_alarm_row_t *rows, size_t n) {
   duro_free(rows);
 }
 
-void duro_store_run(duro_store_t *s, int (*work)(sqlite3 *db, void *arg),
+void duro_store_run(duro_store_t *s,
+                    int (*work)(duro_store_db_t *db, void *arg),
                     void (*done)(int status, void *arg), void *arg) {
   job_t *j = duro_calloc(1, sizeof(*j));
   j->kind = JOB_RUN;
@@ -1117,3 +1112,7 @@ void duro_store_stats(duro_store_t *s, uint64_t *transactions,
     *batches = s->batches;
   uv_mutex_unlock(&s->mu);
 }
+
+void duro_store_set_user(duro_store_t *s, void *user) { s->user = user; }
+
+void *duro_store_user(const duro_store_t *s) { return s->user; }

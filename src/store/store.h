@@ -41,7 +41,11 @@
 #include <stdint.h>
 
 typedef struct uv_loop_s uv_loop_t;
-typedef struct sqlite3 sqlite3;
+/* A module job's handle on the database, valid only during its work
+ * function on the worker (duro_store_run). Opaque above src/store/: the
+ * functions that take it (store/eventlog.h) are the store's, so a second
+ * storage backend serves the same calls with a handle of its own. */
+typedef struct duro_store_db duro_store_db_t;
 
 typedef struct duro_store duro_store_t;
 typedef struct duro_store_batch duro_store_batch_t;
@@ -164,16 +168,27 @@ void duro_store_alarms_free(duro_alarm_row_t *rows, size_t n);
 
 /*
  * Runs work(db, arg) on the worker thread, in queue order with every other
- * job (for modules with their own tables, such as the LiveStore event log).
- * work may BEGIN/COMMIT itself and prepare its own statements, but must
- * finalize those it prepares and must not close db or keep it. Then
- * done(status, arg) runs on the loop with work's return value. If work
- * returns with a transaction still open, it is rolled back, an error is
- * logged, and a non-negative status becomes DURO_EIO. done may be NULL.
- * After duro_store_close, work is not run and done gets DURO_ECANCELED.
+ * job (for modules with their own tables, such as the LiveStore event log,
+ * which reach them through the store's own calls on db: store/eventlog.h).
+ * Those calls may open and end transactions; db must not be kept past
+ * work's return. Then done(status, arg) runs on the loop with work's
+ * return value. If work returns with a transaction still open, it is
+ * rolled back, an error is logged, and a non-negative status becomes
+ * DURO_EIO. done may be NULL. After duro_store_close, work is not run and
+ * done gets DURO_ECANCELED.
  */
-void duro_store_run(duro_store_t *s, int (*work)(sqlite3 *db, void *arg),
+void duro_store_run(duro_store_t *s,
+                    int (*work)(duro_store_db_t *db, void *arg),
                     void (*done)(int status, void *arg), void *arg);
+
+/*
+ * One pointer the store keeps for the layer above it, never looked at
+ * here: the LiveStore sync engine keeps its per-runtime context in it
+ * (src/sync/engine.h), so code reached from an object finds its settings
+ * without a process global. Loop thread only; NULL until set.
+ */
+void duro_store_set_user(duro_store_t *s, void *user);
+void *duro_store_user(const duro_store_t *s);
 
 /* Counters for benchmarks and tests: transactions committed by commit
  * jobs, and batches committed (failed ones are not counted). Either

@@ -15,6 +15,7 @@
 #include "core/err.h"
 #include "core/str.h"
 #include "core/url.h"
+#include "ws/utf8.h"
 
 typedef struct scan {
   const char *p, *end;
@@ -27,41 +28,23 @@ static void ws(scan_t *s) {
     s->p++;
 }
 
-/* Length of a valid UTF-8 sequence starting at p (lead byte >= 0x80), or 0. */
-static size_t utf8_seq(const unsigned char *p, const unsigned char *end) {
-  unsigned c = p[0];
-  size_t n;
-  unsigned min;
-  if (c >= 0xc2 && c <= 0xdf)
-    n = 2, min = 0x80;
-  else if (c >= 0xe0 && c <= 0xef)
-    n = 3, min = 0x800;
-  else if (c >= 0xf0 && c <= 0xf4)
-    n = 4, min = 0x10000;
-  else
-    return 0;
-  if ((size_t)(end - p) < n)
-    return 0;
-  unsigned cp = c & (0x3f >> (n - 1));
-  for (size_t i = 1; i < n; i++) {
-    if ((p[i] & 0xc0) != 0x80)
-      return 0;
-    cp = (cp << 6) | (p[i] & 0x3f);
-  }
-  if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-    return 0;
-  return n;
-}
-
 /* A string at s->p (which is '"'); out gets the content span. */
 static int scan_string(scan_t *s, sync_span_t *out) {
   static const char escapes[] = "\"\\/bfnrt"; /* after '\\', besides 'u' */
   if (s->p >= s->end || *s->p != '"')
     return -1;
   const char *start = ++s->p;
+  int wide = 0; /* a byte >= 0x80 was seen: check the UTF-8 at the end */
   while (s->p < s->end) {
     unsigned char c = (unsigned char)*s->p;
     if (c == '"') {
+      /* No byte of a multi-byte character is '"', '\\' or a control
+       * character, so the content is checked in one go, with the
+       * WebSocket layer's validator. */
+      if (wide && duro_utf8_validate(DURO_UTF8_ACCEPT, (const uint8_t *)start,
+                                     (size_t)(s->p - start)) !=
+                      DURO_UTF8_ACCEPT)
+        return -1;
       if (out) {
         out->p = start;
         out->n = (size_t)(s->p - start);
@@ -89,14 +72,7 @@ static int scan_string(scan_t *s, sync_span_t *out) {
       }
       continue;
     }
-    if (c >= 0x80) {
-      size_t n = utf8_seq((const unsigned char *)s->p,
-                          (const unsigned char *)s->end);
-      if (!n)
-        return -1;
-      s->p += n;
-      continue;
-    }
+    wide |= c >= 0x80;
     s->p++;
   }
   return -1;

@@ -1,7 +1,8 @@
 /*
  * proto.h: the LiveStore 0.4 sync protocol codec (livestore-sync-v0.4.md,
  * sections 4 to 7): parse one client message, build server messages.
- * Bytes in, bytes out; no sockets, no SQLite, no logging. Uses only core.
+ * Bytes in, bytes out; no sockets, no SQLite, no logging. Uses only core
+ * and the UTF-8 validator of ws/utf8.h.
  *
  * Parsing does not build a tree. A small validating scanner walks the
  * message once and records spans into the input: strings are kept in their

@@ -1,24 +1,44 @@
 /*
- * sync.h: process-wide settings of the LiveStore sync classes
- * (src/classes/sync.c), set once by the backend role at startup.
+ * sync.h: setting up the LiveStore sync engine (src/sync/engine.c) for a
+ * runtime, as the backend role does at start-up, and the CORS headers of
+ * its HTTP transport.
+ *
+ * The engine's settings (sync.max_message_bytes, sync.cors) and its
+ * webhook sender are per runtime: duro_sync_setup hangs them on the
+ * runtime's store (duro_store_set_user), where every sync object finds
+ * them when it starts. Sync objects of a runtime that was never set up
+ * run with the defaults (1 MiB messages, no CORS, no webhook).
  */
 #ifndef DURO_SYNC_SYNC_H
 #define DURO_SYNC_SYNC_H
 
 #include "core/config.h"
 #include "duro.h"
+#include "store/store.h"
 
 typedef struct uv_loop_s uv_loop_t;
+typedef struct sync_ctx sync_ctx_t;
 
-/* cfg is borrowed for the life of the process. Starts the webhook sender
- * when sync.webhook is set. Returns 0, or DURO_EINVAL with a reason in err
- * (an unusable webhook URL). */
-int duro_sync_setup(const duro_config_t *cfg, uv_loop_t *loop, char *err,
+/*
+ * Sets the engine up over store (the runtime's, duro_runtime_store): cfg
+ * is borrowed for the life of the process; the webhook sender starts on
+ * loop when sync.webhook is set. *out gets the setup's handle, to give to
+ * duro_sync_stop. Returns 0, or DURO_EINVAL with a reason in err (an
+ * unusable webhook URL), leaving *out NULL. Call once per store.
+ */
+int duro_sync_setup(duro_store_t *store, const duro_config_t *cfg,
+                    uv_loop_t *loop, sync_ctx_t **out, char *err,
                     size_t errlen);
+
+/* Takes the settings off the store (objects starting later get the
+ * defaults) and drops the setup's hold on them: the webhook sender lives
+ * on while sync objects that started with it do, and stops with the
+ * last. The store must still be open. NULL is fine. */
+void duro_sync_stop(sync_ctx_t *ctx);
 
 /* The CORS headers of livestore-sync-v0.4.md 3.2 into hs[3] (values point
  * into static text or into req_headers, which may be NULL or empty for
- * "*"). Returns 3, or 0 when CORS is off. */
+ * "*"). Returns 3, or 0 when CORS is off (or cfg is NULL). */
 size_t duro_sync_cors_headers(const duro_config_t *cfg, duro_header_t hs[3],
                               const char *req_headers, size_t req_len);
 

@@ -10,6 +10,7 @@
 #include "core/log.h"
 #include "ws/frame.h"
 #include "ws/handshake.h"
+#include "net/conn_impl.h"
 
 #define CLOSE_WAIT_SECONDS 5
 

@@ -8,6 +8,10 @@
  * - duro_conn_want_flush: the protocol's on_flush runs once before the
  *   next write, and not at all while a write waits for a reader that
  *   does not read (so what it holds back stays one item).
+ * - The accessors that keep duro_conn_t opaque above net/, http/ and ws/:
+ *   the protocol and its state, "has output", "is closed", and walking
+ *   the loop's connections. (This test is net's own, so it reads the
+ *   fields through net/conn_impl.h where it needs the descriptor.)
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -25,7 +29,7 @@
 #include <sys/socket.h>
 
 #include "core/buf.h"
-#include "net/conn.h"
+#include "net/conn_impl.h"
 
 #define BOUND (256 * 1024)
 
@@ -55,7 +59,7 @@ static void on_accept(duro_listener_t *l, duro_conn_t *c) {
   uv_fileno((uv_handle_t *)&c->tcp, &fd);
   int small = 4096; /* keep the kernel's share of the queue small */
   setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &small, sizeof(small));
-  c->proto = &proto;
+  duro_conn_set_proto(c, &proto, &seen);
   seen.conn = duro_conn_ref(c);
 }
 
@@ -153,8 +157,47 @@ static void test_want_flush(void **state) {
   teardown(&f);
 }
 
+static void test_accessors(void **state) {
+  fixture_t f;
+  setup(&f);
+  duro_conn_t *c = seen.conn;
+  assert_ptr_equal(duro_conn_proto_data(c), &seen);
+  duro_conn_set_proto_data(c, &f);
+  assert_ptr_equal(duro_conn_proto_data(c), &f);
+  duro_conn_set_proto(c, &proto, NULL);
+  assert_null(duro_conn_proto_data(c));
+
+  /* the loop's connections: exactly this one */
+  assert_ptr_equal(duro_net_next_conn(&f.net, NULL), c);
+  assert_null(duro_net_next_conn(&f.net, c));
+
+  assert_false(duro_conn_is_closed(c));
+  assert_false(duro_conn_has_output(c));
+  assert_int_equal(duro_conn_send_copy(c, "hi", 2), 0);
+  assert_true(duro_conn_has_output(c)); /* queued until the loop turn */
+  for (int i = 0; i < 100 && duro_conn_has_output(c); i++)
+    uv_run(&f.loop, UV_RUN_NOWAIT);
+  assert_false(duro_conn_has_output(c)); /* written */
+  char buf[4];
+  assert_int_equal(read(f.client, buf, sizeof(buf)), 2);
+
+  assert_int_equal(duro_conn_send_copy(c, "hi", 2), 0);
+  duro_conn_close(c);
+  assert_true(duro_conn_is_closed(c));
+  assert_false(duro_conn_has_output(c)); /* closed: nothing more goes out */
+  assert_int_equal(seen.closes, 1);
+  /* still listed until its handle is closed */
+  assert_ptr_equal(duro_net_next_conn(&f.net, NULL), c);
+  uv_run(&f.loop, UV_RUN_NOWAIT);
+  assert_null(duro_net_next_conn(&f.net, NULL));
+  assert_ptr_equal(duro_conn_ref(c), c); /* the test's own reference... */
+  duro_conn_unref(c);                    /* ...and back */
+  teardown(&f);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_accessors),
       cmocka_unit_test(test_bound_counts_the_cost_per_chunk),
       cmocka_unit_test(test_want_flush),
   };

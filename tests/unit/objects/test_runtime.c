@@ -21,6 +21,7 @@
 #include <sys/socket.h>
 
 #include "core/config.h"
+#include "core/log.h"
 #include "net/conn.h"
 #include "ws/frame.h"
 #include "http/http.h"
@@ -394,6 +395,70 @@ static void test_storage_roundtrip_and_restart(void **state) {
   assert_memory_equal(scratch, "ab,b,c,ab,ab,b,c,b,", scratch_len);
 }
 
+/* Renames the kv table with a connection of the test's own, so that the
+ * store's loads fail (SQLITE_ERROR: no such table) until it is back. */
+static void rename_kv(const char *from, const char *to) {
+  sqlite3 *db;
+  char sql[96];
+  snprintf(sql, sizeof(sql), "ALTER TABLE %s RENAME TO %s", from, to);
+  assert_int_equal(sqlite3_open(g_db_path, &db), SQLITE_OK);
+  sqlite3_busy_timeout(db, 2000);
+  assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+  sqlite3_close(db);
+}
+
+static uint64_t load_failures(fixture_t *f) {
+  duro_runtime_stats_t st;
+  duro_runtime_stats(f->rt, &st);
+  return st.load_failures;
+}
+
+static uint64_t now_ms(void) { return uv_hrtime() / 1000000; }
+
+/* Runs the loop until the nth load failure; returns when it was seen. */
+static uint64_t until_failure(fixture_t *f, uint64_t nth) {
+  RUN_UNTIL(f, load_failures(f) >= nth);
+  assert_int_equal(load_failures(f), nth); /* not two at once */
+  return now_ms();
+}
+
+/* A load that fails is retried after 100 ms, then 200 ms, doubling, not
+ * at once; the request waiting meanwhile is served once a load succeeds;
+ * a later failure starts again at 100 ms. */
+static void test_failed_load_retries_with_backoff(void **state) {
+  fixture_t *f = *state;
+  int level = duro_log_level;
+  duro_log_level = -1; /* the expected errors */
+  rename_kv("kv", "kv_away");
+  duro_http_req_t *req = duro_http_req_new("GET", "/", 1, NULL, 0, NULL, 0);
+  int before = fetches;
+  duro_runtime_fetch(f->rt, "T", 1, "lf", 2, req, "/", 1);
+  uint64_t t1 = until_failure(f, 1);
+  uint64_t t2 = until_failure(f, 2);
+  uint64_t t3 = until_failure(f, 3);
+  assert_int_equal(fetches, before); /* the request waits */
+  assert_true(t2 - t1 >= 80);        /* 100 ms */
+  assert_true(t3 - t2 >= 180);       /* 200 ms */
+  rename_kv("kv_away", "kv");
+  RUN_UNTIL(f, fetches > before); /* the retry after 400 ms succeeds */
+  assert_int_equal(load_failures(f), 3);
+
+  /* evicted, then loaded again after another failure: 100 ms again */
+  duro_runtime_stats_t st;
+  RUN_UNTIL(f, (duro_runtime_stats(f->rt, &st), st.live_objects == 0));
+  rename_kv("kv", "kv_away");
+  req = duro_http_req_new("GET", "/", 1, NULL, 0, NULL, 0);
+  before = fetches;
+  duro_runtime_fetch(f->rt, "T", 1, "lf", 2, req, "/", 1);
+  t1 = until_failure(f, 4);
+  rename_kv("kv_away", "kv");
+  RUN_UNTIL(f, fetches > before);
+  t2 = now_ms();
+  assert_true(t2 - t1 >= 80);
+  assert_true(t2 - t1 < 500); /* the first delay, not the fourth (800) */
+  duro_log_level = level;
+}
+
 static void test_eviction_rebuilds_from_storage(void **state) {
   fixture_t *f = *state;
   fetch(f, "ev", "/put");
@@ -601,6 +666,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_failing_alarm_is_retried, setup,
                                       teardown),
       cmocka_unit_test_setup_teardown(test_sockets_tags_and_attachments,
+                                      setup, teardown),
+      cmocka_unit_test_setup_teardown(test_failed_load_retries_with_backoff,
                                       setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -24,6 +24,7 @@
 
 #include "core/err.h"
 #include "core/log.h"
+#include "store/db.h"
 #include "store/store.h"
 
 typedef struct {
@@ -184,7 +185,7 @@ static alarm_result_t load_alarms_sync(fx_t *fx) {
 }
 
 /* A run job that holds the worker until the test posts the semaphore. */
-static int gate_work(sqlite3 *db, void *arg) {
+static int gate_work(duro_store_db_t *h, void *arg) {
   uv_sem_wait(arg);
   return 0;
 }
@@ -578,7 +579,8 @@ typedef struct {
 } count_ctx_t;
 
 /* Counts the object's kv rows, on the worker. */
-static int count_work(sqlite3 *db, void *arg) {
+static int count_work(duro_store_db_t *h, void *arg) {
+  sqlite3 *db = duro_store__sqlite(h);
   count_ctx_t *c = arg;
   sqlite3_stmt *st;
   int n = -1;
@@ -638,7 +640,8 @@ static void test_run_ordering(void **state) {
   assert_int_equal(log[3], 203);
 }
 
-static int open_tx_work(sqlite3 *db, void *arg) {
+static int open_tx_work(duro_store_db_t *h, void *arg) {
+  sqlite3 *db = duro_store__sqlite(h);
   return sqlite3_exec(db,
                       "BEGIN; INSERT INTO objects(id, namespace) "
                       "VALUES('leak', 'NS')",
@@ -653,7 +656,8 @@ static void on_status(int status, void *data) {
   r->done = 1;
 }
 
-static int count_leak_work(sqlite3 *db, void *arg) {
+static int count_leak_work(duro_store_db_t *h, void *arg) {
+  sqlite3 *db = duro_store__sqlite(h);
   sqlite3_stmt *st;
   int n = -1;
   sqlite3_prepare_v2(db, "SELECT count(*) FROM objects WHERE id = 'leak'", -1,
@@ -686,7 +690,8 @@ static void test_run_open_transaction(void **state) {
   assert_int_equal(r.status, 0);
 }
 
-static int trigger_work(sqlite3 *db, void *arg) {
+static int trigger_work(duro_store_db_t *h, void *arg) {
+  sqlite3 *db = duro_store__sqlite(h);
   return sqlite3_exec(db,
                       "CREATE TRIGGER boom BEFORE INSERT ON kv "
                       "WHEN NEW.key = x'ff' BEGIN SELECT RAISE(ABORT, 'boom'); "

@@ -205,8 +205,9 @@ static void test_hooks(void **state) {
   duro_store_close(store, store_closed, &done);
   while (!done)
     uv_run(&loop, UV_RUN_ONCE);
-  DURO_LIST_FOREACH(it, &net.conns)
-    duro_conn_close(DURO_CONTAINER_OF(it, duro_conn_t, node));
+  for (duro_conn_t *c = duro_net_next_conn(&net, NULL); c;
+       c = duro_net_next_conn(&net, c))
+    duro_conn_close(c);
   duro_runtime_free(rt);
   duro_net_close(&net);
   uv_run(&loop, UV_RUN_DEFAULT);

@@ -1,6 +1,6 @@
 /*
- * test_proto.c: the LiveStore sync codec (src/sync/proto.c) and the
- * connect-time query and auth checks (src/sync/auth.c), table-driven.
+ * test_proto.c: the LiveStore sync codec (src/sync/proto.c),
+ * table-driven.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -10,16 +10,10 @@
 #include <string.h>
 
 #include <cmocka.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 
 #include "core/alloc.h"
-#include "core/b64url.h"
 #include "core/buf.h"
-#include "core/config.h"
 #include "core/err.h"
-#include "sync/auth.h"
-#include "sync/eventlog.h"
 #include "sync/proto.h"
 
 static int parse(const char *s, sync_msg_t *m, sync_event_t *ev, size_t cap,
@@ -144,6 +138,16 @@ static void test_parse_errors(void **state) {
       {"{\"s\":\"\\x\"}", DURO_EPROTO},
       {"{\"s\":\"\x01\"}", DURO_EPROTO},
       {"{\"s\":\"\xc3\x28\"}", DURO_EPROTO}, /* bad UTF-8 */
+      /* UTF-8 in strings (keys too), in an otherwise valid message */
+      {"{\"_tag\":\"Ping\",\"x\":\"\xc3\xa9 \xf0\x9f\x98\x80\"}", 0},
+      {"{\"_tag\":\"Ping\",\"\xe2\x82\xac\":1}", 0},
+      {"{\"_tag\":\"Ping\",\"x\":\"\xc3\x28\"}", DURO_EPROTO},
+      {"{\"_tag\":\"Ping\",\"x\":\"\xc0\xaf\"}", DURO_EPROTO}, /* overlong */
+      {"{\"_tag\":\"Ping\",\"x\":\"\xed\xa0\x80\"}", DURO_EPROTO}, /* surrogate */
+      {"{\"_tag\":\"Ping\",\"x\":\"\xf4\x90\x80\x80\"}", DURO_EPROTO}, /* > U+10FFFF */
+      {"{\"_tag\":\"Ping\",\"x\":\"\xe2\x82\"}", DURO_EPROTO}, /* cut at the quote */
+      {"{\"_tag\":\"Ping\",\"x\":\"\xe2\x82" "z\"}", DURO_EPROTO}, /* cut by ASCII */
+      {"{\"_tag\":\"Ping\",\"\xff\":1}", DURO_EPROTO},
       {"{\"_tag\":\"Ping\",\"n\":01}", DURO_EPROTO},
   };
   for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -233,131 +237,10 @@ static void test_strings(void **state) {
   duro_buf_free(&b);
 }
 
-static void test_table_name(void **state) {
-  sync_store_key_t a, b;
-  duro_sync_store_key_init(&a, "todo app/1", 10);
-  duro_sync_store_key_init(&b, "todo app_1", 10);
-  assert_int_equal(strncmp(a.table, "eventlog_7_todo_app_1_", 22), 0);
-  assert_int_equal(strlen(a.table), 22 + 16);
-  assert_string_not_equal(a.table, b.table); /* same sanitised name */
-  duro_sync_store_key_free(&a);
-  duro_sync_store_key_free(&b);
-}
-
-static void test_query(void **state) {
-  sync_query_t q;
-  const char *s = "storeId=todo+app%2F1&payload=%257B%2522authToken%2522%253A%2522s3cr3t%2520x%2522%257D&transport=ws";
-  duro_sync_query_parse(s, strlen(s), &q);
-  assert_true(q.present && q.valid);
-  assert_string_equal(q.store_id, "todo app/1");
-  assert_int_equal(q.transport, SYNC_TRANSPORT_WS);
-  assert_string_equal(q.payload, "{\"authToken\":\"s3cr3t x\"}");
-  duro_sync_query_free(&q);
-  static const char *bad[] = {"storeId=a", "transport=ws", "storeId=&transport=ws",
-                              "storeId=a&transport=tcp", "storeId=a%00b&transport=ws",
-                              "storeId=a&transport=ws&payload=%7Bx", "storeId=%zz&transport=http"};
-  for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-    duro_sync_query_parse(bad[i], strlen(bad[i]), &q);
-    assert_true(q.present);
-    assert_false(q.valid);
-    assert_non_null(q.why);
-    duro_sync_query_free(&q);
-  }
-  duro_sync_query_parse("a=1&b=2", 7, &q);
-  assert_false(q.present);
-  duro_sync_query_free(&q);
-}
-
-static void jwt(const char *claims, const char *secret, char *out) {
-  char h[64], c[256], sig[64];
-  const char *hdr = "{\"alg\":\"HS256\",\"typ\":\"JWT\"}";
-  duro_b64url_encode((const uint8_t *)hdr, strlen(hdr), h);
-  duro_b64url_encode((const uint8_t *)claims, strlen(claims), c);
-  char signing[400];
-  snprintf(signing, sizeof(signing), "%s.%s", h, c);
-  unsigned char mac[32];
-  unsigned int len;
-  HMAC(EVP_sha256(), secret, (int)strlen(secret), (unsigned char *)signing, strlen(signing), mac, &len);
-  duro_b64url_encode(mac, len, sig);
-  sprintf(out, "%s.%s", signing, sig);
-}
-
-static void test_auth(void **state) {
-  duro_config_t cfg;
-  memset(&cfg, 0, sizeof(cfg));
-  duro_var_t vars[2] = {{"DURO_SYNC_TOKEN", "one, two"}, {"DURO_SYNC_SECRET", "k"}};
-  cfg.vars = vars;
-  cfg.nvars = 1;
-  cfg.mode = DURO_MODE_PRODUCTION;
-  sync_auth_t a;
-  char err[256], why[128];
-  assert_int_equal(duro_sync_auth_init(&a, &cfg, err, sizeof(err)), 0);
-  assert_int_equal(duro_sync_auth_check(&a, "s", 1, "{\"authToken\":\"two\"}",
-                                        19, why, sizeof(why)),
-                   0);
-  assert_int_equal(duro_sync_auth_check(&a, "s", 1, "{\"authToken\":\"three\"}",
-                                        21, why, sizeof(why)),
-                   -1);
-  assert_string_equal(why, "Invalid auth token");
-  assert_int_equal(duro_sync_auth_check(&a, "s", 1, NULL, 0, why, sizeof(why)),
-                   -1);
-  assert_non_null(strstr(why, "Missing auth token"));
-  duro_sync_auth_free(&a);
-
-  /* HS256 */
-  cfg.vars = vars + 1;
-  assert_int_equal(duro_sync_auth_init(&a, &cfg, err, sizeof(err)), 0);
-  char tok[512], payload[600];
-  jwt("{\"sub\":\"u\",\"storeId\":\"s\",\"exp\":4102444800}", "k", tok);
-  snprintf(payload, sizeof(payload), "{\"authToken\":\"%s\"}", tok);
-  assert_int_equal(duro_sync_auth_check(&a, "s", 1, payload, strlen(payload),
-                                        why, sizeof(why)),
-                   0);
-  assert_int_equal(duro_sync_auth_check(&a, "t", 1, payload, strlen(payload),
-                                        why, sizeof(why)),
-                   -1);
-  assert_non_null(strstr(why, "not valid for this store"));
-  jwt("{\"exp\":1000}", "k", tok);
-  snprintf(payload, sizeof(payload), "{\"authToken\":\"%s\"}", tok);
-  assert_int_equal(duro_sync_auth_check(&a, "s", 1, payload, strlen(payload),
-                                        why, sizeof(why)),
-                   -1);
-  assert_string_equal(why, "Expired auth token");
-  jwt("{}", "other key", tok);
-  snprintf(payload, sizeof(payload), "{\"authToken\":\"%s\"}", tok);
-  assert_int_equal(duro_sync_auth_check(&a, "s", 1, payload, strlen(payload),
-                                        why, sizeof(why)),
-                   -1);
-  assert_string_equal(why, "Invalid auth token");
-  duro_sync_auth_free(&a);
-
-  /* nothing configured: production refuses, "none" accepts, dev is open */
-  cfg.nvars = 0;
-  assert_int_equal(duro_sync_auth_init(&a, &cfg, err, sizeof(err)),
-                   DURO_EINVAL);
-  assert_non_null(strstr(err, "production"));
-  cfg.sync.auth = DURO_SYNC_AUTH_NONE;
-  assert_int_equal(duro_sync_auth_init(&a, &cfg, err, sizeof(err)), 0);
-  assert_int_equal(duro_sync_auth_check(&a, "s", 1, NULL, 0, why, sizeof(why)),
-                   0);
-  duro_sync_auth_free(&a);
-  cfg.sync.auth = DURO_SYNC_AUTH_TOKEN;
-  assert_int_equal(duro_sync_auth_init(&a, &cfg, err, sizeof(err)),
-                   DURO_EINVAL);
-  cfg.sync.auth = DURO_SYNC_AUTH_AUTO;
-  cfg.mode = DURO_MODE_DEVELOPMENT;
-  assert_int_equal(duro_sync_auth_init(&a, &cfg, err, sizeof(err)), 0);
-  assert_int_equal(duro_sync_auth_check(&a, "s", 1, "{}", 2, why, sizeof(why)),
-                   0);
-  duro_sync_auth_free(&a);
-}
-
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_parse_messages), cmocka_unit_test(test_parse_errors),
       cmocka_unit_test(test_builders),       cmocka_unit_test(test_strings),
-      cmocka_unit_test(test_table_name),     cmocka_unit_test(test_query),
-      cmocka_unit_test(test_auth),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

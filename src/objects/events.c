@@ -1,0 +1,535 @@
+/*
+ * events.c: events one at a time per object, and the life of an instance
+ * around them.
+ *
+ * Events. Every call into a class is an event: begin_event() opens it,
+ * the handler runs, end_event() closes it. Writes go to the in-memory map
+ * at once and to the event's batch; at the end a non-empty batch is
+ * committed as one transaction and gets the object's next sequence
+ * number, the event's outputs are tagged with it in the gate (gate.c) and
+ * its staged alarm changes are applied (alarms.c; an event that staged
+ * none does no alarm work). An object that is loading, or inside an
+ * event, queues new events on its waiting list; they run one by one
+ * afterwards.
+ *
+ * The failure boundary. A handler (or the init run before an instance's
+ * first event) that returns a negative code fails its event: the event's
+ * writes, staged alarms and held outputs are dropped; its request gets a
+ * 500, the socket it was serving (message or fresh upgrade) is closed with
+ * 1011, a failed alarm is retried with exponential backoff up to
+ * alarm_max_retries times. The instance is then reset: teardown, zeroed
+ * state, storage reloaded once the commits in flight are done, and init
+ * again with the next event. Sockets stay open across a reset.
+ *
+ * Loading. A new instance (or a reset one) loads its storage before its
+ * first event. A load that fails is logged here, once, and retried after
+ * LOAD_RETRY_FIRST_MS, doubling up to LOAD_RETRY_MAX_MS while it keeps
+ * failing (back to the first delay after a success); the events that
+ * arrive meanwhile wait, as they wait for any load.
+ *
+ * Posting. Events for other objects (stub calls and their answers, due
+ * alarms) run on the next loop turn, never inside the event that caused
+ * them: they wait in rt->posted, and the poster (an idle handle, started
+ * here after every call into the gate that can append to the list) runs
+ * them.
+ *
+ * Alarms. One timer, armed for the earliest alarm of the index; a due
+ * alarm activates its object if needed and is posted to it.
+ *
+ * Calls registry.c, alarms.c and gate.c inside objects/ (see object.h).
+ */
+#include "objects/events.h"
+
+#include <string.h>
+
+#include "core/alloc.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "core/str.h"
+#include "objects/alarms.h"
+#include "objects/gate.h"
+#include "objects/registry.h"
+
+#define ALARM_RETRY_BASE_MS 1000
+#define LOAD_RETRY_FIRST_MS 100
+#define LOAD_RETRY_MAX_MS 5000
+
+static void drain(duro_object_t *o);
+
+/* ---- posting ------------------------------------------------------------------ */
+
+/* The target of a posted stub call: found, or created and loaded, now. */
+static duro_object_t *stub_target(duro_runtime_t *rt, duro_request_t *r) {
+  duro_object_t *t =
+      r->stub_name
+          ? duro__object_get(rt, r->stub_ns, r->stub_name,
+                             strlen(r->stub_name)) /* C string: strdup'd */
+          : duro__object_get_id(rt, r->stub_ns, r->stub_id);
+  r->target = t;
+  return t;
+}
+
+static void on_post(uv_idle_t *h) {
+  duro_runtime_t *rt = h->data;
+  duro_list_t list;
+  duro_list_init(&list);
+  /* take the current list; events posted while running wait a turn */
+  if (!duro_list_empty(&rt->posted)) {
+    list.next = rt->posted.next;
+    list.prev = rt->posted.prev;
+    list.next->prev = &list;
+    list.prev->next = &list;
+    duro_list_init(&rt->posted);
+  }
+  while (!duro_list_empty(&list)) {
+    duro_list_t *n = list.next;
+    duro_list_remove(n);
+    obj_event_t *ev = DURO_CONTAINER_OF(n, obj_event_t, node);
+    duro_object_t *o = ev->to ? ev->to : stub_target(rt, ev->req);
+    duro__object_deliver(o, ev);
+  }
+  if (duro_list_empty(&rt->posted))
+    uv_idle_stop(&rt->poster);
+}
+
+/* Starts the poster when something waits in rt->posted. */
+static void kick(duro_runtime_t *rt) {
+  if (!duro_list_empty(&rt->posted))
+    uv_idle_start(&rt->poster, on_post);
+}
+
+static void release(duro_object_t *o) {
+  duro__gate_release(o);
+  kick(o->rt);
+}
+
+/* ---- loading and resetting ------------------------------------------------- */
+
+static void on_kv_loaded(int status, duro_kv_t *kv, size_t n, void *data);
+
+static void load_object(duro_object_t *o) {
+  duro_list_remove(&o->load_retry_node); /* a retry waiting is this load */
+  o->phase = OBJ_LOADING;
+  duro_kvmap_clear(&o->kv);
+  duro_store_load_kv(o->rt->store, o->id, on_kv_loaded, o);
+}
+
+static void on_load_timer(uv_timer_t *t);
+
+/* Arms the retry timer for the earliest retry waiting (a list of the
+ * objects whose last load failed: short, and never every object). */
+static void arm_load_timer(duro_runtime_t *rt) {
+  uint64_t first = UINT64_MAX;
+  DURO_LIST_FOREACH(it, &rt->load_retry) {
+    const duro_object_t *o =
+        DURO_CONTAINER_OF(it, duro_object_t, load_retry_node);
+    if (o->load_retry_at < first)
+      first = o->load_retry_at;
+  }
+  if (first == UINT64_MAX) {
+    uv_timer_stop(&rt->load_timer);
+    return;
+  }
+  uint64_t now = uv_now(rt->loop);
+  uv_timer_start(&rt->load_timer, on_load_timer, first > now ? first - now : 0,
+                 0);
+}
+
+static void on_load_timer(uv_timer_t *t) {
+  duro_runtime_t *rt = t->data;
+  uint64_t now = uv_now(rt->loop);
+  DURO_LIST_FOREACH_SAFE(it, tmp, &rt->load_retry) {
+    duro_object_t *o = DURO_CONTAINER_OF(it, duro_object_t, load_retry_node);
+    if (o->load_retry_at <= now)
+      load_object(o); /* takes it off the list */
+  }
+  arm_load_timer(rt);
+}
+
+static void on_kv_loaded(int status, duro_kv_t *kv, size_t n, void *data) {
+  duro_object_t *o = data;
+  duro_runtime_t *rt = o->rt;
+  if (status < 0) {
+    duro_store_kv_free(kv, n);
+    rt->load_failures++;
+    if (status == DURO_ECANCELED) { /* the store is closing: no retry */
+      duro_log_error("object %s/%s: loading storage failed: %s", o->ns->name,
+                     o->id, duro_strerror(status));
+      return;
+    }
+    /* Retry later rather than run on an empty map; the events that
+     * arrived meanwhile wait for the load, as they would for any. */
+    uint32_t delay = o->load_retry_ms ? o->load_retry_ms * 2
+                                      : LOAD_RETRY_FIRST_MS;
+    if (delay > LOAD_RETRY_MAX_MS)
+      delay = LOAD_RETRY_MAX_MS;
+    o->load_retry_ms = delay;
+    duro_log_error("object %s/%s: loading storage failed: %s; retrying in "
+                   "%u ms",
+                   o->ns->name, o->id, duro_strerror(status), (unsigned)delay);
+    o->load_retry_at = uv_now(rt->loop) + delay;
+    duro_list_insert_tail(&rt->load_retry, &o->load_retry_node);
+    arm_load_timer(rt);
+    return;
+  }
+  o->load_retry_ms = 0;
+  for (size_t i = 0; i < n; i++)
+    duro_kvmap_append_owned(&o->kv, kv[i].key, kv[i].key_len, kv[i].value,
+                            kv[i].value_len);
+  duro_free(kv);
+  o->phase = OBJ_READY;
+  o->inited = 0; /* init runs with the next event (see run_event) */
+  drain(o);
+}
+
+/* After a failed event: the memory state may be half-changed, so rebuild
+ * it from storage once the commits in flight are done. */
+static void reset_object(duro_object_t *o) {
+  duro_log_warn("object %s(%s): resetting after a failed event",
+                o->ns->name, o->name ? o->name : o->id);
+  if (o->ns->cls->teardown)
+    o->ns->cls->teardown(o, o->state);
+  memset(o->state, 0, o->ns->cls->state_size);
+  o->inited = 0;
+  if (o->submitted != o->durable) {
+    o->reset_pending = 1;
+    o->phase = OBJ_LOADING;
+    return;
+  }
+  load_object(o);
+}
+
+static duro_object_t *activate(duro_runtime_t *rt, ns_t *ns, const char *id,
+                               const char *name, size_t name_len) {
+  duro_object_t *o = duro__object_find(rt, id);
+  if (o)
+    return o;
+  o = duro__object_new(rt, ns, id, name, name_len);
+  load_object(o);
+  return o;
+}
+
+duro_object_t *duro__object_get(duro_runtime_t *rt, ns_t *ns,
+                                const char *name, size_t name_len) {
+  char id[65];
+  size_t nslen = strlen(ns->name); /* C string: a config binding name */
+  duro_object_id_from_name(ns->name, nslen, name, name_len, id);
+  return activate(rt, ns, id, name, name_len);
+}
+
+duro_object_t *duro__object_get_id(duro_runtime_t *rt, ns_t *ns,
+                                   const char *id) {
+  return activate(rt, ns, id, NULL, 0);
+}
+
+/* ---- events ------------------------------------------------------------------ */
+
+static void begin_event(duro_object_t *o) {
+  o->in_event = 1;
+  o->batch = NULL;
+  o->nstaged = 0;
+  o->ev_first_op = o->nops;
+  o->last_active_ms = uv_now(o->rt->loop);
+  o->rt->events++;
+}
+
+static void on_commit(int status, void *data);
+
+typedef struct commit_ctx {
+  duro_object_t *o;
+  uint64_t seq;
+} commit_ctx_t;
+
+static void discard_event(duro_object_t *o) {
+  duro__gate_drop_from(o, o->ev_first_op);
+  kick(o->rt);
+  if (o->batch)
+    duro_store_batch_free(o->batch);
+  o->batch = NULL;
+  duro__alarms_discard(o);
+}
+
+static void end_event(duro_object_t *o, int rc) {
+  o->in_event = 0;
+  if (rc < 0) {
+    discard_event(o);
+    release(o);
+    reset_object(o);
+    return;
+  }
+  uint64_t tag = o->submitted;
+  if (o->batch && !duro_store_batch_empty(o->batch)) {
+    commit_ctx_t *cc = duro_malloc(sizeof(*cc));
+    cc->o = o;
+    cc->seq = tag = ++o->submitted;
+    duro_store_commit(o->rt->store, o->batch, on_commit, cc);
+    o->rt->commits++;
+  } else if (o->batch) {
+    duro_store_batch_free(o->batch);
+  }
+  o->batch = NULL;
+  duro__gate_tag(o, o->ev_first_op, tag);
+  if (o->nstaged) {
+    duro__alarms_apply(o);
+    duro__alarms_arm(o->rt);
+  }
+  release(o);
+}
+
+static void on_commit(int status, void *data) {
+  commit_ctx_t *cc = data;
+  duro_object_t *o = cc->o;
+  uint64_t seq = cc->seq;
+  duro_free(cc);
+  if (status < 0) {
+    duro_log_error("object %s(%s): commit failed: %s; its output is dropped",
+                   o->ns->name, o->name ? o->name : o->id,
+                   duro_strerror(status));
+    /* Drop every held output that waited for this commit or a later one. */
+    duro__gate_drop_tagged(o, seq);
+    kick(o->rt);
+    o->durable = seq;
+    if (!o->in_event)
+      reset_object(o);
+  } else {
+    o->durable = seq;
+  }
+  release(o);
+  if (o->reset_pending && o->submitted == o->durable && !o->in_event) {
+    o->reset_pending = 0;
+    load_object(o);
+  }
+}
+
+/* The close codes after which a class hears ws_error before ws_close, and
+ * the error each stands for. */
+static int ws_error_of(int code) {
+  switch (code) {
+  case 1002: /* protocol error */
+  case 1007: /* invalid payload (bad UTF-8) */
+    return DURO_EPROTO;
+  case 1008: /* policy: the slow-reader limit */
+    return DURO_ENOSPC;
+  case 1009: /* message too big */
+    return DURO_E2BIG;
+  default:
+    return 0;
+  }
+}
+
+/* Answers r 500 outside the event's (discarded) output: the caller must
+ * hear, and the answer waits for nothing of this event. */
+static void answer_500(duro_object_t *o, duro_request_t *r) {
+  held_op_t *op = duro__hold(o, HELD_RESPOND);
+  op->u.respond.req = r;
+  op->u.respond.resp = duro__resp_500();
+  op->tag = o->submitted;
+  r->answered = 1;
+  o->ev_first_op = o->nops; /* keep this one */
+}
+
+/* Runs one event now. The object is ready and not in an event. The first
+ * event of an instance (after a load or a reset) runs init first, in the
+ * same event: a failing init fails the event as its handler would. */
+static void run_event(duro_object_t *o, obj_event_t *ev) {
+  const duro_class_t *cls = o->ns->cls;
+  int rc = 0;
+  begin_event(o);
+  if (!o->inited) {
+    o->inited = 1;
+    if (cls->init && (rc = cls->init(o, o->state)) < 0)
+      duro_log_error("object %s(%s): init failed: %s", o->ns->name,
+                     o->name ? o->name : o->id, duro_strerror(rc));
+  }
+  switch (ev->kind) {
+  case EV_FETCH: {
+    duro_request_t *r = ev->req;
+    r->target = o;
+    o->open_requests++;
+    o->cur_fetch = r;
+    o->ev_accepted = NULL;
+    if (rc >= 0 && cls->fetch)
+      rc = cls->fetch(o, o->state, r);
+    o->cur_fetch = NULL;
+    if (r->upgraded) {
+      duro__request_free(r);
+      if (rc < 0) {
+        /* The 101 is out; the socket it opened is closed as a failed
+         * message's would be, and the rest of the event is dropped. */
+        discard_event(o);
+        if (o->ev_accepted && o->ev_accepted->conn)
+          duro_ws_close(o->ev_accepted->conn, 1011, "internal error");
+      }
+      o->ev_accepted = NULL;
+      break;
+    }
+    if (rc < 0 || (!r->answered && !r->deferred)) {
+      if (rc >= 0)
+        duro_log_error("object %s: fetch handler returned without answering",
+                       o->ns->name);
+      if (!r->answered) {
+        rc = rc < 0 ? rc : DURO_EPROTO;
+        discard_event(o);
+        answer_500(o, r);
+      }
+    }
+    break;
+  }
+  case EV_WS_MESSAGE:
+    if (rc >= 0 && cls->ws_message && ev->sock->conn)
+      rc = cls->ws_message(o, o->state, ev->sock,
+                           ev->opcode == 1 /* text */, ev->data, ev->len);
+    if (rc < 0 && ev->sock->conn) {
+      discard_event(o);
+      duro_ws_close(ev->sock->conn, 1011, "internal error");
+    }
+    break;
+  case EV_WS_CLOSE: {
+    int werr = ws_error_of(ev->code);
+    if (rc >= 0 && werr && cls->ws_error) {
+      /* A close reason is at most 123 bytes: the text fits, and if it
+       * ever did not, the error's name alone is the message. */
+      char msg[256];
+      const char *why = msg;
+      if (duro_fmt(msg, sizeof(msg), "%s (close %d%s%.*s)", duro_strerror(werr),
+                   ev->code, ev->len ? ": " : "", (int)ev->len,
+                   ev->data ? (const char *)ev->data : "") < 0)
+        why = duro_strerror(werr);
+      rc = cls->ws_error(o, o->state, ev->sock, werr, why);
+    }
+    if (rc >= 0 && cls->ws_close)
+      rc = cls->ws_close(o, o->state, ev->sock, ev->code,
+                         ev->data ? (const char *)ev->data : "", ev->len);
+    duro__socket_free(ev->sock);
+    break;
+  }
+  case EV_ALARM: {
+    alarm_ent_t *a = ev->alarm;
+    o->alarms_running--;
+    if (a->running == 2) { /* deleted or replaced meanwhile */
+      duro__alarm_free(a);
+      break;
+    }
+    /* The alarm is consumed by running; the handler may set it again. */
+    duro__alarm_delete(o, a->name);
+    if (rc >= 0 && cls->alarm)
+      rc = cls->alarm(o, o->state, a->name);
+    a->running = 0;
+    if (rc < 0) {
+      discard_event(o);
+      a->attempts++;
+      unsigned max = o->rt->cfg->limits.alarm_max_retries;
+      if (a->attempts <= max) {
+        duro__alarm_requeue(
+            o->rt, a,
+            duro_now_ms() + (ALARM_RETRY_BASE_MS
+                             << (a->attempts < 16 ? a->attempts - 1 : 15)));
+        duro_log_warn("object %s(%s): alarm '%s' failed, retry %u of %u",
+                      o->ns->name, o->name ? o->name : o->id, a->name,
+                      a->attempts, max);
+        duro__alarms_arm(o->rt);
+      } else {
+        duro_log_error("object %s(%s): alarm '%s' failed %u times; dropped",
+                       o->ns->name, o->name ? o->name : o->id, a->name,
+                       a->attempts);
+        end_event(o, rc);
+        begin_event(o);
+        duro__alarm_delete(o, a->name);
+        rc = 0;
+      }
+    }
+    break;
+  }
+  case EV_JOB_DONE:
+    o->open_stubs--;
+    ev->job_done(o, o->state, rc < 0 ? DURO_ECANCELED : ev->err, ev->job_arg);
+    break;
+  case EV_STUB_DONE: {
+    duro_response_t res = {0};
+    if (ev->resp && rc >= 0) {
+      res.status = ev->resp->status;
+      res.headers = ev->resp->headers;
+      res.nheaders = ev->resp->nheaders;
+      res.body = ev->resp->body;
+      res.body_len = ev->resp->body_len;
+    }
+    /* After a failed init the callback still runs, once, to release ud. */
+    res.err = rc < 0 ? DURO_ECANCELED : ev->err;
+    o->open_stubs--;
+    if (ev->cb)
+      ev->cb(o, o->state, &res, ev->cb_ud);
+    break;
+  }
+  }
+  end_event(o, rc);
+}
+
+static void drain(duro_object_t *o) {
+  while (o->phase == OBJ_READY && !o->in_event &&
+         !duro_list_empty(&o->waiting)) {
+    duro_list_t *n = o->waiting.next;
+    duro_list_remove(n);
+    obj_event_t *ev = DURO_CONTAINER_OF(n, obj_event_t, node);
+    run_event(o, ev);
+    duro__event_free(ev);
+  }
+}
+
+void duro__object_deliver(duro_object_t *o, obj_event_t *ev) {
+  if (o->phase == OBJ_READY && !o->in_event && duro_list_empty(&o->waiting)) {
+    run_event(o, ev);
+    duro__event_free(ev);
+    return;
+  }
+  if (ev->borrowed) {
+    ev->data = duro_memdup(ev->data, ev->len);
+    ev->borrowed = 0;
+  }
+  duro_list_insert_tail(&o->waiting, &ev->node);
+}
+
+void duro__event_drop(obj_event_t *ev) {
+  if (ev->kind == EV_ALARM && ev->alarm && ev->alarm->running == 2)
+    duro__alarm_free(ev->alarm); /* out of the index: only ev has it */
+  duro__event_free(ev);
+}
+
+/* ---- the alarm timer ----------------------------------------------------------- */
+
+static void on_alarm_timer(uv_timer_t *t) {
+  duro_runtime_t *rt = t->data;
+  rt->alarm_armed = INT64_MAX; /* fired: armed for nothing */
+  int64_t now = duro_now_ms();
+  alarm_ent_t *a;
+  while ((a = duro__alarm_take_due(rt, now))) {
+    size_t nlen = 0;
+    if (a->obj_name)
+      nlen = strlen(a->obj_name); /* C string: a strdup'd object name */
+    duro_object_t *o = activate(rt, a->ns, a->id, a->obj_name, nlen);
+    o->alarms_running++; /* the instance stays until the event has run */
+    obj_event_t *ev = duro_calloc(1, sizeof(*ev));
+    ev->kind = EV_ALARM;
+    ev->alarm = a;
+    duro__post(rt, o, ev);
+  }
+  kick(rt);
+  duro__alarms_arm(rt);
+}
+
+void duro__alarms_arm(duro_runtime_t *rt) {
+  int64_t next = duro__alarm_next_due(rt);
+  if (next == INT64_MAX || rt->shutting_down) {
+    if (rt->alarm_armed != INT64_MAX) {
+      uv_timer_stop(&rt->alarm_timer);
+      rt->alarm_armed = INT64_MAX;
+    }
+    return;
+  }
+  if (next == rt->alarm_armed)
+    return; /* the earliest alarm did not change */
+  int64_t delay = next - duro_now_ms();
+  uv_timer_stop(&rt->alarm_timer);
+  uv_timer_start(&rt->alarm_timer, on_alarm_timer,
+                 delay > 0 ? (uint64_t)delay : 0, 0);
+  rt->alarm_armed = next;
+}
