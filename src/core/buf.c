@@ -3,6 +3,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "core/alloc.h"
@@ -18,6 +19,16 @@ duro_chunk_t *duro_chunk_from(const void *data, size_t len) {
   duro_chunk_t *c = duro_chunk_new(len);
   if (len)
     memcpy(c->data, data, len);
+  return c;
+}
+
+_Static_assert(offsetof(duro_chunk_t, data) == DURO_CHUNK_HEADROOM,
+               "a chunk's bytes follow its header");
+
+duro_chunk_t *duro_chunk_adopt(void *mem, size_t len) {
+  duro_chunk_t *c = mem;
+  c->refs = 1;
+  c->len = (uint32_t)len;
   return c;
 }
 

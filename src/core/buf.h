@@ -27,6 +27,14 @@ duro_chunk_t *duro_chunk_new(size_t len);
 /* A chunk holding a copy of len bytes of data. */
 duro_chunk_t *duro_chunk_from(const void *data, size_t len);
 
+/* Room a block needs in front of its bytes to become a chunk in place. */
+#define DURO_CHUNK_HEADROOM sizeof(duro_chunk_t)
+/* Turns mem (from duro_malloc: DURO_CHUNK_HEADROOM bytes, then the len
+ * bytes of the chunk) into a chunk with one reference, without a copy;
+ * mem belongs to the chunk afterwards. For bytes built off the loop
+ * thread (any thread may fill mem; only the loop makes it a chunk). */
+duro_chunk_t *duro_chunk_adopt(void *mem, size_t len);
+
 static inline duro_chunk_t *duro_chunk_ref(duro_chunk_t *c) {
   c->refs++;
   return c;

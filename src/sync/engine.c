@@ -225,15 +225,10 @@ static void sub_kill(ssub_t *s) {
  * Takes an answer the worker built (jobs.h) over as a chunk with one
  * reference, without copying its bytes: the block was allocated with a
  * chunk header's room in front, and the header is written here, on the
- * loop, so the worker never touches a chunk. (core/buf.h has no adopting
- * constructor; this leans on duro_chunk_t's layout, checked below.)
+ * loop (duro_chunk_adopt), so the worker never touches a chunk.
  */
 static duro_chunk_t *out_adopt(sync_out_t *o) {
-  _Static_assert(offsetof(duro_chunk_t, data) == SYNC_OUT_HEADROOM,
-                 "a chunk's bytes follow its header");
-  duro_chunk_t *c = (duro_chunk_t *)(void *)o->mem;
-  c->refs = 1;
-  c->len = (uint32_t)o->len; /* answers stay near 1 MB */
+  duro_chunk_t *c = duro_chunk_adopt(o->mem, o->len);
   o->mem = NULL;
   o->len = 0;
   return c;

@@ -27,7 +27,7 @@
 #include "store/eventlog.h"
 #include "sync/proto.h"
 
-#define SYNC_OUT_HEADROOM sizeof(duro_chunk_t)
+#define SYNC_OUT_HEADROOM DURO_CHUNK_HEADROOM
 
 /* len bytes of JSON at mem + SYNC_OUT_HEADROOM; mem NULL once taken. */
 typedef struct sync_out {
