@@ -169,7 +169,7 @@ struct ssub {
   duro_list_t cnode;          /* in conn->subs */
   duro_list_t lnode;          /* in st->live while live */
   sconn_t *conn;
-  char id[SYNC_MAX_ID + 1];
+  char id[SYNC_MAX_ID_TOKEN + 1];
   size_t id_len;
   char *payload;              /* the Pull's payload JSON (for hooks) */
   size_t payload_len;
@@ -292,8 +292,10 @@ static int run_hook(duro_object_t *o, const sync_state_t *st, enum hook which,
     return 0;
   in->store_id = st->key.store_id;
   in->store_id_len = st->key.store_id_len;
-  in->request_id = id.p;
-  in->request_id_len = id.n;
+  /* Hooks see the id's text ("7" for both "7" and 7), as in 0.4.0. */
+  sync_span_t text = duro_sync_id_text(id);
+  in->request_id = text.p;
+  in->request_id_len = text.n;
   in->payload = payload;
   in->payload_len = payload ? payload_len : 0;
   if (which != HOOK_PULL)
@@ -660,7 +662,7 @@ typedef struct push_ctx {
   sync_state_t *st;
   sconn_t *conn;           /* WebSocket pushes (referenced) */
   duro_request_t *req;     /* HTTP pushes */
-  char id[SYNC_MAX_ID + 1];
+  char id[SYNC_MAX_ID_TOKEN + 1];
   size_t id_len;
   sync_span_t payload;     /* into job->msg */
   sync_span_t batch;       /* into job->msg */

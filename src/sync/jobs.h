@@ -64,7 +64,7 @@ typedef struct sync_push_job {
 typedef struct sync_read_job {
   /* in */
   duro_evlog_key_t key;
-  char id[SYNC_MAX_ID + 1];          /* request id, escaped */
+  char id[SYNC_MAX_ID_TOKEN + 1];    /* request id, a JSON token */
   size_t id_len;
   int check_backend;                 /* cursor carried a backendId */
   char cursor_backend[SYNC_MAX_ID + 1]; /* ... decoded */

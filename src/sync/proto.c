@@ -507,7 +507,31 @@ static int rpc_of(sync_span_t tag, sync_msg_t *m) {
   return -1;
 }
 
-static int id_ok(sync_span_t id) { return id.p && id.n <= SYNC_MAX_ID; }
+/* A request id at s->p: a string, or (LiveStore's next protocol) a
+ * non-negative integer. *out gets the whole JSON token, quotes included,
+ * so that an answer echoes it in the form it came; *bad is set when the
+ * value is something else (skipped). */
+static int scan_id(scan_t *s, sync_span_t *out, int *bad) {
+  const char *st = s->p;
+  *bad = 0;
+  if (s->p < s->end && *s->p == '"') {
+    sync_span_t content;
+    if (scan_string(s, &content) < 0)
+      return -1;
+    *bad = content.n > SYNC_MAX_ID;
+  } else if (s->p < s->end && *s->p >= '0' && *s->p <= '9') {
+    int is_int;
+    if (scan_number(s, &is_int) < 0)
+      return -1;
+    *bad = !is_int || (size_t)(s->p - st) > SYNC_MAX_ID;
+  } else {
+    *bad = 1;
+    return skip_value(s);
+  }
+  out->p = st;
+  out->n = (size_t)(s->p - st);
+  return 0;
+}
 
 int duro_sync_parse(const char *data, size_t len, sync_event_t *events,
                     size_t events_cap, sync_msg_t *m, const char **why) {
@@ -526,25 +550,11 @@ int duro_sync_parse(const char *data, size_t len, sync_event_t *events,
       if (scan_string(&s, &tag) < 0)
         return DURO_EPROTO;
     } else if (key_is(k, "id")) {
-      id_bad = 0;
-      if (s.p < s.end && *s.p == '"') {
-        if (scan_string(&s, &id) < 0)
-          return DURO_EPROTO;
-      } else {
-        id_bad = 1;
-        if (skip_value(&s) < 0)
-          return DURO_EPROTO;
-      }
+      if (scan_id(&s, &id, &id_bad) < 0)
+        return DURO_EPROTO;
     } else if (key_is(k, "requestId")) {
-      rid_bad = 0;
-      if (s.p < s.end && *s.p == '"') {
-        if (scan_string(&s, &request_id) < 0)
-          return DURO_EPROTO;
-      } else {
-        rid_bad = 1;
-        if (skip_value(&s) < 0)
-          return DURO_EPROTO;
-      }
+      if (scan_id(&s, &request_id, &rid_bad) < 0)
+        return DURO_EPROTO;
     } else if (key_is(k, "tag")) {
       if (s.p < s.end && *s.p == '"') {
         if (scan_string(&s, &rtag) < 0)
@@ -576,9 +586,11 @@ int duro_sync_parse(const char *data, size_t len, sync_event_t *events,
     m->kind = SYNC_MSG_EOF;
     return 0;
   }
+  /* Interrupt's fiber ids (0.4.0: an object; next: a number or absent)
+   * are skipped with every other key: nothing here depends on them. */
   if (key_is(tag, "Ack") || key_is(tag, "Interrupt")) {
-    *why = "requestId must be a string";
-    if (rid_bad || !id_ok(request_id))
+    *why = "requestId must be a string or a non-negative integer";
+    if (rid_bad || !request_id.p)
       return DURO_EPROTO;
     m->kind = key_is(tag, "Ack") ? SYNC_MSG_ACK : SYNC_MSG_INTERRUPT;
     m->id = request_id;
@@ -587,8 +599,8 @@ int duro_sync_parse(const char *data, size_t len, sync_event_t *events,
   *why = "unknown message _tag";
   if (!key_is(tag, "Request"))
     return DURO_EPROTO;
-  *why = "request id must be a string";
-  if (id_bad || !id_ok(id))
+  *why = "request id must be a string or a non-negative integer";
+  if (id_bad || !id.p)
     return DURO_EPROTO;
   *why = "unknown request tag";
   if (!rtag.p || rpc_of(rtag, m) < 0)
@@ -601,6 +613,16 @@ int duro_sync_parse(const char *data, size_t len, sync_event_t *events,
   if (parse_payload(payload, m, why) < 0)
     return DURO_EINVAL;
   return 0;
+}
+
+int duro_sync_id_is_number(sync_span_t id) {
+  return id.n > 0 && id.p[0] != '"';
+}
+
+sync_span_t duro_sync_id_text(sync_span_t id) {
+  if (id.n >= 2 && id.p[0] == '"')
+    return (sync_span_t){id.p + 1, id.n - 2};
+  return id;
 }
 
 /* ---- strings ------------------------------------------------------------------ */
@@ -732,9 +754,9 @@ static void append_i64(duro_buf_t *b, int64_t v) {
 }
 
 static void exit_head(duro_buf_t *b, sync_span_t id) {
-  APPEND_LIT(b, "{\"_tag\":\"Exit\",\"requestId\":\"");
+  APPEND_LIT(b, "{\"_tag\":\"Exit\",\"requestId\":");
   append_span(b, id);
-  APPEND_LIT(b, "\",\"exit\":");
+  APPEND_LIT(b, ",\"exit\":");
 }
 
 void duro_sync_build_exit_success(duro_buf_t *b, sync_span_t id,
@@ -754,9 +776,33 @@ void duro_sync_build_exit_value(duro_buf_t *b, sync_span_t id,
   APPEND_LIT(b, "}}");
 }
 
-static void fail_head(duro_buf_t *b, sync_span_t id) {
+/* A failed Exit up to the cause's reason: 0.4.0 writes the cause as one
+ * object, the next protocol (numeric ids) as an array of reasons. */
+static void failure_head(duro_buf_t *b, sync_span_t id) {
   exit_head(b, id);
-  APPEND_LIT(b, "{\"_tag\":\"Failure\",\"cause\":{\"_tag\":\"Fail\",\"error\":");
+  if (duro_sync_id_is_number(id))
+    APPEND_LIT(b, "{\"_tag\":\"Failure\",\"cause\":[");
+  else
+    APPEND_LIT(b, "{\"_tag\":\"Failure\",\"cause\":");
+}
+
+/* Closes the reason, the cause, the exit and the message. */
+static void failure_tail(duro_buf_t *b, sync_span_t id) {
+  if (duro_sync_id_is_number(id))
+    APPEND_LIT(b, "}]}}");
+  else
+    APPEND_LIT(b, "}}}");
+}
+
+static void fail_head(duro_buf_t *b, sync_span_t id) {
+  failure_head(b, id);
+  APPEND_LIT(b, "{\"_tag\":\"Fail\",\"error\":");
+}
+
+/* Closes the typed error, then as failure_tail. */
+static void fail_tail(duro_buf_t *b, sync_span_t id) {
+  APPEND_LIT(b, "}");
+  failure_tail(b, id);
 }
 
 void duro_sync_build_server_ahead(duro_buf_t *b, sync_span_t id, int64_t head,
@@ -766,7 +812,7 @@ void duro_sync_build_server_ahead(duro_buf_t *b, sync_span_t id, int64_t head,
   append_i64(b, head);
   APPEND_LIT(b, ",\"providedNum\":");
   append_i64(b, provided);
-  APPEND_LIT(b, "}}}}");
+  fail_tail(b, id);
 }
 
 void duro_sync_build_backend_mismatch(duro_buf_t *b, sync_span_t id,
@@ -778,7 +824,8 @@ void duro_sync_build_backend_mismatch(duro_buf_t *b, sync_span_t id,
                                strlen(expected)); /* C string: a backendId */
   APPEND_LIT(b, ",\"received\":\"");
   append_span(b, received);
-  APPEND_LIT(b, "\"}}}}");
+  APPEND_LIT(b, "\"");
+  fail_tail(b, id);
 }
 
 void duro_sync_build_unknown_error(duro_buf_t *b, sync_span_t id,
@@ -789,21 +836,26 @@ void duro_sync_build_unknown_error(duro_buf_t *b, sync_span_t id,
   duro_sync_json_append_string(b, note, n);
   APPEND_LIT(b, ",\"note\":");
   duro_sync_json_append_string(b, note, n);
-  APPEND_LIT(b, "}}}}");
+  fail_tail(b, id);
 }
 
 void duro_sync_build_die(duro_buf_t *b, sync_span_t id, const char *text) {
-  exit_head(b, id);
-  APPEND_LIT(b, "{\"_tag\":\"Failure\",\"cause\":{\"_tag\":\"Die\",\"defect\":");
+  failure_head(b, id);
+  APPEND_LIT(b, "{\"_tag\":\"Die\",\"defect\":");
   duro_sync_json_append_string(b, text,
                                strlen(text)); /* C string: per proto.h */
-  APPEND_LIT(b, "}}}");
+  failure_tail(b, id);
 }
 
+/* 0.4.0 names no fiber ({"_tag":"None"}); the next protocol's fiber id
+ * is a number or absent, and absent says the same. */
 void duro_sync_build_interrupted(duro_buf_t *b, sync_span_t id) {
-  exit_head(b, id);
-  APPEND_LIT(b, "{\"_tag\":\"Failure\",\"cause\":{\"_tag\":\"Interrupt\","
-                "\"fiberId\":{\"_tag\":\"None\"}}}}");
+  failure_head(b, id);
+  if (duro_sync_id_is_number(id))
+    APPEND_LIT(b, "{\"_tag\":\"Interrupt\"");
+  else
+    APPEND_LIT(b, "{\"_tag\":\"Interrupt\",\"fiberId\":{\"_tag\":\"None\"}");
+  failure_tail(b, id);
 }
 
 void duro_sync_build_defect(duro_buf_t *b, const char *text) {
@@ -819,9 +871,9 @@ const char duro_sync_chunk_tail[] = "]}";
 const char duro_sync_response_head[] = "{\"batch\":[";
 
 void duro_sync_build_chunk_head(duro_buf_t *b, sync_span_t id) {
-  APPEND_LIT(b, "{\"_tag\":\"Chunk\",\"requestId\":\"");
+  APPEND_LIT(b, "{\"_tag\":\"Chunk\",\"requestId\":");
   append_span(b, id);
-  APPEND_LIT(b, "\",\"values\":[");
+  APPEND_LIT(b, ",\"values\":[");
 }
 
 void duro_sync_build_item(duro_buf_t *b, const char *name, size_t name_len,

@@ -29,8 +29,12 @@
 #define SYNC_MAX_DEPTH 128
 /* Events per Push request and per PullResponse (spec section 11). */
 #define SYNC_MAX_BATCH 100
-/* Request ids are decimal strings; longer ones are garbage. */
+/* Request ids are decimal strings (0.4.0) or integers (the next
+ * protocol); an id over this many characters (quotes not counted) is
+ * garbage. */
 #define SYNC_MAX_ID 64
+/* Room for an id as a JSON token: SYNC_MAX_ID plus its quotes. */
+#define SYNC_MAX_ID_TOKEN (SYNC_MAX_ID + 2)
 /* A PullResponse stays under this many bytes (section 11). */
 #define SYNC_MAX_RESPONSE_BYTES 900000
 /* Largest integer the JS client can represent exactly (2^53 - 1). */
@@ -68,7 +72,9 @@ typedef struct sync_event {
 
 typedef struct sync_msg {
   int kind;               /* enum sync_msg_kind */
-  sync_span_t id;         /* Request id / Ack and Interrupt requestId */
+  sync_span_t id;         /* Request id / Ack and Interrupt requestId, as
+                             a JSON token: "7" with its quotes (0.4.0) or
+                             7 (the next protocol); see duro_sync_id_* */
   /* Request */
   int rpc;                /* enum sync_rpc */
   int http;               /* the tag was SyncHttpRpc.* */
@@ -100,6 +106,19 @@ int duro_sync_parse(const char *data, size_t len, sync_event_t *events,
                     size_t events_cap, sync_msg_t *m, const char **why);
 
 /*
+ * LiveStore's next protocol (sync-cf on Effect v4) sends numeric request
+ * ids and expects failure causes as arrays of reasons; 0.4.0 sends string
+ * ids and expects one cause object. Every builder below takes the id
+ * token as the request carried it and answers in that request's shape:
+ * the id echoed verbatim, the cause an object or an array.
+ */
+/* 1 when id (a token from duro_sync_parse) is a number: the next protocol. */
+int duro_sync_id_is_number(sync_span_t id);
+/* The id's text: a string's escaped content without its quotes, or a
+ * number's digits. Points into id. */
+sync_span_t duro_sync_id_text(sync_span_t id);
+
+/*
  * Checks that data[0..len) is exactly one JSON value (with surrounding
  * whitespace). Returns 1 or 0.
  */
@@ -126,7 +145,8 @@ void duro_sync_json_append_escaped(duro_buf_t *b, const char *s, size_t len);
  * are C strings: our own messages, a hook's err text, a backendId. */
 
 /* {"_tag":"Exit","requestId":id,"exit":{"_tag":"Success","value":{}}} when
- * with_value, else the stream form without value. */
+ * with_value, else the stream form without value. id is a token as
+ * duro_sync_parse records it (with its quotes when a string). */
 void duro_sync_build_exit_success(duro_buf_t *b, sync_span_t id,
                                   int with_value);
 /* Exit whose success value is raw JSON (HTTP Ping: SyncMessage.Pong). */

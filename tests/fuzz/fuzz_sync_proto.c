@@ -94,8 +94,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (rc == 0 || rc == DURO_EINVAL) {
     in_bounds(m.id);
     if (m.id.p) {
-      CHECK(m.id.n <= SYNC_MAX_ID);
-      roundtrip(m.id);
+      /* a token: a string with its quotes, or an integer's digits */
+      CHECK(m.id.n <= SYNC_MAX_ID_TOKEN);
+      CHECK(duro_sync_json_valid(m.id.p, m.id.n));
+      sync_span_t text = duro_sync_id_text(m.id);
+      CHECK(text.n <= SYNC_MAX_ID);
+      if (duro_sync_id_is_number(m.id))
+        for (size_t i = 0; i < m.id.n; i++)
+          CHECK(m.id.p[i] >= '0' && m.id.p[i] <= '9');
+      else
+        roundtrip(text);
       duro_sync_build_exit_success(&b, m.id, 1);
       valid_json(&b);
       duro_sync_build_exit_success(&b, m.id, 0);

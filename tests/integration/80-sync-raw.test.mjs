@@ -284,7 +284,7 @@ describe('protocol', () => {
 
   test('Defect only for garbage; Die for a malformed payload', async () => {
     const c = await connect(freshStore());
-    for (const bad of ['not json', '[1,2]', '{"_tag":"Nope"}', '{"_tag":"Request","id":7,"tag":"SyncWsRpc.Pull","payload":{}}',
+    for (const bad of ['not json', '[1,2]', '{"_tag":"Nope"}', '{"_tag":"Request","id":-7,"tag":"SyncWsRpc.Pull","payload":{}}', '{"_tag":"Request","id":7.5,"tag":"SyncWsRpc.Pull","payload":{}}',
       '{"_tag":"Request","id":"1","tag":"SyncWsRpc.Foo","payload":{}}', '{"_tag":"Ack"}', '{"_tag":"Ping"} x']) {
       c.send(bad);
       const m = await c.next(() => true, 2000, `answer to ${bad}`);

@@ -34,7 +34,9 @@ static void test_parse_messages(void **state) {
   assert_int_equal(
       parse(" {\"_tag\" : \"Ack\", \"requestId\":\"3\"} ", &m, ev, 4, &why), 0);
   assert_int_equal(m.kind, SYNC_MSG_ACK);
-  assert_true(span_eq(m.id, "3"));
+  assert_true(span_eq(m.id, "\"3\""));
+  assert_true(span_eq(duro_sync_id_text(m.id), "3"));
+  assert_int_equal(duro_sync_id_is_number(m.id), 0);
   assert_int_equal(
       parse("{\"_tag\":\"Interrupt\",\"requestId\":\"12\"}", &m, ev, 4, &why),
       0);
@@ -49,7 +51,7 @@ static void test_parse_messages(void **state) {
   assert_int_equal(m.kind, SYNC_MSG_REQUEST);
   assert_int_equal(m.rpc, SYNC_RPC_PULL);
   assert_int_equal(m.http, 0);
-  assert_true(span_eq(m.id, "5"));
+  assert_true(span_eq(m.id, "\"5\""));
   assert_true(span_eq(m.store_id, "todo app/1"));
   assert_true(span_eq(m.payload, "{\"authToken\":\"abc\"}"));
   assert_int_equal(m.live, 1);
@@ -102,8 +104,17 @@ static void test_parse_errors(void **state) {
       {"{\"a\":1}", DURO_EPROTO},
       {"{\"_tag\":\"Nope\"}", DURO_EPROTO},
       {"{\"_tag\":\"Ack\"}", DURO_EPROTO},
-      {"{\"_tag\":\"Ack\",\"requestId\":3}", DURO_EPROTO},
-      {"{\"_tag\":\"Request\",\"id\":7,\"tag\":\"SyncWsRpc.Pull\",\"payload\":{"
+      {"{\"_tag\":\"Ack\",\"requestId\":-3}", DURO_EPROTO},
+      {"{\"_tag\":\"Ack\",\"requestId\":3.5}", DURO_EPROTO},
+      {"{\"_tag\":\"Ack\",\"requestId\":true}", DURO_EPROTO},
+      {"{\"_tag\":\"Interrupt\",\"requestId\":null}", DURO_EPROTO},
+      {"{\"_tag\":\"Request\",\"id\":7e2,\"tag\":\"SyncWsRpc.Pull\",\"payload\":{"
+       "}}",
+       DURO_EPROTO},
+      {"{\"_tag\":\"Request\",\"id\":[7],\"tag\":\"SyncWsRpc.Pull\",\"payload\":{"
+       "}}",
+       DURO_EPROTO},
+      {"{\"_tag\":\"Request\",\"id\":012,\"tag\":\"SyncWsRpc.Pull\",\"payload\":{"
        "}}",
        DURO_EPROTO},
       {"{\"_tag\":\"Request\",\"id\":\"1\",\"tag\":\"SyncWsRpc.Foo\","
@@ -172,9 +183,98 @@ static void test_parse_errors(void **state) {
   assert_int_equal(parse(deep, &m, NULL, 0, &why), DURO_EPROTO);
 }
 
-static void test_builders(void **state) {
+/* LiveStore's next protocol: numeric ids, any fiber id in Interrupt. */
+static void test_parse_next_protocol(void **state) {
+  sync_msg_t m;
+  sync_event_t ev[4];
+  const char *why;
+  const char *pull =
+      "{\"_tag\":\"Request\",\"id\":5,\"tag\":\"SyncWsRpc.Pull\",\"payload\":"
+      "{\"storeId\":\"s\",\"live\":true,\"cursor\":{\"_tag\":\"None\"}},"
+      "\"headers\":[]}";
+  assert_int_equal(parse(pull, &m, ev, 4, &why), 0);
+  assert_int_equal(m.kind, SYNC_MSG_REQUEST);
+  assert_true(span_eq(m.id, "5"));
+  assert_int_equal(duro_sync_id_is_number(m.id), 1);
+  assert_true(span_eq(duro_sync_id_text(m.id), "5"));
+  assert_int_equal(parse("{\"_tag\":\"Ack\",\"requestId\":0}", &m, ev, 4, &why), 0);
+  assert_int_equal(m.kind, SYNC_MSG_ACK);
+  assert_true(span_eq(m.id, "0"));
+  /* the fiber id of an Interrupt: a number, absent, 0.4.0's object */
+  const char *interrupts[] = {
+      "{\"_tag\":\"Interrupt\",\"requestId\":12,\"fiberId\":3}",
+      "{\"_tag\":\"Interrupt\",\"requestId\":12}",
+      "{\"_tag\":\"Interrupt\",\"requestId\":12,\"interruptors\":[3,4]}",
+      "{\"_tag\":\"Interrupt\",\"requestId\":\"12\",\"interruptors\":"
+      "[{\"_tag\":\"Runtime\",\"id\":1,\"startTimeMillis\":2}]}",
+  };
+  for (size_t i = 0; i < sizeof(interrupts) / sizeof(interrupts[0]); i++) {
+    assert_int_equal(parse(interrupts[i], &m, ev, 4, &why), 0);
+    assert_int_equal(m.kind, SYNC_MSG_INTERRUPT);
+    assert_true(span_eq(duro_sync_id_text(m.id), "12"));
+  }
+  /* 64 digits are an id, 65 are not */
+  char big[200];
+  memset(big, '9', 65);
+  big[65] = '\0';
+  char msg[300];
+  snprintf(msg, sizeof(msg), "{\"_tag\":\"Ack\",\"requestId\":%s}", big);
+  assert_int_equal(parse(msg, &m, ev, 4, &why), DURO_EPROTO);
+  big[64] = '\0';
+  snprintf(msg, sizeof(msg), "{\"_tag\":\"Ack\",\"requestId\":%s}", big);
+  assert_int_equal(parse(msg, &m, ev, 4, &why), 0);
+  assert_int_equal(m.id.n, 64);
+}
+
+/* Answers to a numeric id: the id a number, the causes arrays. */
+static void test_builders_next_protocol(void **state) {
   duro_buf_t b = DURO_BUF_INIT;
   sync_span_t id = {"7", 1};
+#define EXPECT_NEXT(want)                                                      \
+  do {                                                                         \
+    assert_int_equal(b.len, strlen(want));                                     \
+    assert_memory_equal(b.data, want, b.len);                                  \
+    assert_true(duro_sync_json_valid((const char *)b.data, b.len));            \
+    b.len = 0;                                                                 \
+  } while (0)
+  duro_sync_build_exit_success(&b, id, 1);
+  EXPECT_NEXT("{\"_tag\":\"Exit\",\"requestId\":7,\"exit\":{\"_tag\":\"Success\",\"value\":{}}}");
+  duro_sync_build_exit_success(&b, id, 0);
+  EXPECT_NEXT("{\"_tag\":\"Exit\",\"requestId\":7,\"exit\":{\"_tag\":\"Success\"}}");
+  duro_sync_build_exit_value(&b, id, "{\"_tag\":\"Pong\"}");
+  EXPECT_NEXT("{\"_tag\":\"Exit\",\"requestId\":7,\"exit\":{\"_tag\":\"Success\",\"value\":"
+              "{\"_tag\":\"Pong\"}}}");
+  duro_sync_build_server_ahead(&b, id, 42, 40);
+  EXPECT_NEXT("{\"_tag\":\"Exit\",\"requestId\":7,\"exit\":{\"_tag\":\"Failure\",\"cause\":"
+              "[{\"_tag\":\"Fail\",\"error\":{\"_tag\":\"ServerAheadError\",\"minimumExpectedNum\":42,"
+              "\"providedNum\":40}}]}}");
+  duro_sync_build_backend_mismatch(&b, id, "srv", (sync_span_t){"cli", 3});
+  EXPECT_NEXT("{\"_tag\":\"Exit\",\"requestId\":7,\"exit\":{\"_tag\":\"Failure\",\"cause\":"
+              "[{\"_tag\":\"Fail\",\"error\":{\"_tag\":\"BackendIdMismatchError\",\"expected\":"
+              "\"srv\",\"received\":\"cli\"}}]}}");
+  duro_sync_build_unknown_error(&b, id, "x");
+  EXPECT_NEXT("{\"_tag\":\"Exit\",\"requestId\":7,\"exit\":{\"_tag\":\"Failure\",\"cause\":"
+              "[{\"_tag\":\"Fail\",\"error\":{\"_tag\":\"UnknownError\",\"cause\":\"x\","
+              "\"note\":\"x\"}}]}}");
+  duro_sync_build_die(&b, id, "Invalid");
+  EXPECT_NEXT("{\"_tag\":\"Exit\",\"requestId\":7,\"exit\":{\"_tag\":\"Failure\",\"cause\":"
+              "[{\"_tag\":\"Die\",\"defect\":\"Invalid\"}]}}");
+  duro_sync_build_interrupted(&b, id);
+  EXPECT_NEXT("{\"_tag\":\"Exit\",\"requestId\":7,\"exit\":{\"_tag\":\"Failure\",\"cause\":"
+              "[{\"_tag\":\"Interrupt\"}]}}");
+  duro_sync_build_chunk_head(&b, id);
+  duro_buf_append_str(&b, duro_sync_response_head);
+  duro_sync_build_response_tail(&b, -1, "B");
+  duro_buf_append_str(&b, duro_sync_chunk_tail);
+  EXPECT_NEXT("{\"_tag\":\"Chunk\",\"requestId\":7,\"values\":[{\"batch\":[],"
+              "\"pageInfo\":{\"_tag\":\"NoMore\"},\"backendId\":\"B\"}]}");
+#undef EXPECT_NEXT
+  duro_buf_free(&b);
+}
+
+static void test_builders(void **state) {
+  duro_buf_t b = DURO_BUF_INIT;
+  sync_span_t id = {"\"7\"", 3};
 #define EXPECT_BUF(want)                                                       \
   do {                                                                         \
     assert_int_equal(b.len, strlen(want));                                     \
@@ -241,6 +341,8 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_parse_messages), cmocka_unit_test(test_parse_errors),
       cmocka_unit_test(test_builders),       cmocka_unit_test(test_strings),
+      cmocka_unit_test(test_parse_next_protocol),
+      cmocka_unit_test(test_builders_next_protocol),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
