@@ -123,6 +123,19 @@ static int lit(scan_t *s, const char *w) {
 
 static int skip_value(scan_t *s);
 
+/* A member's key and its colon, with the space around them; the value is
+ * next. key may be NULL. */
+static int scan_key(scan_t *s, sync_span_t *key) {
+  if (scan_string(s, key) < 0)
+    return -1;
+  ws(s);
+  if (s->p >= s->end || *s->p != ':')
+    return -1;
+  s->p++;
+  ws(s);
+  return 0;
+}
+
 static int skip_container(scan_t *s, char close) {
   if (++s->depth > SYNC_MAX_DEPTH)
     return -1;
@@ -135,15 +148,8 @@ static int skip_container(scan_t *s, char close) {
   }
   for (;;) {
     ws(s);
-    if (close == '}') {
-      if (scan_string(s, NULL) < 0)
-        return -1;
-      ws(s);
-      if (s->p >= s->end || *s->p != ':')
-        return -1;
-      s->p++;
-      ws(s);
-    }
+    if (close == '}' && scan_key(s, NULL) < 0)
+      return -1;
     if (skip_value(s) < 0)
       return -1;
     ws(s);
@@ -236,14 +242,7 @@ static int obj_next(scan_t *s, int *first, sync_span_t *key) {
     ws(s);
   }
   *first = 0;
-  if (scan_string(s, key) < 0)
-    return -1;
-  ws(s);
-  if (s->p >= s->end || *s->p != ':')
-    return -1;
-  s->p++;
-  ws(s);
-  return 1;
+  return scan_key(s, key) < 0 ? -1 : 1;
 }
 
 static int key_is(sync_span_t k, const char *w) {
