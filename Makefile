@@ -21,9 +21,11 @@ else
   BUILD   := build/release
 endif
 
-LIB_SRC   := $(filter-out src/cmd/%,$(wildcard src/*/*.c))
+# The library is every module but main.c (cmd/schema.c, the program's
+# configuration schema, is in it: the unit tests and fuzzers load it).
+LIB_SRC   := $(filter-out src/cmd/main.c,$(wildcard src/*/*.c))
 LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/%.o)
-CMD_SRC   := $(wildcard src/cmd/*.c)
+CMD_SRC   := src/cmd/main.c
 CMD_OBJ   := $(CMD_SRC:%.c=$(BUILD)/%.o)
 # A loaded class library sees exactly the functions of include/duro.h:
 # the executable exports those (a generated dynamic list), not every

@@ -20,6 +20,7 @@
 #include "core/url.h"
 #include "http/bearer.h"
 #include "ws/wsconn.h"
+#include "sync/options.h"
 #include "sync/sync.h"
 
 static int path_is(const duro_http_req_t *r, const char *p) {
@@ -158,7 +159,7 @@ static int route_sync(duro_backend_t *b, duro_http_req_t *req) {
     }
     return 0;
   }
-  if (strcmp(req->method, "OPTIONS") == 0 && b->cfg->sync.cors) {
+  if (strcmp(req->method, "OPTIONS") == 0 && duro_sync_config(b->cfg)->cors) {
     sync_respond(b, req, 204, "");
     goto out;
   }
@@ -277,7 +278,7 @@ int duro_backend_start(duro_backend_t *b, duro_net_t *net, duro_runtime_t *rt,
   b->sync_bound = duro_runtime_has_binding(rt, "LIVESTORE_SYNC", 14);
   if (b->sync_bound &&
       (duro_sync_auth_init(&b->sync_auth, cfg, err, errlen) < 0 ||
-       duro_sync_setup(duro_runtime_store(rt), cfg, net->loop, &b->sync, err,
+       duro_sync_setup(rt, cfg, net->loop, &b->sync, err,
                        errlen) < 0))
     return DURO_EINVAL;
   duro_http_opts_init(&b->http_opts, &cfg->limits, backend_handle, b);

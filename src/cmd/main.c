@@ -22,7 +22,7 @@
 #include "core/log.h"
 #include "core/str.h"
 #include "frontend/frontend.h"
-#include "frontend/schema.h"
+#include "cmd/schema.h"
 #include "frontend/tunnel.h"
 #include "http/http.h"
 #include "net/conn.h"
@@ -326,7 +326,7 @@ int main(int argc, char **argv) {
   memset(&app, 0, sizeof(app));
   char err[1024];
   /* The program's settings, secrets and built-in bindings: each layer's
-   * part of the configuration, put together in frontend/schema.c. */
+   * part of the configuration, put together in cmd/schema.c. */
   int rc = duro_config_load_schema(&app.cfg, &duro_program_schema, argc, argv,
                                    err, sizeof(err));
   if (rc == 1)

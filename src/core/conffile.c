@@ -359,8 +359,9 @@ static int load_section(file_ctx_t *fc, duro_config_t *c,
   const cJSON *it = cJSON_GetObjectItemCaseSensitive(root, s->name);
   if (!it)
     return 0;
-  return duro_options_load(s, duro_options_struct(s, c), it, fc->path, fc->err,
-                           fc->errlen);
+  void *st = s == &duro_config_limits_section ? (void *)&c->limits
+                                              : duro_config_add_section(c, s);
+  return duro_options_load(s, st, it, fc->path, fc->err, fc->errlen);
 }
 
 /*

@@ -107,7 +107,7 @@ static const duro_option_t limit_rows[] = {
 
 const duro_config_section_t duro_config_limits_section = {
     .name = "duro",
-    .offset = offsetof(duro_config_t, limits),
+    .size = sizeof(duro_limits_t),
     .rows = limit_rows,
     .nrows = sizeof(limit_rows) / sizeof(limit_rows[0]),
     .help_title = "settings of its \"duro\" object, e.g. \"duro\": "
@@ -194,12 +194,32 @@ void duro_config_free(duro_config_t *cfg) {
   }
   duro_free(cfg->class_libs);
   duro_options_free(&duro_config_limits_section, &cfg->limits);
-  const duro_config_schema_t *schema = cfg->schema;
-  for (size_t i = 0; schema && schema->sections && schema->sections[i]; i++) {
-    const duro_config_section_t *s = schema->sections[i];
-    duro_options_free(s, duro_options_struct(s, cfg));
+  for (size_t i = 0; i < cfg->nparts; i++) {
+    duro_options_free(cfg->parts[i].section, cfg->parts[i].data);
+    duro_free(cfg->parts[i].data);
   }
+  duro_free(cfg->parts);
   memset(cfg, 0, sizeof(*cfg));
+}
+
+void *duro_config_section(const duro_config_t *cfg,
+                          const duro_config_section_t *s) {
+  for (size_t i = 0; i < cfg->nparts; i++)
+    if (cfg->parts[i].section == s)
+      return cfg->parts[i].data;
+  return NULL;
+}
+
+void *duro_config_add_section(duro_config_t *cfg,
+                              const duro_config_section_t *s) {
+  void *data = duro_config_section(cfg, s);
+  if (data)
+    return data;
+  data = duro_calloc(1, s->size);
+  duro_options_defaults(s, data);
+  cfg->parts = duro_realloc(cfg->parts, (cfg->nparts + 1) * sizeof(*cfg->parts));
+  cfg->parts[cfg->nparts++] = (duro_config_part_t){s, data};
+  return data;
 }
 
 /* ---- usage -------------------------------------------------------------- */
@@ -277,15 +297,12 @@ int duro_config_load_schema(duro_config_t *cfg,
     return 1;
   }
 
-  c.schema = schema;
   c.role = duro_strdup(cli.role);
   c.name = duro_strdup("duro");
   c.log_level = cli.log_level >= 0 ? cli.log_level : DURO_LOG_INFO;
   duro_limits_defaults(&c.limits);
-  for (size_t i = 0; schema && schema->sections && schema->sections[i]; i++) {
-    const duro_config_section_t *s = schema->sections[i];
-    duro_options_defaults(s, duro_options_struct(s, &c));
-  }
+  for (size_t i = 0; schema && schema->sections && schema->sections[i]; i++)
+    duro_config_add_section(&c, schema->sections[i]);
 
   if (duro_conffile_load(&c, schema, cli.config, &file, err, errlen) < 0)
     goto fail;

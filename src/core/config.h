@@ -19,7 +19,7 @@
  * "durable_objects" gets, and their sections of the options table
  * (core/options.h: one row per setting, which parses, bound-checks and
  * prints it in --help). The program's schema is duro_program_schema
- * (src/frontend/schema.h).
+ * (src/cmd/schema.h).
  *
  * The jobs are split: core/cmdline.c (argv), core/conffile.c (duro.jsonc
  * and .dev.vars), core/options.c (the table machinery), and config.c,
@@ -92,27 +92,14 @@ typedef struct duro_limits {
 
 enum { DURO_RATE_LIMIT_OFF, DURO_RATE_LIMIT_ON, DURO_RATE_LIMIT_AUTO };
 
-/* The "sync" section: the LiveStore sync backend (docs/livestore.md). Its
- * rows, defaults and environment names are src/sync/options.c's; the
- * struct is declared here so that duro_config_t keeps its layout (the last
- * thing core knows of sync). */
-typedef enum {
-  DURO_SYNC_AUTH_AUTO = 0, /* tokens and/or secret if configured, else
-                              open in development/test, refused in
-                              production */
-  DURO_SYNC_AUTH_TOKEN,    /* payload.authToken must be a listed token */
-  DURO_SYNC_AUTH_HS256,    /* payload.authToken must be an HS256 JWT */
-  DURO_SYNC_AUTH_NONE,     /* accept any payload, knowingly */
-} duro_sync_auth_t;
+struct duro_config_section; /* core/options.h */
 
-typedef struct duro_sync_config {
-  duro_sync_auth_t auth;
-  char **tokens;           /* from the file; the environment adds more */
-  size_t ntokens;
-  int cors;                /* answer OPTIONS, add Access-Control-* */
-  char *webhook;           /* http:// URL to POST accepted batches to */
-  size_t max_message_bytes;
-} duro_sync_config_t;
+/* One section of a layer above core (such as "sync"): its rows and its
+ * struct, which the layer declares and reads (duro_config_section). */
+typedef struct duro_config_part {
+  const struct duro_config_section *section;
+  void *data; /* owned: section->size bytes */
+} duro_config_part_t;
 
 typedef struct duro_config {
   char *role;          /* "dev", "backend" or "frontend" */
@@ -133,13 +120,10 @@ typedef struct duro_config {
   duro_class_lib_t *class_libs; /* the "classes" array, in order */
   size_t nclass_libs;
   duro_limits_t limits;
-  duro_sync_config_t sync;
-  /* Private: the schema it was loaded with (duro_config_free frees the
-   * strings of its sections); NULL when not loaded. */
-  const struct duro_config_schema *schema;
+  /* The sections of the layers above core, in the schema's order. */
+  duro_config_part_t *parts;
+  size_t nparts;
 } duro_config_t;
-
-struct duro_config_section; /* core/options.h */
 
 /* A binding that a config file without "durable_objects" gets. */
 typedef struct duro_config_builtin {
@@ -158,8 +142,8 @@ typedef struct duro_config_schema {
   const char *const *const *env_vars;
   /* The built-in bindings, in order, ended by an entry with a NULL name. */
   const duro_config_builtin_t *bindings;
-  /* Sections of the config file after "duro", NULL-terminated; each one's
-   * struct is a member of duro_config_t (its offset). */
+  /* Sections of the config file after "duro", NULL-terminated; the
+   * config holds a struct of each (duro_config_section). */
   const struct duro_config_section *const *sections;
 } duro_config_schema_t;
 
@@ -188,7 +172,7 @@ int duro_config_load_schema(duro_config_t *cfg,
 
 /*
  * duro_config_load_schema with the program's schema, duro_program_schema.
- * Defined above core, beside that schema (src/frontend/schema.c), so that
+ * Defined above core, beside that schema (src/cmd/schema.c), so that
  * core names no layer; the unit tests and the fuzzer call it.
  */
 int duro_config_load(duro_config_t *cfg, int argc, char **argv, char *err,
@@ -196,6 +180,19 @@ int duro_config_load(duro_config_t *cfg, int argc, char **argv, char *err,
 
 /* Frees everything cfg owns and zeroes it; safe on a zeroed or freed cfg. */
 void duro_config_free(duro_config_t *cfg);
+
+/* The struct of section s in cfg (borrowed from cfg; the layer that owns
+ * s knows its type), or NULL when cfg has none: it was loaded with a
+ * schema that does not list s, or built by hand without it. */
+void *duro_config_section(const duro_config_t *cfg,
+                          const struct duro_config_section *s);
+
+/* For a config built by hand (tests, embedders; loading does this for
+ * every section of the schema): gives cfg a struct of section s holding
+ * its rows' defaults, unless it has one; returns the struct, which cfg
+ * owns and duro_config_free frees. */
+void *duro_config_add_section(duro_config_t *cfg,
+                              const struct duro_config_section *s);
 
 /* The merged value of var key (borrowed from cfg), or NULL when unset. */
 const char *duro_config_var(const duro_config_t *cfg, const char *key);

@@ -4,8 +4,8 @@
  * prints those rows.
  *
  * A section ("duro", "sync", later "cluster" or "tls") is a static
- * duro_config_section_t: its name in the file, where its struct sits in the
- * caller's config (offset), and its rows. A row names a setting, its type,
+ * duro_config_section_t: its name in the file, the size of its struct (the
+ * config holds one of each section, core/config.h), and its rows. A row names a setting, its type,
  * its default and bounds or choices, its help text, and the offset of its
  * field in the section's struct. Nothing else lists a setting: parsing,
  * validation, defaults and `duro --help` all come from the rows, so a new
@@ -70,7 +70,7 @@ typedef struct duro_option {
 
 typedef struct duro_config_section {
   const char *name; /* the top-level key in the config file */
-  size_t offset;    /* of the section's struct in the config */
+  size_t size;      /* of the section's struct */
   const duro_option_t *rows;
   size_t nrows;
   /* The help heading, without the colon, e.g. "settings of its \"duro\"
@@ -82,12 +82,6 @@ typedef struct duro_config_section {
    * a, b or c"), 0 points at `duro --help`. */
   int list_unknown;
 } duro_config_section_t;
-
-/* The section's struct inside the config at base (its offset applied). */
-static inline void *duro_options_struct(const duro_config_section_t *s,
-                                        void *base) {
-  return (char *)base + s->offset;
-}
 
 /* Writes every row's default into the section struct st (not the config:
  * the section's own struct). Strings and lists start empty; st's previous

@@ -37,6 +37,17 @@
 #include "http/bearer.h"
 #include "ws/wsconn.h"
 
+const char *const duro_frontend_env_vars[] = {
+    "DURO_SESSION_SECRET",
+    "DURO_LOGIN_SECRET",
+    "DURO_ALLOWED_ORIGINS",
+    "DURO_SESSION_TTL",
+    "DURO_SESSION_ON_PAGE_LOAD",
+    "VITE_WS_HOST",
+    "VITE_WS_PATH",
+    NULL,
+};
+
 #define BACKEND_TIMEOUT_MS 5000
 #define COOKIE_NAME "duro_session"
 

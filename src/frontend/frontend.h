@@ -37,4 +37,9 @@ int duro_frontend_start(duro_frontend_t *f, duro_net_t *net,
                         size_t errlen);
 void duro_frontend_stop(duro_frontend_t *f);
 
+/* NULL-terminated: what the frontend takes from the environment or
+ * .dev.vars, secrets among them (the program's configuration schema,
+ * src/cmd/schema.c, lists them). */
+extern const char *const duro_frontend_env_vars[];
+
 #endif

@@ -242,6 +242,10 @@ struct duro_runtime {
   void (*shutdown_cb)(void *data);
   void *shutdown_data;
   uint64_t events, commits, evictions, load_failures;
+  struct {
+    const void *key;
+    void *value;
+  } slots[DURO_RUNTIME_SLOTS]; /* duro_runtime_set_slot */
 };
 
 #endif

@@ -65,7 +65,35 @@ void duro_object_job(duro_object_t *o, duro_job_work_fn work,
   duro_store_run(o->rt->store, job_work, job_finished, j);
 }
 
-duro_store_t *duro_object_store(const duro_object_t *o) { return o->rt->store; }
+duro_runtime_t *duro_object_runtime(const duro_object_t *o) { return o->rt; }
+
+int duro_runtime_set_slot(duro_runtime_t *rt, const void *key, void *value) {
+  size_t free_at = DURO_RUNTIME_SLOTS;
+  for (size_t i = 0; i < DURO_RUNTIME_SLOTS; i++) {
+    if (rt->slots[i].key == key) {
+      rt->slots[i].value = value;
+      if (!value)
+        rt->slots[i].key = NULL;
+      return 0;
+    }
+    if (!rt->slots[i].key && free_at == DURO_RUNTIME_SLOTS)
+      free_at = i;
+  }
+  if (!value)
+    return 0;
+  if (free_at == DURO_RUNTIME_SLOTS)
+    return DURO_ENOSPC;
+  rt->slots[free_at].key = key;
+  rt->slots[free_at].value = value;
+  return 0;
+}
+
+void *duro_runtime_slot(const duro_runtime_t *rt, const void *key) {
+  for (size_t i = 0; i < DURO_RUNTIME_SLOTS; i++)
+    if (key && rt->slots[i].key == key)
+      return rt->slots[i].value;
+  return NULL;
+}
 
 duro_store_t *duro_runtime_store(const duro_runtime_t *rt) { return rt->store; }
 

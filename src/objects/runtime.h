@@ -86,9 +86,19 @@ typedef void (*duro_job_done_fn)(duro_object_t *o, void *state, int status,
                                  void *arg);
 void duro_object_job(duro_object_t *o, duro_job_work_fn work,
                      duro_job_done_fn done, void *arg);
-/* The store o's jobs run on (for an engine's per-runtime context:
- * duro_store_user). Never fails. */
-duro_store_t *duro_object_store(const duro_object_t *o);
+/*
+ * Per-runtime state of an engine above the runtime (the sync engine's
+ * settings and webhook sender): a few slots, each named by a key, the
+ * address of something the engine owns, so engines never collide. Setting
+ * NULL empties the key's slot. Returns 0, or DURO_ENOSPC when all
+ * DURO_RUNTIME_SLOTS slots are taken by other keys.
+ */
+#define DURO_RUNTIME_SLOTS 4
+int duro_runtime_set_slot(duro_runtime_t *rt, const void *key, void *value);
+/* The value under key, or NULL. */
+void *duro_runtime_slot(const duro_runtime_t *rt, const void *key);
+/* The runtime o lives in. Never fails. */
+duro_runtime_t *duro_object_runtime(const duro_object_t *o);
 
 /* Sends one WebSocket message that the caller framed itself as nparts
  * chunks, in order (the first starts with the frame header), held by the

@@ -187,7 +187,6 @@ struct duro_store {
   uint64_t batches;
 
   /* Loop thread only. */
-  void *user; /* duro_store_set_user */
   int closing;
   int teardown; /* CLOSE was delivered: close the async handle */
   void (*close_cb)(void *);
@@ -1113,6 +1112,3 @@ void duro_store_stats(duro_store_t *s, uint64_t *transactions,
   uv_mutex_unlock(&s->mu);
 }
 
-void duro_store_set_user(duro_store_t *s, void *user) { s->user = user; }
-
-void *duro_store_user(const duro_store_t *s) { return s->user; }

@@ -181,15 +181,6 @@ void duro_store_run(duro_store_t *s,
                     int (*work)(duro_store_db_t *db, void *arg),
                     void (*done)(int status, void *arg), void *arg);
 
-/*
- * One pointer the store keeps for the layer above it, never looked at
- * here: the LiveStore sync engine keeps its per-runtime context in it
- * (src/sync/engine.h), so code reached from an object finds its settings
- * without a process global. Loop thread only; NULL until set.
- */
-void duro_store_set_user(duro_store_t *s, void *user);
-void *duro_store_user(const duro_store_t *s);
-
 /* Counters for benchmarks and tests: transactions committed by commit
  * jobs, and batches committed (failed ones are not counted). Either
  * pointer may be NULL. The values cover the jobs already completed on the

@@ -16,6 +16,7 @@
 #include "core/log.h"
 #include "core/str.h"
 #include "core/url.h"
+#include "sync/options.h"
 
 /* ---- query -------------------------------------------------------------------- */
 
@@ -107,7 +108,7 @@ static void add_token(sync_auth_t *a, const char *t, size_t len) {
 int duro_sync_auth_init(sync_auth_t *a, const duro_config_t *cfg, char *err,
                         size_t errlen) {
   memset(a, 0, sizeof(*a));
-  const duro_sync_config_t *sc = &cfg->sync;
+  const duro_sync_config_t *sc = duro_sync_config(cfg);
   for (size_t i = 0; i < sc->ntokens; i++)
     add_token(a, sc->tokens[i],
               strlen(sc->tokens[i])); /* C string: a config value */

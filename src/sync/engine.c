@@ -38,8 +38,8 @@
  * (the PullResponse built once on the storage thread, and the closing
  * "]}").
  *
- * Per-runtime settings and the webhook sender (sync_ctx_t) are found on
- * the runtime's store when an object starts (sync.h); per-socket state
+ * Per-runtime settings and the webhook sender (sync_ctx_t) are found in
+ * the runtime's slot for the engine when an object starts (sync.h); per-socket state
  * (sconn_t) hangs off the socket's attachment (the pointer's bytes).
  * Subscriptions and connections are refcounted because a job in flight
  * may outlive the socket it answers.
@@ -55,6 +55,7 @@
 #include "objects/runtime.h"
 #include "store/eventlog.h"
 #include "sync/jobs.h"
+#include "sync/options.h"
 #include "sync/proto.h"
 #include "sync/sync.h"
 #include "sync/webhook.h"
@@ -72,9 +73,13 @@
 
 /* ---- the per-runtime context ------------------------------------------------ */
 
+/* The key of the engine's runtime slot (duro_runtime_set_slot): its
+ * address, which nothing else can have. */
+static const char ctx_slot;
+
 struct sync_ctx {
   unsigned refs;             /* the setup's, and one per sync object */
-  duro_store_t *store;       /* the store it hangs on; NULL once stopped */
+  duro_runtime_t *rt;        /* the runtime it hangs on; NULL once stopped */
   const duro_config_t *cfg;  /* borrowed for the process's life */
   sync_webhook_t *webhook;   /* NULL when sync.webhook is unset */
 };
@@ -87,23 +92,31 @@ static void ctx_unref(sync_ctx_t *c) {
   duro_free(c);
 }
 
-int duro_sync_setup(duro_store_t *store, const duro_config_t *cfg,
+int duro_sync_setup(duro_runtime_t *rt, const duro_config_t *cfg,
                     uv_loop_t *loop, sync_ctx_t **out, char *err,
                     size_t errlen) {
   *out = NULL;
+  if (duro_runtime_slot(rt, &ctx_slot))
+    return duro_err_fmt(DURO_EEXIST, err, errlen,
+                        "sync: this runtime is already set up");
   sync_webhook_t *w = NULL;
-  if (cfg->sync.webhook) {
+  const char *webhook = duro_sync_config(cfg)->webhook;
+  if (webhook) {
     char why[200];
-    w = duro_sync_webhook_new(loop, cfg->sync.webhook, why, sizeof(why));
+    w = duro_sync_webhook_new(loop, webhook, why, sizeof(why));
     if (!w)
       return duro_err_fmt(DURO_EINVAL, err, errlen, "sync.webhook: %s", why);
   }
   sync_ctx_t *c = duro_calloc(1, sizeof(*c));
   c->refs = 1;
-  c->store = store;
+  c->rt = rt;
   c->cfg = cfg;
   c->webhook = w;
-  duro_store_set_user(store, c);
+  if (duro_runtime_set_slot(rt, &ctx_slot, c) < 0) {
+    ctx_unref(c);
+    return duro_err_fmt(DURO_ENOSPC, err, errlen,
+                        "sync: the runtime has no free slot");
+  }
   *out = c;
   return 0;
 }
@@ -111,15 +124,15 @@ int duro_sync_setup(duro_store_t *store, const duro_config_t *cfg,
 void duro_sync_stop(sync_ctx_t *c) {
   if (!c)
     return;
-  if (c->store && duro_store_user(c->store) == c)
-    duro_store_set_user(c->store, NULL);
-  c->store = NULL;
+  if (c->rt && duro_runtime_slot(c->rt, &ctx_slot) == c)
+    duro_runtime_set_slot(c->rt, &ctx_slot, NULL);
+  c->rt = NULL;
   ctx_unref(c);
 }
 
 size_t duro_sync_cors_headers(const duro_config_t *cfg, duro_header_t hs[3],
                               const char *req_headers, size_t req_len) {
-  if (!cfg || !cfg->sync.cors)
+  if (!cfg || !duro_sync_config(cfg)->cors)
     return 0;
   hs[0] = (duro_header_t){"Access-Control-Allow-Origin", 27, "*", 1};
   hs[1] = (duro_header_t){"Access-Control-Allow-Methods", 28,
@@ -889,7 +902,7 @@ static int sync_message(duro_object_t *o, void *state, duro_socket_t *sock,
     return 0;
   }
   size_t max =
-      st->ctx ? st->ctx->cfg->sync.max_message_bytes : DEFAULT_MAX_MESSAGE;
+      st->ctx ? duro_sync_config(st->ctx->cfg)->max_message_bytes : DEFAULT_MAX_MESSAGE;
   switch (m.kind) {
   case SYNC_MSG_PING:
     send_pong(c);
@@ -1031,7 +1044,7 @@ static int sync_init(duro_object_t *o, void *state) {
   duro_list_init(&st->conns);
   duro_list_init(&st->live);
   st->hooks = &((const duro_sync_class_t *)duro_object_class(o))->hooks;
-  st->ctx = duro_store_user(duro_object_store(o));
+  st->ctx = duro_runtime_slot(duro_object_runtime(o), &ctx_slot);
   if (st->ctx)
     st->ctx->refs++;
   st->tail = duro_chunk_from(duro_sync_chunk_tail,

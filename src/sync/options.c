@@ -6,8 +6,6 @@
 
 #include <stddef.h>
 
-#include "core/config.h"
-
 /* Index = duro_sync_auth_t; the row stores it as an int. */
 static const char *const auth_choices[] = {"auto", "token", "hs256", "none",
                                            NULL};
@@ -43,7 +41,7 @@ static const duro_option_t rows[] = {
 
 const duro_config_section_t duro_sync_section = {
     .name = "sync",
-    .offset = offsetof(duro_config_t, sync),
+    .size = sizeof(duro_sync_config_t),
     .rows = rows,
     .nrows = sizeof(rows) / sizeof(rows[0]),
     .help_title = "settings of the \"sync\" section (LiveStore sync, "
@@ -54,6 +52,20 @@ const duro_config_section_t duro_sync_section = {
         "auth is \"none\".\n",
     .list_unknown = 1,
 };
+
+/* What duro_options_defaults writes from the rows above (a unit test
+ * checks that the two agree). */
+static const duro_sync_config_t defaults = {
+    .auth = DURO_SYNC_AUTH_AUTO,
+    .cors = 1,
+    .max_message_bytes = 1024 * 1024,
+};
+
+const duro_sync_config_t *duro_sync_config(const duro_config_t *cfg) {
+  const duro_sync_config_t *sc =
+      cfg ? duro_config_section(cfg, &duro_sync_section) : NULL;
+  return sc ? sc : &defaults;
+}
 
 const char *const duro_sync_env_vars[] = {"DURO_SYNC_TOKEN", "DURO_SYNC_SECRET",
                                           NULL};

@@ -4,9 +4,9 @@
  * its HTTP transport.
  *
  * The engine's settings (sync.max_message_bytes, sync.cors) and its
- * webhook sender are per runtime: duro_sync_setup hangs them on the
- * runtime's store (duro_store_set_user), where every sync object finds
- * them when it starts. Sync objects of a runtime that was never set up
+ * webhook sender are per runtime: duro_sync_setup puts them in the
+ * runtime's slot for the engine (duro_runtime_set_slot), where every
+ * sync object finds them when it starts. Sync objects of a runtime that was never set up
  * run with the defaults (1 MiB messages, no CORS, no webhook).
  */
 #ifndef DURO_SYNC_SYNC_H
@@ -14,26 +14,27 @@
 
 #include "core/config.h"
 #include "duro.h"
-#include "store/store.h"
+#include "objects/runtime.h"
 
 typedef struct uv_loop_s uv_loop_t;
 typedef struct sync_ctx sync_ctx_t;
 
 /*
- * Sets the engine up over store (the runtime's, duro_runtime_store): cfg
- * is borrowed for the life of the process; the webhook sender starts on
- * loop when sync.webhook is set. *out gets the setup's handle, to give to
- * duro_sync_stop. Returns 0, or DURO_EINVAL with a reason in err (an
- * unusable webhook URL), leaving *out NULL. Call once per store.
+ * Sets the engine up for the runtime rt: cfg is borrowed for the life of
+ * the process; the webhook sender starts on loop when sync.webhook is set.
+ * *out gets the setup's handle, to give to duro_sync_stop. Returns 0, or
+ * a negative DURO_E* with a reason in err, leaving *out NULL: DURO_EINVAL
+ * (an unusable webhook URL), DURO_EEXIST (rt is already set up) or
+ * DURO_ENOSPC (rt has no free slot).
  */
-int duro_sync_setup(duro_store_t *store, const duro_config_t *cfg,
+int duro_sync_setup(duro_runtime_t *rt, const duro_config_t *cfg,
                     uv_loop_t *loop, sync_ctx_t **out, char *err,
                     size_t errlen);
 
-/* Takes the settings off the store (objects starting later get the
+/* Takes the settings off the runtime (objects starting later get the
  * defaults) and drops the setup's hold on them: the webhook sender lives
  * on while sync objects that started with it do, and stops with the
- * last. The store must still be open. NULL is fine. */
+ * last. The runtime must not be freed yet. NULL is fine. */
 void duro_sync_stop(sync_ctx_t *ctx);
 
 /* The CORS headers of livestore-sync-v0.4.md 3.2 into hs[3] (values point

@@ -61,10 +61,9 @@ static const duro_config_schema_t sync_schema = {.sections = sync_only};
 /* A scratch config as config.c makes it: defaults first. */
 static void fresh(duro_config_t *c, const duro_config_schema_t *schema) {
   memset(c, 0, sizeof(*c));
-  c->schema = schema;
   duro_limits_defaults(&c->limits);
   if (schema)
-    duro_options_defaults(&duro_sync_section, &c->sync);
+    duro_config_add_section(c, &duro_sync_section);
 }
 
 static int load(duro_config_t *c, const duro_config_schema_t *schema,
@@ -118,8 +117,8 @@ static void test_file_applied(void **state) {
   assert_int_equal(info.has_durable_objects, 1);
   assert_int_equal(c.nbindings, 0);
   assert_int_equal(c.limits.max_body_bytes, 2048);
-  assert_int_equal(c.sync.cors, 0);
-  assert_int_equal(c.sync.ntokens, 1);
+  assert_int_equal(duro_sync_config_mut(&c)->cors, 0);
+  assert_int_equal(duro_sync_config_mut(&c)->ntokens, 1);
   assert_int_equal(c.nclass_libs, 1);
   assert_string_equal(c.class_libs[0].library, "./d/lib/k.so");
 

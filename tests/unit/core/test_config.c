@@ -25,6 +25,7 @@
 
 #include "core/alloc.h"
 #include "core/config.h"
+#include "sync/options.h"
 #include "core/devvars.h"
 #include "core/err.h"
 #include "core/jsonc.h"
@@ -425,8 +426,8 @@ static void test_checked_in_config(void **state) {
   assert_string_equal(duro_config_binding(&cfg, "ROOMS")->class_name, "Room");
   assert_string_equal(duro_config_binding(&cfg, "LIVESTORE_SYNC")->class_name,
                       "SyncBackend");
-  assert_int_equal(cfg.sync.auth, DURO_SYNC_AUTH_AUTO);
-  assert_int_equal(cfg.sync.cors, 1);
+  assert_int_equal(duro_sync_config_mut(&cfg)->auth, DURO_SYNC_AUTH_AUTO);
+  assert_int_equal(duro_sync_config_mut(&cfg)->cors, 1);
   duro_config_free(&cfg);
   /* duro dev over the same file is development. */
   assert_int_equal(LOAD(&cfg, err, "dev", "--config", path), 0);
@@ -712,11 +713,11 @@ static void test_sync_section(void **state) {
   /* Defaults without a "sync" section. */
   write_file("duro.jsonc", "{}");
   assert_int_equal(LOAD(&cfg, err, "backend"), 0);
-  assert_int_equal(cfg.sync.auth, DURO_SYNC_AUTH_AUTO);
-  assert_int_equal(cfg.sync.cors, 1);
-  assert_null(cfg.sync.webhook);
-  assert_int_equal(cfg.sync.ntokens, 0);
-  assert_int_equal(cfg.sync.max_message_bytes, 1048576);
+  assert_int_equal(duro_sync_config_mut(&cfg)->auth, DURO_SYNC_AUTH_AUTO);
+  assert_int_equal(duro_sync_config_mut(&cfg)->cors, 1);
+  assert_null(duro_sync_config_mut(&cfg)->webhook);
+  assert_int_equal(duro_sync_config_mut(&cfg)->ntokens, 0);
+  assert_int_equal(duro_sync_config_mut(&cfg)->max_message_bytes, 1048576);
   duro_config_free(&cfg);
 
   write_file("duro.jsonc",
@@ -724,18 +725,19 @@ static void test_sync_section(void **state) {
              " \"cors\": false, \"webhook\": \"http://127.0.0.1:9/h\","
              " \"max_message_bytes\": 4096}}");
   assert_int_equal(LOAD(&cfg, err, "backend"), 0);
-  assert_int_equal(cfg.sync.auth, DURO_SYNC_AUTH_TOKEN);
-  assert_int_equal(cfg.sync.ntokens, 2);
-  assert_string_equal(cfg.sync.tokens[1], "b c");
-  assert_int_equal(cfg.sync.cors, 0);
-  assert_string_equal(cfg.sync.webhook, "http://127.0.0.1:9/h");
-  assert_int_equal(cfg.sync.max_message_bytes, 4096);
+  assert_int_equal(duro_sync_config_mut(&cfg)->auth, DURO_SYNC_AUTH_TOKEN);
+  assert_int_equal(duro_sync_config_mut(&cfg)->ntokens, 2);
+  assert_string_equal(duro_sync_config_mut(&cfg)->tokens[1], "b c");
+  assert_int_equal(duro_sync_config_mut(&cfg)->cors, 0);
+  assert_string_equal(duro_sync_config_mut(&cfg)->webhook, "http://127.0.0.1:9/h");
+  assert_int_equal(duro_sync_config_mut(&cfg)->max_message_bytes, 4096);
   duro_config_free(&cfg);
-  assert_null(cfg.sync.tokens);
+  assert_null(cfg.parts); /* the section's strings went with it */
+  assert_null(duro_config_section(&cfg, &duro_sync_section));
 
   write_file("duro.jsonc", "{\"sync\": {\"auth\": \"none\"}}");
   assert_int_equal(LOAD(&cfg, err, "backend"), 0);
-  assert_int_equal(cfg.sync.auth, DURO_SYNC_AUTH_NONE);
+  assert_int_equal(duro_sync_config_mut(&cfg)->auth, DURO_SYNC_AUTH_NONE);
   duro_config_free(&cfg);
 
   write_file("duro.jsonc", "{\"sync\": {\"auth\": \"jwt\"}}");

@@ -31,7 +31,7 @@
 #include "core/err.h"
 #include "core/jsonc.h"
 #include "core/options.h"
-#include "frontend/schema.h"
+#include "cmd/schema.h"
 #include "sync/options.h"
 
 /* ---- a section with a row of every type --------------------------------- */
@@ -75,7 +75,7 @@ static const duro_option_t test_rows[] = {
 
 static const duro_config_section_t test_section = {
     .name = "test",
-    .offset = 0,
+    .size = sizeof(test_struct_t),
     .rows = test_rows,
     .nrows = sizeof(test_rows) / sizeof(test_rows[0]),
     .help_title = "settings of the \"test\" section",
@@ -327,16 +327,20 @@ static void test_limits_section(void **state) {
 
 static void test_sync_section_rows(void **state) {
   const duro_config_section_t *s = &duro_sync_section;
-  duro_config_t cfg;
-  memset(&cfg, 0, sizeof(cfg));
-  duro_sync_config_t *sy = duro_options_struct(s, &cfg);
-  assert_ptr_equal(sy, &cfg.sync);
+  duro_sync_config_t st;
+  memset(&st, 0, sizeof(st));
+  duro_sync_config_t *sy = &st;
   duro_options_defaults(s, sy);
-  assert_int_equal(cfg.sync.auth, DURO_SYNC_AUTH_AUTO);
-  assert_int_equal(cfg.sync.cors, 1);
-  assert_null(cfg.sync.webhook);
-  assert_int_equal(cfg.sync.ntokens, 0);
-  assert_int_equal(cfg.sync.max_message_bytes, 1048576);
+  /* a config without the section reads the same defaults */
+  duro_config_t none;
+  memset(&none, 0, sizeof(none));
+  assert_memory_equal(duro_sync_config(&none), &st, sizeof(st));
+  assert_ptr_equal(duro_sync_config(NULL), duro_sync_config(&none));
+  assert_int_equal(sy->auth, DURO_SYNC_AUTH_AUTO);
+  assert_int_equal(sy->cors, 1);
+  assert_null(sy->webhook);
+  assert_int_equal(sy->ntokens, 0);
+  assert_int_equal(sy->max_message_bytes, 1048576);
 
   char err[256];
   static const struct {
@@ -350,7 +354,7 @@ static void test_sync_section_rows(void **state) {
     char json[64];
     snprintf(json, sizeof(json), "{\"auth\": \"%s\"}", auths[i].name);
     assert_int_equal(load_json(s, sy, json, err, sizeof(err)), 0);
-    assert_int_equal(cfg.sync.auth, auths[i].v);
+    assert_int_equal(sy->auth, auths[i].v);
   }
   assert_int_equal(load_json(s, sy,
                              "{\"tokens\": [\"a\"], \"tokens\": [\"b\"],"
@@ -359,19 +363,19 @@ static void test_sync_section_rows(void **state) {
                              " 1024}",
                              err, sizeof(err)),
                    0);
-  assert_int_equal(cfg.sync.ntokens, 2);
-  assert_string_equal(cfg.sync.tokens[0], "a");
-  assert_string_equal(cfg.sync.tokens[1], "b");
-  assert_int_equal(cfg.sync.cors, 0);
-  assert_string_equal(cfg.sync.webhook, "http://127.0.0.1:9/h");
-  assert_int_equal(cfg.sync.max_message_bytes, 1024);
+  assert_int_equal(sy->ntokens, 2);
+  assert_string_equal(sy->tokens[0], "a");
+  assert_string_equal(sy->tokens[1], "b");
+  assert_int_equal(sy->cors, 0);
+  assert_string_equal(sy->webhook, "http://127.0.0.1:9/h");
+  assert_int_equal(sy->max_message_bytes, 1024);
   assert_int_equal(load_json(s, sy,
                              "{\"webhook\": null, \"max_message_bytes\": "
                              "1073741824}",
                              err, sizeof(err)),
                    0);
-  assert_null(cfg.sync.webhook);
-  assert_int_equal(cfg.sync.max_message_bytes, 1073741824);
+  assert_null(sy->webhook);
+  assert_int_equal(sy->max_message_bytes, 1073741824);
 
   /* The messages of the parser this table replaced, word for word. */
   static const struct {
@@ -411,8 +415,8 @@ static void test_sync_section_rows(void **state) {
   for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
     expect_error(s, sy, bad[i].json, bad[i].want);
   duro_options_free(s, sy);
-  assert_null(cfg.sync.tokens);
-  assert_null(cfg.sync.webhook);
+  assert_null(sy->tokens);
+  assert_null(sy->webhook);
 
   /* The sync engine's environment names. */
   assert_string_equal(duro_sync_env_vars[0], "DURO_SYNC_TOKEN");
@@ -456,20 +460,25 @@ static void write_file(const char *path, const char *text) {
   assert_int_equal(fclose(f), 0);
 }
 
-/* A second section over cfg.sync with rows of its own: the loader puts
- * any section's struct where its offset says. */
+/* A section of a layer core has never heard of: the config holds its
+ * struct, which only the layer knows. */
+typedef struct extra {
+  size_t limit;
+  char *hook;
+} extra_t;
+
 static const duro_option_t over_sync_rows[] = {
     DURO_ROW("limit", DURO_OPT_SIZE, 2048, 1024, 4096, NULL,
-             offsetof(duro_sync_config_t, max_message_bytes), "a limit"),
+             offsetof(extra_t, limit), "a limit"),
     {.name = "hook",
      .type = DURO_OPT_URL,
-     .offset = offsetof(duro_sync_config_t, webhook),
+     .offset = offsetof(extra_t, hook),
      .doc = "a hook"},
 };
 
 static const duro_config_section_t over_sync = {
     .name = "extra",
-    .offset = offsetof(duro_config_t, sync),
+    .size = sizeof(extra_t),
     .rows = over_sync_rows,
     .nrows = 2,
     .help_title = "settings of its \"extra\" object",
@@ -503,8 +512,11 @@ static void test_loader_with_schema(void **state) {
                            "\"http://h:1/\"}, \"sync\": {\"x\": 1}}");
   assert_int_equal(load(&test_schema, &cfg, err, sizeof(err)), 0);
   /* The schema's defaults, rows, environment names and bindings... */
-  assert_int_equal(cfg.sync.max_message_bytes, 4096);
-  assert_string_equal(cfg.sync.webhook, "http://h:1/");
+  extra_t *extra = duro_config_section(&cfg, &over_sync);
+  assert_non_null(extra);
+  assert_int_equal(extra->limit, 4096);
+  assert_string_equal(extra->hook, "http://h:1/");
+  assert_null(duro_config_section(&cfg, &duro_sync_section));
   assert_string_equal(duro_config_var(&cfg, "TEST_OPT_SECRET"), "s");
   assert_int_equal(cfg.nbindings, 2);
   assert_string_equal(cfg.bindings[1].class_name, "Two");
@@ -513,8 +525,8 @@ static void test_loader_with_schema(void **state) {
   assert_null(duro_config_var(&cfg, "DURO_SYNC_TOKEN"));
   assert_null(duro_config_binding(&cfg, "TEST_DO"));
   assert_string_equal(duro_config_var(&cfg, "NODE_ENV"), "production");
-  duro_config_free(&cfg); /* frees the webhook through the schema */
-  assert_null(cfg.sync.webhook);
+  duro_config_free(&cfg); /* frees the hook through the section's rows */
+  assert_null(duro_config_section(&cfg, &over_sync));
 
   write_file("duro.jsonc", "{\"extra\": {\"limit\": 9000}}");
   assert_int_equal(load(&test_schema, &cfg, err, sizeof(err)), DURO_EINVAL);
@@ -530,8 +542,8 @@ static void test_loader_with_schema(void **state) {
   write_file("duro.jsonc", "{\"sync\": {\"auth\": \"bogus\"}}");
   assert_int_equal(load(NULL, &cfg, err, sizeof(err)), 0);
   assert_int_equal(cfg.nbindings, 0);
-  assert_int_equal(cfg.sync.auth, 0);
-  assert_int_equal(cfg.sync.max_message_bytes, 0);
+  assert_int_equal(cfg.nparts, 0);
+  assert_null(duro_config_section(&cfg, &duro_sync_section));
   assert_null(duro_config_var(&cfg, "TEST_OPT_SECRET"));
   assert_int_equal(cfg.limits.max_body_bytes, 1048576);
   duro_config_free(&cfg);
@@ -547,7 +559,10 @@ static void test_loader_with_schema(void **state) {
   assert_string_equal(duro_config_var(&cfg, "DURO_SYNC_TOKEN"), "t");
   assert_null(duro_config_var(&cfg, "TEST_OPT_SECRET"));
   assert_int_equal(cfg.nbindings, 5);
-  assert_int_equal(cfg.sync.cors, 1);
+  assert_int_equal(cfg.nparts, 1);
+  assert_int_equal(duro_sync_config(&cfg)->cors, 1);
+  assert_ptr_equal(duro_sync_config(&cfg),
+                   duro_config_section(&cfg, &duro_sync_section));
   duro_config_free(&cfg);
 }
 
@@ -643,8 +658,7 @@ static void test_checked_in_config_shows_defaults(void **state) {
   memset(&c, 0, sizeof(c));
   memset(&info, 0, sizeof(info));
   duro_limits_defaults(&c.limits);
-  duro_options_defaults(&duro_sync_section, &c.sync);
-  c.schema = &duro_program_schema;
+  duro_config_add_section(&c, &duro_sync_section);
   /* All but webhook and tokens, whose lines are examples. */
   assert_int_equal(shown, (int)(duro_config_limits_section.nrows + 3 + 2));
   if (duro_conffile_load(&c, &duro_program_schema, "uncommented.jsonc", &info,
@@ -653,10 +667,10 @@ static void test_checked_in_config_shows_defaults(void **state) {
   duro_limits_t want;
   duro_limits_defaults(&want);
   assert_memory_equal(&c.limits, &want, sizeof(want));
-  assert_int_equal(c.sync.auth, DURO_SYNC_AUTH_AUTO);
-  assert_int_equal(c.sync.cors, 1);
-  assert_int_equal(c.sync.max_message_bytes, 1048576);
-  assert_int_equal(c.sync.ntokens, 0);
+  assert_int_equal(duro_sync_config_mut(&c)->auth, DURO_SYNC_AUTH_AUTO);
+  assert_int_equal(duro_sync_config_mut(&c)->cors, 1);
+  assert_int_equal(duro_sync_config_mut(&c)->max_message_bytes, 1048576);
+  assert_int_equal(duro_sync_config_mut(&c)->ntokens, 0);
   duro_config_free(&c);
 }
 

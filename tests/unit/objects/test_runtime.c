@@ -649,8 +649,36 @@ static void test_sockets_tags_and_attachments(void **state) {
   uv_run(&f->loop, UV_RUN_NOWAIT);
 }
 
+/* Engines above the runtime keep per-runtime state in its slots, each
+ * under a key of their own; the slots are few, and emptied ones reused. */
+static void test_runtime_slots(void **state) {
+  fixture_t *f = *state;
+  static const char keys[DURO_RUNTIME_SLOTS + 1] = {0};
+  int values[DURO_RUNTIME_SLOTS + 1];
+  assert_null(duro_runtime_slot(f->rt, &keys[0]));
+  for (int i = 0; i < DURO_RUNTIME_SLOTS; i++)
+    assert_int_equal(duro_runtime_set_slot(f->rt, &keys[i], &values[i]), 0);
+  assert_int_equal(
+      duro_runtime_set_slot(f->rt, &keys[DURO_RUNTIME_SLOTS], &values[0]),
+      DURO_ENOSPC);
+  assert_null(duro_runtime_slot(f->rt, &keys[DURO_RUNTIME_SLOTS]));
+  for (int i = 0; i < DURO_RUNTIME_SLOTS; i++)
+    assert_ptr_equal(duro_runtime_slot(f->rt, &keys[i]), &values[i]);
+  /* replacing keeps the slot; emptying frees it for another key */
+  assert_int_equal(duro_runtime_set_slot(f->rt, &keys[1], &values[2]), 0);
+  assert_ptr_equal(duro_runtime_slot(f->rt, &keys[1]), &values[2]);
+  assert_int_equal(duro_runtime_set_slot(f->rt, &keys[1], NULL), 0);
+  assert_null(duro_runtime_slot(f->rt, &keys[1]));
+  assert_int_equal(
+      duro_runtime_set_slot(f->rt, &keys[DURO_RUNTIME_SLOTS], &values[4]), 0);
+  assert_ptr_equal(duro_runtime_slot(f->rt, &keys[DURO_RUNTIME_SLOTS]),
+                   &values[4]);
+  assert_ptr_equal(duro_runtime_slot(f->rt, &keys[0]), &values[0]);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(test_runtime_slots, setup, teardown),
       cmocka_unit_test(test_id_from_name),
       cmocka_unit_test(test_kvmap),
       cmocka_unit_test_setup_teardown(test_storage_roundtrip_and_restart,

@@ -18,6 +18,15 @@
 #include "core/config.h"
 #include "core/err.h"
 #include "sync/auth.h"
+#include "sync/options.h"
+
+/* A hand-built config's "sync" section: the test's own struct. */
+#define ATTACH_SYNC(cfg, sync, part)                                          \
+  do {                                                                        \
+    (part) = (duro_config_part_t){&duro_sync_section, &(sync)};               \
+    (cfg).parts = &(part);                                                    \
+    (cfg).nparts = 1;                                                         \
+  } while (0)
 
 static void test_query(void **state) {
   sync_query_t q;
@@ -60,6 +69,9 @@ static void jwt(const char *claims, const char *secret, char *out) {
 static void test_auth(void **state) {
   duro_config_t cfg;
   memset(&cfg, 0, sizeof(cfg));
+  duro_sync_config_t sync = {0};
+  duro_config_part_t part;
+  ATTACH_SYNC(cfg, sync, part);
   duro_var_t vars[2] = {{"DURO_SYNC_TOKEN", "one, two"}, {"DURO_SYNC_SECRET", "k"}};
   cfg.vars = vars;
   cfg.nvars = 1;
@@ -111,15 +123,15 @@ static void test_auth(void **state) {
   assert_int_equal(duro_sync_auth_init(&a, &cfg, err, sizeof(err)),
                    DURO_EINVAL);
   assert_non_null(strstr(err, "production"));
-  cfg.sync.auth = DURO_SYNC_AUTH_NONE;
+  sync.auth = DURO_SYNC_AUTH_NONE;
   assert_int_equal(duro_sync_auth_init(&a, &cfg, err, sizeof(err)), 0);
   assert_int_equal(duro_sync_auth_check(&a, "s", 1, NULL, 0, why, sizeof(why)),
                    0);
   duro_sync_auth_free(&a);
-  cfg.sync.auth = DURO_SYNC_AUTH_TOKEN;
+  sync.auth = DURO_SYNC_AUTH_TOKEN;
   assert_int_equal(duro_sync_auth_init(&a, &cfg, err, sizeof(err)),
                    DURO_EINVAL);
-  cfg.sync.auth = DURO_SYNC_AUTH_AUTO;
+  sync.auth = DURO_SYNC_AUTH_AUTO;
   cfg.mode = DURO_MODE_DEVELOPMENT;
   assert_int_equal(duro_sync_auth_init(&a, &cfg, err, sizeof(err)), 0);
   assert_int_equal(duro_sync_auth_check(&a, "s", 1, "{}", 2, why, sizeof(why)),
@@ -219,9 +231,12 @@ static void test_jwt_claims(void **state) {
 static void test_tokens_and_modes(void **state) {
   duro_config_t cfg;
   memset(&cfg, 0, sizeof(cfg));
+  duro_sync_config_t sync = {0};
+  duro_config_part_t part;
+  ATTACH_SYNC(cfg, sync, part);
   char *cfg_tokens[] = {"from-file"};
-  cfg.sync.tokens = cfg_tokens;
-  cfg.sync.ntokens = 1;
+  sync.tokens = cfg_tokens;
+  sync.ntokens = 1;
   /* DURO_SYNC_TOKEN is a comma list; both sources count, and a token must
    * match exactly (no prefix, no trimming). */
   duro_var_t vars[2] = {{"DURO_SYNC_TOKEN", "a,bb"}, {"DURO_SYNC_SECRET", "k"}};
@@ -240,10 +255,10 @@ static void test_tokens_and_modes(void **state) {
   duro_sync_auth_free(&a);
 
   /* "token" with tokens only; "hs256" needs the secret. */
-  cfg.sync.auth = DURO_SYNC_AUTH_TOKEN;
+  sync.auth = DURO_SYNC_AUTH_TOKEN;
   assert_int_equal(duro_sync_auth_init(&a, &cfg, err, sizeof(err)), 0);
   duro_sync_auth_free(&a);
-  cfg.sync.auth = DURO_SYNC_AUTH_HS256;
+  sync.auth = DURO_SYNC_AUTH_HS256;
   assert_int_equal(duro_sync_auth_init(&a, &cfg, err, sizeof(err)),
                    DURO_EINVAL);
   assert_non_null(strstr(err, "DURO_SYNC_SECRET"));
@@ -254,6 +269,8 @@ static void test_tokens_and_modes(void **state) {
   /* The startup check: nothing to check without a LIVESTORE_SYNC binding;
    * with one, the same verdict as init. */
   memset(&cfg, 0, sizeof(cfg));
+  memset(&sync, 0, sizeof(sync));
+  ATTACH_SYNC(cfg, sync, part);
   cfg.mode = DURO_MODE_PRODUCTION;
   assert_int_equal(duro_sync_auth_check_config(&cfg, err, sizeof(err)), 0);
   duro_binding_t b = {"LIVESTORE_SYNC", "SyncBackend", NULL};
@@ -262,7 +279,7 @@ static void test_tokens_and_modes(void **state) {
   assert_int_equal(duro_sync_auth_check_config(&cfg, err, sizeof(err)),
                    DURO_EINVAL);
   assert_non_null(strstr(err, "production"));
-  cfg.sync.auth = DURO_SYNC_AUTH_NONE;
+  sync.auth = DURO_SYNC_AUTH_NONE;
   assert_int_equal(duro_sync_auth_check_config(&cfg, err, sizeof(err)), 0);
 }
 

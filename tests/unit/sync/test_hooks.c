@@ -26,6 +26,7 @@
 #include "net/conn.h"
 #include "objects/runtime.h"
 #include "store/store.h"
+#include "sync/options.h"
 
 /* ---- the user's class ------------------------------------------------------ */
 
@@ -149,9 +150,12 @@ static void test_hooks(void **state) {
   cfg.nbindings = 1;
   cfg.mode = DURO_MODE_TEST;
   cfg.host = "127.0.0.1";
-  cfg.sync.auth = DURO_SYNC_AUTH_NONE;
-  cfg.sync.cors = 1;
-  cfg.sync.max_message_bytes = 1 << 20;
+  duro_sync_config_t sync = {.auth = DURO_SYNC_AUTH_NONE,
+                            .cors = 1,
+                            .max_message_bytes = 1 << 20};
+  duro_config_part_t part = {&duro_sync_section, &sync};
+  cfg.parts = &part;
+  cfg.nparts = 1;
   duro_limits_defaults(&cfg.limits);
 
   uv_loop_t loop;
@@ -167,6 +171,12 @@ static void test_hooks(void **state) {
   duro_backend_t be;
   assert_int_equal(duro_backend_start(&be, &net, rt, &cfg, 0, err, sizeof(err)), 0);
   g_port = duro_listener_port(&be.listener);
+  /* the engine's settings sit in the runtime's slot: one setup per runtime */
+  sync_ctx_t *again = NULL;
+  assert_int_equal(duro_sync_setup(rt, &cfg, &loop, &again, err, sizeof(err)),
+                   DURO_EEXIST);
+  assert_null(again);
+  assert_non_null(strstr(err, "already set up"));
 
   pthread_t th;
   pthread_create(&th, NULL, client, NULL);

@@ -1,26 +1,16 @@
 /*
  * schema.c: see schema.h. Data only, plus duro_config_load.
  */
-#include "frontend/schema.h"
+#include "cmd/schema.h"
 
 #include <stddef.h>
 
 #include "classes/builtin.h"
+#include "frontend/frontend.h"
 #include "sync/options.h"
 
-const char *const duro_frontend_env_vars[] = {
-    "DURO_SESSION_SECRET",
-    "DURO_LOGIN_SECRET",
-    "DURO_ALLOWED_ORIGINS",
-    "DURO_SESSION_TTL",
-    "DURO_SESSION_ON_PAGE_LOAD",
-    "VITE_WS_HOST",
-    "VITE_WS_PATH",
-    NULL,
-};
-
 /* The binding protocol's bearer secret (http/bearer.h): the backend
- * requires it, the frontend sends it, cmd checks it in production. */
+ * requires it, the frontend sends it, main checks it in production. */
 static const char *const bearer_env_vars[] = {"DURO_INTERNAL_SECRET", NULL};
 
 static const char *const *const env_vars[] = {
