@@ -48,7 +48,7 @@ int duro_room_id_valid(const char *id, size_t len) {
 long duro_url_decode(const char *src, size_t len, char *dst) {
   long n = duro_pct_decode(src, len, dst, 0);
   if (n < 0 || memchr(dst, '\0', (size_t)n))
-    return -1;
+    return DURO_EINVAL;
   return n;
 }
 

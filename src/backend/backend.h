@@ -34,7 +34,7 @@ void duro_backend_stop(duro_backend_t *b);
 int duro_room_id_valid(const char *id, size_t len);
 
 /* Percent-decodes src into dst (room for len bytes + NUL). Returns the
- * decoded length, or -1 for a bad escape or a NUL byte. */
+ * decoded length, or DURO_EINVAL for a bad escape or a NUL byte. */
 long duro_url_decode(const char *src, size_t len, char *dst);
 
 #endif

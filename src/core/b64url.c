@@ -1,6 +1,8 @@
 /* b64url.c: see b64url.h. */
 #include "core/b64url.h"
 
+#include "core/err.h"
+
 static const char B64URL[] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
@@ -41,20 +43,20 @@ long duro_b64url_decode(const char *in, size_t len, uint8_t *out,
   while (len && in[len - 1] == '=')
     len--;
   if (len % 4 == 1)
-    return -1;
+    return DURO_EINVAL;
   size_t o = 0;
   uint32_t acc = 0;
   int bits = 0;
   for (size_t i = 0; i < len; i++) {
     int v = b64val(in[i]);
     if (v < 0)
-      return -1;
+      return DURO_EINVAL;
     acc = acc << 6 | (uint32_t)v;
     bits += 6;
     if (bits >= 8) {
       bits -= 8;
       if (o >= cap)
-        return -1;
+        return DURO_ENOSPC;
       out[o++] = (uint8_t)(acc >> bits);
     }
   }
@@ -62,6 +64,6 @@ long duro_b64url_decode(const char *in, size_t len, uint8_t *out,
    * character must be zero, or one signature would have several spellings
    * (a flipped bit in a token would still verify). */
   if (bits && (acc & ((1u << bits) - 1)))
-    return -1;
+    return DURO_EINVAL;
   return (long)o;
 }

@@ -15,8 +15,8 @@ size_t duro_b64url_encode(const uint8_t *in, size_t len, char *out);
 
 /* Decodes base64url (padding optional; '+' and '/' are not base64url and
  * are refused, as are set bits left over in the last character). Returns
- * the decoded length, or -1 for bad input or when it would not fit in
- * cap. */
+ * the decoded length, or DURO_EINVAL for bad input, DURO_ENOSPC when it
+ * would not fit in cap. */
 long duro_b64url_decode(const char *in, size_t len, uint8_t *out, size_t cap);
 
 #endif

@@ -1,6 +1,8 @@
 /* url.c: see url.h. */
 #include "core/url.h"
 
+#include "core/err.h"
+
 int duro_hex_value(char c) {
   if (c >= '0' && c <= '9')
     return c - '0';
@@ -17,10 +19,10 @@ long duro_pct_decode(const char *src, size_t len, char *dst, int form) {
     char c = src[i];
     if (c == '%') {
       if (i + 2 >= len)
-        return -1;
+        return DURO_EINVAL;
       int h = duro_hex_value(src[i + 1]), l = duro_hex_value(src[i + 2]);
       if (h < 0 || l < 0)
-        return -1;
+        return DURO_EINVAL;
       c = (char)(h * 16 + l);
       i += 2;
     } else if (c == '+' && form) {

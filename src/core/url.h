@@ -11,7 +11,7 @@ int duro_hex_value(char c);
 
 /* Percent-decodes len bytes of src into dst (room for len + 1; the result
  * is NUL-terminated). With form != 0, '+' is a space (query values).
- * Returns the decoded length, or -1 for a malformed escape. Decoded NUL
+ * Returns the decoded length, or DURO_EINVAL for a malformed escape. Decoded NUL
  * bytes are kept: callers that cannot take them must check. */
 long duro_pct_decode(const char *src, size_t len, char *dst, int form);
 

@@ -69,7 +69,7 @@ void duro_sync_query_parse(const char *query, size_t len, sync_query_t *q) {
     char *once = duro_malloc(payload_len + 1);
     long n1 = duro_pct_decode(payload, payload_len, once, 1);
     char *twice = n1 >= 0 ? duro_malloc((size_t)n1 + 1) : NULL;
-    long n2 = twice ? duro_pct_decode(once, (size_t)n1, twice, 0) : -1;
+    long n2 = twice ? duro_pct_decode(once, (size_t)n1, twice, 0) : DURO_EINVAL;
     duro_free(once);
     cJSON *j = n2 > 0 && !memchr(twice, '\0', (size_t)n2)
                    ? cJSON_ParseWithLength(twice, (size_t)n2)

@@ -136,19 +136,19 @@ static void test_b64url(void **state) {
                      (long)len);
     assert_memory_equal(in, back, len);
   }
-  assert_int_equal(duro_b64url_decode("a", 1, back, sizeof(back)), -1);
-  assert_int_equal(duro_b64url_decode("a*bc", 4, back, sizeof(back)), -1);
-  assert_int_equal(duro_b64url_decode("aaaa", 4, back, 2), -1);
+  assert_int_equal(duro_b64url_decode("a", 1, back, sizeof(back)), DURO_EINVAL);
+  assert_int_equal(duro_b64url_decode("a*bc", 4, back, sizeof(back)), DURO_EINVAL);
+  assert_int_equal(duro_b64url_decode("aaaa", 4, back, 2), DURO_ENOSPC);
   /* non-canonical: unused low bits set in the last character */
-  assert_int_equal(duro_b64url_decode("AB", 2, back, sizeof(back)), -1);
+  assert_int_equal(duro_b64url_decode("AB", 2, back, sizeof(back)), DURO_EINVAL);
   assert_int_equal(duro_b64url_decode("AQ", 2, back, sizeof(back)), 1);
   /* standard base64's '+' and '/' are other spellings of '-' and '_' */
   assert_int_equal(duro_b64url_decode("ab-_", 4, back, sizeof(back)), 3);
-  assert_int_equal(duro_b64url_decode("ab+_", 4, back, sizeof(back)), -1);
-  assert_int_equal(duro_b64url_decode("ab-/", 4, back, sizeof(back)), -1);
+  assert_int_equal(duro_b64url_decode("ab+_", 4, back, sizeof(back)), DURO_EINVAL);
+  assert_int_equal(duro_b64url_decode("ab-/", 4, back, sizeof(back)), DURO_EINVAL);
   /* padding only at the end */
   assert_int_equal(duro_b64url_decode("AQ==", 4, back, sizeof(back)), 1);
-  assert_int_equal(duro_b64url_decode("AQ=A", 4, back, sizeof(back)), -1);
+  assert_int_equal(duro_b64url_decode("AQ=A", 4, back, sizeof(back)), DURO_EINVAL);
 }
 
 int main(void) {
