@@ -107,9 +107,18 @@ static void release(duro_object_t *o) {
 
 static void on_kv_loaded(int status, duro_kv_t *kv, size_t n, void *data);
 
+/* Starts a load of o's storage; with one already at the store, its result
+ * is dropped and a new load follows it, so that at most one is in flight
+ * (two would fill the map twice, or queue o twice for a retry). */
 static void load_object(duro_object_t *o) {
   duro_list_remove(&o->load_retry_node); /* a retry waiting is this load */
   o->phase = OBJ_LOADING;
+  o->reset_pending = 0;
+  if (o->load_in_flight) {
+    o->reload = 1;
+    return;
+  }
+  o->load_in_flight = 1;
   duro_kvmap_clear(&o->kv);
   duro_store_load_kv(o->rt->store, o->id, on_kv_loaded, o);
 }
@@ -149,6 +158,13 @@ static void on_load_timer(uv_timer_t *t) {
 static void on_kv_loaded(int status, duro_kv_t *kv, size_t n, void *data) {
   duro_object_t *o = data;
   duro_runtime_t *rt = o->rt;
+  o->load_in_flight = 0;
+  if (o->reload && status != DURO_ECANCELED) {
+    o->reload = 0;
+    duro_store_kv_free(kv, n);
+    load_object(o);
+    return;
+  }
   if (status < 0) {
     duro_store_kv_free(kv, n);
     rt->load_failures++;
@@ -185,6 +201,8 @@ static void on_kv_loaded(int status, duro_kv_t *kv, size_t n, void *data) {
 /* After a failed event: the memory state may be half-changed, so rebuild
  * it from storage once the commits in flight are done. */
 static void reset_object(duro_object_t *o) {
+  if (o->phase == OBJ_LOADING && (o->reset_pending || o->load_in_flight))
+    return; /* already torn down; the load to come reads what is durable */
   duro_log_warn("object %s(%s): resetting after a failed event",
                 o->ns->name, o->name ? o->name : o->id);
   if (o->ns->cls->teardown)

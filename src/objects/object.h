@@ -158,6 +158,8 @@ struct duro_object {
   uint8_t phase;
   uint8_t in_event;
   uint8_t reset_pending;
+  uint8_t load_in_flight;       /* a storage load is at the store */
+  uint8_t reload;               /* ... and its result is stale: load again */
   uint8_t inited;               /* init ran since the last (re)load */
   duro_kvmap_t kv;
   duro_list_t sockets;

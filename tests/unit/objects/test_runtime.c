@@ -523,6 +523,40 @@ static void test_failed_event_discards_writes(void **state) {
   assert_memory_equal(scratch, "a,ab,b,c,", 9);
 }
 
+/* Two commits of one object fail together: the object is reset and
+ * loaded once, not once per failure (two loads in flight would fill its
+ * map twice, or queue it twice for a retry). */
+static void test_failed_commits_reload_once(void **state) {
+  fixture_t *f = *state;
+  fetch(f, "fc", "/put");
+  int level = duro_log_level;
+  duro_log_level = -1; /* the expected errors */
+  int td = teardowns;
+  rename_kv("kv", "kv_away");
+  /* two events in one turn: two commits in flight, failing together */
+  int before = fetches;
+  for (int i = 0; i < 2; i++) {
+    duro_http_req_t *req =
+        duro_http_req_new("POST", "/put", 4, NULL, 0, NULL, 0);
+    duro_runtime_fetch(f->rt, "T", 1, "fc", 2, req, "/put", 4);
+  }
+  RUN_UNTIL(f, fetches == before + 2);
+  until_failure(f, 1);
+  /* the retry is 100 ms away: nothing else may fail meanwhile */
+  for (int i = 0; i < 60; i++) {
+    uv_run(&f->loop, UV_RUN_NOWAIT);
+    usleep(1000);
+  }
+  assert_int_equal(load_failures(f), 1);
+  assert_int_equal(teardowns, td + 1);
+  rename_kv("kv_away", "kv");
+  fetch(f, "fc", "/list");
+  assert_int_equal(list_count, 10);
+  assert_memory_equal(scratch, "a,ab,b,c,a,ab,ab,b,c,b,", scratch_len);
+  assert_int_equal(load_failures(f), 1);
+  duro_log_level = level;
+}
+
 /* ---- sockets over real TCP ------------------------------------------------------ */
 
 static duro_runtime_t *g_rt;
@@ -679,6 +713,8 @@ static void test_runtime_slots(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_runtime_slots, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_failed_commits_reload_once, setup,
+                                      teardown),
       cmocka_unit_test(test_id_from_name),
       cmocka_unit_test(test_kvmap),
       cmocka_unit_test_setup_teardown(test_storage_roundtrip_and_restart,
