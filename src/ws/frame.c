@@ -86,19 +86,24 @@ duro_chunk_t *duro_ws_frame_chunk(int opcode, const void *payload, size_t len) {
   return c;
 }
 
+size_t duro_ws_close_reason_len(const char *reason, size_t len) {
+  if (len <= DURO_WS_MAX_CLOSE_REASON)
+    return len;
+  /* Cut before the continuation bytes of a character that would
+   * straddle the limit. */
+  len = DURO_WS_MAX_CLOSE_REASON;
+  while (len > 0 && ((uint8_t)reason[len] & 0xc0) == 0x80)
+    len--;
+  return len;
+}
+
 duro_chunk_t *duro_ws_close_chunk(uint16_t code, const char *reason,
                                   size_t reason_len) {
   uint8_t payload[DURO_WS_MAX_CONTROL];
   size_t n = 0;
 
   if (code) {
-    if (reason_len > DURO_WS_MAX_CLOSE_REASON) {
-      /* Cut before the continuation bytes of a character that would
-       * straddle the limit. */
-      reason_len = DURO_WS_MAX_CLOSE_REASON;
-      while (reason_len > 0 && ((uint8_t)reason[reason_len] & 0xc0) == 0x80)
-        reason_len--;
-    }
+    reason_len = duro_ws_close_reason_len(reason, reason_len);
     payload[0] = (uint8_t)(code >> 8);
     payload[1] = (uint8_t)code;
     if (reason_len)

@@ -106,6 +106,11 @@ duro_chunk_t *duro_ws_frame_chunk(int opcode, const void *payload, size_t len);
 duro_chunk_t *duro_ws_close_chunk(uint16_t code, const char *reason,
                                   size_t reason_len);
 
+/* The length of reason (UTF-8, len bytes) as a close frame carries it: at
+ * most DURO_WS_MAX_CLOSE_REASON bytes, cut before a character that would
+ * straddle the limit. */
+size_t duro_ws_close_reason_len(const char *reason, size_t len);
+
 /*
  * Returns 1 when code may be received in a close frame (RFC 6455 7.4):
  * 1000-1003, 1007-1011, the registered 1012-1014, and 3000-4999 for

@@ -35,8 +35,7 @@ static void remember_close(ws_state_t *w, uint16_t code, const char *reason,
   if (w->close_code)
     return;
   w->close_code = code;
-  if (len > DURO_WS_MAX_CLOSE_REASON)
-    len = DURO_WS_MAX_CLOSE_REASON;
+  len = duro_ws_close_reason_len(reason, len); /* as the peer gets it */
   w->close_reason = duro_strndup(reason, len);
   w->close_reason_len = (uint8_t)len;
 }
