@@ -60,15 +60,36 @@ void duro_buf_append_str(duro_buf_t *b, const char *s) {
 }
 
 void duro_buf_vprintf(duro_buf_t *b, const char *fmt, va_list ap) {
+  /* Format into the room there is; only text that does not fit is
+   * formatted a second time, after growing. */
   va_list ap2;
   va_copy(ap2, ap);
-  int n = vsnprintf(NULL, 0, fmt, ap2);
+  size_t room = b->cap - b->len;
+  int n = vsnprintf(room ? (char *)b->data + b->len : NULL, room, fmt, ap2);
   va_end(ap2);
   if (n <= 0)
     return;
-  uint8_t *p = duro_buf_reserve(b, (size_t)n + 1);
-  vsnprintf((char *)p, (size_t)n + 1, fmt, ap);
+  if ((size_t)n >= room) {
+    uint8_t *p = duro_buf_reserve(b, (size_t)n + 1);
+    vsnprintf((char *)p, (size_t)n + 1, fmt, ap);
+  }
   b->len += (size_t)n;
+}
+
+void duro_buf_append_i64(duro_buf_t *b, int64_t v) {
+  char tmp[20];
+  size_t i = sizeof(tmp);
+  /* through unsigned, so that INT64_MIN negates without overflow */
+  uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+  do {
+    tmp[--i] = (char)('0' + u % 10);
+    u /= 10;
+  } while (u);
+  uint8_t *p = duro_buf_reserve(b, sizeof(tmp) + 1 - i);
+  if (v < 0)
+    *p++ = '-';
+  memcpy(p, tmp + i, sizeof(tmp) - i);
+  b->len += sizeof(tmp) - i + (v < 0);
 }
 
 void duro_buf_printf(duro_buf_t *b, const char *fmt, ...) {

@@ -55,6 +55,8 @@ typedef struct duro_buf {
 uint8_t *duro_buf_reserve(duro_buf_t *b, size_t extra);
 void duro_buf_append(duro_buf_t *b, const void *data, size_t len);
 void duro_buf_append_str(duro_buf_t *b, const char *s);
+/* v in decimal, without printf (hot paths: every event's seqNum). */
+void duro_buf_append_i64(duro_buf_t *b, int64_t v);
 /* printf-style append. */
 void duro_buf_printf(duro_buf_t *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

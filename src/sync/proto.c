@@ -748,10 +748,6 @@ static void append_span(duro_buf_t *b, sync_span_t sp) {
   duro_buf_append(b, sp.p, sp.n);
 }
 
-static void append_i64(duro_buf_t *b, int64_t v) {
-  duro_buf_printf(b, "%lld", (long long)v);
-}
-
 static void exit_head(duro_buf_t *b, sync_span_t id) {
   APPEND_LIT(b, "{\"_tag\":\"Exit\",\"requestId\":");
   append_span(b, id);
@@ -808,9 +804,9 @@ void duro_sync_build_server_ahead(duro_buf_t *b, sync_span_t id, int64_t head,
                                   int64_t provided) {
   fail_head(b, id);
   APPEND_LIT(b, "{\"_tag\":\"ServerAheadError\",\"minimumExpectedNum\":");
-  append_i64(b, head);
+  duro_buf_append_i64(b, head);
   APPEND_LIT(b, ",\"providedNum\":");
-  append_i64(b, provided);
+  duro_buf_append_i64(b, provided);
   fail_tail(b, id);
 }
 
@@ -892,9 +888,9 @@ void duro_sync_build_item(duro_buf_t *b, const char *name, size_t name_len,
   else
     APPEND_LIT(b, "null");
   APPEND_LIT(b, ",\"seqNum\":");
-  append_i64(b, seq);
+  duro_buf_append_i64(b, seq);
   APPEND_LIT(b, ",\"parentSeqNum\":");
-  append_i64(b, parent);
+  duro_buf_append_i64(b, parent);
   APPEND_LIT(b, ",\"clientId\":\"");
   duro_buf_append(b, client_id, client_id_len);
   APPEND_LIT(b, "\",\"sessionId\":\"");
@@ -911,7 +907,7 @@ void duro_sync_build_response_tail(duro_buf_t *b, int64_t remaining,
     APPEND_LIT(b, "],\"pageInfo\":{\"_tag\":\"NoMore\"},\"backendId\":");
   } else {
     APPEND_LIT(b, "],\"pageInfo\":{\"_tag\":\"MoreKnown\",\"remaining\":");
-    append_i64(b, remaining);
+    duro_buf_append_i64(b, remaining);
     APPEND_LIT(b, "},\"backendId\":");
   }
   duro_sync_json_append_string(b, backend_id,
