@@ -112,6 +112,7 @@ test-asan:
 
 bench: build/release/duro
 	@bench/run.sh
+	@bench/compare_bun.sh
 	@[ -d node_modules/ws ] || npm ci --no-audit --no-fund
 	@node bench/sync_bench.mjs
 	@if [ -f bench/reference/node_modules/.package-lock.json ] || \

@@ -4,11 +4,13 @@
  * It talks to the server only over TCP on 127.0.0.1, so it builds and runs
  * without any part of duro. Three modes:
  *
- *   fanout  N subscriber WebSockets on /ws/connect plus one HTTP keep-alive
- *           publisher that sends M `POST /broadcast` requests whose JSON body
- *           is {"seq":i,"t":<CLOCK_MONOTONIC us>}. Every text frame a
- *           subscriber receives is scanned for seq and t; now - t goes into a
- *           log-linear histogram, seq is checked for per-connection order,
+ *   fanout  N subscriber WebSockets on /ws/connect plus K (default 1) HTTP
+ *           keep-alive publishers that send M `POST /broadcast` requests
+ *           whose JSON body is {"seq":i,"t":<CLOCK_MONOTONIC us>}; publisher
+ *           j sends seqs j, j+K, j+2K, ... with up to W in flight each.
+ *           Every text frame a subscriber receives is scanned for seq and t;
+ *           now - t goes into a log-linear histogram, seq is checked for
+ *           order (per publisher: the server may interleave connections),
  *           duplicates and losses (a bitmap of M bits per subscriber).
  *   idle    N WebSockets held open until stdin closes or a signal arrives;
  *           used to measure the server's memory per idle connection.
@@ -91,6 +93,8 @@ typedef struct {
   uint32_t events; /* current epoll interest */
   int broken;      /* errno-style code set by a failed send, acted on later */
   int64_t last_seq; /* syncsubs: the last seqNum received (0: none) */
+  int64_t *pub_last; /* fanout, K > 1: the last seq from each publisher */
+  uint32_t pub_next, pub_out; /* publisher: its next seq, requests in flight */
   uint32_t got;      /* distinct seqs received */
   uint64_t *seen;
   uint8_t ready, done; /* syncsubs: first chunk seen; all events seen */
@@ -119,7 +123,7 @@ static struct {
   const char *path, *store;
   uint32_t events;
   size_t rbuf_size, max_frame;
-  uint32_t subs, msgs, window, burst;
+  uint32_t subs, msgs, window, burst, pubs;
   double rate, hold_s, timeout_s;
   bool quiet, pause;
 
@@ -127,7 +131,7 @@ static struct {
   int ep, sigfd;
   struct sockaddr_in addr;
   char *rb;
-  conn_t *conns; /* subs, then the publisher at index subs */
+  conn_t *conns; /* subs, then the publishers from index subs on */
   uint32_t nconns;
   char handshake[512];
   size_t handshake_len;
@@ -140,12 +144,15 @@ static struct {
   /* connect phase */
   uint32_t next_open, connecting, open, failed;
 
-  /* publisher */
-  uint32_t sent, outstanding, acked, acked_bad;
+  /* publishers (totals over all of them) */
+  uint32_t sent, acked, acked_bad;
   int64_t pub_start, last_ack;
 
   /* subscribers */
   uint64_t deliveries, distinct, dup, ooo, bad, proto_err, closed, pings;
+  /* recv()s that returned data on subscribers while publishing: deliveries
+   * per recv shows how many frames the server packs into one send */
+  uint64_t sub_recvs;
   uint32_t complete;
   int64_t last_delivery, t_done;
   /* syncsubs (times are CLOCK_REALTIME us, comparable with the pusher's) */
@@ -466,10 +473,11 @@ static void on_text(conn_t *c, const char *p, size_t n, int64_t now) {
     return;
   }
   c->seen[seq >> 6] |= bit;
-  if (seq < c->last_seq)
+  int64_t *last = g.pubs > 1 ? &c->pub_last[seq % g.pubs] : &c->last_seq;
+  if (seq < *last)
     g.ooo++;
   else
-    c->last_seq = seq;
+    *last = seq;
   g.distinct++;
   hist_add(&g.hist, now > t ? (uint64_t)(now - t) : 0);
   if (++c->got == g.msgs && ++g.complete == g.subs)
@@ -700,7 +708,7 @@ static ssize_t sub_frames(conn_t *c, uint32_t id, char *p, size_t n,
   return (ssize_t)off;
 }
 
-static void pub_pump(int64_t now);
+static void pub_pump(conn_t *c, uint32_t id, int64_t now);
 
 /* Parses pipelined HTTP responses on the publisher. */
 static ssize_t pub_responses(conn_t *c, uint32_t id, const char *p, size_t n,
@@ -740,8 +748,8 @@ static ssize_t pub_responses(conn_t *c, uint32_t id, const char *p, size_t n,
                 (int)(clen > 200 ? 200 : clen), body);
     }
     g.acked++;
-    if (g.outstanding > 0)
-      g.outstanding--;
+    if (c->pub_out > 0)
+      c->pub_out--;
     g.last_ack = now;
     off += hlen + clen;
   }
@@ -768,6 +776,8 @@ static void conn_readable(conn_t *c, uint32_t id) {
     }
     int64_t now = g.sync ? real_us() : now_us();
     size_t n = have + (size_t)r, off = 0;
+    if (!c->is_pub && g.pub_start)
+      g.sub_recvs++;
     ssize_t used = 0;
     if (c->is_pub) {
       used = pub_responses(c, id, g.rb, n, now);
@@ -794,7 +804,7 @@ static void conn_readable(conn_t *c, uint32_t id) {
       memcpy(c->in, g.rb + off, n - off);
     c->in_len = (uint32_t)(n - off);
     if (c->is_pub)
-      pub_pump(now);
+      pub_pump(c, id, now);
     if ((size_t)r < g.rbuf_size - have)
       return; /* drained */
   }
@@ -822,7 +832,7 @@ static void conn_writable(conn_t *c, uint32_t id) {
   } else if (conn_flush(c)) {
     conn_watch(c, id, EPOLLIN);
     if (c->is_pub)
-      pub_pump(now_us());
+      pub_pump(c, id, now_us());
   }
   if (c->broken)
     conn_fail(c, id, "send", c->broken);
@@ -1042,22 +1052,26 @@ static double cpu_sys_s(void) {
 
 /* ------------------------------------------------------------------ fanout */
 
-/* Sends as many requests as the window (and, with --rate, the schedule)
- * allows, in one send(). */
-static void pub_pump(int64_t now) {
-  conn_t *c = &g.conns[g.subs];
-  if (c->state != ST_OPEN || g.pub_start == 0)
+/* When publisher c's next request is due (paced mode; 0 when pipelined). */
+static int64_t pub_due(const conn_t *c) {
+  return g.rate > 0 ? g.pub_start + (int64_t)((double)c->pub_next * 1e6 / g.rate) : 0;
+}
+
+/* True if publisher c may send its next request now or later. */
+static bool pub_can_send(const conn_t *c) {
+  return c->state == ST_OPEN && c->pub_next < g.msgs && c->pub_out < g.window;
+}
+
+/* Sends as many requests on publisher c as its window (and, with --rate,
+ * the schedule) allows, in one send(). */
+static void pub_pump(conn_t *c, uint32_t id, int64_t now) {
+  if (g.pub_start == 0)
     return;
   bool any = false;
-  while (g.sent < g.msgs && g.outstanding < g.window) {
-    if (g.rate > 0) {
-      int64_t due = g.pub_start + (int64_t)((double)g.sent * 1e6 / g.rate);
-      if (now < due)
-        break;
-    }
+  while (pub_can_send(c) && now >= pub_due(c)) {
     char body[64], req[256];
     int bl = snprintf(body, sizeof(body), "{\"seq\":%" PRIu32 ",\"t\":%" PRId64 "}",
-                      g.sent, now_us());
+                      c->pub_next, now_us());
     int rl = snprintf(req, sizeof(req),
                       "POST /broadcast HTTP/1.1\r\n"
                       "Host: 127.0.0.1:%d\r\n"
@@ -1065,24 +1079,67 @@ static void pub_pump(int64_t now) {
                       "Content-Length: %d\r\n\r\n%s",
                       g.port, bl, body);
     obuf_append(&c->out, req, (size_t)rl);
+    c->pub_next += g.pubs;
+    c->pub_out++;
     g.sent++;
-    g.outstanding++;
     any = true;
   }
   if (any && !conn_flush(c) && !c->broken)
-    conn_watch(c, g.subs, EPOLLIN | EPOLLOUT);
+    conn_watch(c, id, EPOLLIN | EPOLLOUT);
   if (c->broken)
-    conn_fail(c, g.subs, "publisher send", c->broken);
+    conn_fail(c, id, "publisher send", c->broken);
+}
+
+static void pub_pump_all(int64_t now) {
+  for (uint32_t j = 0; j < g.pubs; j++)
+    pub_pump(&g.conns[g.subs + j], g.subs + j, now);
+}
+
+/* Publishers still open. */
+static uint32_t pubs_open(void) {
+  uint32_t n = 0;
+  for (uint32_t j = 0; j < g.pubs; j++)
+    n += g.conns[g.subs + j].state == ST_OPEN;
+  return n;
+}
+
+/* Opens the K publisher connections; false if one could not connect. */
+static bool pubs_connect(void) {
+  for (uint32_t j = 0; j < g.pubs; j++) {
+    conn_t *c = &g.conns[g.subs + j];
+    c->is_pub = 1;
+    c->pub_next = j;
+    int e = conn_open(c, g.subs + j);
+    if (e) {
+      fprintf(stderr, "loadgen: publisher connect: %s\n", strerror(e));
+      return false;
+    }
+  }
+  int64_t deadline = now_us() + 10 * INT64_C(1000000);
+  uint32_t n;
+  while ((n = pubs_open()) < g.pubs && g.connecting > 0 && !g.stop &&
+         now_us() < deadline)
+    poll_once(100);
+  if (n < g.pubs)
+    fprintf(stderr, "loadgen: %u of %u publishers could not connect\n", g.pubs - n,
+            g.pubs);
+  return n == g.pubs;
 }
 
 static int run_fanout(void) {
-  setup(g.subs + 1);
+  setup(g.subs + g.pubs);
   if (!g.quiet)
-    fprintf(stderr, "loadgen: fanout port=%d subs=%u msgs=%u %s\n", g.port,
-            g.subs, g.msgs, g.rate > 0 ? "paced" : "pipelined");
+    fprintf(stderr, "loadgen: fanout port=%d subs=%u msgs=%u pubs=%u %s\n", g.port,
+            g.subs, g.msgs, g.pubs, g.rate > 0 ? "paced" : "pipelined");
   for (uint32_t i = 0; i < g.subs; i++) {
-    g.conns[i].seen = calloc((g.msgs + 63) / 64, sizeof(uint64_t));
-    if (!g.conns[i].seen) {
+    conn_t *c = &g.conns[i];
+    c->seen = calloc((g.msgs + 63) / 64, sizeof(uint64_t));
+    if (g.pubs > 1) {
+      c->pub_last = malloc(g.pubs * sizeof(int64_t));
+      for (uint32_t j = 0; c->pub_last && j < g.pubs; j++)
+        c->pub_last[j] = -1;
+    }
+    if (!c->seen || (g.pubs > 1 && !c->pub_last)) {
       fprintf(stderr, "loadgen: out of memory\n");
       return 2;
     }
@@ -1092,24 +1149,11 @@ static int run_fanout(void) {
   double connect_s = (double)(now_us() - c0) / 1e6;
   if (!connected) {
     close_all();
-    printf("RESULT mode=fanout subs=%u msgs=%u ok=0 error=connect open=%u\n",
-           g.subs, g.msgs, g.open);
+    printf("RESULT mode=fanout subs=%u msgs=%u pubs=%u ok=0 error=connect open=%u\n",
+           g.subs, g.msgs, g.pubs, g.open);
     return 2;
   }
-
-  /* The publisher. */
-  conn_t *pub = &g.conns[g.subs];
-  pub->is_pub = 1;
-  int e = conn_open(pub, g.subs);
-  if (e) {
-    fprintf(stderr, "loadgen: publisher connect: %s\n", strerror(e));
-    return 2;
-  }
-  int64_t deadline = now_us() + 10 * INT64_C(1000000);
-  while (pub->state == ST_CONNECTING && !g.stop && now_us() < deadline)
-    poll_once(100);
-  if (pub->state != ST_OPEN) {
-    fprintf(stderr, "loadgen: publisher could not connect\n");
+  if (!pubs_connect()) {
     close_all();
     return 2;
   }
@@ -1120,10 +1164,10 @@ static int run_fanout(void) {
   double budget_s = g.timeout_s > 0
                         ? g.timeout_s
                         : 60.0 + g.msgs / 100.0 + (g.rate > 0 ? g.msgs / g.rate : 0);
-  deadline = g.pub_start + (int64_t)(budget_s * 1e6);
+  int64_t deadline = g.pub_start + (int64_t)(budget_s * 1e6);
   const int64_t quiet_us = 5 * INT64_C(1000000);
   const char *end_reason = "complete";
-  pub_pump(g.pub_start);
+  pub_pump_all(g.pub_start);
   for (;;) {
     int64_t now = now_us();
     if (g.stop) {
@@ -1137,11 +1181,13 @@ static int run_fanout(void) {
       end_reason = "timeout";
       break;
     }
-    if (pub->state != ST_OPEN && g.open == 0) {
+    uint32_t pubs_up = pubs_open();
+    if (pubs_up == 0 && g.open == 0) {
       end_reason = "disconnected";
       break;
     }
-    bool pub_done = g.acked == g.msgs || pub->state != ST_OPEN;
+    /* A lost publisher's share never comes; the quiet rule then ends it. */
+    bool pub_done = g.acked == g.msgs || pubs_up < g.pubs;
     int64_t last = g.last_delivery > g.last_ack ? g.last_delivery : g.last_ack;
     if (last < g.pub_start)
       last = g.pub_start;
@@ -1150,16 +1196,18 @@ static int run_fanout(void) {
       break;
     }
     int timeout_ms = 100;
-    if (g.rate > 0 && pub->state == ST_OPEN && g.sent < g.msgs &&
-        g.outstanding < g.window) {
-      int64_t due = g.pub_start + (int64_t)((double)g.sent * 1e6 / g.rate);
+    for (uint32_t j = 0; g.rate > 0 && j < g.pubs; j++) {
+      const conn_t *c = &g.conns[g.subs + j];
+      if (!pub_can_send(c))
+        continue;
+      int64_t due = pub_due(c);
       int64_t wait = due > now ? (due - now + 999) / 1000 : 0;
       if (wait < timeout_ms)
         timeout_ms = (int)wait;
     }
     poll_once(timeout_ms);
     if (g.rate > 0)
-      pub_pump(now_us());
+      pub_pump_all(now_us());
   }
   int64_t t_end = g.complete == g.subs ? g.t_done : g.last_delivery;
   if (t_end <= g.pub_start)
@@ -1179,9 +1227,12 @@ static int run_fanout(void) {
   printf("fanout: %u subscribers x %u messages, %s", g.subs, g.msgs,
          g.rate > 0 ? "paced at " : "pipelined, window ");
   if (g.rate > 0)
-    printf("%g msg/s\n", g.rate);
+    printf("%g msg/s", g.rate);
   else
-    printf("%u\n", g.window);
+    printf("%u", g.window);
+  if (g.pubs > 1) /* the rate is the total, the window per connection */
+    printf(" %s %u publisher connections", g.rate > 0 ? "over" : "on each of", g.pubs);
+  printf("\n");
   printf("  connect        %.2f s\n", connect_s);
   printf("  deliveries     %" PRIu64 " of %" PRIu64 " (ended: %s)\n", g.deliveries,
          expected, end_reason);
@@ -1196,17 +1247,20 @@ static int run_fanout(void) {
          g.dup, g.bad, g.proto_err, g.closed, g.pings);
   printf("  publisher      %u sent, %u answered, %u not 200 \"Message sent\"\n",
          g.sent, g.acked, g.acked_bad);
+  printf("  recv calls     %" PRIu64 " on subscribers, %.2f deliveries per recv\n",
+         g.sub_recvs, g.sub_recvs ? (double)g.deliveries / (double)g.sub_recvs : 0);
   printf("  loadgen cpu    %.2f s\n", cpu);
-  printf("RESULT mode=fanout subs=%u msgs=%u rate=%g window=%u deliveries=%" PRIu64
+  printf("RESULT mode=fanout subs=%u msgs=%u rate=%g window=%u pubs=%u deliveries=%" PRIu64
          " expected=%" PRIu64 " elapsed_s=%.3f deliveries_per_s=%.0f p50_ms=%.3f"
          " p99_ms=%.3f p999_ms=%.3f max_ms=%.3f mean_ms=%.3f lost=%" PRIu64
          " out_of_order=%" PRIu64 " dup=%" PRIu64 " bad=%" PRIu64
          " proto_err=%" PRIu64 " closed=%" PRIu64 " http_sent=%u http_ok=%u"
-         " http_bad=%u connect_s=%.2f loadgen_cpu_s=%.2f end=%s ok=%d\n",
-         g.subs, g.msgs, g.rate, g.window, g.deliveries, expected, elapsed, dps,
+         " http_bad=%u connect_s=%.2f loadgen_cpu_s=%.2f sub_recvs=%" PRIu64
+         " end=%s ok=%d\n",
+         g.subs, g.msgs, g.rate, g.window, g.pubs, g.deliveries, expected, elapsed, dps,
          p50, p99, p999, mx, mean, lost, g.ooo, g.dup, g.bad, g.proto_err,
          g.closed, g.sent, g.acked - g.acked_bad, g.acked_bad, connect_s, cpu,
-         end_reason, ok);
+         g.sub_recvs, end_reason, ok);
   fflush(stdout);
   pause_point("DONE");
   close_all();
@@ -1347,17 +1401,22 @@ static int run_idle(void) {
 static void usage(FILE *f) {
   fprintf(f,
           "usage: loadgen fanout --port P --subs N --msgs M [--rate R] [--window W]\n"
+          "                      [--pubs K]\n"
           "       loadgen syncsubs --port P --store S --subs N --events E [--path P]\n"
           "       loadgen idle   --port P --conns N [--hold S]\n"
           "\n"
           "Load generator for duro's seed application; talks to 127.0.0.1 only.\n"
           "\n"
-          "fanout  Opens N WebSockets on GET /ws/connect, then one HTTP keep-alive\n"
-          "        connection sends M `POST /broadcast` requests with the body\n"
-          "        {\"seq\":i,\"t\":<monotonic us>}. Each subscriber checks that every\n"
-          "        seq arrives once and in order and records now - t.\n"
+          "fanout  Opens N WebSockets on GET /ws/connect, then K HTTP keep-alive\n"
+          "        connections send M `POST /broadcast` requests with the body\n"
+          "        {\"seq\":i,\"t\":<monotonic us>}, connection j the seqs j, j+K, ...\n"
+          "        Each subscriber checks that every seq arrives once and in order\n"
+          "        (per publisher connection) and records now - t.\n"
           "        --rate R     pace to R messages/s (latency); default: pipeline\n"
-          "        --window W   max requests without a response (default 64)\n"
+          "        --pubs K     publisher connections (default 1)\n"
+          "        --window W   max requests without a response, per publisher\n"
+          "                     connection (default 64; --pubs 8 --window 1: eight\n"
+          "                     publishes in flight, one on each connection)\n"
           "        --timeout S  give up after S seconds of publishing\n"
           "                     (default 60 + M/100, plus M/R when paced)\n"
           "        --pause      print CONNECTED once all sockets are open and DONE\n"
@@ -1411,6 +1470,7 @@ int main(int argc, char **argv) {
   }
   g.mode = argv[1];
   g.window = 64;
+  g.pubs = 1;
   g.burst = 0; /* default per mode, below */
   uint32_t port = 0;
   for (int i = 2; i < argc; i++) {
@@ -1444,6 +1504,8 @@ int main(int argc, char **argv) {
       ok = parse_u32(v, &g.msgs) && g.msgs > 0 && g.msgs < 100000000;
     } else if (!strcmp(a, "--rate")) {
       ok = parse_f64(v, &g.rate);
+    } else if (!strcmp(a, "--pubs")) {
+      ok = parse_u32(v, &g.pubs) && g.pubs > 0 && g.pubs <= 1000;
     } else if (!strcmp(a, "--window")) {
       ok = parse_u32(v, &g.window) && g.window > 0;
     } else if (!strcmp(a, "--burst")) {

@@ -28,166 +28,15 @@ BENCH_SCENARIOS=${BENCH_SCENARIOS:-a b c d}
 BENCH_STRICT=${BENCH_STRICT:-0}
 LOADGEN=$ROOT/build/bench/loadgen
 LOGDIR=$ROOT/build/bench
-CLK_TCK=$(getconf CLK_TCK)
-
-SERVER_PID=""
-LOADGEN_PID=""
-CTL_FD=""
-PORT=""
 TMP=""
-RUN_N=0
 FAILED=0
 MISSED=0
 
-say() { printf '%s\n' "$*"; }
-die() {
-  say "bench: $*" >&2
-  exit 2
-}
-
-# ------------------------------------------------------------ process control
-
-stop_server() {
-  local pid=$SERVER_PID i
-  [[ -n $pid ]] || return 0
-  SERVER_PID=""
-  if kill -0 "$pid" 2>/dev/null; then
-    kill -TERM "$pid" 2>/dev/null || true
-    for ((i = 0; i < 100; i++)); do
-      kill -0 "$pid" 2>/dev/null || break
-      sleep 0.05
-    done
-    if kill -0 "$pid" 2>/dev/null; then
-      say "bench: server $pid ignored SIGTERM for 5 s; sending SIGKILL" >&2
-      kill -KILL "$pid" 2>/dev/null || true
-    fi
-  fi
-  wait "$pid" 2>/dev/null || true
-}
-
-stop_loadgen() {
-  local pid=$LOADGEN_PID
-  [[ -n $pid ]] || return 0
-  LOADGEN_PID=""
-  kill -TERM "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
-}
-
-close_ctl() {
-  if [[ -n $CTL_FD ]]; then
-    exec {CTL_FD}>&-
-    CTL_FD=""
-  fi
-}
-
-cleanup() {
-  close_ctl
-  stop_loadgen
-  stop_server
-  if [[ -n $TMP ]]; then rm -rf "$TMP"; fi
-}
+# shellcheck source=bench/lib.sh
+. "$ROOT/bench/lib.sh"
+SERVER_CMD=$BENCH_SERVER_CMD
 trap cleanup EXIT
 trap 'exit 130' INT TERM HUP
-
-# ------------------------------------------------------------------- helpers
-
-# True if something accepts connections on 127.0.0.1:$1.
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-
-# A port that nothing listens on, outside the ephemeral range if possible.
-pick_port() {
-  local lo hi p i
-  read -r lo hi </proc/sys/net/ipv4/ip_local_port_range
-  for ((i = 0; i < 50; i++)); do
-    if ((lo > 11000)); then
-      p=$((10000 + RANDOM % (lo - 10000)))
-    else
-      p=$((hi + 1 + RANDOM % (65535 - hi)))
-    fi
-    port_open "$p" || {
-      say "$p"
-      return 0
-    }
-  done
-  return 1
-}
-
-# utime + stime of process $1, in clock ticks (/proc/PID/stat fields 14, 15;
-# the comm field may contain spaces, so split after its closing paren).
-cpu_ticks() {
-  local s f
-  s=$(<"/proc/$1/stat")
-  s=${s##*) }
-  read -r -a f <<<"$s"
-  say $((f[11] + f[12]))
-}
-
-rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
-
-# Starts the server on a free port (trying a few), waits until it accepts.
-# Sets SERVER_PID and PORT; server output goes to $LOGDIR/server-$1.log.
-start_server() {
-  local name=$1 attempt i run data cmd log=$LOGDIR/server-$1.log
-  : >"$log"
-  for ((attempt = 1; attempt <= 5; attempt++)); do
-    RUN_N=$((RUN_N + 1))
-    PORT=$(pick_port) || die "no free port found"
-    run=$TMP/run.$RUN_N
-    data=$TMP/data.$RUN_N
-    mkdir -p "$run" "$data"
-    if [[ -n $BENCH_SERVER_CMD ]]; then
-      cmd=${BENCH_SERVER_CMD//\{port\}/$PORT}
-      cmd=${cmd//\{data\}/$data}
-      cmd=${cmd//\{root\}/$ROOT}
-      (cd "$run" && exec bash -c "exec $cmd") </dev/null >>"$log" 2>&1 &
-    else
-      (cd "$run" && exec "$DURO" backend --mode test --port "$PORT" \
-        --data "$data") </dev/null >>"$log" 2>&1 &
-    fi
-    SERVER_PID=$!
-    for ((i = 0; i < 300; i++)); do # up to ~15 s
-      kill -0 "$SERVER_PID" 2>/dev/null || break
-      if port_open "$PORT"; then
-        kill -0 "$SERVER_PID" 2>/dev/null && return 0
-        break
-      fi
-      sleep 0.05
-    done
-    say "bench: server did not come up on port $PORT (attempt $attempt)" >&2
-    stop_server
-  done
-  say "bench: last lines of $log:" >&2
-  tail -n 20 "$log" >&2 || true
-  die "could not start the server for scenario $name"
-}
-
-# Waits until file $1 has a line matching $2, while process $3 lives, for at
-# most $4 seconds.
-wait_for_line() {
-  local file=$1 re=$2 pid=$3 limit=$4 i
-  for ((i = 0; i < limit * 20; i++)); do
-    grep -q -- "$re" "$file" 2>/dev/null && return 0
-    kill -0 "$pid" 2>/dev/null || {
-      grep -q -- "$re" "$file" 2>/dev/null
-      return
-    }
-    sleep 0.05
-  done
-  return 1
-}
-
-# Reads "RESULT k=v ..." from file $1 into the associative array R.
-declare -A R
-read_result() {
-  local line kv
-  R=()
-  line=$(grep -m1 '^RESULT ' "$1" || true)
-  for kv in $line; do
-    [[ $kv == *=* ]] && R[${kv%%=*}]=${kv#*=}
-  done
-}
-
-calc() { awk "BEGIN { printf \"$1\", $2 }"; }
 
 # ----------------------------------------------------------------- scenarios
 
@@ -199,57 +48,26 @@ declare -a ROWS=()
 run_fanout() {
   local name=$1 kind=$2 target=$3
   shift 3
-  local out=$LOGDIR/loadgen-$name.out fifo=$TMP/ctl.$name rc=0
-  local t_start t0 t1 srv_cpu conn_cpu dpcs verdict budget msgs rate
-  msgs=$(sed -n 's/.*--msgs \([0-9]*\).*/\1/p' <<<"$*")
+  local srv_cpu conn_cpu dpcs verdict rate
   rate=$(sed -n 's/.*--rate \([0-9.]*\).*/\1/p' <<<"$*")
-  budget=$(calc "%d" "90 + $msgs / 100 + (${rate:-0} > 0 ? $msgs / ${rate:-1} : 0)")
 
   say ""
   say "=== $name: fanout $*"
-  start_server "$name"
-  mkfifo "$fifo"
-  timeout -k 5 $((budget + 300)) "$LOADGEN" fanout --pause --port "$PORT" "$@" \
-    <"$fifo" >"$out" &
-  LOADGEN_PID=$!
-  exec {CTL_FD}>"$fifo"
-  t_start=$(cpu_ticks "$SERVER_PID")
-  if ! wait_for_line "$out" '^CONNECTED' "$LOADGEN_PID" 200; then
-    close_ctl
-    wait "$LOADGEN_PID" || rc=$?
-    LOADGEN_PID=""
-    cat "$out"
-    say "bench: $name: loadgen did not connect (exit $rc); server log: $LOGDIR/server-$name.log"
+  measure_fanout "$name" "$@"
+  ((M_DIED)) && FAILED=1
+  if [[ $M_STATUS == connect ]]; then
     FAILED=1
     ROWS+=("$name|connect failed|-|-|-|-|-|-|-|-|-|FAIL")
-    stop_server
     return 0
   fi
-  t0=$(cpu_ticks "$SERVER_PID")
-  say go >&"$CTL_FD"
-  wait_for_line "$out" '^DONE' "$LOADGEN_PID" "$budget" || true
-  if kill -0 "$SERVER_PID" 2>/dev/null; then
-    t1=$(cpu_ticks "$SERVER_PID")
-  else
-    t1=$t0
-    say "bench: $name: the server died; see $LOGDIR/server-$name.log"
-    FAILED=1
-  fi
-  close_ctl
-  wait "$LOADGEN_PID" || rc=$?
-  LOADGEN_PID=""
-  grep -v -e '^CONNECTED$' -e '^DONE$' "$out"
-  stop_server
-
-  read_result "$out"
-  if [[ -z ${R[deliveries]:-} ]]; then
-    say "bench: $name: no RESULT line (loadgen exit $rc)"
+  if [[ $M_STATUS == noresult ]]; then
     FAILED=1
     ROWS+=("$name|no result|-|-|-|-|-|-|-|-|-|FAIL")
     return 0
   fi
+  local t0=$M_T0 t1=$M_T1 rc=$M_RC
   srv_cpu=$(calc "%.2f" "($t1 - $t0) / $CLK_TCK")
-  conn_cpu=$(calc "%.3f" "($t0 - $t_start) / $CLK_TCK")
+  conn_cpu=$(calc "%.3f" "($t0 - $M_TSTART) / $CLK_TCK")
   dpcs=$(calc "%.0f" "($t1 > $t0) ? ${R[deliveries]} * $CLK_TCK / ($t1 - $t0) : 0")
   say "  server cpu     ${srv_cpu} s while publishing (${conn_cpu} s while connecting)"
   say "  per server cpu $(calc "%.2f" "$dpcs / 1e6") M deliveries per CPU-second"
@@ -268,48 +86,25 @@ run_fanout() {
 
 IDLE_ROW=""
 run_idle() {
-  local name=$1 conns=$2 target=$3
-  local out=$LOGDIR/loadgen-$name.out fifo=$TMP/ctl.$name rc=0
-  local rss0 rss1 per verdict
+  local name=$1 conns=$2 target=$3 verdict
 
   say ""
   say "=== $name: idle --conns $conns"
-  start_server "$name"
-  rss0=$(rss_kb "$SERVER_PID")
-  mkfifo "$fifo"
-  timeout -k 5 600 "$LOADGEN" idle --port "$PORT" --conns "$conns" \
-    <"$fifo" >"$out" &
-  LOADGEN_PID=$!
-  exec {CTL_FD}>"$fifo"
-  if ! wait_for_line "$out" '^READY' "$LOADGEN_PID" 200; then
-    close_ctl
-    wait "$LOADGEN_PID" || rc=$?
-    LOADGEN_PID=""
-    cat "$out"
-    say "bench: $name: loadgen did not connect (exit $rc)"
+  measure_idle "$name" "$conns"
+  if [[ $M_STATUS == connect ]]; then
     FAILED=1
     IDLE_ROW="$name|$conns|-|-|-|FAIL"
-    stop_server
     return 0
   fi
-  rss1=$(rss_kb "$SERVER_PID")
-  close_ctl
-  wait "$LOADGEN_PID" || rc=$?
-  LOADGEN_PID=""
-  cat "$out"
-  stop_server
-  read_result "$out"
-
-  per=$(calc "%.0f" "($rss1 - $rss0) * 1024 / $conns")
-  say "  server rss     ${rss0} KiB before, ${rss1} KiB with $conns open -> ${per} bytes per connection"
-  if [[ $rc != 0 || ${R[ok]:-0} != 1 ]]; then
+  say "  server rss     ${M_RSS0} KiB before, ${M_RSS1} KiB with $conns open -> ${M_PER} bytes per connection"
+  if [[ $M_RC != 0 || ${R[ok]:-0} != 1 ]]; then
     verdict=FAIL
     FAILED=1
   else
-    verdict=$(calc "%s" "($per <= $target) ? \"pass\" : \"miss\"")
+    verdict=$(calc "%s" "($M_PER <= $target) ? \"pass\" : \"miss\"")
   fi
   [[ $verdict == miss ]] && MISSED=1
-  IDLE_ROW="$name|$conns|$rss0|$rss1|$per|$verdict"
+  IDLE_ROW="$name|$conns|$M_RSS0|$M_RSS1|$M_PER|$verdict"
 }
 
 # ---------------------------------------------------------------------- main
@@ -317,9 +112,7 @@ run_idle() {
 mkdir -p "$LOGDIR"
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/duro-bench.XXXXXX")
 
-say "bench: building loadgen"
-${CC:-cc} -O2 -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror bench/loadgen.c \
-  -o "$LOADGEN" -lm
+build_loadgen
 
 if [[ -z $BENCH_SERVER_CMD ]]; then
   DURO=$(cd "$(dirname "$DURO_BIN")" 2>/dev/null && pwd)/$(basename "$DURO_BIN") ||
@@ -330,14 +123,7 @@ else
   SERVER_DESC=$BENCH_SERVER_CMD
 fi
 
-if ! ulimit -n 200000 2>/dev/null; then
-  say "bench: could not raise ulimit -n to 200000 (hard limit $(ulimit -Hn)); using the hard limit"
-  ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
-fi
-NOFILE=$(ulimit -n)
-if [[ $NOFILE != unlimited ]] && ((NOFILE < 10100)); then
-  say "bench: warning: ulimit -n is $NOFILE; the 10,000-connection scenarios will fail"
-fi
+raise_nofile
 
 say "bench: $(date -u '+%Y-%m-%d %H:%M:%S UTC')  commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)  nproc $(nproc)  ulimit -n $NOFILE"
 say "bench: server: $SERVER_DESC"

@@ -1,0 +1,232 @@
+#!/usr/bin/env bash
+# bench/compare_bun.sh: duro against Bun 1.4.5 on the same workloads, in
+# one invocation. For each scenario and run it starts a fresh duro
+# (`duro backend --mode test`, as bench/run.sh does) and a fresh Bun server
+# (bench/bun/server.js: same routes, Bun.serve pub/sub), drives each with
+# the same loadgen command and reads the server's CPU (publishing phase
+# only) or RSS from /proc. Prints each run, then one table of medians with
+# the duro/Bun ratio. See bench/README.md.
+#
+# Environment:
+#   BENCH_RUNS        runs per scenario and server (default 3; median shown)
+#   BENCH_SCENARIOS   subset of "a b c d e" (default all)
+#   BENCH_SMOKE=1     tiny sizes, to check the harness (figures mean little)
+#   DURO_BIN          duro binary (default build/release/duro)
+#   BUN_BIN           a Bun binary to use instead of bench/bun/install.sh
+#   CC                compiler for loadgen (default cc)
+#
+# If Bun cannot be installed it says so and exits 0. Exit 1 if a run of
+# either server lost, reordered or duplicated a message or failed; 2 on a
+# setup error. Only processes this script starts are stopped, by PID; every
+# wait is bounded; everything runs on 127.0.0.1.
+# shellcheck disable=SC2317  # cleanup functions are called from traps
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+
+DURO_BIN=${DURO_BIN:-build/release/duro}
+BENCH_RUNS=${BENCH_RUNS:-3}
+BENCH_SCENARIOS=${BENCH_SCENARIOS:-a b c d e}
+BENCH_SMOKE=${BENCH_SMOKE:-0}
+LOADGEN=$ROOT/build/bench/loadgen
+LOGDIR=$ROOT/build/bench
+TMP=""
+FAILED=0
+
+# shellcheck source=bench/lib.sh
+. "$ROOT/bench/lib.sh"
+trap cleanup EXIT
+trap 'exit 130' INT TERM HUP
+
+[[ $BENCH_RUNS =~ ^[1-9][0-9]?$ ]] || die "BENCH_RUNS must be 1..99"
+
+# Scenario sizes: the issue's, or tiny ones for BENCH_SMOKE=1.
+declare -A ARGS DESC
+if [[ $BENCH_SMOKE == 1 ]]; then
+  ARGS=([a]="--subs 200 --msgs 200 --pubs 8 --window 1"
+    [b]="--subs 500 --msgs 50 --pubs 8 --window 1"
+    [c]="--subs 200 --msgs 200 --window 64"
+    [d]="--subs 100 --msgs 100 --rate 100"
+    [e]=500)
+else
+  ARGS=([a]="--subs 1000 --msgs 2000 --pubs 8 --window 1"
+    [b]="--subs 10000 --msgs 200 --pubs 8 --window 1"
+    [c]="--subs 1000 --msgs 2000 --window 64"
+    [d]="--subs 1000 --msgs 1000 --rate 100"
+    [e]=10000)
+fi
+for s in $BENCH_SCENARIOS; do
+  [[ -n ${ARGS[$s]:-} ]] || die "unknown scenario '$s' (use a b c d e)"
+done
+size() { sed -n 's/.*--subs \([0-9]*\) --msgs \([0-9]*\).*/\1 x \2/p' <<<"${ARGS[$1]}"; }
+DESC=([a]="$(size a), 8 pubs x 1 in flight"
+  [b]="$(size b), 8 pubs x 1 in flight"
+  [c]="$(size c), 64 pipelined on 1 conn"
+  [d]="$(size d | cut -d' ' -f1) subs at 100 msg/s"
+  [e]="${ARGS[e]} idle WebSockets")
+
+# --------------------------------------------------------------- one run
+
+# Figures of the last run, by server: FIG (the scenario's figure; for d
+# "p50 p99"), and for fan-outs the extras below. "-" when not measured.
+declare -A FIG WPD BPD DPR
+
+# run_one SCENARIO SERVER(duro|bun) RUN
+run_one() {
+  local s=$1 srv=$2 r=$3 name="cmp-$1-$2-$3" dt w0 b0 w1 b1
+  if [[ $srv == bun ]]; then SERVER_CMD=$BUN_CMD; else SERVER_CMD=""; fi
+  FIG[$srv]=- WPD[$srv]=- BPD[$srv]=- DPR[$srv]=-
+  say ""
+  if [[ $s == e ]]; then
+    say "=== $s/$srv run $r: idle --conns ${ARGS[e]}"
+    measure_idle "$name" "${ARGS[e]}"
+    if [[ $M_STATUS != ok || $M_RC != 0 || ${R[ok]:-0} != 1 ]]; then
+      say "bench: $name: FAIL"
+      FAILED=1
+      return 0
+    fi
+    FIG[$srv]=$M_PER
+    say "  server rss     $M_RSS0 KiB before, $M_RSS1 KiB with ${ARGS[e]} open -> $M_PER bytes per connection"
+    return 0
+  fi
+  say "=== $s/$srv run $r: fanout ${ARGS[$s]}"
+  # shellcheck disable=SC2086  # ARGS holds several words on purpose
+  measure_fanout "$name" ${ARGS[$s]}
+  if [[ $M_STATUS != ok || $M_DIED == 1 || $M_RC != 0 || ${R[ok]:-0} != 1 ]]; then
+    say "bench: $name: FAIL (see $LOGDIR/loadgen-$name.out, $LOGDIR/server-$name.log)"
+    FAILED=1
+    return 0
+  fi
+  dt=$((M_T1 - M_T0))
+  if [[ $s == d ]]; then
+    FIG[$srv]="${R[p50_ms]} ${R[p99_ms]}"
+  elif ((dt > 0)); then
+    FIG[$srv]=$(calc "%.0f" "${R[deliveries]} * $CLK_TCK / $dt")
+  fi
+  say "  server cpu     $(calc "%.2f" "$dt / $CLK_TCK") s while publishing"
+  ((R[sub_recvs] > 0)) && DPR[$srv]=$(calc "%.2f" "${R[deliveries]} / ${R[sub_recvs]}")
+  # write(2) calls and bytes from /proc/PID/io: meaningful for duro (libuv
+  # writes sockets with write/writev); Bun sends with send(2), not counted.
+  read -r w0 b0 <<<"$M_IO0"
+  read -r w1 b1 <<<"$M_IO1"
+  if [[ $srv == duro && $w0 != - && $w1 != - ]] && ((w1 > w0)); then
+    WPD[$srv]=$(calc "%.4f" "($w1 - $w0) / ${R[deliveries]}")
+    BPD[$srv]=$(calc "%.1f" "($b1 - $b0) / ${R[deliveries]}")
+    say "  server writes  $((w1 - w0)) write/writev calls, $((b1 - b0)) bytes"
+  fi
+}
+
+# ------------------------------------------------------------------ main
+
+mkdir -p "$LOGDIR"
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/duro-cmp.XXXXXX")
+
+DURO=$(cd "$(dirname "$DURO_BIN")" 2>/dev/null && pwd)/$(basename "$DURO_BIN") ||
+  die "no server binary at $DURO_BIN (build it with make, or set DURO_BIN)"
+[[ -x $DURO ]] || die "no server binary at $DURO_BIN (build it with make, or set DURO_BIN)"
+
+if [[ -n ${BUN_BIN:-} ]]; then
+  BUN=$BUN_BIN
+elif ! BUN=$(bench/bun/install.sh); then
+  say "bench: Bun comparison skipped: bench/bun/install.sh could not install Bun 1.4.5"
+  exit 0
+fi
+BUN_VERSION=$("$BUN" --version 2>/dev/null) || {
+  say "bench: Bun comparison skipped: $BUN does not run"
+  exit 0
+}
+BUN_CMD="$(printf '%q' "$BUN") $(printf '%q' "$ROOT/bench/bun/server.js") --port {port}"
+
+build_loadgen
+raise_nofile
+HEAD=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+say "bench: duro vs Bun: $(date -u '+%Y-%m-%d %H:%M:%S UTC')  commit $HEAD  nproc $(nproc)  ulimit -n $NOFILE  runs $BENCH_RUNS"
+say "bench: duro: $DURO backend --mode test"
+say "bench: bun:  $BUN ($BUN_VERSION) bench/bun/server.js"
+((BENCH_SMOKE == 1)) && say "bench: BENCH_SMOKE=1: tiny sizes, the figures mean little"
+
+# A / B to 2 decimals, or "-" when either is missing or B is 0.
+ratio() {
+  # (awk would read an unbracketed "printf x > y" as a redirection)
+  if [[ $1 == - || $2 == - ]]; then say -; else calc "%s" "($2 > 0 ? sprintf(\"%.2f\", $1 / $2) : \"-\")"; fi
+}
+mega() { if [[ $1 == - ]]; then say -; else calc "%.2f M" "$1 / 1e6"; fi; }
+
+# A run's figure with its unit.
+show() {
+  case $1 in
+  a | b | c) say "$(mega "$2") deliveries per server CPU-s" ;;
+  d) say "p50/p99 ${2/ //} ms" ;;
+  e) say "$2 bytes per idle socket" ;;
+  esac
+}
+
+declare -a ROWS=() EXTRA=()
+declare -A ALL
+for s in $BENCH_SCENARIOS; do
+  ALL=()
+  for ((r = 1; r <= BENCH_RUNS; r++)); do
+    # Alternate who goes first, so a drift of the machine hits both alike.
+    if ((r % 2)); then order="duro bun"; else order="bun duro"; fi
+    for srv in $order; do
+      run_one "$s" "$srv" "$r"
+      ALL[$srv]+=" ${FIG[$srv]%% *}"
+      ALL[${srv}_p99]+=" ${FIG[$srv]##* }"
+      ALL[${srv}_dpr]+=" ${DPR[$srv]}"
+    done
+    ALL[duro_wpd]+=" ${WPD[duro]}"
+    ALL[duro_bpd]+=" ${BPD[duro]}"
+    say "--- $s run $r: duro $(show "$s" "${FIG[duro]}"), Bun $(show "$s" "${FIG[bun]}")"
+  done
+  # The lists are space-separated words on purpose.
+  # shellcheck disable=SC2086
+  md=$(median ${ALL[duro]}) mb=$(median ${ALL[bun]})
+  say "--- $s: all runs duro:${ALL[duro]}  Bun:${ALL[bun]}  medians $md / $mb"
+  [[ $s == d ]] && say "--- d p99: all runs duro:${ALL[duro_p99]}  Bun:${ALL[bun_p99]}"
+  case $s in
+  a | b | c)
+    ROWS+=("$s|${DESC[$s]}|$(mega "$md")|$(mega "$mb")|$(ratio "$md" "$mb")|deliveries per server CPU-s")
+    # shellcheck disable=SC2086
+    wpd=$(median ${ALL[duro_wpd]})
+    # shellcheck disable=SC2086
+    EXTRA+=("$s|$wpd|$(ratio 1 "$wpd")|$(median ${ALL[duro_bpd]})|$(median ${ALL[duro_dpr]})|$(median ${ALL[bun_dpr]})")
+    ;;
+  d)
+    # shellcheck disable=SC2086
+    md99=$(median ${ALL[duro_p99]}) mb99=$(median ${ALL[bun_p99]})
+    ROWS+=("d|${DESC[d]}: p50|$md ms|$mb ms|$(ratio "$md" "$mb")|p50 publish-to-receive, lower is better")
+    ROWS+=("d|${DESC[d]}: p99|$md99 ms|$mb99 ms|$(ratio "$md99" "$mb99")|p99 publish-to-receive, lower is better")
+    ;;
+  e)
+    ROWS+=("e|${DESC[e]}|$md B|$mb B|$(ratio "$md" "$mb")|server RSS per idle socket, lower is better")
+    ;;
+  esac
+done
+
+say ""
+say "=== duro vs Bun $BUN_VERSION: $(date -u '+%Y-%m-%d %H:%M:%S UTC'), commit $HEAD, nproc $(nproc), median of $BENCH_RUNS run(s) each"
+printf '%-2s %-42s %12s %12s %9s  %s\n' "" scenario duro Bun duro/Bun figure
+for row in "${ROWS[@]}"; do
+  IFS='|' read -r -a f <<<"$row"
+  printf '%-2s %-42s %12s %12s %9s  %s\n' "${f[@]}"
+done
+say "   a-c: higher is better (ratio > 1: duro ahead); d, e: lower is better (ratio < 1: duro ahead)"
+say "   server CPU = utime + stime of all its threads while publishing (/proc/PID/stat)"
+if ((${#EXTRA[@]} > 0)); then
+  say ""
+  printf '%-2s %16s %16s %18s %18s %18s\n' "" "duro writes/del" "duro frames/wr" "duro bytes/del" "duro del/recv" "Bun del/recv"
+  for row in "${EXTRA[@]}"; do
+    IFS='|' read -r -a f <<<"$row"
+    printf '%-2s %16s %16s %18s %18s %18s\n' "${f[@]}"
+  done
+  say "   writes, bytes: the server's write/writev calls and bytes (/proc/PID/io syscw, wchar;"
+  say "   the publisher's HTTP answers included) per delivery; Bun uses send(2), which these do"
+  say "   not count. del/recv: deliveries per recv() on loadgen's subscribers, both servers."
+fi
+
+if ((FAILED)); then
+  say "bench: duro vs Bun: FAILED (errors above)"
+  exit 1
+fi
+exit 0
