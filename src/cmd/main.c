@@ -286,6 +286,7 @@ static int run(app_t *app) {
   duro_net_init(&app->net, app->loop, cfg->limits.max_connections,
                 cfg->limits.ws_send_queue_bytes);
   duro_net_limit_rate(&app->net, &cfg->limits);
+  duro_net_set_gather(&app->net, cfg->limits.flush_gather_us);
   if (app->has_backend && start_backend(app) < 0)
     return 1;
   if (app->has_frontend) {

@@ -78,6 +78,11 @@ static const duro_option_t limit_rows[] = {
              "SQLite synchronous setting: full (fsync each commit) or normal"),
     DURO_ROW("max_connections", DURO_OPT_UINT, 100000, 1, 10000000, NULL,
              LIM(max_connections), "open client connections"),
+    DURO_ROW("flush_gather_us", DURO_OPT_UINT, 200, 0, 100000, NULL,
+             LIM(flush_gather_us),
+             "after a loop turn that read requests, hold writes up to this "
+             "many microseconds while more arrive, so that their fan-outs "
+             "leave in one write per socket; 0: write at once"),
     DURO_ROW("rate_limit", DURO_OPT_CHOICE, DURO_RATE_LIMIT_AUTO, 0, 2,
              rate_limit_choices, LIM(rate_limit),
              "per-client rate limits below; auto: on in production, off in "

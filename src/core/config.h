@@ -80,7 +80,8 @@ typedef struct duro_limits {
   size_t max_header_bytes, max_body_bytes, ws_max_message_bytes,
       ws_send_queue_bytes;
   unsigned header_timeout_ms, idle_timeout_ms, ws_ping_interval_ms,
-      ws_pong_timeout_ms, object_idle_ms, alarm_max_retries, max_connections;
+      ws_pong_timeout_ms, object_idle_ms, alarm_max_retries, max_connections,
+      flush_gather_us;
   int durability_full; /* 1: SQLite synchronous=FULL, 0: NORMAL */
   /* per-client rate limits (net/ratelimit.h); rate_limit is resolved at
    * load: "auto" becomes on in production, off otherwise */

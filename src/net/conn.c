@@ -43,11 +43,55 @@ static void flush_pending(duro_net_t *net) {
   }
 }
 
+/* Quiet turns that end gathering (duro_net_set_gather): one is often just
+ * the gap between two publishers' requests; two measured best. */
+#define GATHER_QUIET_TURNS 2
+
+static void on_gather(uv_idle_t *h) { (void)h; /* poll must not sleep */ }
+
+/* Called in the check phase: 1 to hold the pending output back for another
+ * turn, 0 to write it now (see duro_net_set_gather). */
+static int gather_more(duro_net_t *net) {
+  int got_input = net->reads != net->reads_seen;
+  net->reads_seen = net->reads;
+  if (!net->gathering) {
+    if (!got_input || !net->gather_us || net->closing ||
+        duro_list_empty(&net->pending))
+      return 0;
+    net->gathering = 1;
+    net->gather_quiet = 0;
+    net->gather_since = uv_hrtime();
+    uv_idle_start(&net->gatherer, on_gather);
+    return 1;
+  }
+  net->gather_quiet = got_input ? 0 : net->gather_quiet + 1;
+  if (net->gather_quiet < GATHER_QUIET_TURNS &&
+      uv_hrtime() - net->gather_since < (uint64_t)net->gather_us * 1000)
+    return 1;
+  net->gathering = 0;
+  uv_idle_stop(&net->gatherer);
+  return 0;
+}
+
 /* Output produced by I/O callbacks goes out in the check phase right after
- * them; output produced by timers, idle and pending callbacks goes out in
- * the prepare phase, before the loop sleeps in poll. */
-static void on_flush(uv_check_t *h) { flush_pending(h->data); }
-static void on_prepare(uv_prepare_t *h) { flush_pending(h->data); }
+ * them (or a few turns later while gathering); output produced by timers,
+ * idle and pending callbacks goes out in the prepare phase, before the
+ * loop polls. */
+static void on_flush(uv_check_t *h) {
+  duro_net_t *net = h->data;
+  if (!gather_more(net))
+    flush_pending(net);
+}
+
+static void on_prepare(uv_prepare_t *h) {
+  duro_net_t *net = h->data;
+  if (!net->gathering)
+    flush_pending(net);
+}
+
+void duro_net_set_gather(duro_net_t *net, unsigned gather_us) {
+  net->gather_us = gather_us;
+}
 
 static void free_queue_storage(duro_conn_t *c);
 
@@ -90,6 +134,9 @@ void duro_net_init(duro_net_t *net, uv_loop_t *loop, size_t max_conns,
   net->preflusher.data = net;
   uv_prepare_start(&net->preflusher, on_prepare);
   uv_unref((uv_handle_t *)&net->preflusher);
+  uv_idle_init(loop, &net->gatherer);
+  net->gatherer.data = net;
+  uv_unref((uv_handle_t *)&net->gatherer);
   uv_timer_init(loop, &net->sweeper);
   net->sweeper.data = net;
   uv_timer_start(&net->sweeper, on_sweep, 1000, 1000);
@@ -139,6 +186,8 @@ void duro_net_close(duro_net_t *net) {
   uv_close((uv_handle_t *)&net->flusher, NULL);
   uv_prepare_stop(&net->preflusher);
   uv_close((uv_handle_t *)&net->preflusher, NULL);
+  uv_idle_stop(&net->gatherer);
+  uv_close((uv_handle_t *)&net->gatherer, NULL);
   uv_timer_stop(&net->sweeper);
   uv_close((uv_handle_t *)&net->sweeper, free_rbuf);
 }
@@ -282,6 +331,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   }
   if (c->close_after_drain)
     return; /* lingering: discard */
+  c->net->reads++;
   duro_conn_ref(c);
   if (c->in.len == 0) {
     dispatch_input(c, (uint8_t *)buf->base, (size_t)nread, 0);

@@ -76,6 +76,12 @@ struct duro_net {
   uv_loop_t *loop;
   uv_check_t flusher;      /* flushes pending connections each loop turn */
   uv_prepare_t preflusher; /* ... and before the loop sleeps */
+  uv_idle_t gatherer;      /* keeps poll from sleeping while gathering */
+  unsigned gather_us;      /* duro_net_set_gather; 0: off */
+  uint8_t gathering;       /* output is being held back */
+  uint8_t gather_quiet;    /* turns without input since */
+  uint64_t gather_since;   /* uv_hrtime when holding back began */
+  uint64_t reads, reads_seen; /* reads so far, and at the last check */
   uv_timer_t sweeper;      /* once a second: deadlines */
   duro_list_t conns;       /* every open connection */
   duro_list_t pending;     /* connections with queued output to flush */
@@ -105,6 +111,18 @@ void duro_net_close(duro_net_t *net);
  * The table is owned by net and freed by duro_net_close. */
 struct duro_limits;
 void duro_net_limit_rate(duro_net_t *net, const struct duro_limits *limits);
+
+/*
+ * Gathering: after a loop turn that read input and queued output, the loop
+ * looks for more input without sleeping (poll with no timeout) before it
+ * writes, so that the output of requests arriving close together, such as
+ * the fan-outs of several publishers, leaves in one write per connection
+ * instead of one write per request. Output goes out once two turns in a
+ * row read nothing, or gather_us after the first turn held back, whichever
+ * comes first; a lone request at a low rate waits only for those two quick
+ * turns. 0 (the default) writes after every turn.
+ */
+void duro_net_set_gather(duro_net_t *net, unsigned gather_us);
 
 /* Queues a reference to chunk c (the caller keeps its own reference).
  * Bytes go out at the end of this loop turn. Returns 0, DURO_ECLOSED for a

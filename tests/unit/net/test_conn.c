@@ -8,6 +8,10 @@
  * - duro_conn_want_flush: the protocol's on_flush runs once before the
  *   next write, and not at all while a write waits for a reader that
  *   does not read (so what it holds back stays one item).
+ * - Gathering (duro_net_set_gather): the echoes of two requests read in
+ *   successive loop turns leave in one write; a lone request is written
+ *   after two quiet turns; input that never stops is written at the time
+ *   bound.
  * - The accessors that keep duro_conn_t opaque above net/, http/ and ws/:
  *   the protocol and its state, "has output", "is closed", and walking
  *   the loop's connections. (This test is net's own, so it reads the
@@ -26,6 +30,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 
 #include "core/buf.h"
@@ -195,11 +200,92 @@ static void test_accessors(void **state) {
   teardown(&f);
 }
 
+/* ---- gathering ------------------------------------------------------------ */
+
+static size_t echo_data(duro_conn_t *c, uint8_t *d, size_t n) {
+  duro_conn_send_copy(c, d, n);
+  return n;
+}
+
+static const duro_proto_t echo_proto = {.on_data = echo_data,
+                                        .on_close = on_close};
+
+/* The client writes text; loop turns until the server has read it (the
+ * first turn nearly always does: on loopback the bytes are there when
+ * write returns). */
+static void client_says(fixture_t *f, const char *text) {
+  assert_int_equal(write(f->client, text, strlen(text)), (ssize_t)strlen(text));
+  uint64_t r0 = f->net.reads;
+  for (int i = 0; i < 1000 && f->net.reads == r0; i++)
+    uv_run(&f->loop, UV_RUN_NOWAIT);
+  assert_true(f->net.reads > r0);
+}
+
+/* Turns until the connection's output is written (bounded). */
+static void until_written(fixture_t *f) {
+  for (int i = 0; i < 100 && duro_conn_has_output(seen.conn); i++)
+    uv_run(&f->loop, UV_RUN_NOWAIT);
+  assert_false(duro_conn_has_output(seen.conn));
+}
+
+static void test_gather(void **state) {
+  fixture_t f;
+  setup(&f);
+  /* small writes back to back: without this the client's Nagle holds the
+   * second until the first is acknowledged */
+  int one = 1;
+  setsockopt(f.client, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  duro_conn_set_proto(seen.conn, &echo_proto, NULL);
+  char buf[16];
+
+  /* off: every turn that read writes its echo */
+  uint64_t w0 = f.net.writes;
+  client_says(&f, "a");
+  client_says(&f, "b");
+  until_written(&f);
+  assert_int_equal(f.net.writes - w0, 2);
+  assert_int_equal(read(f.client, buf, sizeof(buf)), 2);
+
+  /* on (with a time bound far away): requests close together, one write */
+  duro_net_set_gather(&f.net, 1000000);
+  w0 = f.net.writes;
+  client_says(&f, "c");
+  assert_true(duro_conn_has_output(seen.conn)); /* held back */
+  client_says(&f, "d");
+  assert_true(duro_conn_has_output(seen.conn));
+  until_written(&f);
+  assert_int_equal(f.net.writes - w0, 1);
+  assert_int_equal(read(f.client, buf, sizeof(buf)), 2);
+  assert_memory_equal(buf, "cd", 2);
+
+  /* a lone request: written after the quiet turns, without sleeping */
+  w0 = f.net.writes;
+  client_says(&f, "e");
+  for (int i = 0; i < 3; i++)
+    uv_run(&f.loop, UV_RUN_NOWAIT);
+  assert_false(duro_conn_has_output(seen.conn));
+  assert_int_equal(f.net.writes - w0, 1);
+  assert_int_equal(read(f.client, buf, sizeof(buf)), 1);
+
+  /* input that never stops: the time bound writes anyway */
+  duro_net_set_gather(&f.net, 2000);
+  w0 = f.net.writes;
+  for (int i = 0; i < 2000 && f.net.writes == w0; i++) {
+    client_says(&f, "x");
+    usleep(50);
+  }
+  assert_int_equal(f.net.writes - w0, 1); /* while input still came */
+  duro_net_set_gather(&f.net, 0);
+  until_written(&f);
+  teardown(&f);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_accessors),
       cmocka_unit_test(test_bound_counts_the_cost_per_chunk),
       cmocka_unit_test(test_want_flush),
+      cmocka_unit_test(test_gather),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
