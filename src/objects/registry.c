@@ -8,11 +8,11 @@
  */
 #include "objects/registry.h"
 
-#include <openssl/evp.h>
 #include <string.h>
 
 #include "core/alloc.h"
 #include "core/err.h"
+#include "core/sha.h"
 #include "core/str.h"
 
 /* ---- ids and namespaces ---------------------------------------------------- */
@@ -21,17 +21,15 @@ void duro_object_id_from_name(const char *ns, size_t ns_len,
                               const char *name, size_t name_len,
                               char out[65]) {
   static const char hex[] = "0123456789abcdef";
-  unsigned char md[32];
-  unsigned int mdlen = 0;
-  EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-  EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
-  EVP_DigestUpdate(ctx, "duro-object-v1:", 15);
-  EVP_DigestUpdate(ctx, ns, ns_len);
-  EVP_DigestUpdate(ctx, "", 1); /* a NUL keeps ("ab","c") apart from ("a","bc") */
-  EVP_DigestUpdate(ctx, name, name_len);
-  EVP_DigestFinal_ex(ctx, md, &mdlen);
-  EVP_MD_CTX_free(ctx);
-  for (int i = 0; i < 32; i++) {
+  uint8_t md[DURO_SHA256_LEN];
+  duro_sha_t sha;
+  duro_sha256_init(&sha);
+  duro_sha_update(&sha, "duro-object-v1:", 15);
+  duro_sha_update(&sha, ns, ns_len);
+  duro_sha_update(&sha, "", 1); /* a NUL keeps ("ab","c") apart from ("a","bc") */
+  duro_sha_update(&sha, name, name_len);
+  duro_sha_final(&sha, md);
+  for (int i = 0; i < DURO_SHA256_LEN; i++) {
     out[2 * i] = hex[md[i] >> 4];
     out[2 * i + 1] = hex[md[i] & 15];
   }

@@ -4,7 +4,6 @@
  */
 #include "store/eventlog.h"
 
-#include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <string.h>
 #include <time.h>
@@ -12,6 +11,7 @@
 #include "core/alloc.h"
 #include "core/buf.h"
 #include "core/err.h"
+#include "core/sha.h"
 #include "core/str.h"
 #include "store/db.h"
 
@@ -22,9 +22,8 @@ void duro_evlog_key_init(duro_evlog_key_t *k, const char *store_id,
                          size_t len) {
   static const char hex[] = "0123456789abcdef";
   static const char prefix[] = "eventlog_" STR(DURO_EVLOG_VERSION) "_";
-  unsigned char md[32];
-  unsigned int mdlen = 0;
-  EVP_Digest(store_id, len, md, &mdlen, EVP_sha256(), NULL);
+  uint8_t md[DURO_SHA256_LEN];
+  duro_sha256(store_id, len, md);
   k->store_id = duro_strndup(store_id, len);
   k->store_id_len = len;
   size_t n = sizeof(prefix) - 1, cap = n + len + 1 + 16 + 1;

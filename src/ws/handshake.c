@@ -8,13 +8,13 @@
 #include "ws/handshake.h"
 
 #include <openssl/rand.h>
-#include <openssl/sha.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/err.h"
+#include "core/sha.h"
 #include "core/str.h"
 
 #define WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
@@ -93,7 +93,7 @@ static int key_valid(const char *key, size_t key_len) {
 
 int duro_ws_accept_key(const char *key, size_t key_len, char out[29]) {
   char in[KEY_LEN + sizeof(WS_GUID) - 1];
-  uint8_t digest[SHA_DIGEST_LENGTH];
+  uint8_t digest[DURO_SHA1_LEN];
 
   if (key)
     key = trim(key, &key_len);
@@ -101,7 +101,7 @@ int duro_ws_accept_key(const char *key, size_t key_len, char out[29]) {
     return DURO_EINVAL;
   memcpy(in, key, KEY_LEN);
   memcpy(in + KEY_LEN, WS_GUID, sizeof(WS_GUID) - 1);
-  SHA1((const unsigned char *)in, sizeof(in), digest);
+  duro_sha1(in, sizeof(in), digest);
   b64_encode(digest, sizeof(digest), out);
   return 0;
 }
