@@ -13,6 +13,7 @@
 #   BENCH_SMOKE=1     tiny sizes, to check the harness (figures mean little)
 #   DURO_BIN          duro binary (default build/release/duro)
 #   BUN_BIN           a Bun binary to use instead of bench/bun/install.sh
+#   DURO_BENCH_CONFIG a duro.jsonc for duro (e.g. another flush_gather_us)
 #   CC                compiler for loadgen (default cc)
 #
 # If Bun cannot be installed it says so and exits 0. Exit 1 if a run of

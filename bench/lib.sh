@@ -127,8 +127,10 @@ start_server() {
       cmd=${cmd//\{root\}/$ROOT}
       (cd "$run" && exec bash -c "exec $cmd") </dev/null >>"$log" 2>&1 &
     else
+      # DURO_BENCH_CONFIG: a duro.jsonc to run with (to compare settings)
       (cd "$run" && exec "$DURO" backend --mode test --port "$PORT" \
-        --data "$data") </dev/null >>"$log" 2>&1 &
+        --data "$data" ${DURO_BENCH_CONFIG:+--config "$DURO_BENCH_CONFIG"}) \
+        </dev/null >>"$log" 2>&1 &
     fi
     SERVER_PID=$!
     for ((i = 0; i < 300; i++)); do # up to ~15 s

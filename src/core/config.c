@@ -78,11 +78,12 @@ static const duro_option_t limit_rows[] = {
              "SQLite synchronous setting: full (fsync each commit) or normal"),
     DURO_ROW("max_connections", DURO_OPT_UINT, 100000, 1, 10000000, NULL,
              LIM(max_connections), "open client connections"),
-    DURO_ROW("flush_gather_us", DURO_OPT_UINT, 200, 0, 100000, NULL,
+    DURO_ROW("flush_gather_us", DURO_OPT_UINT, 1000, 0, 100000, NULL,
              LIM(flush_gather_us),
-             "after a loop turn that read requests, hold writes up to this "
-             "many microseconds while more arrive, so that their fan-outs "
-             "leave in one write per socket; 0: write at once"),
+             "while requests keep arriving (50 us apart at most), hold their "
+             "fan-outs up to this many microseconds so that they leave in one "
+             "write per socket (requesters get their answers at once); 0: "
+             "write after every loop turn"),
     DURO_ROW("rate_limit", DURO_OPT_CHOICE, DURO_RATE_LIMIT_AUTO, 0, 2,
              rate_limit_choices, LIM(rate_limit),
              "per-client rate limits below; auto: on in production, off in "

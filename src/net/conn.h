@@ -47,6 +47,7 @@
 typedef struct duro_conn duro_conn_t;
 
 typedef struct duro_net duro_net_t;
+#define DURO_NET_READERS 64
 typedef struct duro_listener duro_listener_t;
 struct duro_ratelimit;
 
@@ -79,9 +80,13 @@ struct duro_net {
   uv_idle_t gatherer;      /* keeps poll from sleeping while gathering */
   unsigned gather_us;      /* duro_net_set_gather; 0: off */
   uint8_t gathering;       /* output is being held back */
-  uint8_t gather_quiet;    /* turns without input since */
   uint64_t gather_since;   /* uv_hrtime when holding back began */
+  uint64_t gather_input_at; /* ... and of the last turn that read */
   uint64_t reads, reads_seen; /* reads so far, and at the last check */
+  /* connections read from since the last check: their own answers are
+   * written at once, gathering or not (referenced) */
+  duro_conn_t *readers[DURO_NET_READERS];
+  unsigned nreaders;
   uv_timer_t sweeper;      /* once a second: deadlines */
   duro_list_t conns;       /* every open connection */
   duro_list_t pending;     /* connections with queued output to flush */
@@ -117,10 +122,13 @@ void duro_net_limit_rate(duro_net_t *net, const struct duro_limits *limits);
  * looks for more input without sleeping (poll with no timeout) before it
  * writes, so that the output of requests arriving close together, such as
  * the fan-outs of several publishers, leaves in one write per connection
- * instead of one write per request. Output goes out once two turns in a
- * row read nothing, or gather_us after the first turn held back, whichever
- * comes first; a lone request at a low rate waits only for those two quick
- * turns. 0 (the default) writes after every turn.
+ * instead of one write per request. The connections it read from get
+ * their own output (a publisher's answer) at once, so that their next
+ * requests can join the same gathering. The rest goes out once no input
+ * has come for 50 us, or gather_us after the first turn held back,
+ * whichever comes first; a lone request at a low rate waits only those
+ * 50 us. 0 (the default here; duro's setting flush_gather_us defaults to
+ * 1000) writes after every turn.
  */
 void duro_net_set_gather(duro_net_t *net, unsigned gather_us);
 

@@ -8,10 +8,11 @@
  * - duro_conn_want_flush: the protocol's on_flush runs once before the
  *   next write, and not at all while a write waits for a reader that
  *   does not read (so what it holds back stays one item).
- * - Gathering (duro_net_set_gather): the echoes of two requests read in
- *   successive loop turns leave in one write; a lone request is written
- *   after two quiet turns; input that never stops is written at the time
- *   bound.
+ * - Gathering (duro_net_set_gather): what two requests read in successive
+ *   loop turns queue for a third connection leaves in one write, while
+ *   the requester's own answers go at once; a lone request is written
+ *   after 50 us without input; input that never stops is written at the
+ *   time bound.
  * - The accessors that keep duro_conn_t opaque above net/, http/ and ws/:
  *   the protocol and its state, "has output", "is closed", and walking
  *   the loop's connections. (This test is net's own, so it reads the
@@ -202,82 +203,125 @@ static void test_accessors(void **state) {
 
 /* ---- gathering ------------------------------------------------------------ */
 
-static size_t echo_data(duro_conn_t *c, uint8_t *d, size_t n) {
-  duro_conn_send_copy(c, d, n);
+/* A publisher's bytes go to the subscriber's connection; the publisher
+ * gets a "k" back, as an HTTP publisher gets its answer. */
+static duro_conn_t *subscriber;
+
+static size_t relay_data(duro_conn_t *c, uint8_t *d, size_t n) {
+  duro_conn_send_copy(subscriber, d, n);
+  duro_conn_send_copy(c, "k", 1);
   return n;
 }
 
-static const duro_proto_t echo_proto = {.on_data = echo_data,
-                                        .on_close = on_close};
+static const duro_proto_t relay_proto = {.on_data = relay_data,
+                                         .on_close = on_close};
 
-/* The client writes text; loop turns until the server has read it (the
- * first turn nearly always does: on loopback the bytes are there when
- * write returns). */
-static void client_says(fixture_t *f, const char *text) {
-  assert_int_equal(write(f->client, text, strlen(text)), (ssize_t)strlen(text));
-  uint64_t r0 = f->net.reads;
-  for (int i = 0; i < 1000 && f->net.reads == r0; i++)
-    uv_run(&f->loop, UV_RUN_NOWAIT);
-  assert_true(f->net.reads > r0);
-}
-
-/* Turns until the connection's output is written (bounded). */
-static void until_written(fixture_t *f) {
-  for (int i = 0; i < 100 && duro_conn_has_output(seen.conn); i++)
-    uv_run(&f->loop, UV_RUN_NOWAIT);
-  assert_false(duro_conn_has_output(seen.conn));
-}
-
-static void test_gather(void **state) {
+typedef struct {
   fixture_t f;
-  setup(&f);
+  int pub;            /* the publisher's client socket */
+  duro_conn_t *conn;  /* ... and the server's end of it */
+} relay_t;
+
+static void relay_open(relay_t *r) {
+  setup(&r->f);
+  subscriber = seen.conn;
+  r->pub = socket(AF_INET, SOCK_STREAM, 0);
   /* small writes back to back: without this the client's Nagle holds the
    * second until the first is acknowledged */
   int one = 1;
-  setsockopt(f.client, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-  duro_conn_set_proto(seen.conn, &echo_proto, NULL);
-  char buf[16];
+  setsockopt(r->pub, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  struct sockaddr_in a = {.sin_family = AF_INET,
+                          .sin_port = htons((uint16_t)duro_listener_port(&r->f.l))};
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  assert_int_equal(connect(r->pub, (struct sockaddr *)&a, sizeof(a)), 0);
+  for (int i = 0; i < 1000 && seen.conn == subscriber; i++)
+    uv_run(&r->f.loop, UV_RUN_NOWAIT);
+  assert_ptr_not_equal(seen.conn, subscriber);
+  r->conn = seen.conn;
+  seen.conn = subscriber;
+  duro_conn_set_proto(r->conn, &relay_proto, NULL);
+  fcntl(r->pub, F_SETFL, O_NONBLOCK);
+  fcntl(r->f.client, F_SETFL, O_NONBLOCK);
+}
 
-  /* off: every turn that read writes its echo */
-  uint64_t w0 = f.net.writes;
-  client_says(&f, "a");
-  client_says(&f, "b");
-  until_written(&f);
-  assert_int_equal(f.net.writes - w0, 2);
-  assert_int_equal(read(f.client, buf, sizeof(buf)), 2);
+static void relay_close(relay_t *r) {
+  close(r->pub);
+  duro_conn_close(r->conn);
+  duro_conn_unref(r->conn);
+  teardown(&r->f);
+}
 
-  /* on (with a time bound far away): requests close together, one write */
-  duro_net_set_gather(&f.net, 1000000);
-  w0 = f.net.writes;
-  client_says(&f, "c");
-  assert_true(duro_conn_has_output(seen.conn)); /* held back */
-  client_says(&f, "d");
-  assert_true(duro_conn_has_output(seen.conn));
-  until_written(&f);
-  assert_int_equal(f.net.writes - w0, 1);
-  assert_int_equal(read(f.client, buf, sizeof(buf)), 2);
-  assert_memory_equal(buf, "cd", 2);
+/* The publisher writes text; loop turns until the server has read it (the
+ * first turn nearly always does: on loopback the bytes are there when
+ * write returns). */
+static void publish(relay_t *r, const char *text) {
+  assert_int_equal(write(r->pub, text, strlen(text)), (ssize_t)strlen(text));
+  uint64_t r0 = r->f.net.reads;
+  for (int i = 0; i < 1000 && r->f.net.reads == r0; i++)
+    uv_run(&r->f.loop, UV_RUN_NOWAIT);
+  assert_true(r->f.net.reads > r0);
+}
 
-  /* a lone request: written after the quiet turns, without sleeping */
-  w0 = f.net.writes;
-  client_says(&f, "e");
-  for (int i = 0; i < 3; i++)
-    uv_run(&f.loop, UV_RUN_NOWAIT);
-  assert_false(duro_conn_has_output(seen.conn));
-  assert_int_equal(f.net.writes - w0, 1);
-  assert_int_equal(read(f.client, buf, sizeof(buf)), 1);
+/* Turns until the subscriber's output is written (bounded). */
+static void until_written(relay_t *r) {
+  for (int i = 0; i < 100000 && duro_conn_has_output(subscriber); i++)
+    uv_run(&r->f.loop, UV_RUN_NOWAIT);
+  assert_false(duro_conn_has_output(subscriber));
+}
+
+static ssize_t drain(int fd, char *buf, size_t cap) {
+  ssize_t n = read(fd, buf, cap);
+  return n < 0 ? 0 : n;
+}
+
+static void test_gather(void **state) {
+  relay_t r;
+  relay_open(&r);
+  char buf[64];
+
+  /* off: every turn that read writes what it queued */
+  publish(&r, "a");
+  assert_false(duro_conn_has_output(subscriber));
+  assert_int_equal(drain(r.f.client, buf, sizeof(buf)), 1);
+  assert_int_equal(drain(r.pub, buf, sizeof(buf)), 1);
+
+  /* on (with a time bound far away): the publisher's answers go at once,
+   * the subscriber's messages wait and leave together */
+  duro_net_set_gather(&r.f.net, 1000000);
+  uint64_t w0 = r.f.net.writes;
+  publish(&r, "b");
+  assert_true(duro_conn_has_output(subscriber)); /* held back */
+  assert_false(duro_conn_has_output(r.conn));    /* answered */
+  assert_int_equal(drain(r.pub, buf, sizeof(buf)), 1);
+  publish(&r, "c");
+  assert_true(duro_conn_has_output(subscriber));
+  assert_int_equal(drain(r.pub, buf, sizeof(buf)), 1);
+  until_written(&r);
+  assert_int_equal(r.f.net.writes - w0, 3); /* two answers, one message */
+  assert_int_equal(drain(r.f.client, buf, sizeof(buf)), 2);
+  assert_memory_equal(buf, "bc", 2);
+
+  /* a lone request: written once 50 us pass without input */
+  publish(&r, "d");
+  uint64_t t0 = uv_hrtime();
+  until_written(&r);
+  assert_true(uv_hrtime() - t0 < 900000000); /* not the 1 s bound */
+  assert_int_equal(drain(r.f.client, buf, sizeof(buf)), 1);
 
   /* input that never stops: the time bound writes anyway */
-  duro_net_set_gather(&f.net, 2000);
-  w0 = f.net.writes;
-  for (int i = 0; i < 2000 && f.net.writes == w0; i++) {
-    client_says(&f, "x");
-    usleep(50);
-  }
-  assert_int_equal(f.net.writes - w0, 1); /* while input still came */
-  duro_net_set_gather(&f.net, 0);
-  until_written(&f);
-  teardown(&f);
+  duro_net_set_gather(&r.f.net, 2000);
+  uint64_t t1 = uv_hrtime();
+  int turns = 0;
+  do {
+    publish(&r, "x");
+    drain(r.pub, buf, sizeof(buf)); /* no pause: never 50 us quiet */
+  } while (duro_conn_has_output(subscriber) && ++turns < 2000);
+  assert_true(turns < 2000);
+  /* written within the bound (or at a pause of 50 us: a slow machine) */
+  assert_true(uv_hrtime() - t1 < 1000000000);
+  assert_true(drain(r.f.client, buf, sizeof(buf)) > 0);
+  duro_net_set_gather(&r.f.net, 0);
+  relay_close(&r);
 }
 
 int main(void) {
