@@ -207,20 +207,18 @@ done
 
 say ""
 say "=== duro vs Bun $BUN_VERSION: $(date -u '+%Y-%m-%d %H:%M:%S UTC'), commit $HEAD, nproc $(nproc), median of $BENCH_RUNS run(s) each"
-printf '%-2s %-42s %12s %12s %9s  %s\n' "" scenario duro Bun duro/Bun figure
-for row in "${ROWS[@]}"; do
-  IFS='|' read -r -a f <<<"$row"
-  printf '%-2s %-42s %12s %12s %9s  %s\n' "${f[@]}"
-done
+FMT='%-2s %-42s %12s %12s %9s  %s\n'
+# shellcheck disable=SC2059
+printf "$FMT" "" scenario duro Bun duro/Bun figure
+print_rows "$FMT" "${ROWS[@]}"
 say "   a-c: higher is better (ratio > 1: duro ahead); d, e: lower is better (ratio < 1: duro ahead)"
 say "   server CPU = utime + stime of all its threads while publishing (/proc/PID/stat)"
 if ((${#EXTRA[@]} > 0)); then
   say ""
-  printf '%-2s %16s %16s %18s %18s %18s\n' "" "duro writes/del" "duro frames/wr" "duro bytes/del" "duro del/recv" "Bun del/recv"
-  for row in "${EXTRA[@]}"; do
-    IFS='|' read -r -a f <<<"$row"
-    printf '%-2s %16s %16s %18s %18s %18s\n' "${f[@]}"
-  done
+  FMT='%-2s %16s %16s %18s %18s %18s\n'
+  # shellcheck disable=SC2059
+  printf "$FMT" "" "duro writes/del" "duro frames/wr" "duro bytes/del" "duro del/recv" "Bun del/recv"
+  print_rows "$FMT" "${EXTRA[@]}"
   say "   writes, bytes: the server's write/writev calls and bytes (/proc/PID/io syscw, wchar;"
   say "   the publisher's HTTP answers included) per delivery; Bun uses send(2), which these do"
   say "   not count. del/recv: deliveries per recv() on loadgen's subscribers, both servers."

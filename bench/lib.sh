@@ -307,3 +307,14 @@ measure_idle() {
   read_result "$out"
   M_PER=$(calc "%.0f" "($M_RSS1 - $M_RSS0) * 1024 / $conns")
 }
+
+# print_rows FORMAT ROW...: prints each ROW's |-separated fields with FORMAT.
+print_rows() {
+  local fmt=$1 row f
+  shift
+  for row in "$@"; do
+    IFS='|' read -r -a f <<<"$row"
+    # shellcheck disable=SC2059  # the format is the caller's
+    printf "$fmt" "${f[@]}"
+  done
+}

@@ -143,12 +143,10 @@ say ""
 say "=== summary: $(date -u '+%Y-%m-%d %H:%M:%S UTC'), commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown), nproc $(nproc)"
 say "    server: $SERVER_DESC"
 if ((${#ROWS[@]} > 0)); then
-  printf '%-3s %-16s %10s %8s %8s %8s %8s %8s %6s %8s %10s %-5s\n' \
-    "" "subs x msgs" deliveries elapsed "M del/s" "p50 ms" "p99 ms" "max ms" errors "srv cpu" "M del/cpu" ""
-  for row in "${ROWS[@]}"; do
-    IFS='|' read -r -a f <<<"$row"
-    printf '%-3s %-16s %10s %8s %8s %8s %8s %8s %6s %8s %10s %-5s\n' "${f[@]}"
-  done
+  FMT='%-3s %-16s %10s %8s %8s %8s %8s %8s %6s %8s %10s %-5s\n'
+  # shellcheck disable=SC2059
+  printf "$FMT" "" "subs x msgs" deliveries elapsed "M del/s" "p50 ms" "p99 ms" "max ms" errors "srv cpu" "M del/cpu" ""
+  print_rows "$FMT" "${ROWS[@]}"
   say "    errors = lost + out-of-order + duplicates; srv cpu = server CPU seconds while publishing"
   say "    targets: a >= 2.0 M del/cpu, b >= 1.5 M del/cpu, c p99 < 5 ms"
 fi

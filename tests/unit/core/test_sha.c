@@ -20,21 +20,21 @@ static void hex(const uint8_t *d, size_t n, char *out) {
     snprintf(out + 2 * i, 3, "%02x", d[i]);
 }
 
-static void expect_sha1(const char *msg, size_t len, const char *want) {
-  uint8_t d[DURO_SHA1_LEN];
-  char h[2 * DURO_SHA1_LEN + 1];
-  duro_sha1(msg, len, d);
-  hex(d, sizeof(d), h);
+typedef void (*hash_fn)(const void *data, size_t len, uint8_t *out);
+
+static void expect_digest(hash_fn fn, size_t n, const char *msg, size_t len,
+                          const char *want) {
+  uint8_t d[DURO_SHA256_LEN];
+  char h[2 * DURO_SHA256_LEN + 1];
+  fn(msg, len, d);
+  hex(d, n, h);
   assert_string_equal(h, want);
 }
 
-static void expect_sha256(const char *msg, size_t len, const char *want) {
-  uint8_t d[DURO_SHA256_LEN];
-  char h[2 * DURO_SHA256_LEN + 1];
-  duro_sha256(msg, len, d);
-  hex(d, sizeof(d), h);
-  assert_string_equal(h, want);
-}
+#define expect_sha1(msg, len, want)                                          \
+  expect_digest(duro_sha1, DURO_SHA1_LEN, msg, len, want)
+#define expect_sha256(msg, len, want)                                        \
+  expect_digest(duro_sha256, DURO_SHA256_LEN, msg, len, want)
 
 static void test_known_digests(void **state) {
   static const char two_blocks[] =
