@@ -71,13 +71,13 @@ DESC=([a]="$(size a), 8 pubs x 1 in flight"
 
 # Figures of the last run, by server: FIG (the scenario's figure; for d
 # "p50 p99"), and for fan-outs the extras below. "-" when not measured.
-declare -A FIG WPD BPD DPR
+declare -A FIG WPD BPD DPR SYS
 
 # run_one SCENARIO SERVER(duro|bun) RUN
 run_one() {
   local s=$1 srv=$2 r=$3 name="cmp-$1-$2-$3" dt w0 b0 w1 b1
   if [[ $srv == bun ]]; then SERVER_CMD=$BUN_CMD; else SERVER_CMD=""; fi
-  FIG[$srv]=- WPD[$srv]=- BPD[$srv]=- DPR[$srv]=-
+  FIG[$srv]=- WPD[$srv]=- BPD[$srv]=- DPR[$srv]=- SYS[$srv]=-
   say ""
   if [[ $s == e ]]; then
     say "=== $s/$srv run $r: idle --conns ${ARGS[e]}"
@@ -105,7 +105,8 @@ run_one() {
   elif ((dt > 0)); then
     FIG[$srv]=$(calc "%.0f" "${R[deliveries]} * $CLK_TCK / $dt")
   fi
-  say "  server cpu     $(calc "%.2f" "$dt / $CLK_TCK") s while publishing"
+  say "  server cpu     $(calc "%.2f" "$dt / $CLK_TCK") s while publishing; machine $(calc "%.2f" "($M_S1 - $M_S0) / $CLK_TCK") s"
+  ((M_S1 > M_S0)) && SYS[$srv]=$(calc "%.0f" "${R[deliveries]} * $CLK_TCK / ($M_S1 - $M_S0)")
   ((R[sub_recvs] > 0)) && DPR[$srv]=$(calc "%.2f" "${R[deliveries]} / ${R[sub_recvs]}")
   # write(2) calls and bytes from /proc/PID/io: meaningful for duro (libuv
   # writes sockets with write/writev); Bun sends with send(2), not counted.
@@ -175,6 +176,7 @@ for s in $BENCH_SCENARIOS; do
       ALL[$srv]+=" ${FIG[$srv]%% *}"
       ALL[${srv}_p99]+=" ${FIG[$srv]##* }"
       ALL[${srv}_dpr]+=" ${DPR[$srv]}"
+      ALL[${srv}_sys]+=" ${SYS[$srv]}"
     done
     ALL[duro_wpd]+=" ${WPD[duro]}"
     ALL[duro_bpd]+=" ${BPD[duro]}"
@@ -188,6 +190,9 @@ for s in $BENCH_SCENARIOS; do
   case $s in
   a | b | c)
     ROWS+=("$s|${DESC[$s]}|$(mega "$md")|$(mega "$mb")|$(ratio "$md" "$mb")|deliveries per server CPU-s")
+    # shellcheck disable=SC2086
+    ms=$(median ${ALL[duro_sys]}) mbs=$(median ${ALL[bun_sys]})
+    ROWS+=("$s|  the same, whole machine|$(mega "$ms")|$(mega "$mbs")|$(ratio "$ms" "$mbs")|deliveries per machine CPU-s (server, loadgen, kernel)")
     # shellcheck disable=SC2086
     wpd=$(median ${ALL[duro_wpd]})
     # shellcheck disable=SC2086
@@ -213,6 +218,8 @@ printf "$FMT" "" scenario duro Bun duro/Bun figure
 print_rows "$FMT" "${ROWS[@]}"
 say "   a-c: higher is better (ratio > 1: duro ahead); d, e: lower is better (ratio < 1: duro ahead)"
 say "   server CPU = utime + stime of all its threads while publishing (/proc/PID/stat)"
+say "   machine CPU = busy ticks of the whole machine (/proc/stat) in the same phase: loadgen"
+say "   and kernel threads included, so work moved out of the server's account still counts"
 if ((${#EXTRA[@]} > 0)); then
   say ""
   FMT='%-2s %16s %16s %18s %18s %18s\n'

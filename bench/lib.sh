@@ -91,6 +91,16 @@ pick_port() {
 
 # utime + stime of process $1, in clock ticks (/proc/PID/stat fields 14, 15;
 # the comm field may contain spaces, so split after its closing paren).
+# sys_busy_ticks: the whole machine's busy CPU ticks so far (/proc/stat:
+# user, nice, system, irq, softirq, steal), to catch work that leaves the
+# server's own account (a kernel path run in another context) rather than
+# going away.
+sys_busy_ticks() {
+  local cpu u n s i w irq sirq st
+  read -r cpu u n s i w irq sirq st _ </proc/stat
+  say $((u + n + s + irq + sirq + st))
+}
+
 cpu_ticks() {
   local s f
   s=$(<"/proc/$1/stat")
@@ -214,6 +224,7 @@ raise_nofile() {
 #   M_RC      loadgen's exit status
 #   M_TSTART, M_T0, M_T1  CPU ticks at start, at CONNECTED, at DONE
 #   M_IO0, M_IO1          io_counts at CONNECTED and at DONE
+#   M_S0, M_S1            sys_busy_ticks at CONNECTED and at DONE
 #   M_DIED    1 if the server died while publishing
 #   R         the RESULT line (read_result)
 measure_fanout() {
@@ -246,8 +257,10 @@ measure_fanout() {
   fi
   M_T0=$(cpu_ticks "$SERVER_PID")
   M_IO0=$(io_counts "$SERVER_PID")
+  M_S0=$(sys_busy_ticks)
   say go >&"$CTL_FD"
   wait_for_line "$out" '^DONE' "$LOADGEN_PID" "$budget" || true
+  M_S1=$(sys_busy_ticks)
   if kill -0 "$SERVER_PID" 2>/dev/null; then
     M_T1=$(cpu_ticks "$SERVER_PID")
     M_IO1=$(io_counts "$SERVER_PID")
