@@ -215,6 +215,18 @@ raise_nofile() {
 
 # ------------------------------------------------------------ measured runs
 
+# gave_up_connecting NAME OUT: loadgen did not get its sockets open; reaps
+# it, shows its output, stops the server and sets M_RC and M_STATUS.
+gave_up_connecting() {
+  close_ctl
+  wait "$LOADGEN_PID" || M_RC=$?
+  LOADGEN_PID=""
+  cat "$2"
+  say "bench: $1: loadgen did not connect (exit $M_RC); server log: $LOGDIR/server-$1.log"
+  M_STATUS=connect
+  stop_server
+}
+
 # measure_fanout NAME LOADGEN-FANOUT-ARGS...
 # Starts a fresh server, runs `loadgen fanout --pause` against it and reads
 # the server's CPU ticks and write counters around the publishing phase
@@ -246,13 +258,7 @@ measure_fanout() {
   exec {CTL_FD}>"$fifo"
   M_TSTART=$(cpu_ticks "$SERVER_PID")
   if ! wait_for_line "$out" '^CONNECTED' "$LOADGEN_PID" 200; then
-    close_ctl
-    wait "$LOADGEN_PID" || M_RC=$?
-    LOADGEN_PID=""
-    cat "$out"
-    say "bench: $name: loadgen did not connect (exit $M_RC); server log: $LOGDIR/server-$name.log"
-    M_STATUS=connect
-    stop_server
+    gave_up_connecting "$name" "$out"
     return 0
   fi
   M_T0=$(cpu_ticks "$SERVER_PID")
@@ -302,13 +308,7 @@ measure_idle() {
   LOADGEN_PID=$!
   exec {CTL_FD}>"$fifo"
   if ! wait_for_line "$out" '^READY' "$LOADGEN_PID" 200; then
-    close_ctl
-    wait "$LOADGEN_PID" || M_RC=$?
-    LOADGEN_PID=""
-    cat "$out"
-    say "bench: $name: loadgen did not connect (exit $M_RC)"
-    M_STATUS=connect
-    stop_server
+    gave_up_connecting "$name" "$out"
     return 0
   fi
   M_RSS1=$(rss_kb "$SERVER_PID")

@@ -56,8 +56,7 @@ static void on_gather(uv_idle_t *h) { (void)h; /* poll must not sleep */ }
  * turn, 0 to write it now (see duro_net_set_gather). While it holds, the
  * loop spins on a non-blocking poll: at most gather_us of CPU per burst. */
 static int gather_more(duro_net_t *net) {
-  int got_input = net->reads != net->reads_seen;
-  net->reads_seen = net->reads;
+  int got_input = net->nreaders > 0; /* read from since the last check */
   if (!net->gathering) {
     if (!got_input || !net->gather_us || net->closing ||
         duro_list_empty(&net->pending))

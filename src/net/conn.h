@@ -82,7 +82,7 @@ struct duro_net {
   uint8_t gathering;       /* output is being held back */
   uint64_t gather_since;   /* uv_hrtime when holding back began */
   uint64_t gather_input_at; /* ... and of the last turn that read */
-  uint64_t reads, reads_seen; /* reads so far, and at the last check */
+  uint64_t reads;          /* reads so far (a counter, like writes) */
   /* connections read from since the last check: their own answers are
    * written at once, gathering or not (referenced) */
   duro_conn_t *readers[DURO_NET_READERS];

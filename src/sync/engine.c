@@ -39,8 +39,9 @@
  * "]}").
  *
  * Per-runtime settings and the webhook sender (sync_ctx_t) are found in
- * the runtime's slot for the engine when an object starts (sync.h); per-socket state
- * (sconn_t) hangs off the socket's attachment (the pointer's bytes).
+ * the runtime's slot for the engine when an object starts (sync.h);
+ * per-socket state (sconn_t) hangs off the socket's attachment (the
+ * pointer's bytes).
  * Subscriptions and connections are refcounted because a job in flight
  * may outlive the socket it answers.
  */
