@@ -82,8 +82,9 @@ static const duro_option_t limit_rows[] = {
              LIM(flush_gather_us),
              "while requests keep arriving (50 us apart at most), hold their "
              "fan-outs up to this many microseconds so that they leave in one "
-             "write per socket (requesters get their answers at once); 0: "
-             "write after every loop turn"),
+             "write per socket (requesters get their answers at once); while "
+             "the writes are behind, up to 8 times it; 0: write after every "
+             "loop turn"),
     DURO_ROW("rate_limit", DURO_OPT_CHOICE, DURO_RATE_LIMIT_AUTO, 0, 2,
              rate_limit_choices, LIM(rate_limit),
              "per-client rate limits below; auto: on in production, off in "

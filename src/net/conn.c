@@ -43,40 +43,6 @@ static void flush_pending(duro_net_t *net) {
   }
 }
 
-/* Microseconds without input that end gathering (duro_net_set_gather):
- * long enough for an answered publisher's next request to arrive (a
- * loopback round trip through a busy client), short enough not to matter
- * to a lone message. Two quiet loop turns (a few microseconds) ended it
- * too early; 50 and 100 us measured alike. */
-#define GATHER_QUIET_US 50u
-
-static void on_gather(uv_idle_t *h) { (void)h; /* poll must not sleep */ }
-
-/* Called in the check phase: 1 to hold the pending output back for another
- * turn, 0 to write it now (see duro_net_set_gather). While it holds, the
- * loop spins on a non-blocking poll: at most gather_us of CPU per burst. */
-static int gather_more(duro_net_t *net) {
-  int got_input = net->nreaders > 0; /* read from since the last check */
-  if (!net->gathering) {
-    if (!got_input || !net->gather_us || net->closing ||
-        duro_list_empty(&net->pending))
-      return 0;
-    net->gathering = 1;
-    net->gather_since = net->gather_input_at = uv_hrtime();
-    uv_idle_start(&net->gatherer, on_gather);
-    return 1;
-  }
-  uint64_t now = uv_hrtime();
-  if (got_input)
-    net->gather_input_at = now;
-  if (now - net->gather_input_at < GATHER_QUIET_US * 1000 &&
-      now - net->gather_since < (uint64_t)net->gather_us * 1000)
-    return 1;
-  net->gathering = 0;
-  uv_idle_stop(&net->gatherer);
-  return 0;
-}
-
 /* Forgets the connections read from since the last check, writing their
  * queued output first when flush is set. */
 static void release_readers(duro_net_t *net, int flush) {
@@ -91,25 +57,34 @@ static void release_readers(duro_net_t *net, int flush) {
 }
 
 /* Output produced by I/O callbacks goes out in the check phase right after
- * them (or a few turns later while gathering); output produced by timers,
- * idle and pending callbacks goes out in the prepare phase, before the
- * loop polls. */
+ * them: the connections read from get theirs at once, the rest may be held
+ * back a few turns (net/gather.h). Output produced by timers, idle and
+ * pending callbacks goes out in the prepare phase, before the loop polls,
+ * unless it is being held. */
 static void on_flush(uv_check_t *h) {
   duro_net_t *net = h->data;
-  int hold = gather_more(net);
-  release_readers(net, hold);
-  if (!hold)
+  int got_input = net->nreaders > 0;
+  int was_holding = net->gather.p.holding;
+  release_readers(net, 1);
+  if (duro_gather_check(&net->gather, got_input, !duro_list_empty(&net->pending)))
+    return;
+  if (!was_holding) {
     flush_pending(net);
+    return;
+  }
+  uint64_t start = uv_hrtime();
+  flush_pending(net);
+  duro_gather_written(&net->gather.p, start, uv_hrtime());
 }
 
 static void on_prepare(uv_prepare_t *h) {
   duro_net_t *net = h->data;
-  if (!net->gathering)
+  if (!net->gather.p.holding)
     flush_pending(net);
 }
 
 void duro_net_set_gather(duro_net_t *net, unsigned gather_us) {
-  net->gather_us = gather_us;
+  net->gather.p.max_us = gather_us;
 }
 
 static void free_queue_storage(duro_conn_t *c);
@@ -153,9 +128,7 @@ void duro_net_init(duro_net_t *net, uv_loop_t *loop, size_t max_conns,
   net->preflusher.data = net;
   uv_prepare_start(&net->preflusher, on_prepare);
   uv_unref((uv_handle_t *)&net->preflusher);
-  uv_idle_init(loop, &net->gatherer);
-  net->gatherer.data = net;
-  uv_unref((uv_handle_t *)&net->gatherer);
+  duro_gather_init(&net->gather, loop);
   uv_timer_init(loop, &net->sweeper);
   net->sweeper.data = net;
   uv_timer_start(&net->sweeper, on_sweep, 1000, 1000);
@@ -205,8 +178,7 @@ void duro_net_close(duro_net_t *net) {
   uv_close((uv_handle_t *)&net->flusher, NULL);
   uv_prepare_stop(&net->preflusher);
   uv_close((uv_handle_t *)&net->preflusher, NULL);
-  uv_idle_stop(&net->gatherer);
-  uv_close((uv_handle_t *)&net->gatherer, NULL);
+  duro_gather_close(&net->gather);
   release_readers(net, 0);
   uv_timer_stop(&net->sweeper);
   uv_close((uv_handle_t *)&net->sweeper, free_rbuf);
@@ -352,8 +324,9 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   if (c->close_after_drain)
     return; /* lingering: discard */
   c->net->reads++;
-  if (c->net->gather_us && !c->in_readers &&
+  if (c->net->gather.p.max_us && !c->in_readers &&
       c->net->nreaders < DURO_NET_READERS) {
+    duro_gather_note_read(&c->net->gather, c->net->nreaders == 0);
     c->in_readers = 1;
     c->net->readers[c->net->nreaders++] = duro_conn_ref(c);
   }
@@ -448,6 +421,7 @@ int duro_conn_send(duro_conn_t *c, duro_chunk_t *chunk) {
   c->q_len++;
   c->q_bytes += chunk->len + ENTRY_COST;
   mark_pending(c);
+  duro_gather_note_queue(&c->net->gather, c->q_len, c->q_bytes);
   /* The bound is on what the peer has not taken: write first, then judge. */
   if (c->q_bytes > c->net->send_queue_max && !c->wreq)
     write_now(c);

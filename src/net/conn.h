@@ -40,6 +40,7 @@
 
 #include "core/buf.h"
 #include "core/list.h"
+#include "net/gather.h"
 
 /* Opaque above net/, http/ and ws/: its fields are in net/conn_impl.h,
  * which only those three folders include (scripts/layers.sh checks);
@@ -77,11 +78,7 @@ struct duro_net {
   uv_loop_t *loop;
   uv_check_t flusher;      /* flushes pending connections each loop turn */
   uv_prepare_t preflusher; /* ... and before the loop sleeps */
-  uv_idle_t gatherer;      /* keeps poll from sleeping while gathering */
-  unsigned gather_us;      /* duro_net_set_gather; 0: off */
-  uint8_t gathering;       /* output is being held back */
-  uint64_t gather_since;   /* uv_hrtime when holding back began */
-  uint64_t gather_input_at; /* ... and of the last turn that read */
+  duro_gather_t gather;    /* when pending output is written */
   uint64_t reads;          /* reads so far (a counter, like writes) */
   /* connections read from since the last check: their own answers are
    * written at once, gathering or not (referenced) */
@@ -118,17 +115,14 @@ struct duro_limits;
 void duro_net_limit_rate(duro_net_t *net, const struct duro_limits *limits);
 
 /*
- * Gathering: after a loop turn that read input and queued output, the loop
- * looks for more input without sleeping (poll with no timeout) before it
- * writes, so that the output of requests arriving close together, such as
- * the fan-outs of several publishers, leaves in one write per connection
- * instead of one write per request. The connections it read from get
- * their own output (a publisher's answer) at once, so that their next
- * requests can join the same gathering. The rest goes out once no input
- * has come for 50 us, or gather_us after the first turn held back,
- * whichever comes first; a lone request at a low rate waits only those
- * 50 us. 0 (the default here; duro's setting flush_gather_us defaults to
- * 1000) writes after every turn.
+ * Gathering (net/gather.h): after a loop turn that read input, the output
+ * of other connections (a fan-out) may be held back for a few turns so
+ * that the fan-outs of requests arriving close together leave in one write
+ * per connection; the connections read from get their own output at once.
+ * gather_us bounds a brief hold (a lone message waits 50 us) and sets the
+ * scale of a sustained one (while the writes are behind: a quarter of the
+ * last write pass, from gather_us up to 8 times it). 0 (the default here;
+ * duro's setting flush_gather_us defaults to 1000) writes after every turn.
  */
 void duro_net_set_gather(duro_net_t *net, unsigned gather_us);
 
