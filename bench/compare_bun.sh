@@ -108,14 +108,14 @@ run_one() {
   say "  server cpu     $(calc "%.2f" "$dt / $CLK_TCK") s while publishing; machine $(calc "%.2f" "($M_S1 - $M_S0) / $CLK_TCK") s"
   ((M_S1 > M_S0)) && SYS[$srv]=$(calc "%.0f" "${R[deliveries]} * $CLK_TCK / ($M_S1 - $M_S0)")
   ((R[sub_recvs] > 0)) && DPR[$srv]=$(calc "%.2f" "${R[deliveries]} / ${R[sub_recvs]}")
-  # write(2) calls and bytes from /proc/PID/io: meaningful for duro (libuv
-  # writes sockets with write/writev); Bun sends with send(2), not counted.
+  # Sends and bytes from duro's own counters (SIGUSR2; writev and io_uring
+  # sends alike). Bun's sends are not counted: its del/recv shows them.
   read -r w0 b0 <<<"$M_IO0"
   read -r w1 b1 <<<"$M_IO1"
   if [[ $srv == duro && $w0 != - && $w1 != - ]] && ((w1 > w0)); then
     WPD[$srv]=$(calc "%.4f" "($w1 - $w0) / ${R[deliveries]}")
     BPD[$srv]=$(calc "%.1f" "($b1 - $b0) / ${R[deliveries]}")
-    say "  server writes  $((w1 - w0)) write/writev calls, $((b1 - b0)) bytes"
+    say "  server writes  $((w1 - w0)) sends (writev or io_uring), $((b1 - b0)) bytes"
   fi
 }
 
@@ -226,9 +226,9 @@ if ((${#EXTRA[@]} > 0)); then
   # shellcheck disable=SC2059
   printf "$FMT" "" "duro writes/del" "duro frames/wr" "duro bytes/del" "duro del/recv" "Bun del/recv"
   print_rows "$FMT" "${EXTRA[@]}"
-  say "   writes, bytes: the server's write/writev calls and bytes (/proc/PID/io syscw, wchar;"
-  say "   the publisher's HTTP answers included) per delivery; Bun uses send(2), which these do"
-  say "   not count. del/recv: deliveries per recv() on loadgen's subscribers, both servers."
+  say "   writes, bytes: the server's sends (writev or io_uring) and bytes per delivery, from"
+  say "   its own counters (kill -USR2; the publisher's HTTP answers included); Bun's are not"
+  say "   counted. del/recv: deliveries per recv() on loadgen's subscribers, both servers."
 fi
 
 if ((FAILED)); then

@@ -111,12 +111,31 @@ cpu_ticks() {
 
 rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 
-# "syscw wchar" of process $1 (/proc/PID/io, all threads): write(2)-family
-# calls and bytes. Counts write/writev, which libuv uses for TCP, but not
-# send/sendmsg. "- -" if the kernel has no I/O accounting.
+# "sends bytes" of the server: duro's own counters (SIGUSR2 makes it log
+# them, io_uring sends included); for another server (SERVER_CMD set) the
+# write(2)-family calls and bytes of /proc/PID/io, which count write and
+# writev but not send/sendmsg. "- -" when neither is available.
+# io_counts PID LOG
 io_counts() {
+  local pid=$1 log=$2 n0 n i line
+  if [[ -z ${SERVER_CMD:-} ]]; then
+    n0=$(grep -c 'net counters:' "$log" || true)
+    kill -USR2 "$pid" 2>/dev/null || { say "- -"; return 0; }
+    for ((i = 0; i < 200; i++)); do
+      n=$(grep -c 'net counters:' "$log" || true)
+      ((n > n0)) && break
+      sleep 0.01
+    done
+    line=$(grep 'net counters:' "$log" | tail -n 1)
+    if ((n > n0)) && [[ $line =~ writes=([0-9]+).*bytes_written=([0-9]+) ]]; then
+      say "${BASH_REMATCH[1]} ${BASH_REMATCH[2]}"
+    else
+      say "- -"
+    fi
+    return 0
+  fi
   awk '/^syscw:/ { c = $2 } /^wchar:/ { b = $2 }
-       END { if (c == "") print "- -"; else print c, b }' "/proc/$1/io" 2>/dev/null ||
+       END { if (c == "") print "- -"; else print c, b }' "/proc/$pid/io" 2>/dev/null ||
     say "- -"
 }
 
@@ -262,14 +281,14 @@ measure_fanout() {
     return 0
   fi
   M_T0=$(cpu_ticks "$SERVER_PID")
-  M_IO0=$(io_counts "$SERVER_PID")
+  M_IO0=$(io_counts "$SERVER_PID" "$LOGDIR/server-$name.log")
   M_S0=$(sys_busy_ticks)
   say go >&"$CTL_FD"
   wait_for_line "$out" '^DONE' "$LOADGEN_PID" "$budget" || true
   M_S1=$(sys_busy_ticks)
   if kill -0 "$SERVER_PID" 2>/dev/null; then
     M_T1=$(cpu_ticks "$SERVER_PID")
-    M_IO1=$(io_counts "$SERVER_PID")
+    M_IO1=$(io_counts "$SERVER_PID" "$LOGDIR/server-$name.log")
   else
     M_T1=$M_T0
     M_DIED=1

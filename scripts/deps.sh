@@ -5,7 +5,7 @@
 # Does nothing when everything is there; needs root (or sudo) otherwise.
 set -euo pipefail
 build=(build-essential pkg-config libuv1-dev libhttp-parser-dev libssl-dev
-       zlib1g-dev libsqlite3-dev libcjson-dev)
+       zlib1g-dev libsqlite3-dev libcjson-dev liburing-dev)
 test=(libcmocka-dev sqlite3 clang libclang-rt-14-dev valgrind nodejs chromium)
 want=("${build[@]}")
 [ "${1:-build}" = test ] && want+=("${test[@]}")

@@ -49,7 +49,7 @@ typedef struct app {
   duro_backend_t backend;
   duro_frontend_t frontend;
   int has_backend, has_frontend;
-  uv_signal_t sigint, sigterm;
+  uv_signal_t sigint, sigterm, sigusr2;
   uv_timer_t grace;
   uv_timer_t drain_poll; /* shutdown: waits for in-flight answers */
   int signals;
@@ -137,6 +137,13 @@ static void on_grace_over(uv_timer_t *t) {
   finish(app);
 }
 
+/* SIGUSR2: the network counters into the log (for benchmarks and
+ * operators; `kill -USR2 PID`). */
+static void on_counters(uv_signal_t *s, int signum) {
+  app_t *app = s->data;
+  duro_net_log_counters(&app->net);
+}
+
 static void on_signal(uv_signal_t *s, int signum) {
   app_t *app = s->data;
   uint64_t now = uv_hrtime() / 1000000;
@@ -182,6 +189,7 @@ static void teardown(app_t *app) {
   if (app->handles_up) {
     uv_close((uv_handle_t *)&app->sigint, NULL);
     uv_close((uv_handle_t *)&app->sigterm, NULL);
+    uv_close((uv_handle_t *)&app->sigusr2, NULL);
     uv_close((uv_handle_t *)&app->grace, NULL);
     uv_close((uv_handle_t *)&app->drain_poll, NULL);
     app->handles_up = 0;
@@ -275,6 +283,10 @@ static int run(app_t *app) {
   app->sigint.data = app->sigterm.data = app;
   uv_signal_start(&app->sigint, on_signal, SIGINT);
   uv_signal_start(&app->sigterm, on_signal, SIGTERM);
+  uv_signal_init(app->loop, &app->sigusr2);
+  app->sigusr2.data = app;
+  uv_signal_start(&app->sigusr2, on_counters, SIGUSR2);
+  uv_unref((uv_handle_t *)&app->sigusr2);
   uv_timer_init(app->loop, &app->grace);
   app->grace.data = app;
   uv_timer_init(app->loop, &app->drain_poll);
@@ -287,6 +299,9 @@ static int run(app_t *app) {
                 cfg->limits.ws_send_queue_bytes);
   duro_net_limit_rate(&app->net, &cfg->limits);
   duro_net_set_gather(&app->net, cfg->limits.flush_gather_us);
+  char why[160];
+  if (duro_net_use_io_uring(&app->net, cfg->limits.io_uring, why, sizeof(why)) < 0)
+    duro_log_info("%s: writing with writev", why);
   if (app->has_backend && start_backend(app) < 0)
     return 1;
   if (app->has_frontend) {

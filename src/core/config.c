@@ -85,6 +85,9 @@ static const duro_option_t limit_rows[] = {
              "write per socket (requesters get their answers at once); while "
              "the writes are behind, up to 8 times it; 0: write after every "
              "loop turn"),
+    DURO_ROW("io_uring", DURO_OPT_BOOL, 1, 0, 1, NULL, LIM(io_uring),
+             "write each pass's sockets with one io_uring submission instead "
+             "of one writev each (Linux; writev where io_uring is refused)"),
     DURO_ROW("rate_limit", DURO_OPT_CHOICE, DURO_RATE_LIMIT_AUTO, 0, 2,
              rate_limit_choices, LIM(rate_limit),
              "per-client rate limits below; auto: on in production, off in "

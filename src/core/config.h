@@ -83,6 +83,7 @@ typedef struct duro_limits {
       ws_pong_timeout_ms, object_idle_ms, alarm_max_retries, max_connections,
       flush_gather_us;
   int durability_full; /* 1: SQLite synchronous=FULL, 0: NORMAL */
+  int io_uring;        /* batch sends through io_uring (net/batch.h) */
   /* per-client rate limits (net/ratelimit.h); rate_limit is resolved at
    * load: "auto" becomes on in production, off otherwise */
   int rate_limit;      /* DURO_RATE_LIMIT_* */

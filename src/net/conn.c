@@ -15,6 +15,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "core/str.h"
+#include "net/batch.h"
 #include "net/ratelimit.h"
 
 #define READ_BUFFER_SIZE (64 * 1024)
@@ -32,8 +33,12 @@ static uint64_t next_conn_id = 1;
 /* ---- loop-wide state ---------------------------------------------------- */
 
 static void flush_conn(duro_conn_t *c);
+static void flush_batched(duro_net_t *net);
 
 static void flush_pending(duro_net_t *net) {
+  /* Two or more sockets to write: one io_uring submission for all. */
+  if (net->batch && net->pending.next != net->pending.prev)
+    flush_batched(net);
   /* Pop one at a time: flushing may close connections, whose on_close may
    * queue output to others and put them on the list again. */
   while (!duro_list_empty(&net->pending)) {
@@ -85,6 +90,25 @@ static void on_prepare(uv_prepare_t *h) {
 
 void duro_net_set_gather(duro_net_t *net, unsigned gather_us) {
   net->gather.p.max_us = gather_us;
+}
+
+void duro_net_log_counters(const duro_net_t *net) {
+  duro_log_info("net counters: reads=%llu writes=%llu batched_sends=%llu "
+                "bytes_written=%llu partial_writes=%llu accepts=%llu "
+                "overflows=%llu rate_limited=%llu",
+                (unsigned long long)net->reads, (unsigned long long)net->writes,
+                (unsigned long long)net->batched_sends,
+                (unsigned long long)net->bytes_written,
+                (unsigned long long)net->partial_writes,
+                (unsigned long long)net->accepts,
+                (unsigned long long)net->overflows,
+                (unsigned long long)net->rate_limited);
+}
+
+int duro_net_use_io_uring(duro_net_t *net, int on, char *why, size_t whylen) {
+  duro_batch_free(net->batch);
+  net->batch = on ? duro_batch_new(why, whylen) : NULL;
+  return on && !net->batch ? DURO_ENOTSUP : 0;
 }
 
 static void free_queue_storage(duro_conn_t *c);
@@ -179,6 +203,8 @@ void duro_net_close(duro_net_t *net) {
   uv_prepare_stop(&net->preflusher);
   uv_close((uv_handle_t *)&net->preflusher, NULL);
   duro_gather_close(&net->gather);
+  duro_batch_free(net->batch);
+  net->batch = NULL;
   release_readers(net, 0);
   uv_timer_stop(&net->sweeper);
   uv_close((uv_handle_t *)&net->sweeper, free_rbuf);
@@ -389,7 +415,7 @@ static void advance(duro_conn_t *c, size_t n);
  * turn: a reader that keeps up must not pay for our batching. */
 static void write_now(duro_conn_t *c) {
   uv_buf_t iov[MAX_IOV];
-  while (c->q_len && !c->wreq) {
+  while (c->q_len && !c->wreq && !c->in_batch) {
     size_t total;
     uint32_t n = fill_iov(c, iov, &total);
     int w = uv_try_write((uv_stream_t *)&c->tcp, iov, n);
@@ -423,7 +449,7 @@ int duro_conn_send(duro_conn_t *c, duro_chunk_t *chunk) {
   mark_pending(c);
   duro_gather_note_queue(&c->net->gather, c->q_len, c->q_bytes);
   /* The bound is on what the peer has not taken: write first, then judge. */
-  if (c->q_bytes > c->net->send_queue_max && !c->wreq)
+  if (c->q_bytes > c->net->send_queue_max && !c->wreq && !c->in_batch)
     write_now(c);
   if (c->q_bytes > c->net->send_queue_max) {
     c->net->overflows++;
@@ -445,6 +471,7 @@ int duro_conn_send_copy(duro_conn_t *c, const void *data, size_t len) {
 
 /* Drops n written bytes from the front of the queue. */
 static void advance(duro_conn_t *c, size_t n) {
+  c->net->bytes_written += n;
   while (n > 0 && c->q_len > 0) {
     duro_chunk_t *head = qat(c, 0);
     size_t left = head->len - c->head_off;
@@ -533,15 +560,23 @@ static void on_drained(duro_conn_t *c) {
     c->proto->on_drain(c);
 }
 
-static void flush_conn(duro_conn_t *c) {
-  uv_buf_t iov[MAX_IOV];
+/* Runs the protocol's last-moment hook (duro_conn_want_flush); 1 when c
+ * has output that a write may take now. */
+static int ready_to_write(duro_conn_t *c) {
   if (c->want_flush && !c->wreq && !c->closed) {
     c->want_flush = 0;
     if (c->proto && c->proto->on_flush)
       c->proto->on_flush(c);
     duro_list_remove(&c->pending_node); /* being flushed right now */
   }
-  while (!c->closed && !c->wreq && c->q_len) {
+  return !c->closed && !c->wreq && !c->in_batch && c->q_len;
+}
+
+static void flush_conn(duro_conn_t *c) {
+  uv_buf_t iov[MAX_IOV];
+  if (c->in_batch)
+    return; /* its send's result will write the rest */
+  while (ready_to_write(c)) {
     size_t total;
     uint32_t n = fill_iov(c, iov, &total);
     int w = uv_try_write((uv_stream_t *)&c->tcp, iov, n);
@@ -574,6 +609,61 @@ static void flush_conn(duro_conn_t *c) {
   }
   if (!c->closed && !c->wreq && c->q_len == 0)
     on_drained(c);
+}
+
+/* ---- batched sends (net/batch.h) ------------------------------------------ */
+
+static void on_batch_sent(void *tag, int res, void *arg) {
+  duro_conn_t *c = tag;
+  c->in_batch = 0;
+  c->inflight = 0;
+  c->net->writes++;
+  c->net->batched_sends++;
+  if (res > 0)
+    advance(c, (size_t)res);
+  if (c->closed)
+    duro_conn_drop_queue(c); /* what was kept for the kernel to read */
+  else if (res < 0 && res != -EAGAIN && res != -EINTR)
+    duro_conn_close(c);
+  else
+    flush_conn(c); /* a short send's rest goes to uv_write; or drained */
+  duro_conn_unref(c);
+}
+
+/* Writes the pending connections with one io_uring submission per
+ * DURO_BATCH_SENDS of them. While its send is queued, a connection's
+ * entries count as in flight (duro_conn_drop_queue keeps them) and
+ * nothing else writes it. */
+static void flush_batched(duro_net_t *net) {
+  while (net->batch && !duro_list_empty(&net->pending)) {
+    while (!duro_list_empty(&net->pending)) {
+      duro_list_t *node = net->pending.next;
+      duro_conn_t *c = DURO_CONTAINER_OF(node, duro_conn_t, pending_node);
+      uint32_t want = c->q_len < MAX_IOV ? c->q_len : MAX_IOV;
+      uv_buf_t *bufs = duro_batch_bufs(net->batch, want);
+      if (!bufs)
+        break;
+      duro_list_remove(node);
+      int fd;
+      if (!ready_to_write(c) ||
+          uv_fileno((uv_handle_t *)&c->tcp, &fd) != 0) {
+        flush_conn(c); /* closed, drained, or waiting in uv_write */
+        continue;
+      }
+      size_t total;
+      uint32_t n = fill_iov(c, bufs, &total);
+      c->in_batch = 1;
+      c->inflight = n;
+      duro_batch_add(net->batch, fd, n, duro_conn_ref(c));
+    }
+    int rc = duro_batch_run(net->batch, on_batch_sent, NULL);
+    if (rc < 0) {
+      duro_log_error("io_uring failed (%s): writing with writev from now on",
+                     strerror(-rc));
+      duro_batch_free(net->batch);
+      net->batch = NULL;
+    }
+  }
 }
 
 void duro_conn_flush(duro_conn_t *c) {

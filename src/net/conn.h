@@ -79,6 +79,7 @@ struct duro_net {
   uv_check_t flusher;      /* flushes pending connections each loop turn */
   uv_prepare_t preflusher; /* ... and before the loop sleeps */
   duro_gather_t gather;    /* when pending output is written */
+  struct duro_batch *batch; /* io_uring sends (net/batch.h); NULL: writev */
   uint64_t reads;          /* reads so far (a counter, like writes) */
   /* connections read from since the last check: their own answers are
    * written at once, gathering or not (referenced) */
@@ -99,8 +100,15 @@ struct duro_net {
   uint64_t rl_unreported;    /* refusals since then */
   /* counters */
   uint64_t writes, partial_writes, accepts, overflows, rate_limited;
+  uint64_t batched_sends; /* writes that went through net->batch */
+  uint64_t bytes_written;
 };
 
+
+/* Logs the counters below in one line: "net counters: reads=N writes=N
+ * batched_sends=N bytes_written=N partial_writes=N accepts=N overflows=N
+ * rate_limited=N" (writes: sends, by writev or through io_uring). */
+void duro_net_log_counters(const duro_net_t *net);
 
 /* Sets up the loop-wide state: read buffer, flusher and sweeper. */
 void duro_net_init(duro_net_t *net, uv_loop_t *loop, size_t max_conns,
@@ -125,6 +133,12 @@ void duro_net_limit_rate(duro_net_t *net, const struct duro_limits *limits);
  * duro's setting flush_gather_us defaults to 1000) writes after every turn.
  */
 void duro_net_set_gather(duro_net_t *net, unsigned gather_us);
+
+/* on: write a pass's sockets with one io_uring submission (net/batch.h)
+ * instead of one writev each. Returns 0, or DURO_ENOTSUP when io_uring
+ * cannot be used here (then writev it is, and why says why); off always
+ * returns 0. */
+int duro_net_use_io_uring(duro_net_t *net, int on, char *why, size_t whylen);
 
 /* Queues a reference to chunk c (the caller keeps its own reference).
  * Bytes go out at the end of this loop turn. Returns 0, DURO_ECLOSED for a

@@ -46,6 +46,7 @@ struct duro_conn {
   uint8_t handle_closed;
   uint8_t want_flush;       /* call proto->on_flush before the next write */
   uint8_t in_readers;       /* listed in net->readers */
+  uint8_t in_batch;         /* its send is queued in net->batch */
 };
 
 #endif
