@@ -503,13 +503,19 @@ static uint32_t fill_iov(duro_conn_t *c, uv_buf_t *iov, size_t *total) {
 
 static void on_drained(duro_conn_t *c);
 
-static void on_write_done(uv_write_t *req, int status) {
-  duro_conn_t *c = req->data;
+/* The bytes of the entries a write in flight covers. */
+static size_t inflight_bytes(duro_conn_t *c) {
   size_t bytes = 0;
   for (uint32_t i = 0; i < c->inflight; i++) {
     duro_chunk_t *ch = qat(c, i);
     bytes += ch->len - (i == 0 ? c->head_off : 0);
   }
+  return bytes;
+}
+
+static void on_write_done(uv_write_t *req, int status) {
+  duro_conn_t *c = req->data;
+  size_t bytes = inflight_bytes(c);
   c->inflight = 0;
   advance(c, bytes);
   duro_free(c->wreq);
@@ -560,6 +566,25 @@ static void on_drained(duro_conn_t *c) {
     c->proto->on_drain(c);
 }
 
+/* The kernel buffer is full: hands the rest to uv_write, which waits for
+ * POLLOUT. New sends queue behind it until it completes. */
+static void wait_writable(duro_conn_t *c) {
+  uv_buf_t iov[MAX_IOV];
+  size_t total;
+  c->net->partial_writes++;
+  uint32_t n = fill_iov(c, iov, &total);
+  c->wreq = duro_malloc(sizeof(*c->wreq));
+  c->wreq->data = duro_conn_ref(c);
+  c->inflight = n;
+  if (uv_write(c->wreq, (uv_stream_t *)&c->tcp, iov, n, on_write_done) < 0) {
+    duro_free(c->wreq);
+    c->wreq = NULL;
+    c->inflight = 0;
+    duro_conn_unref(c);
+    duro_conn_close(c);
+  }
+}
+
 /* Runs the protocol's last-moment hook (duro_conn_want_flush); 1 when c
  * has output that a write may take now. */
 static int ready_to_write(duro_conn_t *c) {
@@ -590,21 +615,7 @@ static void flush_conn(duro_conn_t *c) {
     advance(c, (size_t)w);
     if ((size_t)w == total)
       continue;
-    /* The kernel buffer is full: hand the rest to uv_write, which waits
-     * for POLLOUT. New sends queue behind it until it completes. */
-    c->net->partial_writes++;
-    n = fill_iov(c, iov, &total);
-    c->wreq = duro_malloc(sizeof(*c->wreq));
-    c->wreq->data = duro_conn_ref(c);
-    c->inflight = n;
-    if (uv_write(c->wreq, (uv_stream_t *)&c->tcp, iov, n, on_write_done) <
-        0) {
-      duro_free(c->wreq);
-      c->wreq = NULL;
-      c->inflight = 0;
-      duro_conn_unref(c);
-      duro_conn_close(c);
-    }
+    wait_writable(c);
     return;
   }
   if (!c->closed && !c->wreq && c->q_len == 0)
@@ -615,6 +626,7 @@ static void flush_conn(duro_conn_t *c) {
 
 static void on_batch_sent(void *tag, int res, void *arg) {
   duro_conn_t *c = tag;
+  size_t total = inflight_bytes(c);
   c->in_batch = 0;
   c->inflight = 0;
   c->net->writes++;
@@ -625,8 +637,10 @@ static void on_batch_sent(void *tag, int res, void *arg) {
     duro_conn_drop_queue(c); /* what was kept for the kernel to read */
   else if (res < 0 && res != -EAGAIN && res != -EINTR)
     duro_conn_close(c);
+  else if ((res < 0 ? 0 : (size_t)res) < total && c->q_len)
+    wait_writable(c); /* the socket is full: no second try now */
   else
-    flush_conn(c); /* a short send's rest goes to uv_write; or drained */
+    flush_conn(c); /* more queued meanwhile, or drained */
   duro_conn_unref(c);
 }
 
