@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 
 # The floor plan, bottom to top. A folder may include the folders listed
 # before it. Keep in step with docs/architecture.md.
-order=(core net http ws store objects sync classes frontend backend cmd)
+order=(core net http ws store objects sync classes frontend backend admin cmd)
 # The lowest floor that may include duro.h.
 duro_h_from=objects
 

@@ -15,6 +15,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "admin/admin.h"
 #include "backend/backend.h"
 #include "classes/classes.h"
 #include "core/alloc.h"
@@ -47,6 +48,9 @@ typedef struct app {
   duro_store_t *store;
   duro_runtime_t *rt;
   duro_backend_t backend;
+  duro_admin_t admin;
+  int has_admin;
+  int store_closed; /* teardown: the store's close callback ran */
   duro_frontend_t frontend;
   int has_backend, has_frontend;
   uv_signal_t sigint, sigterm, sigusr2;
@@ -163,7 +167,9 @@ static void on_signal(uv_signal_t *s, int signum) {
   if (app->has_backend)
     duro_backend_stop(&app->backend);
   else if (app->has_frontend)
-    duro_tunnel_going_away(); /* (with a backend here, it sends the 1001) */
+    duro_tunnel_going_away();
+  if (app->has_admin)
+    duro_admin_stop(&app->admin); /* (with a backend here, it sends the 1001) */
   uv_timer_start(&app->grace, on_grace_over, SHUTDOWN_GRACE_MS, 0);
   uv_timer_start(&app->drain_poll, on_drain_poll, DRAIN_POLL_MS,
                  DRAIN_POLL_MS);
@@ -174,7 +180,10 @@ static void on_signal(uv_signal_t *s, int signum) {
     check_drained(app);
 }
 
-static void on_store_closed_on_error(void *data) { (void)data; }
+static void on_store_closed_on_error(void *data) {
+  app_t *app = data;
+  app->store_closed = 1;
+}
 
 /* Frees whatever run() set up, in order: connections, the store (whose
  * last callbacks still reach the runtime), the runtime, the loop-wide
@@ -196,10 +205,16 @@ static void teardown(app_t *app) {
   }
   duro_frontend_stop(&app->frontend); /* no-ops unless listening */
   duro_backend_stop(&app->backend);
+  if (app->has_admin)
+    duro_admin_stop(&app->admin);
+  app->has_admin = 0;
   if (app->store) {
     duro_store_close(app->store, on_store_closed_on_error, app);
     app->store = NULL;
-    uv_run(app->loop, UV_RUN_DEFAULT);
+    /* Until the store is closed, not until the loop runs out of work: after
+     * a failed start the runtime's timers are still running. */
+    while (!app->store_closed)
+      uv_run(app->loop, UV_RUN_ONCE);
   }
   if (app->rt)
     duro_runtime_free(app->rt);
@@ -269,6 +284,29 @@ static int start_backend(app_t *app) {
   return 0;
 }
 
+/* The admin listener, when one is asked for (admin/admin.h). The one
+ * `duro dev` opens by default is skipped with a warning when its port is
+ * taken (another duro dev, say); one asked for must open. */
+static int start_admin(app_t *app) {
+  duro_config_t *cfg = &app->cfg;
+  int port = duro_admin_port(cfg);
+  if (port < 0)
+    return 0;
+  char err[512];
+  if (duro_admin_start(&app->admin, &app->net, app->rt, cfg, port, err,
+                       sizeof(err)) < 0) {
+    const duro_admin_config_t *ac = duro_config_section(cfg, &duro_admin_section);
+    if (cfg->admin_port < 0 && !(ac && ac->port)) {
+      duro_log_warn("admin: not started: %s", err);
+      return 0;
+    }
+    fprintf(stderr, "duro: admin: %s\n", err);
+    return -1;
+  }
+  app->has_admin = 1;
+  return 0;
+}
+
 static int run(app_t *app) {
   duro_config_t *cfg = &app->cfg;
   char err[512];
@@ -332,6 +370,9 @@ static int run(app_t *app) {
                   duro_listener_port(&app->frontend.listener),
                   duro_mode_name(cfg->mode), cfg->backend_url);
   }
+
+  if (start_admin(app) < 0)
+    return 1;
 
   uv_run(app->loop, UV_RUN_DEFAULT);
   return 0;

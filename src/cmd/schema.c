@@ -5,6 +5,7 @@
 
 #include <stddef.h>
 
+#include "admin/admin.h"
 #include "classes/builtin.h"
 #include "frontend/frontend.h"
 #include "sync/options.h"
@@ -17,11 +18,13 @@ static const char *const *const env_vars[] = {
     bearer_env_vars,
     duro_frontend_env_vars,
     duro_sync_env_vars,
+    duro_admin_env_vars,
     NULL,
 };
 
 static const duro_config_section_t *const sections[] = {
     &duro_sync_section,
+    &duro_admin_section,
     NULL,
 };
 

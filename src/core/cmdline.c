@@ -39,6 +39,7 @@ static const struct {
 typedef enum {
   F_PORT,
   F_FRONTEND_PORT,
+  F_ADMIN_PORT,
   F_BACKEND,
   F_HOST,
   F_DATA,
@@ -62,6 +63,9 @@ static const flag_t flags[] = {
      "the role's port (backend 8787, frontend 5173; dev: the backend's)"},
     {"frontend-port", "N", F_FRONTEND_PORT, DURO_ROLE_DEV,
      "the frontend's port (default 5173)"},
+    {"admin-port", "N", F_ADMIN_PORT, DURO_ROLE_ALL,
+     "the admin listener's port: /metrics (0: any free port; dev: 8788; "
+     "else off)"},
     {"backend", "URL", F_BACKEND, DURO_ROLE_FRONTEND,
      "the backend's URL (default http://127.0.0.1:<dev.port or 8787>)"},
     {"host", "ADDR", F_HOST, DURO_ROLE_ALL,
@@ -174,14 +178,17 @@ static int apply_flag(duro_cmdline_t *cl, const flag_t *f, const char *v,
   switch (f->id) {
   case F_PORT:
   case F_FRONTEND_PORT:
+  case F_ADMIN_PORT:
     if ((n = parse_port(v)) < 0)
       return fail(err, errlen,
                   "duro: --%s: '%.16s' is not a port number (0-65535)", f->name,
                   v);
     if (f->id == F_PORT)
       cl->port = n;
-    else
+    else if (f->id == F_FRONTEND_PORT)
       cl->frontend_port = n;
+    else
+      cl->admin_port = n;
     return 0;
   case F_BACKEND:
     if (strncmp(v, "http://", 7) != 0 || v[7] == '\0' || v[7] == '/')
@@ -228,7 +235,7 @@ int duro_cmdline_parse(duro_cmdline_t *cl, int argc, char **argv, char *err,
                        size_t errlen) {
   memset(cl, 0, sizeof(*cl));
   cl->mode = cl->log_level = -1;
-  cl->port = cl->frontend_port = -1;
+  cl->port = cl->frontend_port = cl->admin_port = -1;
   for (int i = 1; i < argc && !cl->help && !cl->version; i++) {
     const char *a = argv[i];
     if (a[0] != '-') {

@@ -30,6 +30,7 @@ typedef struct duro_cmdline {
   const char *role;        /* "dev", "backend", "frontend"; static */
   unsigned role_bit;       /* DURO_ROLE_* */
   int port, frontend_port; /* -1: not given (0 is a valid choice) */
+  int admin_port;          /* the same */
   /* Borrowed from argv; NULL when not given. */
   const char *backend, *host, *data, *config;
   int mode, log_level;   /* DURO_MODE_*, DURO_LOG_*; -1: not given */

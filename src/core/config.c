@@ -351,6 +351,7 @@ int duro_config_load_schema(duro_config_t *cfg,
                                                          : DURO_RATE_LIMIT_OFF;
 
   int backend_port = file.dev_port ? file.dev_port : DURO_DEFAULT_BACKEND_PORT;
+  c.admin_port = cli.admin_port;
   c.host = duro_strdup(cli.host ? cli.host : DURO_DEFAULT_HOST);
   c.data_dir = duro_strdup(cli.data ? cli.data : DURO_DEFAULT_DATA_DIR);
   switch (cli.role_bit) {

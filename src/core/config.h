@@ -110,6 +110,7 @@ typedef struct duro_config {
   int port;            /* the role's port; in dev, the backend's */
   int frontend_port;   /* dev: the frontend's port; frontend: == port;
                           backend: 0 */
+  int admin_port;      /* --admin-port; -1: not given (admin/admin.h) */
   char *backend_url;   /* frontend: where the backend is; NULL otherwise */
   char *data_dir;
   char *config_path;   /* the path actually read, or NULL when defaults */

@@ -244,6 +244,7 @@ struct duro_runtime {
   void (*shutdown_cb)(void *data);
   void *shutdown_data;
   uint64_t events, commits, evictions, load_failures;
+  uint64_t broadcasts, deliveries; /* released by the gate */
   struct {
     const void *key;
     void *value;

@@ -265,4 +265,6 @@ void duro_runtime_stats(const duro_runtime_t *rt, duro_runtime_stats_t *out) {
   out->commits = rt->commits;
   out->evictions = rt->evictions;
   out->load_failures = rt->load_failures;
+  out->broadcasts = rt->broadcasts;
+  out->deliveries = rt->deliveries;
 }

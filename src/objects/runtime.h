@@ -121,6 +121,8 @@ typedef struct duro_runtime_stats {
   size_t pending_alarms;
   uint64_t events, commits, evictions;
   uint64_t load_failures; /* storage loads that failed (each is retried) */
+  uint64_t broadcasts;    /* broadcasts released to an object's sockets */
+  uint64_t deliveries;    /* ... their messages queued, one per recipient */
 } duro_runtime_stats_t;
 void duro_runtime_stats(const duro_runtime_t *rt, duro_runtime_stats_t *out);
 

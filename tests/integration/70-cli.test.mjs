@@ -115,6 +115,20 @@ test('a busy port exits non-zero with "address already in use"', async () => {
   }
 });
 
+test('a busy frontend port in dev exits 1 at once, after the backend had started', async () => {
+  const h = await startDuro();
+  try {
+    const t0 = Date.now();
+    const r = await runDuro(['dev', '--port', '0', '--frontend-port', String(h.port), '--admin-port', '0'],
+      { timeout: 8000 });
+    exitedWith(r, (c) => c === 1, 'busy frontend port');
+    assert.match(r.stderr, /frontend: .*address already in use/i);
+    assert.ok(Date.now() - t0 < 5000, 'no hang in the teardown');
+  } finally {
+    await stopClean(h);
+  }
+});
+
 test('SIGTERM stops a running duro with exit 0', async () => {
   const h = await startDuro();
   try {

@@ -13,7 +13,7 @@ export const DURO_BIN = process.env.DURO_BIN ||
 
 // Variables a developer's shell may carry that would change duro's mode
 // or secrets; a test passes them explicitly when it wants them.
-const SECRET_VARS = ['NODE_ENV', 'DURO_INTERNAL_SECRET', 'DURO_SESSION_SECRET',
+const SECRET_VARS = ['NODE_ENV', 'DURO_INTERNAL_SECRET', 'DURO_ADMIN_TOKEN', 'DURO_SESSION_SECRET',
   'DURO_LOGIN_SECRET', 'DURO_ALLOWED_ORIGINS', 'DURO_SYNC_TOKEN', 'DURO_SYNC_SECRET'];
 
 // DURO_VALGRIND=1 runs every duro under valgrind's memcheck; an error or

@@ -31,6 +31,7 @@
 #include "core/err.h"
 #include "core/jsonc.h"
 #include "core/options.h"
+#include "admin/admin.h"
 #include "cmd/schema.h"
 #include "sync/options.h"
 
@@ -559,7 +560,7 @@ static void test_loader_with_schema(void **state) {
   assert_string_equal(duro_config_var(&cfg, "DURO_SYNC_TOKEN"), "t");
   assert_null(duro_config_var(&cfg, "TEST_OPT_SECRET"));
   assert_int_equal(cfg.nbindings, 5);
-  assert_int_equal(cfg.nparts, 1);
+  assert_int_equal(cfg.nparts, 2); /* sync and admin */
   assert_int_equal(duro_sync_config(&cfg)->cors, 1);
   assert_ptr_equal(duro_sync_config(&cfg),
                    duro_config_section(&cfg, &duro_sync_section));
@@ -659,8 +660,9 @@ static void test_checked_in_config_shows_defaults(void **state) {
   memset(&info, 0, sizeof(info));
   duro_limits_defaults(&c.limits);
   duro_config_add_section(&c, &duro_sync_section);
-  /* All but webhook and tokens, whose lines are examples. */
-  assert_int_equal(shown, (int)(duro_config_limits_section.nrows + 3 + 2));
+  duro_config_add_section(&c, &duro_admin_section);
+  /* All but webhook and tokens, whose lines are examples; and admin.port. */
+  assert_int_equal(shown, (int)(duro_config_limits_section.nrows + 3 + 2 + 1));
   if (duro_conffile_load(&c, &duro_program_schema, "uncommented.jsonc", &info,
                          err, sizeof(err)) < 0)
     fail_msg("%s", err);
@@ -671,6 +673,9 @@ static void test_checked_in_config_shows_defaults(void **state) {
   assert_int_equal(duro_sync_config_mut(&c)->cors, 1);
   assert_int_equal(duro_sync_config_mut(&c)->max_message_bytes, 1048576);
   assert_int_equal(duro_sync_config_mut(&c)->ntokens, 0);
+  const duro_admin_config_t *ac = duro_config_section(&c, &duro_admin_section);
+  assert_non_null(ac);
+  assert_int_equal(ac->port, 0);
   duro_config_free(&c);
 }
 
@@ -681,9 +686,9 @@ static void test_docs_show_defaults(void **state) {
   char *doc = slurp(path);
   if (!doc)
     skip();
-  const duro_config_section_t *const sections[] = {&duro_config_limits_section,
-                                                   &duro_sync_section};
-  for (size_t k = 0; k < 2; k++) {
+  const duro_config_section_t *const sections[] = {
+      &duro_config_limits_section, &duro_sync_section, &duro_admin_section};
+  for (size_t k = 0; k < 3; k++) {
     const duro_config_section_t *s = sections[k];
     for (size_t i = 0; i < s->nrows; i++) {
       const duro_option_t *o = &s->rows[i];

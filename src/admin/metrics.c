@@ -1,0 +1,131 @@
+/*
+ * metrics.c: see metrics.h.
+ */
+#include "admin/metrics.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/str.h"
+#include "store/store.h"
+
+typedef enum { COUNTER, GAUGE } kind_t;
+
+/* One family with a single unlabelled sample. */
+static void family(duro_buf_t *b, const char *name, kind_t kind,
+                   const char *help, uint64_t value) {
+  duro_buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n%s %llu\n", name, help,
+                  name, kind == COUNTER ? "counter" : "gauge", name,
+                  (unsigned long long)value);
+}
+
+/* Resident set size from /proc/self/statm (its second field, in pages);
+ * 0 if unreadable. */
+static uint64_t rss_bytes(void) {
+  char text[128];
+  int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return 0;
+  ssize_t n = read(fd, text, sizeof(text) - 1);
+  close(fd);
+  if (n <= 0)
+    return 0;
+  const char *p = memchr(text, ' ', (size_t)n);
+  if (!p)
+    return 0;
+  p++;
+  const char *end = memchr(p, ' ', (size_t)(text + n - p));
+  uint64_t pages;
+  if (!end || duro_parse_u64(p, (size_t)(end - p), UINT64_MAX, &pages) < 0)
+    return 0;
+  return pages * (uint64_t)sysconf(_SC_PAGESIZE);
+}
+
+/* Open descriptors: the entries of /proc/self/fd, less the one reading it. */
+static uint64_t open_fds(void) {
+  DIR *d = opendir("/proc/self/fd");
+  uint64_t n = 0;
+  if (!d)
+    return 0;
+  for (struct dirent *e; (e = readdir(d)) != NULL;)
+    if (e->d_name[0] != '.')
+      n++;
+  closedir(d);
+  return n ? n - 1 : 0;
+}
+
+void duro_metrics_write(duro_buf_t *b, const duro_net_t *net,
+                        const duro_runtime_t *rt) {
+  duro_buf_printf(b,
+                  "# HELP duro_build_info The running duro's version.\n"
+                  "# TYPE duro_build_info gauge\n"
+                  "duro_build_info{version=\"%s\"} 1\n",
+                  DURO_VERSION);
+  family(b, "duro_process_resident_memory_bytes", GAUGE,
+         "Resident memory of the process.", rss_bytes());
+  family(b, "duro_process_open_fds", GAUGE, "Open file descriptors.",
+         open_fds());
+
+  /* the network (net/conn.h) */
+  family(b, "duro_connections_open", GAUGE,
+         "TCP connections open on every listener.", net->nconns);
+  family(b, "duro_connections_accepted_total", COUNTER,
+         "TCP connections accepted.", net->accepts);
+  duro_buf_printf(b,
+                  "# HELP duro_connections_refused_total Connections refused, "
+                  "by reason.\n"
+                  "# TYPE duro_connections_refused_total counter\n"
+                  "duro_connections_refused_total{reason=\"rate\"} %llu\n",
+                  (unsigned long long)net->rate_limited);
+  family(b, "duro_net_reads_total", COUNTER, "Reads that returned data.",
+         net->reads);
+  family(b, "duro_net_sends_total", COUNTER,
+         "Sends to sockets (a writev, or one send of an io_uring batch).",
+         net->writes);
+  family(b, "duro_net_io_uring_sends_total", COUNTER,
+         "Sends submitted through io_uring.", net->batched_sends);
+  family(b, "duro_net_partial_sends_total", COUNTER,
+         "Sends the kernel took only part of (the rest waited for the "
+         "socket to drain).",
+         net->partial_writes);
+  family(b, "duro_net_sent_bytes_total", COUNTER, "Bytes sent to sockets.",
+         net->bytes_written);
+  family(b, "duro_slow_readers_dropped_total", COUNTER,
+         "Connections closed because their send queue passed its bound.",
+         net->overflows);
+  if (!rt)
+    return;
+
+  /* the runtime (objects/runtime.h) and its store (store/store.h) */
+  duro_runtime_stats_t st;
+  duro_runtime_stats(rt, &st);
+  family(b, "duro_objects_active", GAUGE, "Object instances in memory.",
+         st.live_objects);
+  family(b, "duro_websockets_open", GAUGE,
+         "WebSockets accepted by objects and open.", st.sockets);
+  family(b, "duro_object_events_total", COUNTER,
+         "Events run by objects (requests, messages, alarms, ...).",
+         st.events);
+  family(b, "duro_object_evictions_total", COUNTER,
+         "Idle instances evicted from memory.", st.evictions);
+  family(b, "duro_broadcasts_total", COUNTER,
+         "Broadcasts released to an object's sockets.", st.broadcasts);
+  family(b, "duro_deliveries_total", COUNTER,
+         "Messages of broadcasts queued to a socket (one per recipient).",
+         st.deliveries);
+  family(b, "duro_alarms_pending", GAUGE, "Alarms set and not yet fired.",
+         st.pending_alarms);
+  family(b, "duro_storage_commits_total", COUNTER,
+         "Event write batches committed by objects.", st.commits);
+  family(b, "duro_storage_load_failures_total", COUNTER,
+         "Storage loads that failed (each is retried).", st.load_failures);
+  uint64_t transactions = 0, batches = 0;
+  duro_store_stats(duro_runtime_store(rt), &transactions, &batches);
+  family(b, "duro_storage_transactions_total", COUNTER,
+         "Storage transactions committed (a group commit is one).",
+         transactions);
+  family(b, "duro_storage_batches_total", COUNTER,
+         "Write batches committed inside those transactions.", batches);
+}

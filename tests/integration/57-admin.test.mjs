@@ -1,0 +1,187 @@
+// The admin listener (--admin-port): GET /metrics in Prometheus text
+// format 0.0.4, read by a small parser of that format; its counters move
+// with real traffic; who may read it (the production auth matrix); and the
+// public port serves none of it.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { startDuro, runDuro, openWs, waitFor, closed } from './lib/duro.mjs';
+
+// Parses the text format: families with HELP and TYPE, and samples.
+// Throws on a sample without its family's TYPE, a duplicate series, a
+// family declared twice or a malformed line.
+function parseProm(text) {
+  const families = new Map();
+  const series = new Set();
+  for (const line of text.split('\n')) {
+    if (line === '') continue;
+    let m;
+    if ((m = /^# HELP ([a-zA-Z_:][a-zA-Z0-9_:]*) (.+)$/.exec(line))) {
+      if (families.get(m[1])?.help) throw new Error(`HELP twice for ${m[1]}`);
+      families.set(m[1], { ...(families.get(m[1]) || {}), help: m[2], samples: new Map() });
+      continue;
+    }
+    if ((m = /^# TYPE ([a-zA-Z_:][a-zA-Z0-9_:]*) (counter|gauge|histogram|summary|untyped)$/.exec(line))) {
+      const f = families.get(m[1]);
+      if (!f || !f.help) throw new Error(`TYPE before HELP for ${m[1]}`);
+      if (f.type) throw new Error(`TYPE twice for ${m[1]}`);
+      f.type = m[2];
+      continue;
+    }
+    m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})? (-?[0-9.e+]+|NaN|\+Inf|-Inf)$/.exec(line);
+    if (!m) throw new Error(`malformed line: ${line}`);
+    const f = families.get(m[1]);
+    if (!f || !f.type) throw new Error(`sample without HELP and TYPE: ${line}`);
+    const key = m[1] + (m[2] || '');
+    if (series.has(key)) throw new Error(`duplicate series ${key}`);
+    series.add(key);
+    f.samples.set(m[2] || '', Number(m[3]));
+  }
+  for (const [name, f] of families) {
+    if (!f.type) throw new Error(`no TYPE for ${name}`);
+    if (f.type === 'counter' && !name.endsWith('_total')) throw new Error(`counter ${name} lacks _total`);
+  }
+  return families;
+}
+
+async function scrape(port, headers = {}) {
+  const res = await fetch(`http://127.0.0.1:${port}/metrics`, { headers });
+  assert.equal(res.status, 200);
+  assert.match(res.headers.get('content-type'), /^text\/plain; version=0\.0\.4/);
+  return parseProm(await res.text());
+}
+
+const value = (fams, name, labels = '') => {
+  const f = fams.get(name);
+  assert.ok(f, `family ${name} is missing`);
+  assert.ok(f.samples.has(labels), `${name}${labels} is missing`);
+  return f.samples.get(labels);
+};
+
+// The admin port from duro's log (the line follows the "backend on" one
+// that startDuro waits for).
+async function adminPort(duro) {
+  const re = /admin: metrics on http:\/\/[^:]+:(\d+)\/metrics/;
+  await waitFor(() => re.test(duro.log), 5000, `the admin line in the log:\n${duro.log}`);
+  return Number(re.exec(duro.log)[1]);
+}
+
+test('metrics: families well formed, sockets, deliveries and commits move', async () => {
+  const duro = await startDuro({ args: ['--admin-port', '0'] });
+  try {
+    const port = await adminPort(duro);
+    assert.notEqual(port, duro.port);
+    const before = await scrape(port);
+    assert.equal(value(before, 'duro_build_info', '{version="0.1.0"}') , 1);
+    for (const name of ['duro_process_resident_memory_bytes', 'duro_process_open_fds',
+      'duro_connections_open', 'duro_net_sends_total', 'duro_deliveries_total',
+      'duro_storage_transactions_total'])
+      assert.ok(before.has(name), name);
+    assert.ok(value(before, 'duro_process_resident_memory_bytes') > 1e6);
+    assert.ok(value(before, 'duro_process_open_fds') > 3);
+
+    const sockets = [];
+    for (let i = 0; i < 10; i++) sockets.push(await openWs(`${duro.ws}/ws/connect`));
+    const got = sockets.map(() => []);
+    sockets.forEach((ws, i) => ws.on('message', (d) => got[i].push(String(d))));
+    await waitFor(async () => value(await scrape(port), 'duro_websockets_open') === 10, 5000,
+      'the socket gauge reads 10');
+    const mid = await scrape(port);
+    assert.ok(value(mid, 'duro_connections_open') >= 10);
+
+    const res = await fetch(`${duro.url}/broadcast`, { method: 'POST', body: '{"text":"hello metrics"}' });
+    assert.equal(res.status, 200);
+    await waitFor(() => got.every((m) => m.some((t) => t.includes('hello metrics'))), 5000, 'all received');
+    const after = await scrape(port);
+    assert.equal(value(after, 'duro_deliveries_total') - value(mid, 'duro_deliveries_total'), 10);
+    assert.equal(value(after, 'duro_broadcasts_total') - value(mid, 'duro_broadcasts_total'), 1);
+    assert.ok(value(after, 'duro_net_sent_bytes_total') > value(mid, 'duro_net_sent_bytes_total'));
+
+    // a storage write: starting a countdown stores its state
+    const c0 = value(after, 'duro_storage_commits_total');
+    const t0 = value(after, 'duro_storage_transactions_total');
+    const start = await fetch(`${duro.url}/_objects/COUNTDOWN_TIMER/global/start`, { method: 'POST' });
+    assert.equal(start.status, 200);
+    await waitFor(async () => {
+      const f = await scrape(port);
+      return value(f, 'duro_storage_commits_total') > c0 && value(f, 'duro_storage_transactions_total') > t0;
+    }, 5000, 'the commit counters move');
+    await fetch(`${duro.url}/_objects/COUNTDOWN_TIMER/global/stop`, { method: 'POST' });
+
+    for (const ws of sockets) { ws.close(); await closed(ws); }
+    await waitFor(async () => value(await scrape(port), 'duro_websockets_open') === 0, 5000,
+      'the socket gauge falls back to 0');
+
+    // the admin listener serves /metrics only, with GET only
+    assert.equal((await fetch(`http://127.0.0.1:${port}/api/namespaces`)).status, 404);
+    const post = await fetch(`http://127.0.0.1:${port}/metrics`, { method: 'POST' });
+    assert.equal(post.status, 405);
+    assert.equal(post.headers.get('allow'), 'GET');
+    // the public port answers none of it
+    const pub = await fetch(`${duro.url}/metrics`);
+    assert.doesNotMatch(await pub.text(), /duro_build_info/);
+  } finally {
+    await duro.stop();
+    duro.cleanup();
+  }
+});
+
+test('metrics: production needs DURO_ADMIN_TOKEN, and then the right bearer', async () => {
+  const secret = 'internal-secret-for-the-admin-test-0123456789';
+  const refused = await runDuro(['backend', '--mode', 'production', '--port', '0', '--admin-port', '0',
+    '--data', 'data'], { env: { DURO_INTERNAL_SECRET: secret, DURO_SYNC_TOKEN: 'sync-token' } });
+  // exit 1, not a hang: the backend had started already (its timers used
+  // to keep the loop of the teardown alive)
+  assert.equal(refused.code, 1);
+  assert.match(refused.stderr, /admin.*needs DURO_ADMIN_TOKEN in production/);
+
+  const token = 'admin-token-for-the-admin-test-0123456789abcdef';
+  const duro = await startDuro({ mode: 'production', args: ['--admin-port', '0'],
+    env: { DURO_INTERNAL_SECRET: secret, DURO_ADMIN_TOKEN: token, DURO_SYNC_TOKEN: 'sync-token' } });
+  try {
+    const port = await adminPort(duro);
+    const url = `http://127.0.0.1:${port}/metrics`;
+    const none = await fetch(url);
+    assert.equal(none.status, 401);
+    assert.match(none.headers.get('www-authenticate'), /^Bearer/);
+    assert.match(await none.text(), /DURO_ADMIN_TOKEN/);
+    assert.equal((await fetch(url, { headers: { Authorization: 'Bearer wrong-token' } })).status, 401);
+    assert.equal((await fetch(url, { headers: { Authorization: `Bearer ${token}x` } })).status, 401);
+    const fams = await scrape(port, { Authorization: `Bearer ${token}` });
+    assert.ok(fams.has('duro_connections_accepted_total'));
+  } finally {
+    await duro.stop();
+    duro.cleanup();
+  }
+});
+
+test('admin port: the duro.jsonc section, and a bad flag value', async () => {
+  const bad = await runDuro(['backend', '--admin-port', 'x']);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /--admin-port: 'x' is not a port number/);
+
+  // "admin": {"port": P} in duro.jsonc opens it without the flag
+  const free = await new Promise((resolve) => {
+    const srv = net.createServer().listen(0, '127.0.0.1', () => {
+      const p = srv.address().port;
+      srv.close(() => resolve(p));
+    });
+  });
+  const fromFile = await startDuro({ config: JSON.stringify({ admin: { port: free } }) });
+  try {
+    assert.equal(await adminPort(fromFile), free);
+    assert.ok((await scrape(free)).has('duro_build_info'));
+  } finally {
+    await fromFile.stop();
+    fromFile.cleanup();
+  }
+
+  // no flag, no section: no admin listener for a backend
+  const plain = await startDuro();
+  try {
+    assert.doesNotMatch(plain.log, /admin: metrics on/);
+  } finally {
+    await plain.stop();
+    plain.cleanup();
+  }
+});
