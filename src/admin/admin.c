@@ -54,17 +54,9 @@ static int path_is(const duro_http_req_t *r, const char *p) {
   return r->path_len == n && memcmp(r->path, p, n) == 0;
 }
 
-static int authorized(const duro_admin_t *a, const duro_http_req_t *req) {
-  if (!a->token) /* development and test only: loopback callers */
-    return req->conn && duro_conn_is_loopback(req->conn);
-  const duro_header_t *h = duro_http_header(req, "Authorization");
-  return h && duro_bearer_matches(h->value, h->value_len, a->token,
-                                  a->token_len);
-}
-
 static void handle(duro_http_req_t *req, void *data) {
   duro_admin_t *a = data;
-  if (!authorized(a, req)) {
+  if (!duro_bearer_allows(req, a->token, a->token_len)) {
     duro_header_t hs[1] = {
         {"WWW-Authenticate", 16, "Bearer realm=\"duro-admin\"", 25}};
     static const char msg[] =
@@ -85,11 +77,22 @@ static void handle(duro_http_req_t *req, void *data) {
     return;
   }
   duro_buf_t body = DURO_BUF_INIT;
-  duro_metrics_write(&body, a->net, a->rt);
+  duro_metrics_write(&body, a->net, a->rt, &a->loop_lag);
   duro_header_t ct[1] = {
       {"Content-Type", 12, "text/plain; version=0.0.4; charset=utf-8", 40}};
   duro_http_respond(req, 200, ct, 1, (const char *)body.data, body.len);
   duro_buf_free(&body);
+}
+
+#define LAG_PROBE_MS 100
+
+/* The probe's lateness is the loop's lag: time spent in callbacks (or
+ * kept from running) beyond what the timer asked for. */
+static void on_lag_probe(uv_timer_t *t) {
+  duro_admin_t *a = t->data;
+  uint64_t now = uv_hrtime();
+  duro_histo_add(&a->loop_lag, now > a->lag_due_ns ? now - a->lag_due_ns : 0);
+  a->lag_due_ns = now + LAG_PROBE_MS * 1000000ull;
 }
 
 static void on_accept(duro_listener_t *l, duro_conn_t *c) {
@@ -118,10 +121,22 @@ int duro_admin_start(duro_admin_t *a, duro_net_t *net, duro_runtime_t *rt,
                                a, err, errlen);
   if (rc < 0)
     return rc;
+  uv_timer_init(net->loop, &a->lag_probe);
+  a->lag_probe.data = a;
+  uv_unref((uv_handle_t *)&a->lag_probe);
+  a->lag_due_ns = uv_hrtime() + LAG_PROBE_MS * 1000000ull;
+  uv_timer_start(&a->lag_probe, on_lag_probe, LAG_PROBE_MS, LAG_PROBE_MS);
   duro_log_info("admin: metrics on http://%s:%d/metrics%s", cfg->host,
                 duro_listener_port(&a->listener),
                 a->token ? " (bearer token)" : " (loopback callers only)");
   return 0;
 }
 
-void duro_admin_stop(duro_admin_t *a) { duro_listener_stop(&a->listener); }
+void duro_admin_stop(duro_admin_t *a) {
+  duro_listener_stop(&a->listener);
+  if (a->lag_due_ns) {
+    uv_timer_stop(&a->lag_probe);
+    uv_close((uv_handle_t *)&a->lag_probe, NULL);
+    a->lag_due_ns = 0;
+  }
+}

@@ -16,6 +16,7 @@
 #define DURO_ADMIN_ADMIN_H
 
 #include "core/config.h"
+#include "core/histo.h"
 #include "core/options.h"
 #include "http/http.h"
 #include "net/conn.h"
@@ -43,6 +44,9 @@ typedef struct duro_admin {
   duro_listener_t listener;
   const char *token; /* DURO_ADMIN_TOKEN, or NULL */
   size_t token_len;
+  uv_timer_t lag_probe; /* every 100 ms: how late it fires */
+  uint64_t lag_due_ns;
+  duro_histo_t loop_lag;
 } duro_admin_t;
 
 /* Starts listening on cfg->host:port. Fails (err gets the reason) on a

@@ -21,6 +21,21 @@ static void family(duro_buf_t *b, const char *name, kind_t kind,
                   (unsigned long long)value);
 }
 
+/* One histogram family in seconds: cumulative buckets, +Inf, sum, count. */
+static void histogram(duro_buf_t *b, const char *name, const char *help,
+                      const duro_histo_t *h) {
+  duro_buf_printf(b, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
+  uint64_t cum = 0;
+  for (size_t i = 0; i < DURO_HISTO_BUCKETS; i++) {
+    cum += h->counts[i];
+    duro_buf_printf(b, "%s_bucket{le=\"%g\"} %llu\n", name,
+                    duro_histo_bounds[i], (unsigned long long)cum);
+  }
+  duro_buf_printf(b, "%s_bucket{le=\"+Inf\"} %llu\n%s_sum %.9f\n%s_count %llu\n",
+                  name, (unsigned long long)h->count, name,
+                  (double)h->sum_ns / 1e9, name, (unsigned long long)h->count);
+}
+
 /* Resident set size from /proc/self/statm (its second field, in pages);
  * 0 if unreadable. */
 static uint64_t rss_bytes(void) {
@@ -57,7 +72,7 @@ static uint64_t open_fds(void) {
 }
 
 void duro_metrics_write(duro_buf_t *b, const duro_net_t *net,
-                        const duro_runtime_t *rt) {
+                        const duro_runtime_t *rt, const duro_histo_t *loop_lag) {
   duro_buf_printf(b,
                   "# HELP duro_build_info The running duro's version.\n"
                   "# TYPE duro_build_info gauge\n"
@@ -67,6 +82,9 @@ void duro_metrics_write(duro_buf_t *b, const duro_net_t *net,
          "Resident memory of the process.", rss_bytes());
   family(b, "duro_process_open_fds", GAUGE, "Open file descriptors.",
          open_fds());
+  if (loop_lag)
+    histogram(b, "duro_event_loop_lag_seconds",
+              "How late a 100 ms timer fires: the loop's lag.", loop_lag);
 
   /* the network (net/conn.h) */
   family(b, "duro_connections_open", GAUGE,
@@ -110,6 +128,12 @@ void duro_metrics_write(duro_buf_t *b, const duro_net_t *net,
          st.events);
   family(b, "duro_object_evictions_total", COUNTER,
          "Idle instances evicted from memory.", st.evictions);
+  family(b, "duro_object_activations_total", COUNTER,
+         "Instances created in memory (first use, or after an eviction).",
+         st.activations);
+  family(b, "duro_object_handler_errors_total", COUNTER,
+         "Events whose handler failed (the instance is reset).",
+         st.handler_errors);
   family(b, "duro_broadcasts_total", COUNTER,
          "Broadcasts released to an object's sockets.", st.broadcasts);
   family(b, "duro_deliveries_total", COUNTER,
@@ -117,8 +141,21 @@ void duro_metrics_write(duro_buf_t *b, const duro_net_t *net,
          st.deliveries);
   family(b, "duro_alarms_pending", GAUGE, "Alarms set and not yet fired.",
          st.pending_alarms);
+  family(b, "duro_alarms_fired_total", COUNTER, "Alarm handlers run.",
+         st.alarms_fired);
+  family(b, "duro_alarms_retried_total", COUNTER,
+         "Failed alarms queued again with backoff.", st.alarms_retried);
+  family(b, "duro_alarms_dropped_total", COUNTER,
+         "Alarms dropped after alarm_max_retries failures.",
+         st.alarms_dropped);
   family(b, "duro_storage_commits_total", COUNTER,
          "Event write batches committed by objects.", st.commits);
+  family(b, "duro_storage_commit_failures_total", COUNTER,
+         "Commits that failed (their held output is dropped).",
+         st.commit_failures);
+  histogram(b, "duro_storage_commit_duration_seconds",
+            "From an event's commit to its writes being durable.",
+            &st.commit_latency);
   family(b, "duro_storage_load_failures_total", COUNTER,
          "Storage loads that failed (each is retried).", st.load_failures);
   uint64_t transactions = 0, batches = 0;

@@ -10,12 +10,13 @@
 #define DURO_ADMIN_METRICS_H
 
 #include "core/buf.h"
+#include "core/histo.h"
 #include "net/conn.h"
 #include "objects/runtime.h"
 
 /* Appends every family to b. rt may be NULL (no runtime in this process:
- * its families are left out). */
+ * its families are left out), and loop_lag too (no lag probe). */
 void duro_metrics_write(duro_buf_t *b, const duro_net_t *net,
-                        const duro_runtime_t *rt);
+                        const duro_runtime_t *rt, const duro_histo_t *loop_lag);
 
 #endif

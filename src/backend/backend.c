@@ -54,19 +54,9 @@ long duro_url_decode(const char *src, size_t len, char *dst) {
 
 #define DURO_OBJECT_NAME_MAX 512
 
-static int authorized(duro_backend_t *b, const duro_http_req_t *req) {
-  if (!b->secret) {
-    /* No secret (development/test only): loopback callers only. */
-    return req->conn && duro_conn_is_loopback(req->conn);
-  }
-  const duro_header_t *h = duro_http_header(req, "Authorization");
-  return h && duro_bearer_matches(h->value, h->value_len, b->secret,
-                                  b->secret_len);
-}
-
 /* /_objects/<BINDING>/<name>[/<path>] */
 static void route_objects(duro_backend_t *b, duro_http_req_t *req) {
-  if (!authorized(b, req)) {
+  if (!duro_bearer_allows(req, b->secret, b->secret_len)) {
     duro_header_t hs[2] = {
         {"Content-Type", 12, "text/plain;charset=UTF-8", 24},
         {"WWW-Authenticate", 16, "Bearer realm=\"duro\"", 19},

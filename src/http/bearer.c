@@ -7,6 +7,8 @@
 #include "core/alloc.h"
 #include "core/err.h"
 #include "core/str.h"
+#include "http/http.h"
+#include "net/conn.h"
 
 int duro_bearer_check(const char *var, const char *secret, char *err,
                       size_t errlen) {
@@ -46,4 +48,12 @@ int duro_bearer_matches(const char *value, size_t len, const char *secret,
   if (!ok)
     given = secret;
   return (CRYPTO_memcmp(given, secret, secret_len) == 0) & ok;
+}
+
+int duro_bearer_allows(const duro_http_req_t *req, const char *secret,
+                       size_t secret_len) {
+  if (!secret)
+    return req->conn && duro_conn_is_loopback(req->conn);
+  const duro_header_t *h = duro_http_header(req, "Authorization");
+  return h && duro_bearer_matches(h->value, h->value_len, secret, secret_len);
 }

@@ -31,4 +31,11 @@ char *duro_bearer_header(const char *secret);
 int duro_bearer_matches(const char *value, size_t len, const char *secret,
                         size_t secret_len);
 
+/* Whether req may pass a door kept by secret: with a secret (secret_len
+ * bytes), its Authorization header must carry it; without one (NULL: only
+ * development and test start so), only loopback callers may. */
+struct duro_http_req;
+int duro_bearer_allows(const struct duro_http_req *req, const char *secret,
+                       size_t secret_len);
+
 #endif

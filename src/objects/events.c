@@ -256,6 +256,7 @@ static void on_commit(int status, void *data);
 typedef struct commit_ctx {
   duro_object_t *o;
   uint64_t seq;
+  uint64_t submitted_ns; /* uv_hrtime, for the latency histogram */
 } commit_ctx_t;
 
 static void discard_event(duro_object_t *o) {
@@ -270,6 +271,7 @@ static void discard_event(duro_object_t *o) {
 static void end_event(duro_object_t *o, int rc) {
   o->in_event = 0;
   if (rc < 0) {
+    o->rt->handler_errors++;
     discard_event(o);
     release(o);
     reset_object(o);
@@ -280,6 +282,7 @@ static void end_event(duro_object_t *o, int rc) {
     commit_ctx_t *cc = duro_malloc(sizeof(*cc));
     cc->o = o;
     cc->seq = tag = ++o->submitted;
+    cc->submitted_ns = uv_hrtime();
     duro_store_commit(o->rt->store, o->batch, on_commit, cc);
     o->rt->commits++;
   } else if (o->batch) {
@@ -298,8 +301,12 @@ static void on_commit(int status, void *data) {
   commit_ctx_t *cc = data;
   duro_object_t *o = cc->o;
   uint64_t seq = cc->seq;
+  uint64_t submitted_ns = cc->submitted_ns;
   duro_free(cc);
+  if (status == 0)
+    duro_histo_add(&o->rt->commit_latency, uv_hrtime() - submitted_ns);
   if (status < 0) {
+    o->rt->commit_failures++;
     duro_log_error("object %s(%s): commit failed: %s; its output is dropped",
                    o->ns->name, o->name ? o->name : o->id,
                    duro_strerror(status));
@@ -430,14 +437,17 @@ static void run_event(duro_object_t *o, obj_event_t *ev) {
     }
     /* The alarm is consumed by running; the handler may set it again. */
     duro__alarm_delete(o, a->name);
-    if (rc >= 0 && cls->alarm)
+    if (rc >= 0 && cls->alarm) {
+      o->rt->alarms_fired++;
       rc = cls->alarm(o, o->state, a->name);
+    }
     a->running = 0;
     if (rc < 0) {
       discard_event(o);
       a->attempts++;
       unsigned max = o->rt->cfg->limits.alarm_max_retries;
       if (a->attempts <= max) {
+        o->rt->alarms_retried++;
         duro__alarm_requeue(
             o->rt, a,
             duro_now_ms() + (ALARM_RETRY_BASE_MS
@@ -447,6 +457,7 @@ static void run_event(duro_object_t *o, obj_event_t *ev) {
                       a->attempts, max);
         duro__alarms_arm(o->rt);
       } else {
+        o->rt->alarms_dropped++;
         duro_log_error("object %s(%s): alarm '%s' failed %u times; dropped",
                        o->ns->name, o->name ? o->name : o->id, a->name,
                        a->attempts);

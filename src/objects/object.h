@@ -39,6 +39,7 @@
 
 #include <stdint.h>
 
+#include "core/histo.h"
 #include "core/list.h"
 #include "objects/kvmap.h"
 #include "objects/runtime.h"
@@ -245,6 +246,9 @@ struct duro_runtime {
   void *shutdown_data;
   uint64_t events, commits, evictions, load_failures;
   uint64_t broadcasts, deliveries; /* released by the gate */
+  uint64_t activations, handler_errors, commit_failures;
+  uint64_t alarms_fired, alarms_retried, alarms_dropped;
+  duro_histo_t commit_latency; /* commit submitted to durable */
   struct {
     const void *key;
     void *value;

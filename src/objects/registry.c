@@ -219,6 +219,7 @@ duro_object_t *duro__object_new(duro_runtime_t *rt, ns_t *ns, const char *id,
   o->hash_next = rt->buckets[b];
   rt->buckets[b] = o;
   rt->nobjects++;
+  rt->activations++;
   duro_list_insert_tail(&rt->objects, &o->node);
   return o;
 }

@@ -267,4 +267,11 @@ void duro_runtime_stats(const duro_runtime_t *rt, duro_runtime_stats_t *out) {
   out->load_failures = rt->load_failures;
   out->broadcasts = rt->broadcasts;
   out->deliveries = rt->deliveries;
+  out->activations = rt->activations;
+  out->handler_errors = rt->handler_errors;
+  out->commit_failures = rt->commit_failures;
+  out->alarms_fired = rt->alarms_fired;
+  out->alarms_retried = rt->alarms_retried;
+  out->alarms_dropped = rt->alarms_dropped;
+  out->commit_latency = rt->commit_latency;
 }

@@ -13,6 +13,7 @@
 #include <uv.h>
 
 #include "core/config.h"
+#include "core/histo.h"
 #include "duro.h"
 #include "http/http.h"
 #include "store/store.h"
@@ -123,6 +124,11 @@ typedef struct duro_runtime_stats {
   uint64_t load_failures; /* storage loads that failed (each is retried) */
   uint64_t broadcasts;    /* broadcasts released to an object's sockets */
   uint64_t deliveries;    /* ... their messages queued, one per recipient */
+  uint64_t activations;   /* instances created in memory */
+  uint64_t handler_errors; /* events whose handler failed */
+  uint64_t commit_failures;
+  uint64_t alarms_fired, alarms_retried, alarms_dropped;
+  duro_histo_t commit_latency; /* a commit from submission to durable */
 } duro_runtime_stats_t;
 void duro_runtime_stats(const duro_runtime_t *rt, duro_runtime_stats_t *out);
 

@@ -28,14 +28,29 @@ function parseProm(text) {
       f.type = m[2];
       continue;
     }
-    m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})? (-?[0-9.e+]+|NaN|\+Inf|-Inf)$/.exec(line);
+    m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})? (-?[0-9.e+-]+|NaN|\+Inf|-Inf)$/.exec(line);
     if (!m) throw new Error(`malformed line: ${line}`);
-    const f = families.get(m[1]);
+    let name = m[1], f = families.get(name);
+    const h = /^(.*)_(bucket|sum|count)$/.exec(name);
+    if (!f && h && families.get(h[1])?.type === 'histogram') f = families.get(h[1]);
     if (!f || !f.type) throw new Error(`sample without HELP and TYPE: ${line}`);
-    const key = m[1] + (m[2] || '');
+    const key = name + (m[2] || '');
     if (series.has(key)) throw new Error(`duplicate series ${key}`);
     series.add(key);
-    f.samples.set(m[2] || '', Number(m[3]));
+    f.samples.set(f.type === 'histogram' ? name.slice(name.lastIndexOf('_')) + (m[2] || '') : m[2] || '',
+      Number(m[3]));
+  }
+  // histograms: cumulative buckets ending in +Inf, which equals _count
+  for (const [name, f] of families) {
+    if (f.type !== 'histogram') continue;
+    let last = -1;
+    for (const [k, v] of f.samples) {
+      if (!k.startsWith('_bucket')) continue;
+      if (v < last) throw new Error(`${name}: buckets not cumulative`);
+      last = v;
+    }
+    if (f.samples.get('_bucket{le="+Inf"}') !== f.samples.get('_count'))
+      throw new Error(`${name}: +Inf bucket differs from _count`);
   }
   for (const [name, f] of families) {
     if (!f.type) throw new Error(`no TYPE for ${name}`);
@@ -102,10 +117,15 @@ test('metrics: families well formed, sockets, deliveries and commits move', asyn
     const t0 = value(after, 'duro_storage_transactions_total');
     const start = await fetch(`${duro.url}/_objects/COUNTDOWN_TIMER/global/start`, { method: 'POST' });
     assert.equal(start.status, 200);
+    const h0 = value(after, 'duro_storage_commit_duration_seconds', '_count');
     await waitFor(async () => {
       const f = await scrape(port);
-      return value(f, 'duro_storage_commits_total') > c0 && value(f, 'duro_storage_transactions_total') > t0;
-    }, 5000, 'the commit counters move');
+      return value(f, 'duro_storage_commits_total') > c0 && value(f, 'duro_storage_transactions_total') > t0 &&
+        value(f, 'duro_storage_commit_duration_seconds', '_count') > h0;
+    }, 5000, 'the commit counters and histogram move');
+    const lag = await scrape(port);
+    assert.ok(value(lag, 'duro_event_loop_lag_seconds', '_count') > 0, 'the lag probe ran');
+    assert.ok(value(lag, 'duro_object_activations_total') >= 2, 'coordinator and countdown activated');
     await fetch(`${duro.url}/_objects/COUNTDOWN_TIMER/global/stop`, { method: 'POST' });
 
     for (const ws of sockets) { ws.close(); await closed(ws); }

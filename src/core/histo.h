@@ -1,0 +1,26 @@
+/*
+ * histo.h: a latency histogram with fixed bucket bounds, for metrics.
+ * Adding a sample is a few compares and two increments: no lock, no
+ * allocation (one loop thread writes it; readers run on the same loop).
+ */
+#ifndef DURO_CORE_HISTO_H
+#define DURO_CORE_HISTO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Upper bounds in seconds, ascending: 0.5 ms to 5 s, then +Inf. */
+#define DURO_HISTO_BUCKETS 13
+extern const double duro_histo_bounds[DURO_HISTO_BUCKETS];
+
+typedef struct duro_histo {
+  uint64_t counts[DURO_HISTO_BUCKETS + 1]; /* per bucket, not cumulative;
+                                               the last is +Inf */
+  uint64_t count;
+  uint64_t sum_ns;
+} duro_histo_t;
+
+/* Records one sample of ns nanoseconds. */
+void duro_histo_add(duro_histo_t *h, uint64_t ns);
+
+#endif
