@@ -393,6 +393,7 @@ int main(int argc, char **argv) {
     return 2;
   }
   duro_log_level = app.cfg.log_level;
+  duro_log_json = app.cfg.log_json;
   app.loop = uv_default_loop();
   int code = run(&app);
   teardown(&app);

@@ -46,6 +46,7 @@ typedef enum {
   F_CONFIG,
   F_MODE,
   F_LOG_LEVEL,
+  F_LOG_FORMAT,
   F_HELP,
   F_VERSION,
 } flag_id_t;
@@ -79,6 +80,9 @@ static const flag_t flags[] = {
      "else production)"},
     {"log-level", "LEVEL", F_LOG_LEVEL, DURO_ROLE_ALL,
      "error, warn, info or debug (default info)"},
+    {"log-format", "FORMAT", F_LOG_FORMAT, DURO_ROLE_ALL,
+     "text or json (one object per line: time, level, msg and fields; "
+     "default text)"},
     {"help", NULL, F_HELP, DURO_ROLE_ALL, "print this help and exit"},
     {"version", NULL, F_VERSION, DURO_ROLE_ALL, "print the version and exit"},
 };
@@ -87,6 +91,7 @@ static const flag_t flags[] = {
 
 static const char *const mode_names[] = {"development", "test", "production"};
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
+static const char *const format_names[] = {"text", "json"};
 
 static int lookup(const char *const *names, size_t n, const char *s) {
   for (size_t i = 0; i < n; i++)
@@ -220,6 +225,12 @@ static int apply_flag(duro_cmdline_t *cl, const flag_t *f, const char *v,
                   "info or debug)",
                   v);
     return 0;
+  case F_LOG_FORMAT:
+    if ((cl->log_format = lookup(format_names, 2, v)) < 0)
+      return fail(err, errlen,
+                  "duro: unknown log format '%.32s' (expected text or json)",
+                  v);
+    return 0;
   case F_HELP:
     cl->help = 1;
     cl->help_role = cl->role;
@@ -234,7 +245,7 @@ static int apply_flag(duro_cmdline_t *cl, const flag_t *f, const char *v,
 int duro_cmdline_parse(duro_cmdline_t *cl, int argc, char **argv, char *err,
                        size_t errlen) {
   memset(cl, 0, sizeof(*cl));
-  cl->mode = cl->log_level = -1;
+  cl->mode = cl->log_level = cl->log_format = -1;
   cl->port = cl->frontend_port = cl->admin_port = -1;
   for (int i = 1; i < argc && !cl->help && !cl->version; i++) {
     const char *a = argv[i];

@@ -34,6 +34,7 @@ typedef struct duro_cmdline {
   /* Borrowed from argv; NULL when not given. */
   const char *backend, *host, *data, *config;
   int mode, log_level;   /* DURO_MODE_*, DURO_LOG_*; -1: not given */
+  int log_format;        /* 0 text, 1 json; -1: not given */
   unsigned seen;         /* bit i: flag row i was given */
   int help;              /* 1: print the help (help_role: for a role) */
   const char *help_role; /* the role given before --help, or NULL */

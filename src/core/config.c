@@ -310,6 +310,7 @@ int duro_config_load_schema(duro_config_t *cfg,
   c.role = duro_strdup(cli.role);
   c.name = duro_strdup("duro");
   c.log_level = cli.log_level >= 0 ? cli.log_level : DURO_LOG_INFO;
+  c.log_json = cli.log_format == 1;
   duro_limits_defaults(&c.limits);
   for (size_t i = 0; schema && schema->sections && schema->sections[i]; i++)
     duro_config_add_section(&c, schema->sections[i]);

@@ -116,6 +116,7 @@ typedef struct duro_config {
   char *config_path;   /* the path actually read, or NULL when defaults */
   char *name;          /* config "name", default "duro" */
   int log_level;       /* DURO_LOG_* from core/log.h, default info */
+  int log_json;        /* --log-format json */
   duro_var_t *vars;    /* merged vars, in first-seen order, keys unique */
   size_t nvars;
   duro_binding_t *bindings;

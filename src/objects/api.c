@@ -40,8 +40,8 @@ void duro_log(const duro_object_t *o, int level, const char *fmt, ...) {
   if (duro_vfmt(msg, sizeof(msg), fmt, ap) == DURO_EINVAL)
     msg[0] = '\0';
   va_end(ap);
-  duro_log_write(level, "object %s(%s): %s", o->ns->name,
-                 o->name ? o->name : o->id, msg);
+  duro_log_fields_t f = {.ns = o->ns->name, .object = o->name ? o->name : o->id};
+  duro_log_fields_write(level, &f, "%s", msg);
 }
 
 /* ---- requests ------------------------------------------------------------------ */

@@ -50,6 +50,11 @@
 #include "objects/gate.h"
 #include "objects/registry.h"
 
+/* The log fields naming object o (core/log.h). */
+#define OBJ_FIELDS(o)                                                          \
+  (&(duro_log_fields_t){.ns = (o)->ns->name,                                   \
+                        .object = (o)->name ? (o)->name : (o)->id})
+
 #define ALARM_RETRY_BASE_MS 1000
 #define LOAD_RETRY_FIRST_MS 100
 #define LOAD_RETRY_MAX_MS 5000
@@ -203,8 +208,8 @@ static void on_kv_loaded(int status, duro_kv_t *kv, size_t n, void *data) {
 static void reset_object(duro_object_t *o) {
   if (o->phase == OBJ_LOADING && (o->reset_pending || o->load_in_flight))
     return; /* already torn down; the load to come reads what is durable */
-  duro_log_warn("object %s(%s): resetting after a failed event",
-                o->ns->name, o->name ? o->name : o->id);
+  duro_log_with(DURO_LOG_WARN, OBJ_FIELDS(o),
+                "resetting after a failed event");
   if (o->ns->cls->teardown)
     o->ns->cls->teardown(o, o->state);
   memset(o->state, 0, o->ns->cls->state_size);
@@ -307,9 +312,9 @@ static void on_commit(int status, void *data) {
     duro_histo_add(&o->rt->commit_latency, uv_hrtime() - submitted_ns);
   if (status < 0) {
     o->rt->commit_failures++;
-    duro_log_error("object %s(%s): commit failed: %s; its output is dropped",
-                   o->ns->name, o->name ? o->name : o->id,
-                   duro_strerror(status));
+    duro_log_with(DURO_LOG_ERROR, OBJ_FIELDS(o),
+                  "commit failed: %s; its output is dropped",
+                  duro_strerror(status));
     /* Drop every held output that waited for this commit or a later one. */
     duro__gate_drop_tagged(o, seq);
     kick(o->rt);
@@ -363,8 +368,8 @@ static void run_event(duro_object_t *o, obj_event_t *ev) {
   if (!o->inited) {
     o->inited = 1;
     if (cls->init && (rc = cls->init(o, o->state)) < 0)
-      duro_log_error("object %s(%s): init failed: %s", o->ns->name,
-                     o->name ? o->name : o->id, duro_strerror(rc));
+      duro_log_with(DURO_LOG_ERROR, OBJ_FIELDS(o), "init failed: %s",
+                    duro_strerror(rc));
   }
   switch (ev->kind) {
   case EV_FETCH: {
@@ -452,15 +457,15 @@ static void run_event(duro_object_t *o, obj_event_t *ev) {
             o->rt, a,
             duro_now_ms() + (ALARM_RETRY_BASE_MS
                              << (a->attempts < 16 ? a->attempts - 1 : 15)));
-        duro_log_warn("object %s(%s): alarm '%s' failed, retry %u of %u",
-                      o->ns->name, o->name ? o->name : o->id, a->name,
+        duro_log_with(DURO_LOG_WARN, OBJ_FIELDS(o),
+                      "alarm '%s' failed, retry %u of %u", a->name,
                       a->attempts, max);
         duro__alarms_arm(o->rt);
       } else {
         o->rt->alarms_dropped++;
-        duro_log_error("object %s(%s): alarm '%s' failed %u times; dropped",
-                       o->ns->name, o->name ? o->name : o->id, a->name,
-                       a->attempts);
+        duro_log_with(DURO_LOG_ERROR, OBJ_FIELDS(o),
+                      "alarm '%s' failed %u times; dropped", a->name,
+                      a->attempts);
         end_event(o, rc);
         begin_event(o);
         duro__alarm_delete(o, a->name);

@@ -106,10 +106,10 @@ static void rate_limited(duro_conn_t *c, ws_state_t *w) {
   if (!last_warn_ms || now - last_warn_ms >= 1000) {
     char peer[64];
     duro_conn_peer(c, peer, sizeof(peer));
-    duro_log_warn("conn %llu %s: WebSocket over the per-client message rate: "
+    duro_log_with(DURO_LOG_WARN, &(duro_log_fields_t){.remote = peer},
+                  "conn %llu: WebSocket over the per-client message rate: "
                   "closing with 1008 (%llu such closes in the last second)",
-                  (unsigned long long)c->id, peer,
-                  (unsigned long long)unreported);
+                  (unsigned long long)c->id, (unsigned long long)unreported);
     last_warn_ms = now;
     unreported = 0;
   }
@@ -216,8 +216,9 @@ static void ws_on_overflow(duro_conn_t *c) {
   static const char reason[] = "slow reader: send queue full";
   char peer[64];
   duro_conn_peer(c, peer, sizeof(peer));
-  duro_log_warn("conn %llu %s: closing slow WebSocket reader",
-                (unsigned long long)c->id, peer);
+  duro_log_with(DURO_LOG_WARN, &(duro_log_fields_t){.remote = peer},
+                "conn %llu: closing slow WebSocket reader",
+                (unsigned long long)c->id);
   remember_close(w, DURO_WS_CLOSE_POLICY, reason, sizeof(reason) - 1);
   drop_pong(w);
   duro_conn_drop_queue(c);
