@@ -1,6 +1,7 @@
 /*
  * admin.c: see admin.h. Routes:
  *   GET /metrics   Prometheus text format 0.0.4 (admin/metrics.h)
+ *   /api/...       the JSON API (admin/api.h)
  *   anything else  404 (405 for /metrics with another method than GET)
  */
 #include "admin/admin.h"
@@ -8,6 +9,7 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "admin/api.h"
 #include "admin/metrics.h"
 #include "core/buf.h"
 #include "core/err.h"
@@ -65,9 +67,14 @@ static void handle(duro_http_req_t *req, void *data) {
     duro_http_respond(req, 401, hs, 1, msg, sizeof(msg) - 1);
     return;
   }
+  if (req->path_len > 5 && memcmp(req->path, "/api/", 5) == 0) {
+    duro_admin_api(a->rt, req);
+    return;
+  }
   if (!path_is(req, "/metrics")) {
     duro_http_respond_text(req, 404, NULL,
-                           "Not Found: the admin listener serves /metrics\n");
+                           "Not Found: the admin listener serves /metrics "
+                           "and /api/\n");
     return;
   }
   if (strcmp(req->method, "GET") != 0) {

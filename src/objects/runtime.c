@@ -16,6 +16,7 @@
  */
 #include "objects/object.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/alloc.h"
@@ -274,4 +275,60 @@ void duro_runtime_stats(const duro_runtime_t *rt, duro_runtime_stats_t *out) {
   out->alarms_retried = rt->alarms_retried;
   out->alarms_dropped = rt->alarms_dropped;
   out->commit_latency = rt->commit_latency;
+}
+
+size_t duro_runtime_namespaces(const duro_runtime_t *rt, duro_ns_info_t *out,
+                               size_t cap) {
+  for (size_t i = 0; i < rt->nns && i < cap; i++) {
+    memset(&out[i], 0, sizeof(out[i]));
+    out[i].binding = rt->ns[i].name;
+    out[i].class_name = rt->ns[i].cls->name;
+  }
+  const duro_list_t *head = &rt->objects;
+  for (const duro_list_t *it = head->next; it != head; it = it->next) {
+    const duro_object_t *o = DURO_CONTAINER_OF(it, duro_object_t, node);
+    size_t i = (size_t)(o->ns - rt->ns);
+    if (i < rt->nns && i < cap) {
+      out[i].active++;
+      out[i].sockets += o->nsockets;
+    }
+  }
+  return rt->nns;
+}
+
+static int by_id(const void *a, const void *b) {
+  return strcmp(((const duro_active_info_t *)a)->id,
+                ((const duro_active_info_t *)b)->id);
+}
+
+size_t duro_runtime_active_objects(const duro_runtime_t *rt,
+                                   const char *binding, const char *after,
+                                   duro_active_info_t *out, size_t cap) {
+  /* Keep the cap smallest ids above after: collect, sort, cut. The
+   * candidates are bounded by the instances in memory. */
+  size_t n = 0, room = 0;
+  duro_active_info_t *all = NULL;
+  const duro_list_t *head = &rt->objects;
+  for (const duro_list_t *it = head->next; it != head; it = it->next) {
+    const duro_object_t *o = DURO_CONTAINER_OF(it, duro_object_t, node);
+    if (strcmp(o->ns->name, binding) != 0 ||
+        (after && strcmp(o->id, after) <= 0))
+      continue;
+    if (n == room) {
+      room = room ? room * 2 : 64;
+      all = duro_realloc(all, room * sizeof(*all));
+    }
+    memcpy(all[n].id, o->id, sizeof(all[n].id));
+    all[n].name = o->name;
+    all[n].sockets = o->nsockets;
+    n++;
+  }
+  if (n > 1)
+    qsort(all, n, sizeof(*all), by_id);
+  if (n > cap)
+    n = cap;
+  if (n)
+    memcpy(out, all, n * sizeof(*all));
+  duro_free(all);
+  return n;
 }

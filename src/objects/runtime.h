@@ -132,4 +132,29 @@ typedef struct duro_runtime_stats {
 } duro_runtime_stats_t;
 void duro_runtime_stats(const duro_runtime_t *rt, duro_runtime_stats_t *out);
 
+/* For inspection (the admin API): a namespace with its instances in
+ * memory. Strings are borrowed from the runtime. */
+typedef struct duro_ns_info {
+  const char *binding;
+  const char *class_name;
+  size_t active;  /* instances in memory */
+  size_t sockets; /* their open WebSockets */
+} duro_ns_info_t;
+/* Fills up to cap entries in binding order; returns how many there are. */
+size_t duro_runtime_namespaces(const duro_runtime_t *rt, duro_ns_info_t *out,
+                               size_t cap);
+
+/* An instance in memory. */
+typedef struct duro_active_info {
+  char id[65];
+  const char *name; /* borrowed; NULL: created from an id */
+  size_t sockets;
+} duro_active_info_t;
+/* The instances in memory of namespace binding whose id sorts after after
+ * (NULL or "": from the first), ascending, at most cap; returns how many
+ * were written. */
+size_t duro_runtime_active_objects(const duro_runtime_t *rt,
+                                   const char *binding, const char *after,
+                                   duro_active_info_t *out, size_t cap);
+
 #endif

@@ -5,7 +5,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { startDuro, runDuro, openWs, waitFor, closed } from './lib/duro.mjs';
+import { DURO_BIN, startDuro, runDuro, openWs, waitFor, closed } from './lib/duro.mjs';
+import path from 'node:path';
 
 // Parses the text format: families with HELP and TYPE, and samples.
 // Throws on a sample without its family's TYPE, a duplicate series, a
@@ -132,8 +133,8 @@ test('metrics: families well formed, sockets, deliveries and commits move', asyn
     await waitFor(async () => value(await scrape(port), 'duro_websockets_open') === 0, 5000,
       'the socket gauge falls back to 0');
 
-    // the admin listener serves /metrics only, with GET only
-    assert.equal((await fetch(`http://127.0.0.1:${port}/api/namespaces`)).status, 404);
+    // the admin listener serves /metrics and /api/ only, with GET only
+    assert.equal((await fetch(`http://127.0.0.1:${port}/other`)).status, 404);
     const post = await fetch(`http://127.0.0.1:${port}/metrics`, { method: 'POST' });
     assert.equal(post.status, 405);
     assert.equal(post.headers.get('allow'), 'GET');
@@ -203,5 +204,130 @@ test('admin port: the duro.jsonc section, and a bad flag value', async () => {
   } finally {
     await plain.stop();
     plain.cleanup();
+  }
+});
+
+// ---- the JSON API ------------------------------------------------------
+
+async function api(port, p, headers = {}) {
+  const res = await fetch(`http://127.0.0.1:${port}${p}`, { headers });
+  return { status: res.status, body: await res.json() };
+}
+
+test('api: namespaces with their classes and counts; a countdown\'s object with its keys and alarm', async () => {
+  const duro = await startDuro({ args: ['--admin-port', '0'] });
+  try {
+    const port = await adminPort(duro);
+    const sockets = [];
+    for (let i = 0; i < 3; i++) sockets.push(await openWs(`${duro.ws}/ws/connect`));
+    const start = await fetch(`${duro.url}/_objects/COUNTDOWN_TIMER/global/start`, { method: 'POST' });
+    assert.equal(start.status, 200);
+    const ns = await waitFor(async () => {
+      const r = await api(port, '/api/namespaces');
+      const c = r.body.namespaces.find((n) => n.binding === 'MESSAGE_COORDINATOR');
+      return c && c.sockets === 3 ? r : null;
+    }, 5000, 'the coordinator\'s 3 sockets');
+    assert.equal(ns.status, 200);
+    const byName = Object.fromEntries(ns.body.namespaces.map((n) => [n.binding, n]));
+    assert.equal(byName.MESSAGE_COORDINATOR.class, 'MessageCoordinator');
+    assert.equal(byName.COUNTDOWN_TIMER.class, 'CountdownTimer');
+    assert.equal(byName.COUNTDOWN_TIMER.active, 1);
+
+    const mc = await api(port, '/api/namespaces/MESSAGE_COORDINATOR/objects');
+    assert.equal(mc.status, 200);
+    const g = mc.body.objects.find((o) => o.name === 'global');
+    assert.ok(g, JSON.stringify(mc.body));
+    assert.equal(g.active, true);
+    assert.equal(g.sockets, 3);
+    assert.match(g.id, /^[0-9a-f]{64}$/);
+
+    const cd = await waitFor(async () => {
+      const r = await api(port, '/api/namespaces/COUNTDOWN_TIMER/objects');
+      const o = r.body.objects.find((x) => x.name === 'global');
+      return o && o.keys > 0 && o.next_alarm_ms !== null ? o : null;
+    }, 5000, 'the countdown\'s storage keys and alarm');
+    assert.ok(cd.bytes > 0);
+    assert.ok(cd.next_alarm_ms > Date.now() - 60000);
+    await fetch(`${duro.url}/_objects/COUNTDOWN_TIMER/global/stop`, { method: 'POST' });
+    for (const ws of sockets) { ws.close(); await closed(ws); }
+
+    // bad input: a 4xx with a reason
+    const unknown = await api(port, '/api/namespaces/NOPE/objects');
+    assert.equal(unknown.status, 404);
+    assert.match(unknown.body.error, /unknown namespace/);
+    for (const q of ['limit=0', 'limit=1001', 'limit=x']) {
+      const r = await api(port, `/api/namespaces/COUNTDOWN_TIMER/objects?${q}`);
+      assert.equal(r.status, 400, q);
+      assert.match(r.body.error, /limit must be a number from 1 to 1000/);
+    }
+    const badCursor = await api(port, '/api/namespaces/COUNTDOWN_TIMER/objects?cursor=ABC');
+    assert.equal(badCursor.status, 400);
+    assert.match(badCursor.body.error, /cursor must be an object id/);
+    assert.equal((await api(port, '/api/nope')).status, 404);
+    const post = await fetch(`http://127.0.0.1:${port}/api/namespaces`, { method: 'POST' });
+    assert.equal(post.status, 405);
+  } finally {
+    await duro.stop();
+    duro.cleanup();
+  }
+});
+
+test('api: paging past 1,000 objects, in storage and only in memory alike', async () => {
+  const FLAKY = path.join(path.dirname(DURO_BIN), 'tests/fixtures/libflaky.so');
+  const duro = await startDuro({
+    args: ['--admin-port', '0'],
+    config: JSON.stringify({
+      classes: [{ class_name: 'Flaky', library: FLAKY }],
+      durable_objects: { bindings: [{ name: 'FLAKY', class_name: 'Flaky' }] },
+      duro: { object_idle_ms: 500 },
+    }),
+  });
+  try {
+    const port = await adminPort(duro);
+    // 1,050 objects that write (and are evicted: storage only), 5 that
+    // only answer (memory only while they last)
+    const names = Array.from({ length: 1050 }, (_, i) => `o${i}`);
+    for (let i = 0; i < names.length; i += 50)
+      await Promise.all(names.slice(i, i + 50).map(async (n) => {
+        const r = await fetch(`${duro.url}/_objects/FLAKY/${n}/put`, { method: 'POST', body: 'v' });
+        assert.equal(r.status, 200);
+        await r.arrayBuffer();
+      }));
+    await waitFor(async () => (await api(port, '/api/namespaces')).body.namespaces
+      .find((n) => n.binding === 'FLAKY').active === 0, 10000, 'the instances evicted');
+    const memOnly = ['m0', 'm1', 'm2', 'm3', 'm4'];
+    for (const n of memOnly) {
+      const r = await fetch(`${duro.url}/_objects/FLAKY/${n}/state`);
+      assert.equal(r.status, 200);
+      await r.arrayBuffer();
+    }
+    const seen = [];
+    let cursor = null, pages = 0;
+    do {
+      const r = await api(port, `/api/namespaces/FLAKY/objects?limit=400${cursor ? `&cursor=${cursor}` : ''}`);
+      assert.equal(r.status, 200);
+      assert.ok(r.body.objects.length <= 400);
+      seen.push(...r.body.objects);
+      cursor = r.body.cursor;
+      pages++;
+    } while (cursor && pages < 10);
+    const ids = seen.map((o) => o.id);
+    assert.deepEqual(ids, [...ids].sort(), 'ascending ids');
+    assert.equal(new Set(ids).size, ids.length, 'no object twice');
+    const got = new Set(seen.map((o) => o.name));
+    for (const n of names) assert.ok(got.has(n), `${n} listed`);
+    const stored = seen.find((o) => o.name === 'o7');
+    assert.equal(stored.active, false);
+    assert.equal(stored.keys, 1);
+    // the memory-only ones, if still in memory, are listed as active
+    for (const o of seen.filter((x) => memOnly.includes(x.name))) {
+      assert.equal(o.active, true);
+      assert.equal(o.keys, 0);
+    }
+    assert.ok(seen.length >= 1050 && seen.length <= 1055, String(seen.length));
+    assert.ok(pages >= 3);
+  } finally {
+    await duro.stop();
+    duro.cleanup();
   }
 });

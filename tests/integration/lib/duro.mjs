@@ -172,11 +172,13 @@ export function openWs(url, opts = {}) {
   });
 }
 
-// Waits until pred() is true, polling every 10 ms, or throws after ms.
+// Polls pred every 10 ms until it returns something truthy, which it
+// returns; throws after ms.
 export async function waitFor(pred, ms = 5000, what = 'condition') {
   const end = Date.now() + ms;
   while (Date.now() < end) {
-    if (await pred()) return;
+    const v = await pred();
+    if (v) return v;
     await new Promise((r) => setTimeout(r, 10));
   }
   throw new Error(`timed out waiting for ${what}`);

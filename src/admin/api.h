@@ -1,0 +1,27 @@
+/*
+ * api.h: the admin listener's JSON API (admin/admin.h serves it):
+ *   GET /api/namespaces
+ *       {"namespaces": [{"binding", "class", "active", "sockets"}]}
+ *   GET /api/namespaces/<BINDING>/objects?limit=N&cursor=C
+ *       {"objects": [{"id", "name", "active", "sockets", "keys", "bytes",
+ *        "next_alarm_ms"}], "cursor": C' or null}
+ *       The namespace's objects in id order, those in storage and those
+ *       only in memory alike; limit 1..1000 (default 100); cursor is the
+ *       last id of the previous page (64 hex digits).
+ * Bad input gets a 4xx with a reason: 404 for an unknown namespace or
+ * route, 400 for a bad limit or cursor, 405 for a method other than GET.
+ */
+#ifndef DURO_ADMIN_API_H
+#define DURO_ADMIN_API_H
+
+#include "http/http.h"
+#include "objects/runtime.h"
+
+#define DURO_ADMIN_PAGE_MAX 1000
+#define DURO_ADMIN_PAGE_DEFAULT 100
+
+/* Answers req, whose path starts with /api/. rt may be NULL (no objects
+ * in this process: 404). */
+void duro_admin_api(duro_runtime_t *rt, duro_http_req_t *req);
+
+#endif
