@@ -9,6 +9,9 @@
 #include <unistd.h>
 
 #include "core/str.h"
+#include "http/http.h"
+#include "sync/sync.h"
+#include "ws/wsconn.h"
 #include "store/store.h"
 
 typedef enum { COUNTER, GAUGE } kind_t;
@@ -113,6 +116,23 @@ void duro_metrics_write(duro_buf_t *b, const duro_net_t *net,
   family(b, "duro_slow_readers_dropped_total", COUNTER,
          "Connections closed because their send queue passed its bound.",
          net->overflows);
+
+  /* HTTP (http/http.h) and WebSockets (ws/wsconn.h) */
+  uint64_t classes[6];
+  duro_http_response_counts(classes);
+  duro_buf_printf(b, "# HELP duro_http_responses_total HTTP responses written "
+                     "(WebSocket 101s included), by status class.\n"
+                     "# TYPE duro_http_responses_total counter\n");
+  for (int i = 1; i <= 5; i++)
+    duro_buf_printf(b, "duro_http_responses_total{class=\"%dxx\"} %llu\n", i,
+                    (unsigned long long)classes[i]);
+  duro_ws_stats_t ws;
+  duro_ws_stats(&ws);
+  family(b, "duro_websocket_messages_received_total", COUNTER,
+         "WebSocket data messages received (after reassembly).",
+         ws.messages_in);
+  family(b, "duro_websocket_received_bytes_total", COUNTER,
+         "Payload bytes of those messages.", ws.bytes_in);
   if (!rt)
     return;
 
@@ -121,8 +141,14 @@ void duro_metrics_write(duro_buf_t *b, const duro_net_t *net,
   duro_runtime_stats(rt, &st);
   family(b, "duro_objects_active", GAUGE, "Object instances in memory.",
          st.live_objects);
-  family(b, "duro_websockets_open", GAUGE,
-         "WebSockets accepted by objects and open.", st.sockets);
+  duro_ns_info_t ns[64];
+  size_t nns = duro_runtime_namespaces(rt, ns, 64);
+  duro_buf_printf(b, "# HELP duro_websockets_open WebSockets accepted by "
+                     "objects and open, by namespace.\n"
+                     "# TYPE duro_websockets_open gauge\n");
+  for (size_t i = 0; i < nns && i < 64; i++)
+    duro_buf_printf(b, "duro_websockets_open{namespace=\"%s\"} %llu\n",
+                    ns[i].binding, (unsigned long long)ns[i].sockets);
   family(b, "duro_object_events_total", COUNTER,
          "Events run by objects (requests, messages, alarms, ...).",
          st.events);
@@ -165,4 +191,18 @@ void duro_metrics_write(duro_buf_t *b, const duro_net_t *net,
          transactions);
   family(b, "duro_storage_batches_total", COUNTER,
          "Write batches committed inside those transactions.", batches);
+
+  /* LiveStore sync (sync/sync.h), when this runtime serves it */
+  duro_sync_stats_t ss;
+  if (duro_sync_stats(rt, &ss) == 0) {
+    family(b, "duro_livestore_pushes_total", COUNTER,
+           "LiveStore push requests (WebSocket and HTTP).", ss.pushes);
+    family(b, "duro_livestore_pulls_total", COUNTER, "LiveStore pull requests.",
+           ss.pulls);
+    family(b, "duro_livestore_events_appended_total", COUNTER,
+           "Events of accepted pushes.", ss.events_appended);
+    family(b, "duro_livestore_live_pulls", GAUGE,
+           "Live pulls open: the subscribers that get new events.",
+           ss.live_pulls > 0 ? (uint64_t)ss.live_pulls : 0);
+  }
 }

@@ -200,6 +200,14 @@ static int has_crlf(const char *s, size_t n) {
   return memchr(s, '\r', n) || memchr(s, '\n', n) || memchr(s, '\0', n);
 }
 
+/* Responses written by this process, by status class (index 1..5; 0:
+ * out of range). Only the loop thread writes responses. */
+static uint64_t responses_by_class[6];
+
+void duro_http_response_counts(uint64_t out[6]) {
+  memcpy(out, responses_by_class, sizeof(responses_by_class));
+}
+
 int duro_http_write_head(duro_buf_t *b, int status,
                          const duro_header_t *headers, size_t nheaders,
                          long long content_length, int close) {
@@ -208,6 +216,7 @@ int duro_http_write_head(duro_buf_t *b, int status,
         has_crlf(headers[i].value, headers[i].value_len) ||
         memchr(headers[i].name, ':', headers[i].name_len))
       return DURO_EINVAL;
+  responses_by_class[status >= 100 && status < 600 ? status / 100 : 0]++;
   duro_buf_printf(b, "HTTP/1.1 %03d %s\r\n", status,
                   duro_http_status_text(status));
   for (size_t i = 0; i < nheaders; i++) {

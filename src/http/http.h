@@ -117,6 +117,10 @@ int duro_http_write_head(duro_buf_t *b, int status,
                          const duro_header_t *headers, size_t nheaders,
                          long long content_length, int close);
 
+/* The responses this process wrote (WebSocket 101s included), by status
+ * class: out[1] the 1xx ... out[5] the 5xx. For metrics. */
+void duro_http_response_counts(uint64_t out[6]);
+
 /* Takes the connection over from HTTP: returns the request's connection
  * (without answering) and frees req; the caller attaches another protocol.
  * NULL when the connection is gone. */

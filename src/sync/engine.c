@@ -83,6 +83,7 @@ struct sync_ctx {
   duro_runtime_t *rt;        /* the runtime it hangs on; NULL once stopped */
   const duro_config_t *cfg;  /* borrowed for the process's life */
   sync_webhook_t *webhook;   /* NULL when sync.webhook is unset */
+  duro_sync_stats_t stats;   /* duro_sync_stats */
 };
 
 static void ctx_unref(sync_ctx_t *c) {
@@ -188,6 +189,7 @@ struct ssub {
   char *payload;              /* the Pull's payload JSON (for hooks) */
   size_t payload_len;
   uint8_t live_req, state, reading, read_done, more_known;
+  sync_ctx_t *live_ctx;       /* counted in its live_pulls; NULL: not */
   int64_t last;               /* last seqNum read for (or sent to) it */
   int64_t end;                /* backlog end; -1: the head at next read */
   duro_chunk_t **q;           /* Chunk messages read, not yet sent */
@@ -227,6 +229,9 @@ static void sub_kill(ssub_t *s) {
     return;
   s->state = SUB_DONE;
   s->conn->nsubs--;
+  if (s->live_ctx)
+    s->live_ctx->stats.live_pulls--;
+  s->live_ctx = NULL;
   duro_list_remove(&s->cnode);
   duro_list_remove(&s->lnode);
   for (size_t i = s->qh; i < s->qn; i++)
@@ -613,6 +618,8 @@ out:
 /* Runs on_pull; a refusal leaves its text in err. */
 static int pull_hook(duro_object_t *o, sync_state_t *st, const sync_msg_t *m,
                      char *err, size_t errlen) {
+  if (st->ctx)
+    st->ctx->stats.pulls++;
   duro_sync_info_t in = {.cursor = m->has_cursor ? m->cursor_seq : -1,
                          .live = m->live};
   return run_hook(o, st, HOOK_PULL, m->id, m->payload.p, m->payload.n, &in,
@@ -663,6 +670,10 @@ static void ws_pull(duro_object_t *o, sync_state_t *st, sconn_t *c,
   duro_list_init(&s->lnode);
   duro_list_insert_tail(&c->subs, &s->cnode);
   c->nsubs++;
+  if (s->live_req && st->ctx) {
+    s->live_ctx = st->ctx;
+    st->ctx->stats.live_pulls++;
+  }
   char bid[SYNC_MAX_ID + 1] = "";
   if (m->has_cursor)
     decode_backend(m, bid);
@@ -746,6 +757,8 @@ static void push_done(duro_object_t *o, void *state, int status, void *arg) {
   }
   switch (j->result) {
   case DURO_EVLOG_OK: {
+    if (st->ctx)
+      st->ctx->stats.events_appended += j->n;
     note_store(st, j->head, j->backend_id_out);
     broadcast(o, st, j);
     char err[256];
@@ -801,6 +814,8 @@ static void push(duro_object_t *o, sync_state_t *st, sconn_t *c,
                  size_t len) {
   duro_buf_t b = DURO_BUF_INIT;
   push_ctx_t tmp = {.st = st, .conn = c, .req = req};
+  if (st->ctx)
+    st->ctx->stats.pushes++;
   if (m->nevents == 0) {
     duro_sync_build_exit_success(&b, m->id, 1);
     push_reply(&tmp, &b);
@@ -1118,4 +1133,12 @@ void *duro_sync_hooks_ud(const duro_object_t *o) {
   if (cls->fetch != sync_fetch)
     return NULL;
   return ((const duro_sync_class_t *)cls)->hooks.ud;
+}
+
+int duro_sync_stats(const duro_runtime_t *rt, duro_sync_stats_t *out) {
+  const sync_ctx_t *c = rt ? duro_runtime_slot(rt, &ctx_slot) : NULL;
+  if (!c)
+    return DURO_ENOENT;
+  *out = c->stats;
+  return 0;
 }

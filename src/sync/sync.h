@@ -19,6 +19,17 @@
 typedef struct uv_loop_s uv_loop_t;
 typedef struct sync_ctx sync_ctx_t;
 
+/* What the engine counted, for metrics. */
+typedef struct duro_sync_stats {
+  uint64_t pushes;          /* push requests, WebSocket and HTTP */
+  uint64_t pulls;           /* pull requests */
+  uint64_t events_appended; /* events of accepted pushes */
+  int64_t live_pulls;       /* live pulls open now */
+} duro_sync_stats_t;
+
+/* The counters of rt's engine: 0, or DURO_ENOENT when rt has none. */
+int duro_sync_stats(const duro_runtime_t *rt, duro_sync_stats_t *out);
+
 /*
  * Sets the engine up for the runtime rt: cfg is borrowed for the life of
  * the process; the webhook sender starts on loop when sync.webhook is set.

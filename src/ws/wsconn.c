@@ -96,6 +96,11 @@ static void fail_connection(duro_conn_t *c, ws_state_t *w, uint16_t code,
   duro_conn_close_after_flush(c);
 }
 
+/* Messages received by this process's WebSockets (duro_ws_stats). */
+static duro_ws_stats_t ws_stats;
+
+void duro_ws_stats(duro_ws_stats_t *out) { *out = ws_stats; }
+
 /* The peer's address sends messages faster than its per-client rate
  * (net/ratelimit.h): the message is dropped and the socket closed with
  * 1008. Warns at most once a second; the rest are counted. */
@@ -142,6 +147,8 @@ static size_t ws_on_data(duro_conn_t *c, uint8_t *data, size_t len) {
         rate_limited(c, w);
         return len;
       }
+      ws_stats.messages_in++;
+      ws_stats.bytes_in += ev.len;
       if (!w->close_sent && w->handler->on_message)
         w->handler->on_message(c, ev.opcode, ev.data, ev.len, w->ud);
       break;

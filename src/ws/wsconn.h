@@ -78,4 +78,11 @@ int duro_ws_is_open(const duro_conn_t *c);
 /* Sets the application pointer handed to the handler. */
 void duro_ws_set_ud(duro_conn_t *c, void *ud);
 
+/* What this process's WebSockets received: complete data messages and
+ * their payload bytes (after reassembly). For metrics. */
+typedef struct duro_ws_stats {
+  uint64_t messages_in, bytes_in;
+} duro_ws_stats_t;
+void duro_ws_stats(duro_ws_stats_t *out);
+
 #endif

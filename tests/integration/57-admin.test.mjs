@@ -6,6 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { DURO_BIN, startDuro, runDuro, openWs, waitFor, closed } from './lib/duro.mjs';
+import { RawSync, SUCCESS_PUSH, chain, syncUrl } from './lib/sync.mjs';
 import path from 'node:path';
 
 // Parses the text format: families with HELP and TYPE, and samples.
@@ -100,18 +101,31 @@ test('metrics: families well formed, sockets, deliveries and commits move', asyn
     for (let i = 0; i < 10; i++) sockets.push(await openWs(`${duro.ws}/ws/connect`));
     const got = sockets.map(() => []);
     sockets.forEach((ws, i) => ws.on('message', (d) => got[i].push(String(d))));
-    await waitFor(async () => value(await scrape(port), 'duro_websockets_open') === 10, 5000,
+    const MC = '{namespace="MESSAGE_COORDINATOR"}';
+    await waitFor(async () => value(await scrape(port), 'duro_websockets_open', MC) === 10, 5000,
       'the socket gauge reads 10');
     const mid = await scrape(port);
     assert.ok(value(mid, 'duro_connections_open') >= 10);
 
+    const ok0 = value(mid, 'duro_http_responses_total', '{class="2xx"}');
     const res = await fetch(`${duro.url}/broadcast`, { method: 'POST', body: '{"text":"hello metrics"}' });
     assert.equal(res.status, 200);
+    const nf = await fetch(`${duro.url}/_objects/NOPE/x`);
+    assert.equal(nf.status, 404);
     await waitFor(() => got.every((m) => m.some((t) => t.includes('hello metrics'))), 5000, 'all received');
     const after = await scrape(port);
     assert.equal(value(after, 'duro_deliveries_total') - value(mid, 'duro_deliveries_total'), 10);
     assert.equal(value(after, 'duro_broadcasts_total') - value(mid, 'duro_broadcasts_total'), 1);
     assert.ok(value(after, 'duro_net_sent_bytes_total') > value(mid, 'duro_net_sent_bytes_total'));
+    assert.ok(value(after, 'duro_http_responses_total', '{class="2xx"}') >= ok0 + 1);
+    assert.ok(value(after, 'duro_http_responses_total', '{class="4xx"}') >= 1);
+    assert.ok(value(after, 'duro_http_responses_total', '{class="1xx"}') >= 10, 'the 10 upgrades');
+
+    // a message from a client: received counters
+    const in0 = value(after, 'duro_websocket_messages_received_total');
+    sockets[0].send('{"text":"from a client"}');
+    await waitFor(async () => value(await scrape(port), 'duro_websocket_messages_received_total') === in0 + 1,
+      5000, 'the received counter');
 
     // a storage write: starting a countdown stores its state
     const c0 = value(after, 'duro_storage_commits_total');
@@ -130,7 +144,7 @@ test('metrics: families well formed, sockets, deliveries and commits move', asyn
     await fetch(`${duro.url}/_objects/COUNTDOWN_TIMER/global/stop`, { method: 'POST' });
 
     for (const ws of sockets) { ws.close(); await closed(ws); }
-    await waitFor(async () => value(await scrape(port), 'duro_websockets_open') === 0, 5000,
+    await waitFor(async () => value(await scrape(port), 'duro_websockets_open', MC) === 0, 5000,
       'the socket gauge falls back to 0');
 
     // the admin listener serves /metrics and /api/ only, with GET only
@@ -326,6 +340,31 @@ test('api: paging past 1,000 objects, in storage and only in memory alike', asyn
     }
     assert.ok(seen.length >= 1050 && seen.length <= 1055, String(seen.length));
     assert.ok(pages >= 3);
+  } finally {
+    await duro.stop();
+    duro.cleanup();
+  }
+});
+
+test('metrics: LiveStore pushes, pulls, events appended and live pulls', async () => {
+  const duro = await startDuro({ args: ['--admin-port', '0'] });
+  try {
+    const port = await adminPort(duro);
+    const before = await scrape(port);
+    const c = await RawSync.open(syncUrl(duro.ws, 'metrics-store'));
+    const p = c.pull({ storeId: 'metrics-store', live: true });
+    const { responses } = await c.backlog(p);
+    const backendId = responses[0].backendId;
+    await waitFor(async () => value(await scrape(port), 'duro_livestore_live_pulls') === 1, 5000, 'one live pull');
+    const id = c.push(chain(1, 5), { backendId, storeId: 'metrics-store' });
+    assert.deepEqual((await c.exit(id)).exit, SUCCESS_PUSH);
+    const after = await scrape(port);
+    assert.equal(value(after, 'duro_livestore_pushes_total') - value(before, 'duro_livestore_pushes_total'), 1);
+    assert.equal(value(after, 'duro_livestore_pulls_total') - value(before, 'duro_livestore_pulls_total'), 1);
+    assert.equal(value(after, 'duro_livestore_events_appended_total') -
+      value(before, 'duro_livestore_events_appended_total'), 5);
+    c.close();
+    await waitFor(async () => value(await scrape(port), 'duro_livestore_live_pulls') === 0, 5000, 'the live pull gone');
   } finally {
     await duro.stop();
     duro.cleanup();
