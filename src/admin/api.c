@@ -9,6 +9,8 @@
 #include "core/alloc.h"
 #include "core/err.h"
 #include "core/str.h"
+#include "core/url.h"
+#include "ws/utf8.h"
 #include "store/catalog.h"
 
 static void respond_json(duro_http_req_t *req, int status, cJSON *body) {
@@ -157,17 +159,18 @@ static int is_hex64(const char *s, size_t len) {
   return 1;
 }
 
-static void list_objects(duro_runtime_t *rt, duro_http_req_t *req,
-                         const char *binding, size_t blen) {
+static int known_namespace(const duro_runtime_t *rt, const char *b,
+                           size_t blen) {
   duro_ns_info_t info[64];
   size_t n = duro_runtime_namespaces(rt, info, 64);
-  int known = 0;
   for (size_t i = 0; i < n && i < 64; i++)
-    known |= duro_cstr_eq(info[i].binding, binding, blen);
-  if (!known) {
-    respond_error(req, 404, "unknown namespace (GET /api/namespaces lists them)");
-    return;
-  }
+    if (duro_cstr_eq(info[i].binding, b, blen))
+      return 1;
+  return 0;
+}
+
+static void list_objects(duro_runtime_t *rt, duro_http_req_t *req,
+                         const char *binding, size_t blen) {
   uint64_t limit = DURO_ADMIN_PAGE_DEFAULT;
   size_t vlen;
   const char *v = query_value(req, "limit", &vlen);
@@ -190,6 +193,187 @@ static void list_objects(duro_runtime_t *rt, duro_http_req_t *req,
   duro_store_run(duro_runtime_store(rt), page_work, page_done, p);
 }
 
+/* ---- /api/namespaces/<B>/objects/<X>[/storage] -------------------------- */
+
+typedef struct {
+  duro_runtime_t *rt;
+  duro_http_req_t *req;
+  char binding[128];
+  char id[65];
+  int want_storage;      /* 0: the object; 1: a page of its storage */
+  unsigned limit;
+  uint8_t *after;        /* the last key of the previous page; NULL: none */
+  size_t after_len;
+  int status;            /* 0, or the summary's DURO_ENOENT */
+  duro_object_row_t row;
+  duro_alarm_entry_t *alarms;
+  size_t nalarms;
+  duro_kv_t *kv;
+  size_t nkv;
+} detail_t;
+
+static int detail_work(duro_store_db_t *db, void *arg) {
+  detail_t *d = arg;
+  if (d->want_storage)
+    return duro_store_kv_page(db, d->id, d->after, d->after_len, d->limit,
+                              &d->kv, &d->nkv);
+  d->status = duro_store_object_summary(db, d->id, &d->row);
+  if (d->status < 0 && d->status != DURO_ENOENT)
+    return d->status;
+  return duro_store_object_alarms(db, d->id, &d->alarms, &d->nalarms);
+}
+
+static void add_hex(cJSON *o, const char *key, const uint8_t *p, size_t n) {
+  static const char digits[] = "0123456789abcdef";
+  char *hex = duro_malloc(n * 2 + 1);
+  for (size_t i = 0; i < n; i++) {
+    hex[2 * i] = digits[p[i] >> 4];
+    hex[2 * i + 1] = digits[p[i] & 15];
+  }
+  hex[n * 2] = '\0';
+  cJSON_AddStringToObject(o, key, hex);
+  duro_free(hex);
+}
+
+/* Text when it is valid UTF-8 without NUL, else hex under key_hex. */
+static void add_bytes(cJSON *o, const char *key, const char *key_hex,
+                      const uint8_t *p, size_t n) {
+  if (!memchr(p, '\0', n) &&
+      duro_utf8_validate(DURO_UTF8_ACCEPT, p, n) == DURO_UTF8_ACCEPT) {
+    char *t = duro_strndup((const char *)p, n);
+    cJSON_AddStringToObject(o, key, t);
+    duro_free(t);
+  } else {
+    add_hex(o, key_hex, p, n);
+  }
+}
+
+static void detail_done(int status, void *arg) {
+  detail_t *d = arg;
+  if (status < 0) {
+    respond_error(d->req, 503, "storage is not available");
+  } else if (d->want_storage) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "id", d->id);
+    cJSON *arr = cJSON_AddArrayToObject(o, "entries");
+    for (size_t i = 0; i < d->nkv; i++) {
+      cJSON *e = cJSON_CreateObject();
+      add_bytes(e, "key", "key_hex", d->kv[i].key, d->kv[i].key_len);
+      /* a value is shown as JSON text when it parses as JSON */
+      cJSON *parsed = d->kv[i].value_len
+                          ? cJSON_ParseWithLength((const char *)d->kv[i].value,
+                                                  d->kv[i].value_len)
+                          : NULL;
+      if (parsed && !memchr(d->kv[i].value, '\0', d->kv[i].value_len) &&
+          duro_utf8_validate(DURO_UTF8_ACCEPT, d->kv[i].value,
+                             d->kv[i].value_len) == DURO_UTF8_ACCEPT)
+        add_bytes(e, "value", "value_hex", d->kv[i].value, d->kv[i].value_len);
+      else
+        add_hex(e, "value_hex", d->kv[i].value, d->kv[i].value_len);
+      cJSON_Delete(parsed);
+      cJSON_AddNumberToObject(e, "value_bytes", (double)d->kv[i].value_len);
+      cJSON_AddItemToArray(arr, e);
+    }
+    if (d->nkv == d->limit && d->nkv)
+      add_hex(o, "cursor", d->kv[d->nkv - 1].key, d->kv[d->nkv - 1].key_len);
+    else
+      cJSON_AddNullToObject(o, "cursor");
+    respond_json(d->req, 200, o);
+  } else {
+    duro_active_info_t act;
+    int nact;
+    nact = duro_runtime_active_object(d->rt, d->binding, d->id, &act);
+    if (d->status == DURO_ENOENT && !nact) {
+      respond_error(d->req, 404, "no such object in storage or in memory");
+    } else {
+      cJSON *o = cJSON_CreateObject();
+      cJSON_AddStringToObject(o, "id", d->id);
+      const char *name = nact && act.name ? act.name : d->row.name;
+      if (name)
+        cJSON_AddStringToObject(o, "name", name);
+      else
+        cJSON_AddNullToObject(o, "name");
+      cJSON_AddBoolToObject(o, "active", nact != 0);
+      cJSON_AddNumberToObject(o, "sockets", nact ? (double)act.sockets : 0);
+      cJSON_AddNumberToObject(o, "keys", (double)d->row.keys);
+      cJSON_AddNumberToObject(o, "bytes", (double)d->row.bytes);
+      cJSON *arr = cJSON_AddArrayToObject(o, "alarms");
+      for (size_t i = 0; i < d->nalarms; i++) {
+        cJSON *e = cJSON_CreateObject();
+        cJSON_AddStringToObject(e, "name", d->alarms[i].name);
+        cJSON_AddNumberToObject(e, "due_ms", (double)d->alarms[i].due_ms);
+        cJSON_AddItemToArray(arr, e);
+      }
+      respond_json(d->req, 200, o);
+    }
+  }
+  duro_free(d->row.name);
+  duro_alarm_entries_free(d->alarms, d->nalarms);
+  duro_store_kv_free(d->kv, d->nkv);
+  duro_free(d->after);
+  duro_free(d);
+}
+
+/* Starts the storage job for one object: X is its id (64 lowercase hex
+ * digits) or its name (percent-encoded in the path). */
+static void object_detail(duro_runtime_t *rt, duro_http_req_t *req,
+                          const char *binding, size_t blen, const char *x,
+                          size_t xlen, int storage) {
+  detail_t *d = duro_calloc(1, sizeof(*d));
+  d->rt = rt;
+  d->req = req;
+  memcpy(d->binding, binding, blen);
+  if (is_hex64(x, xlen)) {
+    memcpy(d->id, x, 64);
+  } else {
+    char *name = duro_malloc(xlen + 1);
+    long n = xlen ? duro_pct_decode(x, xlen, name, 0) : DURO_EINVAL;
+    if (n < 0 || n > 512 || memchr(name, '\0', (size_t)n)) {
+      duro_free(name);
+      duro_free(d);
+      respond_error(req, 400, "the object must be an id (64 lowercase hex digits) "
+                              "or a name (percent-encoded, 1 to 512 bytes)");
+      return;
+    }
+    duro_object_id_from_name(binding, blen, name, (size_t)n, d->id);
+    duro_free(name);
+  }
+  d->want_storage = storage;
+  if (storage) {
+    uint64_t limit = DURO_ADMIN_PAGE_DEFAULT;
+    size_t vlen;
+    const char *v = query_value(req, "limit", &vlen);
+    if (v && (duro_parse_u64(v, vlen, DURO_ADMIN_PAGE_MAX, &limit) < 0 || limit == 0)) {
+      duro_free(d);
+      respond_error(req, 400, "limit must be a number from 1 to 1000");
+      return;
+    }
+    d->limit = (unsigned)limit;
+    const char *cur = query_value(req, "cursor", &vlen);
+    if (cur && vlen) {
+      /* the previous page's last key, in hex */
+      if (vlen % 2 || vlen > 2 * 65536) {
+        duro_free(d);
+        respond_error(req, 400, "cursor must be the hex of a key");
+        return;
+      }
+      d->after = duro_malloc(vlen / 2 + 1);
+      for (size_t i = 0; i < vlen / 2; i++) {
+        int hi = duro_hex_value(cur[2 * i]), lo = duro_hex_value(cur[2 * i + 1]);
+        if (hi < 0 || lo < 0) {
+          duro_free(d->after);
+          duro_free(d);
+          respond_error(req, 400, "cursor must be the hex of a key");
+          return;
+        }
+        d->after[i] = (uint8_t)(hi << 4 | lo);
+      }
+      d->after_len = vlen / 2;
+    }
+  }
+  duro_store_run(duro_runtime_store(rt), detail_work, detail_done, d);
+}
+
 void duro_admin_api(duro_runtime_t *rt, duro_http_req_t *req) {
   const char *path = req->path + 5; /* after "/api/" */
   size_t len = req->path_len - 5;
@@ -205,18 +389,39 @@ void duro_admin_api(duro_runtime_t *rt, duro_http_req_t *req) {
     list_namespaces(rt, req);
     return;
   }
-  static const char pre[] = "namespaces/", post[] = "/objects";
-  size_t pl = sizeof(pre) - 1, ql = sizeof(post) - 1;
-  if (len > pl + ql && memcmp(path, pre, pl) == 0 &&
-      memcmp(path + len - ql, post, ql) == 0) {
-    size_t blen = len - pl - ql;
-    if (blen >= sizeof(((page_t *)0)->binding) ||
-        memchr(path + pl, '/', blen)) {
+  /* namespaces/<B>/objects[/<X>[/storage]] */
+  static const char pre[] = "namespaces/";
+  size_t pl = sizeof(pre) - 1;
+  if (len > pl && memcmp(path, pre, pl) == 0) {
+    const char *b = path + pl, *end = path + len;
+    const char *slash = memchr(b, '/', (size_t)(end - b));
+    if (!slash || (size_t)(slash - b) >= sizeof(((page_t *)0)->binding) ||
+        !known_namespace(rt, b, (size_t)(slash - b))) {
       respond_error(req, 404, "unknown namespace (GET /api/namespaces lists them)");
       return;
     }
-    list_objects(rt, req, path + pl, blen);
-    return;
+    size_t blen = (size_t)(slash - b);
+    const char *rest = slash + 1;
+    size_t rlen = (size_t)(end - rest);
+    if (duro_cstr_eq("objects", rest, rlen)) {
+      list_objects(rt, req, b, blen);
+      return;
+    }
+    if (rlen > 8 && memcmp(rest, "objects/", 8) == 0) {
+      const char *x = rest + 8;
+      const char *xs = memchr(x, '/', (size_t)(end - x));
+      size_t xlen = xs ? (size_t)(xs - x) : (size_t)(end - x);
+      int storage = 0;
+      if (xs) {
+        if (!duro_cstr_eq("/storage", xs, (size_t)(end - xs))) {
+          respond_error(req, 404, "unknown admin API route");
+          return;
+        }
+        storage = 1;
+      }
+      object_detail(rt, req, b, blen, x, xlen, storage);
+      return;
+    }
   }
   respond_error(req, 404, "unknown admin API route");
 }

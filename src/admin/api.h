@@ -8,6 +8,13 @@
  *       The namespace's objects in id order, those in storage and those
  *       only in memory alike; limit 1..1000 (default 100); cursor is the
  *       last id of the previous page (64 hex digits).
+ *   GET /api/namespaces/<BINDING>/objects/<X>
+ *       one object (X: its id, or its name percent-encoded): id, name,
+ *       active, sockets, keys, bytes, alarms [{"name", "due_ms"}]
+ *   GET /api/namespaces/<BINDING>/objects/<X>/storage?limit=N&cursor=C
+ *       {"entries": [{"key" | "key_hex", "value" | "value_hex",
+ *        "value_bytes"}], "cursor": hex of the last key, or null}
+ *       values that parse as JSON are shown as their text, others in hex.
  * Bad input gets a 4xx with a reason: 404 for an unknown namespace or
  * route, 400 for a bad limit or cursor, 405 for a method other than GET.
  */

@@ -332,3 +332,14 @@ size_t duro_runtime_active_objects(const duro_runtime_t *rt,
   duro_free(all);
   return n;
 }
+
+int duro_runtime_active_object(const duro_runtime_t *rt, const char *binding,
+                               const char *id, duro_active_info_t *out) {
+  const duro_object_t *o = duro__object_find(rt, id);
+  if (!o || strcmp(o->ns->name, binding) != 0)
+    return 0;
+  memcpy(out->id, o->id, sizeof(out->id));
+  out->name = o->name;
+  out->sockets = o->nsockets;
+  return 1;
+}

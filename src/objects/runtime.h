@@ -156,5 +156,9 @@ typedef struct duro_active_info {
 size_t duro_runtime_active_objects(const duro_runtime_t *rt,
                                    const char *binding, const char *after,
                                    duro_active_info_t *out, size_t cap);
+/* 1 with *out filled when the instance id of namespace binding is in
+ * memory, else 0. */
+int duro_runtime_active_object(const duro_runtime_t *rt, const char *binding,
+                               const char *id, duro_active_info_t *out);
 
 #endif

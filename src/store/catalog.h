@@ -31,4 +31,30 @@ int duro_store_list_objects(duro_store_db_t *db, const char *ns,
                             duro_object_row_t **rows, size_t *n);
 void duro_object_rows_free(duro_object_row_t *rows, size_t n);
 
+/* One object's row as duro_store_list_objects gives it (name, keys,
+ * bytes, next alarm): 0 with *row filled, DURO_ENOENT when storage has no
+ * such object, or another negative DURO_E* code. Free row->name. */
+int duro_store_object_summary(duro_store_db_t *db, const char *id,
+                              duro_object_row_t *row);
+
+/* One alarm of an object, as stored. */
+typedef struct duro_alarm_entry {
+  char *name; /* duro_malloc'ed */
+  int64_t due_ms;
+} duro_alarm_entry_t;
+
+/* The alarms of object id, by due time: 0 with *out (free with
+ * duro_alarm_entries_free) and *n, or a negative DURO_E* code. */
+int duro_store_object_alarms(duro_store_db_t *db, const char *id,
+                             duro_alarm_entry_t **out, size_t *n);
+void duro_alarm_entries_free(duro_alarm_entry_t *a, size_t n);
+
+/* A page of object id's kv pairs in key order (memcmp, as loads give
+ * them): those whose key sorts after after (after_len bytes; NULL: from
+ * the first), at most limit. 0 with *kv (free with duro_store_kv_free)
+ * and *n, or a negative DURO_E* code. */
+int duro_store_kv_page(duro_store_db_t *db, const char *id, const void *after,
+                       size_t after_len, unsigned limit, duro_kv_t **kv,
+                       size_t *n);
+
 #endif

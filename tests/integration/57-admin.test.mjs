@@ -262,6 +262,43 @@ test('api: namespaces with their classes and counts; a countdown\'s object with 
     }, 5000, 'the countdown\'s storage keys and alarm');
     assert.ok(cd.bytes > 0);
     assert.ok(cd.next_alarm_ms > Date.now() - 60000);
+
+    // one object, by name and by id: the same object, with its alarm
+    const one = await api(port, '/api/namespaces/COUNTDOWN_TIMER/objects/global');
+    assert.equal(one.status, 200);
+    assert.equal(one.body.id, cd.id);
+    assert.equal(one.body.name, 'global');
+    assert.equal(one.body.active, true);
+    assert.equal(one.body.keys, cd.keys);
+    assert.equal(one.body.alarms.length, 1);
+    assert.equal(one.body.alarms[0].due_ms, cd.next_alarm_ms);
+    const byId = await api(port, `/api/namespaces/COUNTDOWN_TIMER/objects/${cd.id}`);
+    assert.deepEqual(byId.body, one.body);
+    // its storage, in key order, values as JSON text; paged one by one
+    const all = await api(port, '/api/namespaces/COUNTDOWN_TIMER/objects/global/storage');
+    assert.equal(all.status, 200);
+    assert.equal(all.body.entries.length, cd.keys);
+    const keys = all.body.entries.map((e) => e.key);
+    assert.deepEqual(keys, [...keys].sort());
+    assert.ok(all.body.entries.every((e) => typeof e.value === 'string' && JSON.parse(e.value) !== undefined));
+    const paged = [];
+    let cur = null;
+    for (let i = 0; i < 10; i++) {
+      const r = await api(port, `/api/namespaces/COUNTDOWN_TIMER/objects/global/storage?limit=1${cur ? `&cursor=${cur}` : ''}`);
+      assert.equal(r.status, 200);
+      paged.push(...r.body.entries.map((e) => e.key));
+      cur = r.body.cursor;
+      if (!cur) break;
+    }
+    assert.deepEqual(paged, keys);
+    const none = await api(port, '/api/namespaces/COUNTDOWN_TIMER/objects/never-used');
+    assert.equal(none.status, 404);
+    assert.match(none.body.error, /no such object/);
+    const badName = await api(port, '/api/namespaces/COUNTDOWN_TIMER/objects/%ZZ');
+    assert.equal(badName.status, 400);
+    const badKeyCursor = await api(port, '/api/namespaces/COUNTDOWN_TIMER/objects/global/storage?cursor=xyz');
+    assert.equal(badKeyCursor.status, 400);
+    assert.equal((await api(port, '/api/namespaces/COUNTDOWN_TIMER/objects/global/other')).status, 404);
     await fetch(`${duro.url}/_objects/COUNTDOWN_TIMER/global/stop`, { method: 'POST' });
     for (const ws of sockets) { ws.close(); await closed(ws); }
 
@@ -333,6 +370,12 @@ test('api: paging past 1,000 objects, in storage and only in memory alike', asyn
     const stored = seen.find((o) => o.name === 'o7');
     assert.equal(stored.active, false);
     assert.equal(stored.keys, 1);
+    // a value that is not JSON is shown in hex
+    const st = await api(port, '/api/namespaces/FLAKY/objects/o7/storage');
+    assert.equal(st.status, 200);
+    assert.equal(st.body.entries.length, 1);
+    assert.equal(st.body.entries[0].value_hex, Buffer.from('v').toString('hex'));
+    assert.equal(st.body.entries[0].value, undefined);
     // the memory-only ones, if still in memory, are listed as active
     for (const o of seen.filter((x) => memOnly.includes(x.name))) {
       assert.equal(o.active, true);
