@@ -8,6 +8,7 @@
 
 #include "core/alloc.h"
 #include "core/err.h"
+#include "core/log.h"
 #include "core/str.h"
 #include "core/url.h"
 #include "ws/utf8.h"
@@ -297,6 +298,22 @@ static void detail_done(int status, void *arg) {
       cJSON_AddNumberToObject(o, "sockets", nact ? (double)act.sockets : 0);
       cJSON_AddNumberToObject(o, "keys", (double)d->row.keys);
       cJSON_AddNumberToObject(o, "bytes", (double)d->row.bytes);
+      duro_socket_info_t socks[DURO_ADMIN_PAGE_MAX];
+      size_t ns = nact ? duro_runtime_sockets(d->rt, d->id, socks,
+                                              DURO_ADMIN_PAGE_MAX)
+                       : 0;
+      cJSON *list = cJSON_AddArrayToObject(o, "socket_list");
+      for (size_t i = 0; i < ns && i < DURO_ADMIN_PAGE_MAX; i++) {
+        cJSON *e = cJSON_CreateObject();
+        cJSON_AddNumberToObject(e, "index", socks[i].index);
+        cJSON *tags = cJSON_AddArrayToObject(e, "tags");
+        for (size_t t = 0; t < socks[i].ntags; t++)
+          cJSON_AddItemToArray(tags, cJSON_CreateString(socks[i].tags[t]));
+        cJSON_AddNumberToObject(e, "attachment_bytes",
+                                (double)socks[i].attachment_bytes);
+        cJSON_AddNumberToObject(e, "queued_bytes", (double)socks[i].queued_bytes);
+        cJSON_AddItemToArray(list, e);
+      }
       cJSON *arr = cJSON_AddArrayToObject(o, "alarms");
       for (size_t i = 0; i < d->nalarms; i++) {
         cJSON *e = cJSON_CreateObject();
@@ -314,8 +331,30 @@ static void detail_done(int status, void *arg) {
   duro_free(d);
 }
 
-/* Starts the storage job for one object: X is its id (64 lowercase hex
- * digits) or its name (percent-encoded in the path). */
+/* The id of X in binding: X is an id (64 lowercase hex digits) or a name
+ * (percent-encoded in the path, 1 to 512 bytes). 0, or DURO_EINVAL. */
+static int resolve_id(const char *binding, size_t blen, const char *x,
+                      size_t xlen, char id[65]) {
+  if (is_hex64(x, xlen)) {
+    memcpy(id, x, 64);
+    id[64] = '\0';
+    return 0;
+  }
+  char *name = duro_malloc(xlen + 1);
+  long n = xlen ? duro_pct_decode(x, xlen, name, 0) : DURO_EINVAL;
+  int ok = n > 0 && n <= 512 && !memchr(name, '\0', (size_t)n);
+  if (ok)
+    duro_object_id_from_name(binding, blen, name, (size_t)n, id);
+  duro_free(name);
+  return ok ? 0 : DURO_EINVAL;
+}
+
+static void respond_bad_object(duro_http_req_t *req) {
+  respond_error(req, 400, "the object must be an id (64 lowercase hex digits) "
+                          "or a name (percent-encoded, 1 to 512 bytes)");
+}
+
+/* Starts the storage job for one object (X as resolve_id takes it). */
 static void object_detail(duro_runtime_t *rt, duro_http_req_t *req,
                           const char *binding, size_t blen, const char *x,
                           size_t xlen, int storage) {
@@ -323,20 +362,10 @@ static void object_detail(duro_runtime_t *rt, duro_http_req_t *req,
   d->rt = rt;
   d->req = req;
   memcpy(d->binding, binding, blen);
-  if (is_hex64(x, xlen)) {
-    memcpy(d->id, x, 64);
-  } else {
-    char *name = duro_malloc(xlen + 1);
-    long n = xlen ? duro_pct_decode(x, xlen, name, 0) : DURO_EINVAL;
-    if (n < 0 || n > 512 || memchr(name, '\0', (size_t)n)) {
-      duro_free(name);
-      duro_free(d);
-      respond_error(req, 400, "the object must be an id (64 lowercase hex digits) "
-                              "or a name (percent-encoded, 1 to 512 bytes)");
-      return;
-    }
-    duro_object_id_from_name(binding, blen, name, (size_t)n, d->id);
-    duro_free(name);
+  if (resolve_id(binding, blen, x, xlen, d->id) < 0) {
+    duro_free(d);
+    respond_bad_object(req);
+    return;
   }
   d->want_storage = storage;
   if (storage) {
@@ -374,6 +403,90 @@ static void object_detail(duro_runtime_t *rt, duro_http_req_t *req,
   duro_store_run(duro_runtime_store(rt), detail_work, detail_done, d);
 }
 
+/* ---- actions ------------------------------------------------------------ */
+
+/* Logs an operator's action: who (the caller's address) and what. */
+static void log_action(const duro_http_req_t *req, const char *binding,
+                       const char *object, const char *what) {
+  char peer[64] = "?";
+  if (req->conn)
+    duro_conn_peer(req->conn, peer, sizeof(peer));
+  duro_log_fields_t f = {.ns = binding, .object = object, .remote = peer};
+  duro_log_with(DURO_LOG_WARN, &f, "admin: %s", what);
+}
+
+/* POST .../objects/<X>/evict and POST .../objects/<X>/sockets/<i>/close */
+static void object_action(duro_runtime_t *rt, duro_http_req_t *req,
+                          const char *binding, const char *id,
+                          const char *action, size_t alen) {
+  /* the log names the object as the text log does: its name, else its id
+   * (looked up before an eviction frees it) */
+  char label[520];
+  duro_active_info_t info;
+  duro_fmt(label, sizeof(label), "%s",
+           duro_runtime_active_object(rt, binding, id, &info) && info.name
+               ? info.name
+               : id);
+  if (duro_cstr_eq("evict", action, alen)) {
+    int rc = duro_runtime_evict(rt, id);
+    if (rc == DURO_ENOENT) {
+      respond_error(req, 404, "the object is not in memory");
+      return;
+    }
+    if (rc == DURO_EBUSY) {
+      respond_error(req, 409, "the object is busy (a socket, an event, a "
+                              "request or a commit open): not evicted");
+      return;
+    }
+    log_action(req, binding, label, "evicted the instance");
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddBoolToObject(o, "evicted", 1);
+    respond_json(req, 200, o);
+    return;
+  }
+  static const char pre[] = "sockets/", post[] = "/close";
+  size_t pl = sizeof(pre) - 1, ql = sizeof(post) - 1;
+  uint64_t index, code = 1000;
+  if (alen > pl + ql && memcmp(action, pre, pl) == 0 &&
+      memcmp(action + alen - ql, post, ql) == 0 &&
+      duro_parse_u64(action + pl, alen - pl - ql, 1000000, &index) == 0) {
+    size_t vlen;
+    const char *v = query_value(req, "code", &vlen);
+    if (v && duro_parse_u64(v, vlen, 4999, &code) < 0)
+      code = 0;
+    char reason[124] = "closed by an operator";
+    const char *r = query_value(req, "reason", &vlen);
+    if (r) {
+      long n = vlen < sizeof(reason) ? duro_pct_decode(r, vlen, reason, 1) : -1;
+      if (n < 0 || memchr(reason, '\0', (size_t)n) ||
+          duro_utf8_validate(DURO_UTF8_ACCEPT, (const uint8_t *)reason,
+                             (size_t)n) != DURO_UTF8_ACCEPT) {
+        respond_error(req, 400, "reason must be UTF-8 text of at most 123 bytes");
+        return;
+      }
+      reason[n] = '\0';
+    }
+    int rc = duro_runtime_close_socket(rt, id, (unsigned)index, (int)code, reason);
+    if (rc == DURO_EINVAL) {
+      respond_error(req, 400, "code must be 1000 or 3000 to 4999");
+      return;
+    }
+    if (rc < 0) {
+      respond_error(req, 404, "no such socket on an instance in memory");
+      return;
+    }
+    char what[200];
+    duro_fmt(what, sizeof(what), "closed socket %u with %u", (unsigned)index,
+             (unsigned)code);
+    log_action(req, binding, label, what);
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddBoolToObject(o, "closed", 1);
+    respond_json(req, 200, o);
+    return;
+  }
+  respond_error(req, 404, "unknown admin API route");
+}
+
 void duro_admin_api(duro_runtime_t *rt, duro_http_req_t *req) {
   const char *path = req->path + 5; /* after "/api/" */
   size_t len = req->path_len - 5;
@@ -381,11 +494,17 @@ void duro_admin_api(duro_runtime_t *rt, duro_http_req_t *req) {
     respond_error(req, 404, "no objects in this process (a frontend)");
     return;
   }
-  if (strcmp(req->method, "GET") != 0) {
-    respond_error(req, 405, "the admin API answers GET");
+  int get = strcmp(req->method, "GET") == 0;
+  int post = strcmp(req->method, "POST") == 0;
+  if (!get && !post) {
+    respond_error(req, 405, "the admin API answers GET, and POST for actions");
     return;
   }
   if (duro_cstr_eq("namespaces", path, len)) {
+    if (!get) {
+      respond_error(req, 405, "GET /api/namespaces");
+      return;
+    }
     list_namespaces(rt, req);
     return;
   }
@@ -404,13 +523,32 @@ void duro_admin_api(duro_runtime_t *rt, duro_http_req_t *req) {
     const char *rest = slash + 1;
     size_t rlen = (size_t)(end - rest);
     if (duro_cstr_eq("objects", rest, rlen)) {
-      list_objects(rt, req, b, blen);
+      if (!get)
+        respond_error(req, 405, "GET .../objects");
+      else
+        list_objects(rt, req, b, blen);
       return;
     }
     if (rlen > 8 && memcmp(rest, "objects/", 8) == 0) {
       const char *x = rest + 8;
       const char *xs = memchr(x, '/', (size_t)(end - x));
       size_t xlen = xs ? (size_t)(xs - x) : (size_t)(end - x);
+      if (post) { /* actions: .../objects/<X>/<action> */
+        char id[65], bind[128];
+        if (!xs) {
+          respond_error(req, 405, "POST needs an action: .../evict or "
+                                  ".../sockets/<index>/close");
+          return;
+        }
+        if (resolve_id(b, blen, x, xlen, id) < 0) {
+          respond_bad_object(req);
+          return;
+        }
+        memcpy(bind, b, blen);
+        bind[blen] = '\0';
+        object_action(rt, req, bind, id, xs + 1, (size_t)(end - xs - 1));
+        return;
+      }
       int storage = 0;
       if (xs) {
         if (!duro_cstr_eq("/storage", xs, (size_t)(end - xs))) {

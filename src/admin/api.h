@@ -15,6 +15,9 @@
  *       {"entries": [{"key" | "key_hex", "value" | "value_hex",
  *        "value_bytes"}], "cursor": hex of the last key, or null}
  *       values that parse as JSON are shown as their text, others in hex.
+ *   POST .../objects/<X>/evict            an idle instance out of memory
+ *   POST .../objects/<X>/sockets/<i>/close?code=C&reason=R
+ *       each action logged with the caller's address and what it did.
  * Bad input gets a 4xx with a reason: 404 for an unknown namespace or
  * route, 400 for a bad limit or cursor, 405 for a method other than GET.
  */

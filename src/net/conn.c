@@ -241,6 +241,8 @@ int duro_conn_has_output(const duro_conn_t *c) {
   return !c->closed && (c->q_len || c->wreq);
 }
 
+size_t duro_conn_queued_bytes(const duro_conn_t *c) { return c->q_bytes; }
+
 void duro_conn_set_proto(duro_conn_t *c, const duro_proto_t *proto,
                          void *data) {
   c->proto = proto;

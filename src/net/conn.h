@@ -184,6 +184,9 @@ int duro_conn_is_closed(const duro_conn_t *c);
 /* 1 while an open connection still has output to write: chunks queued or
  * a write in flight. */
 int duro_conn_has_output(const duro_conn_t *c);
+/* The bytes queued and not yet taken by the kernel (with each chunk's
+ * bookkeeping cost, as the send queue's bound counts them). */
+size_t duro_conn_queued_bytes(const duro_conn_t *c);
 /* Hands the connection to another protocol: proto gets its bytes and its
  * close from now on, with data as its state (duro_conn_proto_data). */
 void duro_conn_set_proto(duro_conn_t *c, const duro_proto_t *proto,

@@ -343,3 +343,53 @@ int duro_runtime_active_object(const duro_runtime_t *rt, const char *binding,
   out->sockets = o->nsockets;
   return 1;
 }
+
+size_t duro_runtime_sockets(const duro_runtime_t *rt, const char *id,
+                            duro_socket_info_t *out, size_t cap) {
+  const duro_object_t *o = duro__object_find(rt, id);
+  size_t n = 0;
+  if (!o)
+    return 0;
+  DURO_LIST_FOREACH(it, &o->sockets) {
+    const duro_socket_t *s = DURO_CONTAINER_OF(it, duro_socket_t, node);
+    if (n < cap) {
+      out[n].index = (unsigned)n;
+      out[n].tags = s->tags;
+      out[n].ntags = s->ntags;
+      out[n].attachment_bytes = s->attachment_len;
+      out[n].queued_bytes = s->conn ? duro_conn_queued_bytes(s->conn) : 0;
+    }
+    n++;
+  }
+  return n;
+}
+
+int duro_runtime_close_socket(duro_runtime_t *rt, const char *id,
+                              unsigned index, int code, const char *reason) {
+  if (code != 1000 && (code < 3000 || code > 4999))
+    return DURO_EINVAL;
+  const duro_object_t *o = duro__object_find(rt, id);
+  if (!o)
+    return DURO_ENOENT;
+  unsigned i = 0;
+  DURO_LIST_FOREACH(it, &o->sockets) {
+    duro_socket_t *s = DURO_CONTAINER_OF(it, duro_socket_t, node);
+    if (i++ != index)
+      continue;
+    if (!s->conn || duro_conn_is_closed(s->conn))
+      return DURO_ENOENT;
+    duro_ws_close(s->conn, (uint16_t)code, reason);
+    return 0;
+  }
+  return DURO_ENOENT;
+}
+
+int duro_runtime_evict(duro_runtime_t *rt, const char *id) {
+  duro_object_t *o = duro__object_find(rt, id);
+  if (!o)
+    return DURO_ENOENT;
+  if (!evictable(o, uv_now(rt->loop), 0))
+    return DURO_EBUSY;
+  duro__object_free(o);
+  return 0;
+}

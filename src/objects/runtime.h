@@ -156,6 +156,32 @@ typedef struct duro_active_info {
 size_t duro_runtime_active_objects(const duro_runtime_t *rt,
                                    const char *binding, const char *after,
                                    duro_active_info_t *out, size_t cap);
+/* An open WebSocket of an instance in memory: index is its place in the
+ * object's list (what duro_runtime_close_socket takes); tags are
+ * borrowed until the next loop turn. */
+typedef struct duro_socket_info {
+  unsigned index;
+  char *const *tags;
+  size_t ntags;
+  size_t attachment_bytes;
+  size_t queued_bytes; /* sent, not yet taken by the peer's kernel */
+} duro_socket_info_t;
+/* Fills up to cap entries for object id; returns how many sockets it has
+ * (0 when it is not in memory). */
+size_t duro_runtime_sockets(const duro_runtime_t *rt, const char *id,
+                            duro_socket_info_t *out, size_t cap);
+/* Closes socket index of object id with code (1000 or 3000..4999) and
+ * reason, as the peer would see a server close; the object's close
+ * handler runs as for any close. 0, DURO_ENOENT (no such object in memory
+ * or socket) or DURO_EINVAL (a code a server may not send). */
+int duro_runtime_close_socket(duro_runtime_t *rt, const char *id,
+                              unsigned index, int code, const char *reason);
+/* Evicts object id from memory now if it is idle (as the idle sweep would,
+ * without waiting for object_idle_ms): 0, DURO_ENOENT (not in memory) or
+ * DURO_EBUSY (an event running or waiting, a socket, a request or a
+ * commit open). */
+int duro_runtime_evict(duro_runtime_t *rt, const char *id);
+
 /* 1 with *out filled when the instance id of namespace binding is in
  * memory, else 0. */
 int duro_runtime_active_object(const duro_runtime_t *rt, const char *binding,

@@ -300,7 +300,32 @@ test('api: namespaces with their classes and counts; a countdown\'s object with 
     assert.equal(badKeyCursor.status, 400);
     assert.equal((await api(port, '/api/namespaces/COUNTDOWN_TIMER/objects/global/other')).status, 404);
     await fetch(`${duro.url}/_objects/COUNTDOWN_TIMER/global/stop`, { method: 'POST' });
+
+    // the coordinator's sockets, and the actions on them
+    const det = await api(port, '/api/namespaces/MESSAGE_COORDINATOR/objects/global');
+    assert.equal(det.body.socket_list.length, 3);
+    assert.deepEqual(det.body.socket_list.map((x) => x.index), [0, 1, 2]);
+    assert.ok(det.body.socket_list.every((x) => x.queued_bytes === 0 && Array.isArray(x.tags)));
+    const busy = await fetch(`http://127.0.0.1:${port}/api/namespaces/MESSAGE_COORDINATOR/objects/global/evict`, { method: 'POST' });
+    assert.equal(busy.status, 409);
+    const badCode = await fetch(`http://127.0.0.1:${port}/api/namespaces/MESSAGE_COORDINATOR/objects/global/sockets/0/close?code=1001`, { method: 'POST' });
+    assert.equal(badCode.status, 400);
+    const noSock = await fetch(`http://127.0.0.1:${port}/api/namespaces/MESSAGE_COORDINATOR/objects/global/sockets/99/close`, { method: 'POST' });
+    assert.equal(noSock.status, 404);
+    const closes = sockets.map((ws) => new Promise((r) => ws.once('close', (code, reason) => r({ code, reason: String(reason) }))));
+    const shut = await fetch(`http://127.0.0.1:${port}/api/namespaces/MESSAGE_COORDINATOR/objects/global/sockets/0/close?code=4001&reason=bye%20now`, { method: 'POST' });
+    assert.equal(shut.status, 200);
+    const first = await Promise.race(closes);
+    assert.deepEqual(first, { code: 4001, reason: 'bye now' });
+    await waitFor(() => /admin: closed socket 0 with 4001/.test(duro.log), 5000, 'the action logged');
+    assert.match(duro.log, /object MESSAGE_COORDINATOR\(global\): 127\.0\.0\.1:\d+: admin: closed socket 0 with 4001/);
     for (const ws of sockets) { ws.close(); await closed(ws); }
+    // the countdown, idle now: evicted on request, then no longer in memory
+    const ev = await fetch(`http://127.0.0.1:${port}/api/namespaces/COUNTDOWN_TIMER/objects/global/evict`, { method: 'POST' });
+    assert.equal(ev.status, 200);
+    assert.equal((await api(port, '/api/namespaces/COUNTDOWN_TIMER/objects/global')).body.active, false);
+    const again = await fetch(`http://127.0.0.1:${port}/api/namespaces/COUNTDOWN_TIMER/objects/global/evict`, { method: 'POST' });
+    assert.equal(again.status, 404);
 
     // bad input: a 4xx with a reason
     const unknown = await api(port, '/api/namespaces/NOPE/objects');
@@ -317,6 +342,8 @@ test('api: namespaces with their classes and counts; a countdown\'s object with 
     assert.equal((await api(port, '/api/nope')).status, 404);
     const post = await fetch(`http://127.0.0.1:${port}/api/namespaces`, { method: 'POST' });
     assert.equal(post.status, 405);
+    const del = await fetch(`http://127.0.0.1:${port}/api/namespaces`, { method: 'DELETE' });
+    assert.equal(del.status, 405);
   } finally {
     await duro.stop();
     duro.cleanup();
