@@ -124,6 +124,7 @@ int duro_admin_start(duro_admin_t *a, duro_net_t *net, duro_runtime_t *rt,
                         "{\"port\"}) needs DURO_ADMIN_TOKEN in production");
   a->token_len = a->token ? strlen(a->token) : 0; /* C string */
   duro_http_opts_init(&a->http_opts, &cfg->limits, handle, a);
+  a->http_opts.over_limit_ok = 1; /* reachable when the public side is full */
   int rc = duro_listener_start(&a->listener, net, cfg->host, port, on_accept,
                                a, err, errlen);
   if (rc < 0)

@@ -151,6 +151,21 @@ static const char *query_value(const duro_http_req_t *req, const char *key,
   return NULL;
 }
 
+/* The page size of req's "limit" (default DURO_ADMIN_PAGE_DEFAULT) into
+ * *out: 0, or DURO_EINVAL after answering 400. */
+static int page_limit(duro_http_req_t *req, unsigned *out) {
+  uint64_t limit = DURO_ADMIN_PAGE_DEFAULT;
+  size_t vlen;
+  const char *v = query_value(req, "limit", &vlen);
+  if (v && (duro_parse_u64(v, vlen, DURO_ADMIN_PAGE_MAX, &limit) < 0 ||
+            limit == 0)) {
+    respond_error(req, 400, "limit must be a number from 1 to 1000");
+    return DURO_EINVAL;
+  }
+  *out = (unsigned)limit;
+  return 0;
+}
+
 static int is_hex64(const char *s, size_t len) {
   if (len != 64)
     return 0;
@@ -172,13 +187,10 @@ static int known_namespace(const duro_runtime_t *rt, const char *b,
 
 static void list_objects(duro_runtime_t *rt, duro_http_req_t *req,
                          const char *binding, size_t blen) {
-  uint64_t limit = DURO_ADMIN_PAGE_DEFAULT;
+  unsigned limit;
   size_t vlen;
-  const char *v = query_value(req, "limit", &vlen);
-  if (v && (duro_parse_u64(v, vlen, DURO_ADMIN_PAGE_MAX, &limit) < 0 || limit == 0)) {
-    respond_error(req, 400, "limit must be a number from 1 to 1000");
+  if (page_limit(req, &limit) < 0)
     return;
-  }
   const char *cursor = query_value(req, "cursor", &vlen);
   if (cursor && vlen && !is_hex64(cursor, vlen)) {
     respond_error(req, 400, "cursor must be an object id: 64 lowercase hex digits");
@@ -190,7 +202,7 @@ static void list_objects(duro_runtime_t *rt, duro_http_req_t *req,
   memcpy(p->binding, binding, blen);
   if (cursor && vlen)
     memcpy(p->after, cursor, vlen);
-  p->limit = (unsigned)limit;
+  p->limit = limit;
   duro_store_run(duro_runtime_store(rt), page_work, page_done, p);
 }
 
@@ -369,15 +381,11 @@ static void object_detail(duro_runtime_t *rt, duro_http_req_t *req,
   }
   d->want_storage = storage;
   if (storage) {
-    uint64_t limit = DURO_ADMIN_PAGE_DEFAULT;
     size_t vlen;
-    const char *v = query_value(req, "limit", &vlen);
-    if (v && (duro_parse_u64(v, vlen, DURO_ADMIN_PAGE_MAX, &limit) < 0 || limit == 0)) {
+    if (page_limit(req, &d->limit) < 0) {
       duro_free(d);
-      respond_error(req, 400, "limit must be a number from 1 to 1000");
       return;
     }
-    d->limit = (unsigned)limit;
     const char *cur = query_value(req, "cursor", &vlen);
     if (cur && vlen) {
       /* the previous page's last key, in hex */

@@ -98,8 +98,14 @@ void duro_metrics_write(duro_buf_t *b, const duro_net_t *net,
                   "# HELP duro_connections_refused_total Connections refused, "
                   "by reason.\n"
                   "# TYPE duro_connections_refused_total counter\n"
-                  "duro_connections_refused_total{reason=\"rate\"} %llu\n",
-                  (unsigned long long)net->rate_limited);
+                  "duro_connections_refused_total{reason=\"rate\"} %llu\n"
+                  "duro_connections_refused_total{reason=\"limit\"} %llu\n",
+                  (unsigned long long)net->rate_limited,
+                  (unsigned long long)net->over_limit);
+  family(b, "duro_accept_pauses_total", COUNTER,
+         "Times accepting paused for want of descriptors (new connections "
+         "wait in the kernel's backlog meanwhile).",
+         net->accept_pauses);
   family(b, "duro_net_reads_total", COUNTER, "Reads that returned data.",
          net->reads);
   family(b, "duro_net_sends_total", COUNTER,

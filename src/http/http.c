@@ -669,7 +669,8 @@ void duro_http_opts_init(duro_http_opts_t *opts,
 }
 
 void duro_http_attach(duro_conn_t *c, const duro_http_opts_t *opts) {
-  if (c->net->max_conns && c->net->nconns > c->net->max_conns) {
+  if (c->net->max_conns && c->net->nconns > c->net->max_conns &&
+      !opts->over_limit_ok) {
     /* Over the connection limit: a clear answer instead of silence, and
      * no upgrade; the client may retry later. */
     static const char msg[] =
@@ -677,6 +678,7 @@ void duro_http_attach(duro_conn_t *c, const duro_http_opts_t *opts) {
         "Content-Type: text/plain;charset=UTF-8\r\n"
         "Retry-After: 1\r\nContent-Length: 39\r\nConnection: close\r\n\r\n"
         "Too many connections: try again shortly";
+    c->net->over_limit++;
     duro_conn_send_copy(c, msg, sizeof(msg) - 1);
     duro_conn_close_after_flush(c);
     return;

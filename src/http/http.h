@@ -36,6 +36,9 @@ typedef struct duro_http_opts {
   size_t max_body_bytes;
   unsigned header_timeout_s;
   unsigned idle_timeout_s;
+  /* 1: connections here are not turned away at max_connections (the
+   * admin listener must stay reachable when the public side is full) */
+  uint8_t over_limit_ok;
 } duro_http_opts_t;
 
 struct duro_http_req {

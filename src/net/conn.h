@@ -101,6 +101,8 @@ struct duro_net {
   /* counters */
   uint64_t writes, partial_writes, accepts, overflows, rate_limited;
   uint64_t batched_sends; /* writes that went through net->batch */
+  uint64_t over_limit;    /* connections answered 503: max_connections */
+  uint64_t accept_pauses; /* accepting paused for want of descriptors */
   uint64_t bytes_written;
 };
 

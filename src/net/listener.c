@@ -42,6 +42,7 @@ static void on_backoff(uv_timer_t *t) {
  * the kernel's backlog until descriptors are free again. */
 static void starve(duro_listener_t *l, int err) {
   uint64_t now = uv_now(l->net->loop);
+  l->net->accept_pauses++;
   if (!l->backoff_ms) {
     l->backoff_ms = BACKOFF_MIN_MS;
     l->starved_since_ms = now;

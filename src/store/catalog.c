@@ -9,15 +9,33 @@
 #include "core/err.h"
 #include "store/db.h"
 
+/* An object's name, key count, key and value bytes and first alarm, as
+ * columns of "objects o"; read_summary reads them back. */
+#define SUMMARY_COLUMNS                                                        \
+  "o.name,"                                                                    \
+  " (SELECT count(*) FROM kv WHERE kv.object_id = o.id),"                      \
+  " (SELECT coalesce(sum(length(key) + length(value)), 0) FROM kv"             \
+  "   WHERE kv.object_id = o.id),"                                             \
+  " (SELECT min(due_ms) FROM alarms WHERE alarms.object_id = o.id)"
+
+/* SUMMARY_COLUMNS from column col on into r (the name copied). */
+static void read_summary(sqlite3_stmt *st, int col, duro_object_row_t *r) {
+  const unsigned char *name = sqlite3_column_text(st, col);
+  if (name)
+    r->name = duro_strndup((const char *)name,
+                           (size_t)sqlite3_column_bytes(st, col));
+  r->keys = (uint64_t)sqlite3_column_int64(st, col + 1);
+  r->bytes = (uint64_t)sqlite3_column_int64(st, col + 2);
+  r->next_alarm_ms = sqlite3_column_type(st, col + 3) == SQLITE_NULL
+                         ? -1
+                         : sqlite3_column_int64(st, col + 3);
+}
+
 int duro_store_list_objects(duro_store_db_t *h, const char *ns,
                             const char *after, unsigned limit,
                             duro_object_row_t **rows, size_t *n) {
   static const char sql[] =
-      "SELECT o.id, o.name,"
-      " (SELECT count(*) FROM kv WHERE kv.object_id = o.id),"
-      " (SELECT coalesce(sum(length(key) + length(value)), 0) FROM kv"
-      "   WHERE kv.object_id = o.id),"
-      " (SELECT min(due_ms) FROM alarms WHERE alarms.object_id = o.id)"
+      "SELECT o.id, " SUMMARY_COLUMNS
       " FROM objects o WHERE o.namespace = ?1 AND o.id > ?2"
       " ORDER BY o.id LIMIT ?3";
   sqlite3 *db = duro_store__sqlite(h);
@@ -40,15 +58,7 @@ int duro_store_list_objects(duro_store_db_t *h, const char *ns,
       continue; /* not an id duro wrote */
     memcpy(r->id, id, 64);
     r->id[64] = '\0';
-    const unsigned char *name = sqlite3_column_text(st, 1);
-    if (name)
-      r->name = duro_strndup((const char *)name,
-                             (size_t)sqlite3_column_bytes(st, 1));
-    r->keys = (uint64_t)sqlite3_column_int64(st, 2);
-    r->bytes = (uint64_t)sqlite3_column_int64(st, 3);
-    r->next_alarm_ms = sqlite3_column_type(st, 4) == SQLITE_NULL
-                           ? -1
-                           : sqlite3_column_int64(st, 4);
+    read_summary(st, 1, r);
     got++;
   }
   rc = got == limit ? SQLITE_DONE : rc;
@@ -71,12 +81,7 @@ void duro_object_rows_free(duro_object_row_t *rows, size_t n) {
 int duro_store_object_summary(duro_store_db_t *h, const char *id,
                               duro_object_row_t *row) {
   static const char sql[] =
-      "SELECT o.name,"
-      " (SELECT count(*) FROM kv WHERE kv.object_id = o.id),"
-      " (SELECT coalesce(sum(length(key) + length(value)), 0) FROM kv"
-      "   WHERE kv.object_id = o.id),"
-      " (SELECT min(due_ms) FROM alarms WHERE alarms.object_id = o.id)"
-      " FROM objects o WHERE o.id = ?1";
+      "SELECT " SUMMARY_COLUMNS " FROM objects o WHERE o.id = ?1";
   sqlite3_stmt *st = NULL;
   memset(row, 0, sizeof(*row));
   if (sqlite3_prepare_v2(duro_store__sqlite(h), sql, -1, &st, NULL) != SQLITE_OK)
@@ -85,15 +90,7 @@ int duro_store_object_summary(duro_store_db_t *h, const char *id,
   int rc = sqlite3_step(st);
   if (rc == SQLITE_ROW) {
     memcpy(row->id, id, 64);
-    const unsigned char *name = sqlite3_column_text(st, 0);
-    if (name)
-      row->name = duro_strndup((const char *)name,
-                               (size_t)sqlite3_column_bytes(st, 0));
-    row->keys = (uint64_t)sqlite3_column_int64(st, 1);
-    row->bytes = (uint64_t)sqlite3_column_int64(st, 2);
-    row->next_alarm_ms = sqlite3_column_type(st, 3) == SQLITE_NULL
-                             ? -1
-                             : sqlite3_column_int64(st, 3);
+    read_summary(st, 0, row);
   }
   sqlite3_finalize(st);
   return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? DURO_ENOENT : DURO_EIO;

@@ -440,3 +440,29 @@ test('metrics: LiveStore pushes, pulls, events appended and live pulls', async (
     duro.cleanup();
   }
 });
+
+test('metrics: connections refused at max_connections; the admin listener stays reachable', async () => {
+  const duro = await startDuro({ args: ['--admin-port', '0'],
+    config: JSON.stringify({ duro: { max_connections: 3 } }) });
+  const socks = [];
+  try {
+    const port = await adminPort(duro);
+    // hold 3 connections open, then ask for more: 503
+    for (let i = 0; i < 3; i++) {
+      const s = net.connect(duro.port, '127.0.0.1');
+      await new Promise((r) => s.once('connect', r));
+      socks.push(s);
+    }
+    const over = await fetch(duro.url, { headers: { connection: 'close' } });
+    assert.equal(over.status, 503);
+    await over.arrayBuffer();
+    // the admin listener answers anyway, and counts the refusal
+    const f = await scrape(port);
+    assert.ok(value(f, 'duro_connections_refused_total', '{reason="limit"}') >= 1);
+    assert.equal(value(f, 'duro_accept_pauses_total'), 0);
+  } finally {
+    for (const s of socks) s.destroy();
+    await duro.stop();
+    duro.cleanup();
+  }
+});
