@@ -40,12 +40,14 @@ const duro_config_section_t duro_admin_section = {
 
 const char *const duro_admin_env_vars[] = {"DURO_ADMIN_TOKEN", NULL};
 
-int duro_admin_port(const duro_config_t *cfg) {
+int duro_admin_port(const duro_config_t *cfg, int *asked) {
+  const duro_admin_config_t *ac = duro_config_section(cfg, &duro_admin_section);
+  *asked = 1;
   if (cfg->admin_port >= 0)
     return cfg->admin_port;
-  const duro_admin_config_t *ac = duro_config_section(cfg, &duro_admin_section);
   if (ac && ac->port)
     return (int)ac->port;
+  *asked = 0;
   return strcmp(cfg->role, "dev") == 0 ? DURO_ADMIN_DEV_PORT : -1;
 }
 

@@ -34,8 +34,9 @@ extern const duro_config_section_t duro_admin_section;
 /* DURO_ADMIN_TOKEN, read from the environment and .dev.vars. */
 extern const char *const duro_admin_env_vars[];
 
-/* The port to listen on for cfg (see above), or -1 for none. */
-int duro_admin_port(const duro_config_t *cfg);
+/* The port to listen on for cfg (see above), or -1 for none; *asked is 1
+ * when the flag or the file asked for it, 0 when it is dev's default. */
+int duro_admin_port(const duro_config_t *cfg, int *asked);
 
 typedef struct duro_admin {
   duro_net_t *net;

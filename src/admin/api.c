@@ -66,14 +66,67 @@ static int page_work(duro_store_db_t *db, void *arg) {
                                  &p->nrows);
 }
 
+/* JSON text must be UTF-8: names, keys and tags come from clients and
+ * classes and may be any bytes, so each is shown as text only when it is
+ * valid UTF-8 without NUL, else in hex under a *_hex key. */
+static int is_text(const uint8_t *p, size_t n) {
+  return !memchr(p, '\0', n) &&
+         duro_utf8_validate(DURO_UTF8_ACCEPT, p, n) == DURO_UTF8_ACCEPT;
+}
+
+static char *to_hex(const uint8_t *p, size_t n) {
+  static const char digits[] = "0123456789abcdef";
+  char *hex = duro_malloc(n * 2 + 1);
+  for (size_t i = 0; i < n; i++) {
+    hex[2 * i] = digits[p[i] >> 4];
+    hex[2 * i + 1] = digits[p[i] & 15];
+  }
+  hex[n * 2] = '\0';
+  return hex;
+}
+
+static void add_hex(cJSON *o, const char *key, const uint8_t *p, size_t n) {
+  char *hex = to_hex(p, n);
+  cJSON_AddStringToObject(o, key, hex);
+  duro_free(hex);
+}
+
+/* p as key when it is text, else as key_hex. */
+static void add_bytes(cJSON *o, const char *key, const char *key_hex,
+                      const uint8_t *p, size_t n) {
+  if (is_text(p, n)) {
+    char *t = duro_strndup((const char *)p, n);
+    cJSON_AddStringToObject(o, key, t);
+    duro_free(t);
+  } else {
+    add_hex(o, key_hex, p, n);
+  }
+}
+
+/* A C string as "name" or "name_hex"; NULL as "name": null. */
+static void add_name(cJSON *o, const char *name) {
+  if (name)
+    add_bytes(o, "name", "name_hex", (const uint8_t *)name,
+              strlen(name)); /* C string: a name the runtime keeps */
+  else
+    cJSON_AddNullToObject(o, "name");
+}
+
+/* A tag as a JSON string, or {"hex": ...} when it is not text. */
+static cJSON *tag_item(const char *tag) {
+  size_t n = strlen(tag); /* C string: a tag the runtime keeps */
+  if (is_text((const uint8_t *)tag, n))
+    return cJSON_CreateString(tag);
+  cJSON *o = cJSON_CreateObject();
+  add_hex(o, "hex", (const uint8_t *)tag, n);
+  return o;
+}
+
 static cJSON *object_json(const char *id, const char *name, int active,
                           size_t sockets, const duro_object_row_t *row) {
   cJSON *e = cJSON_CreateObject();
   cJSON_AddStringToObject(e, "id", id);
-  if (name)
-    cJSON_AddStringToObject(e, "name", name);
-  else
-    cJSON_AddNullToObject(e, "name");
+  add_name(e, name);
   cJSON_AddBoolToObject(e, "active", active);
   cJSON_AddNumberToObject(e, "sockets", (double)sockets);
   cJSON_AddNumberToObject(e, "keys", row ? (double)row->keys : 0);
@@ -236,31 +289,6 @@ static int detail_work(duro_store_db_t *db, void *arg) {
   return duro_store_object_alarms(db, d->id, &d->alarms, &d->nalarms);
 }
 
-static void add_hex(cJSON *o, const char *key, const uint8_t *p, size_t n) {
-  static const char digits[] = "0123456789abcdef";
-  char *hex = duro_malloc(n * 2 + 1);
-  for (size_t i = 0; i < n; i++) {
-    hex[2 * i] = digits[p[i] >> 4];
-    hex[2 * i + 1] = digits[p[i] & 15];
-  }
-  hex[n * 2] = '\0';
-  cJSON_AddStringToObject(o, key, hex);
-  duro_free(hex);
-}
-
-/* Text when it is valid UTF-8 without NUL, else hex under key_hex. */
-static void add_bytes(cJSON *o, const char *key, const char *key_hex,
-                      const uint8_t *p, size_t n) {
-  if (!memchr(p, '\0', n) &&
-      duro_utf8_validate(DURO_UTF8_ACCEPT, p, n) == DURO_UTF8_ACCEPT) {
-    char *t = duro_strndup((const char *)p, n);
-    cJSON_AddStringToObject(o, key, t);
-    duro_free(t);
-  } else {
-    add_hex(o, key_hex, p, n);
-  }
-}
-
 static void detail_done(int status, void *arg) {
   detail_t *d = arg;
   if (status < 0) {
@@ -277,9 +305,7 @@ static void detail_done(int status, void *arg) {
                           ? cJSON_ParseWithLength((const char *)d->kv[i].value,
                                                   d->kv[i].value_len)
                           : NULL;
-      if (parsed && !memchr(d->kv[i].value, '\0', d->kv[i].value_len) &&
-          duro_utf8_validate(DURO_UTF8_ACCEPT, d->kv[i].value,
-                             d->kv[i].value_len) == DURO_UTF8_ACCEPT)
+      if (parsed)
         add_bytes(e, "value", "value_hex", d->kv[i].value, d->kv[i].value_len);
       else
         add_hex(e, "value_hex", d->kv[i].value, d->kv[i].value_len);
@@ -301,11 +327,7 @@ static void detail_done(int status, void *arg) {
     } else {
       cJSON *o = cJSON_CreateObject();
       cJSON_AddStringToObject(o, "id", d->id);
-      const char *name = nact && act.name ? act.name : d->row.name;
-      if (name)
-        cJSON_AddStringToObject(o, "name", name);
-      else
-        cJSON_AddNullToObject(o, "name");
+      add_name(o, nact && act.name ? act.name : d->row.name);
       cJSON_AddBoolToObject(o, "active", nact != 0);
       cJSON_AddNumberToObject(o, "sockets", nact ? (double)act.sockets : 0);
       cJSON_AddNumberToObject(o, "keys", (double)d->row.keys);
@@ -320,7 +342,7 @@ static void detail_done(int status, void *arg) {
         cJSON_AddNumberToObject(e, "index", socks[i].index);
         cJSON *tags = cJSON_AddArrayToObject(e, "tags");
         for (size_t t = 0; t < socks[i].ntags; t++)
-          cJSON_AddItemToArray(tags, cJSON_CreateString(socks[i].tags[t]));
+          cJSON_AddItemToArray(tags, tag_item(socks[i].tags[t]));
         cJSON_AddNumberToObject(e, "attachment_bytes",
                                 (double)socks[i].attachment_bytes);
         cJSON_AddNumberToObject(e, "queued_bytes", (double)socks[i].queued_bytes);
@@ -329,7 +351,7 @@ static void detail_done(int status, void *arg) {
       cJSON *arr = cJSON_AddArrayToObject(o, "alarms");
       for (size_t i = 0; i < d->nalarms; i++) {
         cJSON *e = cJSON_CreateObject();
-        cJSON_AddStringToObject(e, "name", d->alarms[i].name);
+        add_name(e, d->alarms[i].name);
         cJSON_AddNumberToObject(e, "due_ms", (double)d->alarms[i].due_ms);
         cJSON_AddItemToArray(arr, e);
       }

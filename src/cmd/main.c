@@ -289,14 +289,14 @@ static int start_backend(app_t *app) {
  * taken (another duro dev, say); one asked for must open. */
 static int start_admin(app_t *app) {
   duro_config_t *cfg = &app->cfg;
-  int port = duro_admin_port(cfg);
+  int asked;
+  int port = duro_admin_port(cfg, &asked);
   if (port < 0)
     return 0;
   char err[512];
   if (duro_admin_start(&app->admin, &app->net, app->rt, cfg, port, err,
                        sizeof(err)) < 0) {
-    const duro_admin_config_t *ac = duro_config_section(cfg, &duro_admin_section);
-    if (cfg->admin_port < 0 && !(ac && ac->port)) {
+    if (!asked) {
       duro_log_warn("admin: not started: %s", err);
       return 0;
     }

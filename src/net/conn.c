@@ -20,6 +20,8 @@
 
 #define READ_BUFFER_SIZE (64 * 1024)
 #define MAX_IOV 64
+/* A gathering ends when a send is full: as many frames as one writev. */
+_Static_assert(MAX_IOV == DURO_GATHER_FULL_FRAMES, "gather.h's full send");
 #define LINGER_SECONDS 2
 #define RATE_WARN_MS 10000    /* at most one rate limit warning per 10 s */
 /* What a queued chunk costs beyond its bytes, counted against the send

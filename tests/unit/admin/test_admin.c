@@ -20,7 +20,7 @@
 #include "cmd/schema.h"
 
 /* Loads argv in a fresh directory holding jsonc as duro.jsonc (or none). */
-static int port_for(const char *jsonc, int argc, char **argv) {
+static int port_for(const char *jsonc, int argc, char **argv, int *asked) {
   char dir[] = "/tmp/duro-test-admin-XXXXXX";
   assert_non_null(mkdtemp(dir));
   char cwd[4096];
@@ -36,7 +36,7 @@ static int port_for(const char *jsonc, int argc, char **argv) {
   int rc = duro_config_load(&cfg, argc, argv, err, sizeof(err));
   if (rc != 0)
     fail_msg("%s", err);
-  int port = duro_admin_port(&cfg);
+  int port = duro_admin_port(&cfg, asked);
   duro_config_free(&cfg);
   unlink("duro.jsonc");
   assert_int_equal(chdir(cwd), 0);
@@ -49,12 +49,19 @@ static void test_where_it_listens(void **state) {
   char *dev[] = {"duro", "dev"};
   char *flag[] = {"duro", "backend", "--mode", "test", "--admin-port", "9100"};
   char *flag0[] = {"duro", "dev", "--admin-port", "0"};
-  assert_int_equal(port_for(NULL, 4, backend), -1);
-  assert_int_equal(port_for(NULL, 2, dev), DURO_ADMIN_DEV_PORT);
-  assert_int_equal(port_for("{\"admin\": {\"port\": 9200}}", 4, backend), 9200);
-  assert_int_equal(port_for("{\"admin\": {\"port\": 0}}", 4, backend), -1);
-  assert_int_equal(port_for("{\"admin\": {\"port\": 9200}}", 6, flag), 9100);
-  assert_int_equal(port_for(NULL, 4, flag0), 0);
+  int asked;
+  assert_int_equal(port_for(NULL, 4, backend, &asked), -1);
+  assert_int_equal(port_for(NULL, 2, dev, &asked), DURO_ADMIN_DEV_PORT);
+  assert_false(asked); /* dev's default: skipped when taken */
+  assert_int_equal(port_for("{\"admin\": {\"port\": 9200}}", 4, backend, &asked),
+                   9200);
+  assert_true(asked);
+  assert_int_equal(port_for("{\"admin\": {\"port\": 0}}", 4, backend, &asked), -1);
+  assert_int_equal(port_for("{\"admin\": {\"port\": 9200}}", 6, flag, &asked),
+                   9100);
+  assert_true(asked);
+  assert_int_equal(port_for(NULL, 4, flag0, &asked), 0);
+  assert_true(asked);
 }
 
 int main(void) {
