@@ -1,7 +1,9 @@
 /*
- * admin.h: the admin listener, for operators: GET /metrics (Prometheus
- * text format 0.0.4, admin/metrics.h) on a port of its own, never on the
- * public ones.
+ * admin.h: the admin listener, for operators, on a port of its own, never
+ * on the public ones: GET /metrics (Prometheus text format 0.0.4,
+ * admin/metrics.h), the JSON API (admin/api.h), the overview's samples
+ * (admin/live.h) and the inspector page that shows them all (inspector/,
+ * embedded in the binary: GET /).
  *
  * Who may call it: with DURO_ADMIN_TOKEN set (environment or .dev.vars),
  * only requests with "Authorization: Bearer <token>"; without one, only
@@ -15,6 +17,7 @@
 #ifndef DURO_ADMIN_ADMIN_H
 #define DURO_ADMIN_ADMIN_H
 
+#include "admin/live.h"
 #include "core/config.h"
 #include "core/histo.h"
 #include "core/options.h"
@@ -48,6 +51,7 @@ typedef struct duro_admin {
   uv_timer_t lag_probe; /* every 100 ms: how late it fires */
   uint64_t lag_due_ns;
   duro_histo_t loop_lag;
+  duro_live_t live; /* the inspector's overview */
 } duro_admin_t;
 
 /* Starts listening on cfg->host:port. Fails (err gets the reason) on a

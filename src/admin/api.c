@@ -12,6 +12,7 @@
 #include "core/str.h"
 #include "core/url.h"
 #include "ws/utf8.h"
+#include "admin/route.h"
 #include "store/catalog.h"
 
 static void respond_json(duro_http_req_t *req, int status, cJSON *body) {
@@ -187,47 +188,6 @@ static void page_done(int status, void *arg) {
   duro_free(p);
 }
 
-/* The value of query parameter key (its raw bytes), or NULL. */
-static const char *query_value(const duro_http_req_t *req, const char *key,
-                               size_t *len) {
-  size_t klen = strlen(key); /* C string: a literal */
-  const char *q = req->query, *end = req->query + req->query_len;
-  while (q < end) {
-    const char *amp = memchr(q, '&', (size_t)(end - q));
-    const char *stop = amp ? amp : end;
-    if ((size_t)(stop - q) > klen && memcmp(q, key, klen) == 0 && q[klen] == '=') {
-      *len = (size_t)(stop - q) - klen - 1;
-      return q + klen + 1;
-    }
-    q = amp ? amp + 1 : end;
-  }
-  return NULL;
-}
-
-/* The page size of req's "limit" (default DURO_ADMIN_PAGE_DEFAULT) into
- * *out: 0, or DURO_EINVAL after answering 400. */
-static int page_limit(duro_http_req_t *req, unsigned *out) {
-  uint64_t limit = DURO_ADMIN_PAGE_DEFAULT;
-  size_t vlen;
-  const char *v = query_value(req, "limit", &vlen);
-  if (v && (duro_parse_u64(v, vlen, DURO_ADMIN_PAGE_MAX, &limit) < 0 ||
-            limit == 0)) {
-    respond_error(req, 400, "limit must be a number from 1 to 1000");
-    return DURO_EINVAL;
-  }
-  *out = (unsigned)limit;
-  return 0;
-}
-
-static int is_hex64(const char *s, size_t len) {
-  if (len != 64)
-    return 0;
-  for (size_t i = 0; i < len; i++)
-    if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
-      return 0;
-  return 1;
-}
-
 static int known_namespace(const duro_runtime_t *rt, const char *b,
                            size_t blen) {
   duro_ns_info_t info[64];
@@ -239,23 +199,13 @@ static int known_namespace(const duro_runtime_t *rt, const char *b,
 }
 
 static void list_objects(duro_runtime_t *rt, duro_http_req_t *req,
-                         const char *binding, size_t blen) {
-  unsigned limit;
-  size_t vlen;
-  if (page_limit(req, &limit) < 0)
-    return;
-  const char *cursor = query_value(req, "cursor", &vlen);
-  if (cursor && vlen && !is_hex64(cursor, vlen)) {
-    respond_error(req, 400, "cursor must be an object id: 64 lowercase hex digits");
-    return;
-  }
+                         const duro_admin_route_t *route) {
   page_t *p = duro_calloc(1, sizeof(*p));
   p->rt = rt;
   p->req = req;
-  memcpy(p->binding, binding, blen);
-  if (cursor && vlen)
-    memcpy(p->after, cursor, vlen);
-  p->limit = limit;
+  memcpy(p->binding, route->binding, sizeof(route->binding));
+  memcpy(p->after, route->after_id, sizeof(route->after_id));
+  p->limit = route->limit;
   duro_store_run(duro_runtime_store(rt), page_work, page_done, p);
 }
 
@@ -346,6 +296,7 @@ static void detail_done(int status, void *arg) {
         cJSON_AddNumberToObject(e, "attachment_bytes",
                                 (double)socks[i].attachment_bytes);
         cJSON_AddNumberToObject(e, "queued_bytes", (double)socks[i].queued_bytes);
+        cJSON_AddNumberToObject(e, "age_s", (double)socks[i].age_s);
         cJSON_AddItemToArray(list, e);
       }
       cJSON *arr = cJSON_AddArrayToObject(o, "alarms");
@@ -365,71 +316,19 @@ static void detail_done(int status, void *arg) {
   duro_free(d);
 }
 
-/* The id of X in binding: X is an id (64 lowercase hex digits) or a name
- * (percent-encoded in the path, 1 to 512 bytes). 0, or DURO_EINVAL. */
-static int resolve_id(const char *binding, size_t blen, const char *x,
-                      size_t xlen, char id[65]) {
-  if (is_hex64(x, xlen)) {
-    memcpy(id, x, 64);
-    id[64] = '\0';
-    return 0;
-  }
-  char *name = duro_malloc(xlen + 1);
-  long n = xlen ? duro_pct_decode(x, xlen, name, 0) : DURO_EINVAL;
-  int ok = n > 0 && n <= 512 && !memchr(name, '\0', (size_t)n);
-  if (ok)
-    duro_object_id_from_name(binding, blen, name, (size_t)n, id);
-  duro_free(name);
-  return ok ? 0 : DURO_EINVAL;
-}
-
-static void respond_bad_object(duro_http_req_t *req) {
-  respond_error(req, 400, "the object must be an id (64 lowercase hex digits) "
-                          "or a name (percent-encoded, 1 to 512 bytes)");
-}
-
-/* Starts the storage job for one object (X as resolve_id takes it). */
+/* Starts the storage job for one object, or a page of its storage. */
 static void object_detail(duro_runtime_t *rt, duro_http_req_t *req,
-                          const char *binding, size_t blen, const char *x,
-                          size_t xlen, int storage) {
+                          duro_admin_route_t *route) {
   detail_t *d = duro_calloc(1, sizeof(*d));
   d->rt = rt;
   d->req = req;
-  memcpy(d->binding, binding, blen);
-  if (resolve_id(binding, blen, x, xlen, d->id) < 0) {
-    duro_free(d);
-    respond_bad_object(req);
-    return;
-  }
-  d->want_storage = storage;
-  if (storage) {
-    size_t vlen;
-    if (page_limit(req, &d->limit) < 0) {
-      duro_free(d);
-      return;
-    }
-    const char *cur = query_value(req, "cursor", &vlen);
-    if (cur && vlen) {
-      /* the previous page's last key, in hex */
-      if (vlen % 2 || vlen > 2 * 65536) {
-        duro_free(d);
-        respond_error(req, 400, "cursor must be the hex of a key");
-        return;
-      }
-      d->after = duro_malloc(vlen / 2 + 1);
-      for (size_t i = 0; i < vlen / 2; i++) {
-        int hi = duro_hex_value(cur[2 * i]), lo = duro_hex_value(cur[2 * i + 1]);
-        if (hi < 0 || lo < 0) {
-          duro_free(d->after);
-          duro_free(d);
-          respond_error(req, 400, "cursor must be the hex of a key");
-          return;
-        }
-        d->after[i] = (uint8_t)(hi << 4 | lo);
-      }
-      d->after_len = vlen / 2;
-    }
-  }
+  memcpy(d->binding, route->binding, sizeof(route->binding));
+  memcpy(d->id, route->id, sizeof(route->id));
+  d->want_storage = route->op == DURO_ADMIN_STORAGE;
+  d->limit = route->limit;
+  d->after = route->after_key; /* taken over */
+  d->after_len = route->after_key_len;
+  route->after_key = NULL;
   duro_store_run(duro_runtime_store(rt), detail_work, detail_done, d);
 }
 
@@ -445,151 +344,120 @@ static void log_action(const duro_http_req_t *req, const char *binding,
   duro_log_with(DURO_LOG_WARN, &f, "admin: %s", what);
 }
 
-/* POST .../objects/<X>/evict and POST .../objects/<X>/sockets/<i>/close */
-static void object_action(duro_runtime_t *rt, duro_http_req_t *req,
-                          const char *binding, const char *id,
-                          const char *action, size_t alen) {
-  /* the log names the object as the text log does: its name, else its id
-   * (looked up before an eviction frees it) */
-  char label[520];
+/* The object as the text log names it: its name when it is in memory
+ * with one, else its id. */
+static void object_label(duro_runtime_t *rt, const duro_admin_route_t *route,
+                         char *out, size_t cap) {
   duro_active_info_t info;
-  duro_fmt(label, sizeof(label), "%s",
-           duro_runtime_active_object(rt, binding, id, &info) && info.name
+  duro_fmt(out, cap, "%s",
+           duro_runtime_active_object(rt, route->binding, route->id, &info) &&
+                   info.name
                ? info.name
-               : id);
-  if (duro_cstr_eq("evict", action, alen)) {
-    int rc = duro_runtime_evict(rt, id);
-    if (rc == DURO_ENOENT) {
-      respond_error(req, 404, "the object is not in memory");
-      return;
-    }
-    if (rc == DURO_EBUSY) {
-      respond_error(req, 409, "the object is busy (a socket, an event, a "
-                              "request or a commit open): not evicted");
-      return;
-    }
-    log_action(req, binding, label, "evicted the instance");
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddBoolToObject(o, "evicted", 1);
-    respond_json(req, 200, o);
+               : route->id);
+}
+
+static void evict(duro_runtime_t *rt, duro_http_req_t *req,
+                  const duro_admin_route_t *route) {
+  char label[520];
+  object_label(rt, route, label, sizeof(label)); /* before it is freed */
+  int rc = duro_runtime_evict(rt, route->id);
+  if (rc == DURO_ENOENT) {
+    respond_error(req, 404, "the object is not in memory");
     return;
   }
-  static const char pre[] = "sockets/", post[] = "/close";
-  size_t pl = sizeof(pre) - 1, ql = sizeof(post) - 1;
-  uint64_t index, code = 1000;
-  if (alen > pl + ql && memcmp(action, pre, pl) == 0 &&
-      memcmp(action + alen - ql, post, ql) == 0 &&
-      duro_parse_u64(action + pl, alen - pl - ql, 1000000, &index) == 0) {
-    size_t vlen;
-    const char *v = query_value(req, "code", &vlen);
-    if (v && duro_parse_u64(v, vlen, 4999, &code) < 0)
-      code = 0;
-    char reason[124] = "closed by an operator";
-    const char *r = query_value(req, "reason", &vlen);
-    if (r) {
-      long n = vlen < sizeof(reason) ? duro_pct_decode(r, vlen, reason, 1) : -1;
-      if (n < 0 || memchr(reason, '\0', (size_t)n) ||
-          duro_utf8_validate(DURO_UTF8_ACCEPT, (const uint8_t *)reason,
-                             (size_t)n) != DURO_UTF8_ACCEPT) {
-        respond_error(req, 400, "reason must be UTF-8 text of at most 123 bytes");
-        return;
-      }
-      reason[n] = '\0';
-    }
-    int rc = duro_runtime_close_socket(rt, id, (unsigned)index, (int)code, reason);
-    if (rc == DURO_EINVAL) {
-      respond_error(req, 400, "code must be 1000 or 3000 to 4999");
-      return;
-    }
-    if (rc < 0) {
-      respond_error(req, 404, "no such socket on an instance in memory");
-      return;
-    }
-    char what[200];
-    duro_fmt(what, sizeof(what), "closed socket %u with %u", (unsigned)index,
-             (unsigned)code);
-    log_action(req, binding, label, what);
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddBoolToObject(o, "closed", 1);
-    respond_json(req, 200, o);
+  if (rc == DURO_EBUSY) {
+    respond_error(req, 409, "the object is busy (a socket, an event, a "
+                            "request or a commit open): not evicted");
     return;
   }
-  respond_error(req, 404, "unknown admin API route");
+  log_action(req, route->binding, label, "evicted the instance");
+  cJSON *o = cJSON_CreateObject();
+  cJSON_AddBoolToObject(o, "evicted", 1);
+  respond_json(req, 200, o);
+}
+
+static void close_socket(duro_runtime_t *rt, duro_http_req_t *req,
+                         const duro_admin_route_t *route) {
+  char label[520];
+  object_label(rt, route, label, sizeof(label));
+  int rc = duro_runtime_close_socket(rt, route->id, route->socket,
+                                     (int)route->code, route->reason);
+  if (rc < 0) {
+    respond_error(req, 404, "no such socket on an instance in memory");
+    return;
+  }
+  char what[200];
+  duro_fmt(what, sizeof(what), "closed socket %u with %u", route->socket,
+           route->code);
+  log_action(req, route->binding, label, what);
+  cJSON *o = cJSON_CreateObject();
+  cJSON_AddBoolToObject(o, "closed", 1);
+  respond_json(req, 200, o);
+}
+
+/* What the alarm deletion carries into the object's event. */
+typedef struct {
+  char binding[DURO_ADMIN_BINDING_MAX + 1];
+  char alarm[65];
+  char peer[64];
+} alarm_op_t;
+
+/* Runs as an event of the object: the deletion commits with the event,
+ * and its answer waits for the commit like any response. */
+static int delete_alarm_event(duro_object_t *o, duro_request_t *r, void *arg) {
+  alarm_op_t *op = arg;
+  int rc = duro_alarm_delete(o, op->alarm);
+  if (rc < 0)
+    return rc;
+  char what[120];
+  duro_fmt(what, sizeof(what), "deleted alarm '%s'%s", op->alarm,
+           rc ? "" : " (it was not set)");
+  duro_log_fields_t f = {.ns = op->binding,
+                         .object = duro_object_name(o) ? duro_object_name(o)
+                                                       : duro_object_id(o),
+                         .remote = op->peer};
+  duro_log_with(DURO_LOG_WARN, &f, "admin: %s", what);
+  char body[32];
+  int n = duro_fmt(body, sizeof(body), "{\"deleted\":%s}",
+                   rc ? "true" : "false");
+  return duro_respond(r, 200, "application/json", body, n > 0 ? (size_t)n : 0);
+}
+
+static void delete_alarm(duro_runtime_t *rt, duro_http_req_t *req,
+                         const duro_admin_route_t *route) {
+  alarm_op_t *op = duro_calloc(1, sizeof(*op));
+  memcpy(op->binding, route->binding, sizeof(op->binding));
+  memcpy(op->alarm, route->alarm, sizeof(op->alarm));
+  memcpy(op->peer, "?", 2);
+  if (req->conn)
+    duro_conn_peer(req->conn, op->peer, sizeof(op->peer));
+  duro_runtime_operate(rt, route->binding, route->id, req, delete_alarm_event,
+                       op, duro_free);
 }
 
 void duro_admin_api(duro_runtime_t *rt, duro_http_req_t *req) {
-  const char *path = req->path + 5; /* after "/api/" */
-  size_t len = req->path_len - 5;
+  duro_admin_route_t route;
+  if (duro_admin_route_parse(req->method, req->path, req->path_len, req->query,
+                             req->query_len, &route) < 0) {
+    respond_error(req, route.status, route.why);
+    duro_admin_route_free(&route);
+    return;
+  }
   if (!rt) {
     respond_error(req, 404, "no objects in this process (a frontend)");
-    return;
-  }
-  int get = strcmp(req->method, "GET") == 0;
-  int post = strcmp(req->method, "POST") == 0;
-  if (!get && !post) {
-    respond_error(req, 405, "the admin API answers GET, and POST for actions");
-    return;
-  }
-  if (duro_cstr_eq("namespaces", path, len)) {
-    if (!get) {
-      respond_error(req, 405, "GET /api/namespaces");
-      return;
-    }
-    list_namespaces(rt, req);
-    return;
-  }
-  /* namespaces/<B>/objects[/<X>[/storage]] */
-  static const char pre[] = "namespaces/";
-  size_t pl = sizeof(pre) - 1;
-  if (len > pl && memcmp(path, pre, pl) == 0) {
-    const char *b = path + pl, *end = path + len;
-    const char *slash = memchr(b, '/', (size_t)(end - b));
-    if (!slash || (size_t)(slash - b) >= sizeof(((page_t *)0)->binding) ||
-        !known_namespace(rt, b, (size_t)(slash - b))) {
-      respond_error(req, 404, "unknown namespace (GET /api/namespaces lists them)");
-      return;
-    }
-    size_t blen = (size_t)(slash - b);
-    const char *rest = slash + 1;
-    size_t rlen = (size_t)(end - rest);
-    if (duro_cstr_eq("objects", rest, rlen)) {
-      if (!get)
-        respond_error(req, 405, "GET .../objects");
-      else
-        list_objects(rt, req, b, blen);
-      return;
-    }
-    if (rlen > 8 && memcmp(rest, "objects/", 8) == 0) {
-      const char *x = rest + 8;
-      const char *xs = memchr(x, '/', (size_t)(end - x));
-      size_t xlen = xs ? (size_t)(xs - x) : (size_t)(end - x);
-      if (post) { /* actions: .../objects/<X>/<action> */
-        char id[65], bind[128];
-        if (!xs) {
-          respond_error(req, 405, "POST needs an action: .../evict or "
-                                  ".../sockets/<index>/close");
-          return;
-        }
-        if (resolve_id(b, blen, x, xlen, id) < 0) {
-          respond_bad_object(req);
-          return;
-        }
-        memcpy(bind, b, blen);
-        bind[blen] = '\0';
-        object_action(rt, req, bind, id, xs + 1, (size_t)(end - xs - 1));
-        return;
-      }
-      int storage = 0;
-      if (xs) {
-        if (!duro_cstr_eq("/storage", xs, (size_t)(end - xs))) {
-          respond_error(req, 404, "unknown admin API route");
-          return;
-        }
-        storage = 1;
-      }
-      object_detail(rt, req, b, blen, x, xlen, storage);
-      return;
+  } else if (route.binding[0] &&
+             !known_namespace(rt, route.binding, strlen(route.binding))) { /* C string */
+    respond_error(req, 404, "unknown namespace (GET /api/namespaces lists them)");
+  } else {
+    switch (route.op) {
+    case DURO_ADMIN_NAMESPACES: list_namespaces(rt, req); break;
+    case DURO_ADMIN_OBJECTS: list_objects(rt, req, &route); break;
+    case DURO_ADMIN_OBJECT:
+    case DURO_ADMIN_STORAGE: object_detail(rt, req, &route); break;
+    case DURO_ADMIN_EVICT: evict(rt, req, &route); break;
+    case DURO_ADMIN_CLOSE_SOCKET: close_socket(rt, req, &route); break;
+    case DURO_ADMIN_DELETE_ALARM: delete_alarm(rt, req, &route); break;
     }
   }
-  respond_error(req, 404, "unknown admin API route");
+  duro_admin_route_free(&route);
 }

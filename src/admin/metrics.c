@@ -41,7 +41,7 @@ static void histogram(duro_buf_t *b, const char *name, const char *help,
 
 /* Resident set size from /proc/self/statm (its second field, in pages);
  * 0 if unreadable. */
-static uint64_t rss_bytes(void) {
+uint64_t duro_metrics_rss_bytes(void) {
   char text[128];
   int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
   if (fd < 0)
@@ -82,7 +82,7 @@ void duro_metrics_write(duro_buf_t *b, const duro_net_t *net,
                   "duro_build_info{version=\"%s\"} 1\n",
                   DURO_VERSION);
   family(b, "duro_process_resident_memory_bytes", GAUGE,
-         "Resident memory of the process.", rss_bytes());
+         "Resident memory of the process.", duro_metrics_rss_bytes());
   family(b, "duro_process_open_fds", GAUGE, "Open file descriptors.",
          open_fds());
   if (loop_lag)
@@ -102,6 +102,10 @@ void duro_metrics_write(duro_buf_t *b, const duro_net_t *net,
                   "duro_connections_refused_total{reason=\"limit\"} %llu\n",
                   (unsigned long long)net->rate_limited,
                   (unsigned long long)net->over_limit);
+  family(b, "duro_websocket_rate_limited_total", COUNTER,
+         "WebSockets closed (1008) for sending over the per-client message "
+         "rate.",
+         net->message_rate_limited);
   family(b, "duro_accept_pauses_total", COUNTER,
          "Times accepting paused for want of descriptors (new connections "
          "wait in the kernel's backlog meanwhile).",
@@ -124,14 +128,20 @@ void duro_metrics_write(duro_buf_t *b, const duro_net_t *net,
          net->overflows);
 
   /* HTTP (http/http.h) and WebSockets (ws/wsconn.h) */
-  uint64_t classes[6];
-  duro_http_response_counts(classes);
-  duro_buf_printf(b, "# HELP duro_http_responses_total HTTP responses written "
-                     "(WebSocket 101s included), by status class.\n"
-                     "# TYPE duro_http_responses_total counter\n");
-  for (int i = 1; i <= 5; i++)
-    duro_buf_printf(b, "duro_http_responses_total{class=\"%dxx\"} %llu\n", i,
-                    (unsigned long long)classes[i]);
+  uint64_t counts[DURO_ROUTE_COUNT][6];
+  duro_http_response_counts(counts);
+  duro_buf_printf(b, "# HELP duro_http_requests_total HTTP requests answered "
+                     "(WebSocket 101s included), by route kind and status "
+                     "class; a pair appears once it has counted one.\n"
+                     "# TYPE duro_http_requests_total counter\n");
+  for (int r = 0; r < DURO_ROUTE_COUNT; r++)
+    for (int i = 1; i <= 5; i++)
+      if (counts[r][i])
+        duro_buf_printf(b,
+                        "duro_http_requests_total{route=\"%s\",class="
+                        "\"%dxx\"} %llu\n",
+                        duro_http_route_name(r), i,
+                        (unsigned long long)counts[r][i]);
   duro_ws_stats_t ws;
   duro_ws_stats(&ws);
   family(b, "duro_websocket_messages_received_total", COUNTER,
@@ -139,6 +149,12 @@ void duro_metrics_write(duro_buf_t *b, const duro_net_t *net,
          ws.messages_in);
   family(b, "duro_websocket_received_bytes_total", COUNTER,
          "Payload bytes of those messages.", ws.bytes_in);
+  family(b, "duro_websocket_messages_sent_total", COUNTER,
+         "WebSocket data messages queued to sockets (a broadcast counts "
+         "once per recipient).",
+         ws.messages_out);
+  family(b, "duro_websocket_sent_bytes_total", COUNTER,
+         "Frame bytes of those messages (headers included).", ws.bytes_out);
   if (!rt)
     return;
 

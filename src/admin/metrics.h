@@ -19,4 +19,7 @@
 void duro_metrics_write(duro_buf_t *b, const duro_net_t *net,
                         const duro_runtime_t *rt, const duro_histo_t *loop_lag);
 
+/* The process's resident set size (0 when /proc is unreadable). */
+uint64_t duro_metrics_rss_bytes(void);
+
 #endif

@@ -149,6 +149,7 @@ static int route_sync(duro_backend_t *b, duro_http_req_t *req) {
     }
     return 0;
   }
+  req->route = DURO_ROUTE_SYNC;
   if (strcmp(req->method, "OPTIONS") == 0 && duro_sync_config(b->cfg)->cors) {
     sync_respond(b, req, 204, "");
     goto out;
@@ -199,12 +200,14 @@ static void backend_handle(duro_http_req_t *req, void *data) {
    * (a sync query, or a path ending in /websocket such as
    * /_objects/ROOMS/<id>/websocket). */
   if (starts_with(req->path, req->path_len, "/_objects/")) {
+    req->route = DURO_ROUTE_OBJECTS;
     route_objects(b, req);
     return;
   }
   if (route_sync(b, req))
     return;
   if (path_is(req, "/ws/connect")) {
+    req->route = DURO_ROUTE_WEBSOCKET;
     if (b->cfg->mode == DURO_MODE_PRODUCTION) {
       duro_http_respond_text(req, 401, NULL, "Unauthorized");
       return;
@@ -218,11 +221,13 @@ static void backend_handle(duro_http_req_t *req, void *data) {
     return;
   }
   if (path_is(req, "/broadcast") && strcmp(req->method, "POST") == 0) {
+    req->route = DURO_ROUTE_API;
     duro_runtime_fetch(b->rt, "MESSAGE_COORDINATOR", 19, "global", 6, req,
                        req->path, req->path_len);
     return;
   }
   if (starts_with(req->path, req->path_len, "/api/rooms/")) {
+    req->route = DURO_ROUTE_WEBSOCKET;
     const char *id = req->path + 11;
     size_t left = req->path_len - 11;
     const char *slash = memchr(id, '/', left);

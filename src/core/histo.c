@@ -21,3 +21,21 @@ void duro_histo_add(duro_histo_t *h, uint64_t ns) {
   h->count++;
   h->sum_ns += ns;
 }
+
+double duro_histo_quantile(const duro_histo_t *now, const duro_histo_t *then,
+                           double q) {
+  uint64_t total = now->count - (then ? then->count : 0);
+  if (total == 0)
+    return 0;
+  double rank = q * (double)total;
+  uint64_t cum = 0;
+  for (size_t i = 0; i < DURO_HISTO_BUCKETS; i++) {
+    uint64_t n = now->counts[i] - (then ? then->counts[i] : 0);
+    if (n && (double)(cum + n) >= rank) {
+      double lo = i ? duro_histo_bounds[i - 1] : 0, hi = duro_histo_bounds[i];
+      return lo + (hi - lo) * ((rank - (double)cum) / (double)n);
+    }
+    cum += n;
+  }
+  return duro_histo_bounds[DURO_HISTO_BUCKETS - 1];
+}

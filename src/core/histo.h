@@ -23,4 +23,12 @@ typedef struct duro_histo {
 /* Records one sample of ns nanoseconds. */
 void duro_histo_add(duro_histo_t *h, uint64_t ns);
 
+/* The q-quantile (0 < q <= 1), in seconds, of the samples recorded
+ * between then (an earlier copy of now; NULL: since the start) and now,
+ * estimated as Prometheus's histogram_quantile does: linearly within the
+ * bucket it falls in. Past the last bound it is that bound; with no
+ * samples, 0. */
+double duro_histo_quantile(const duro_histo_t *now, const duro_histo_t *then,
+                           double q);
+
 #endif

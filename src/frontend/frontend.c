@@ -51,13 +51,6 @@ const char *const duro_frontend_env_vars[] = {
 #define BACKEND_TIMEOUT_MS 5000
 #define COOKIE_NAME "duro_session"
 
-const duro_asset_t *duro_asset_find(const char *path, size_t len) {
-  for (size_t i = 0; i < duro_assets_count; i++)
-    if (strlen(duro_assets[i].path) == len && /* C string: built in */
-        memcmp(duro_assets[i].path, path, len) == 0)
-      return &duro_assets[i];
-  return NULL;
-}
 
 static int path_is(const duro_http_req_t *r, const char *p) {
   size_t n = strlen(p); /* C string: a literal */
@@ -369,28 +362,12 @@ static void login(duro_frontend_t *f, duro_http_req_t *req) {
 static int serve_asset(duro_http_req_t *req) {
   if (req->path_len == 11 && memcmp(req->path, "/index.html", 11) == 0)
     return 0; /* the template is not a page of its own */
-  const duro_asset_t *a = duro_asset_find(req->path, req->path_len);
+  const duro_asset_t *a =
+      duro_asset_find(duro_assets, duro_assets_count, req->path, req->path_len);
   if (!a)
     return 0;
-  if (!method_is(req, "GET") && !method_is(req, "HEAD")) {
-    duro_header_t hs[1] = {{"Allow", 5, "GET, HEAD", 9}};
-    duro_http_respond(req, 405, hs, 1, "Method Not Allowed", 18);
-    return 1;
-  }
-  /* the asset table is generated at build time: C strings */
-  size_t ctl = strlen(a->content_type), etl = strlen(a->etag); /* C string */
-  duro_header_t hs[3] = {
-      {"Content-Type", 12, a->content_type, ctl},
-      {"ETag", 4, a->etag, etl},
-      {"Cache-Control", 13, "public, max-age=300, must-revalidate", 36},
-  };
-  const duro_header_t *inm = duro_http_header(req, "If-None-Match");
-  if (inm && inm->value_len == etl &&
-      memcmp(inm->value, a->etag, inm->value_len) == 0) {
-    duro_http_respond(req, 304, hs + 1, 2, "", 0);
-    return 1;
-  }
-  duro_http_respond(req, 200, hs, 3, a->data, a->len);
+  req->route = DURO_ROUTE_ASSET;
+  duro_asset_serve(req, a, "public, max-age=300, must-revalidate");
   return 1;
 }
 
@@ -405,6 +382,7 @@ static void frontend_handle(duro_http_req_t *req, void *data) {
     locale = DURO_LOCALE_DE;
   }
   if (page) {
+    req->route = DURO_ROUTE_PAGE;
     if (method_is(req, "POST")) {
       if (req->query_len == 10 && memcmp(req->query, "/countdown", 10) == 0)
         countdown_action(f, req, locale);
@@ -421,15 +399,18 @@ static void frontend_handle(duro_http_req_t *req, void *data) {
     return;
   }
   if (path_is(req, "/de")) {
+    req->route = DURO_ROUTE_PAGE;
     duro_header_t hs[1] = {{"Location", 8, "/de/", 4}};
     duro_http_respond(req, 308, hs, 1, "", 0);
     return;
   }
   if (path_is(req, "/api/ws/connect")) {
+    req->route = DURO_ROUTE_WEBSOCKET;
     ws_connect(f, req);
     return;
   }
   if (path_is(req, "/api/login") && method_is(req, "POST")) {
+    req->route = DURO_ROUTE_API;
     login(f, req);
     return;
   }

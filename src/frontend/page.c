@@ -156,7 +156,7 @@ static void append_value(duro_buf_t *out, const char *key, size_t klen,
 }
 
 int duro_page_render(duro_buf_t *out, const duro_page_args_t *a) {
-  const duro_asset_t *t = duro_asset_find("/index.html", 11);
+  const duro_asset_t *t = duro_asset_find(duro_assets, duro_assets_count, "/index.html", 11);
   if (!t)
     return DURO_ENOENT;
   const char *p = (const char *)t->data;

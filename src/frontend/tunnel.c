@@ -264,6 +264,7 @@ static void start_relay(tunnel_t *t, const uint8_t *rest, size_t rest_len) {
   };
   duro_buf_t out = DURO_BUF_INIT;
   duro_http_write_head(&out, 101, hs, 3, -1, 0);
+  duro_http_note_response(req, 101);
   duro_conn_t *c = duro_http_detach_conn(req);
   if (!c) {
     duro_buf_free(&out);

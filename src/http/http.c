@@ -200,12 +200,37 @@ static int has_crlf(const char *s, size_t n) {
   return memchr(s, '\r', n) || memchr(s, '\n', n) || memchr(s, '\0', n);
 }
 
-/* Responses written by this process, by status class (index 1..5; 0:
- * out of range). Only the loop thread writes responses. */
-static uint64_t responses_by_class[6];
+/* Responses written by this process, by route and status class (index
+ * 1..5; 0: out of range). Only the loop thread writes responses. */
+static uint64_t responses[DURO_ROUTE_COUNT][6];
 
-void duro_http_response_counts(uint64_t out[6]) {
-  memcpy(out, responses_by_class, sizeof(responses_by_class));
+const char *duro_http_route_name(int route) {
+  static const char *const names[DURO_ROUTE_COUNT] = {
+      "other", "page", "asset", "api", "websocket", "objects", "sync",
+      "admin"};
+  return route >= 0 && route < DURO_ROUTE_COUNT ? names[route] : "other";
+}
+
+void duro_http_note_response(const duro_http_req_t *req, int status) {
+  int route = req && req->route < DURO_ROUTE_COUNT ? req->route : 0;
+  responses[route][status >= 100 && status < 600 ? status / 100 : 0]++;
+  if (req && req->started_ns && duro_log_level >= DURO_LOG_DEBUG) {
+    char peer[64] = "?";
+    if (req->conn)
+      duro_conn_peer(req->conn, peer, sizeof(peer));
+    duro_log_fields_t f = {
+        .remote = peer,
+        .status = status,
+        .duration_ms = (double)(uv_hrtime() - req->started_ns) / 1e6,
+    };
+    int n = req->path_len > 200 ? 200 : (int)req->path_len;
+    duro_log_with(DURO_LOG_DEBUG, &f, "%s %.*s%s", req->method, n, req->path,
+                  req->path_len > 200 ? "..." : "");
+  }
+}
+
+void duro_http_response_counts(uint64_t out[DURO_ROUTE_COUNT][6]) {
+  memcpy(out, responses, sizeof(responses));
 }
 
 int duro_http_write_head(duro_buf_t *b, int status,
@@ -216,7 +241,6 @@ int duro_http_write_head(duro_buf_t *b, int status,
         has_crlf(headers[i].value, headers[i].value_len) ||
         memchr(headers[i].name, ':', headers[i].name_len))
       return DURO_EINVAL;
-  responses_by_class[status >= 100 && status < 600 ? status / 100 : 0]++;
   duro_buf_printf(b, "HTTP/1.1 %03d %s\r\n", status,
                   duro_http_status_text(status));
   for (size_t i = 0; i < nheaders; i++) {
@@ -261,7 +285,9 @@ void duro_http_respond(duro_http_req_t *req, int status,
     duro_http_write_head(&out, 500, NULL, 0, sizeof(msg) - 1, close);
     body = msg;
     len = sizeof(msg) - 1;
+    status = 500;
   }
+  duro_http_note_response(req, status);
   if (!req->is_head)
     duro_buf_append(&out, body, len);
   duro_chunk_t *chunk = duro_buf_to_chunk(&out);
@@ -335,6 +361,8 @@ static int on_message_begin(http_parser *p) {
   h->req = req_alloc();
   h->req->_http = h;
   h->req->conn = h->conn;
+  if (duro_log_level >= DURO_LOG_DEBUG)
+    h->req->started_ns = uv_hrtime();
   h->head_bytes = 0;
   h->url_done = 0;
   return 0;
@@ -533,6 +561,7 @@ static void respond_error(http_state_t *h, int status, const char *reason) {
   size_t len = strlen(reason); /* C string: a literal reason */
   duro_header_t ct = {"Content-Type", 12, "text/plain;charset=UTF-8", 24};
   duro_http_write_head(&out, status, &ct, 1, (long long)len, 1);
+  duro_http_note_response(NULL, status);
   duro_buf_append(&out, reason, len);
   duro_chunk_t *chunk = duro_buf_to_chunk(&out);
   duro_buf_free(&out);

@@ -60,6 +60,10 @@ struct duro_http_req {
   uint8_t is_head;
   uint8_t http_major;       /* the request's HTTP version, 1.1: 1 and 1 */
   uint8_t http_minor;
+  uint8_t route;            /* duro_route_t: what the handler routed it to,
+                               for the metrics (DURO_ROUTE_OTHER at first) */
+  uint64_t started_ns;      /* uv_hrtime at its first byte, for the access
+                               log (0 unless --log-level debug) */
   /* private */
   duro_buf_t _head;         /* target and header bytes */
   duro_fields_t _fields;    /* header fields in _head while parsing */
@@ -120,9 +124,31 @@ int duro_http_write_head(duro_buf_t *b, int status,
                          const duro_header_t *headers, size_t nheaders,
                          long long content_length, int close);
 
-/* The responses this process wrote (WebSocket 101s included), by status
- * class: out[1] the 1xx ... out[5] the 5xx. For metrics. */
-void duro_http_response_counts(uint64_t out[6]);
+/* What a request was routed to, as the metrics label it: handlers set
+ * req->route when they know (the label values are
+ * duro_http_route_name's). */
+typedef enum duro_route {
+  DURO_ROUTE_OTHER,     /* not found, fallbacks, unparsable requests */
+  DURO_ROUTE_PAGE,      /* a rendered page or a form action */
+  DURO_ROUTE_ASSET,     /* an embedded static file */
+  DURO_ROUTE_API,       /* an application API call (login, broadcast) */
+  DURO_ROUTE_WEBSOCKET, /* a WebSocket upgrade to an object */
+  DURO_ROUTE_OBJECTS,   /* the binding protocol, /_objects/... */
+  DURO_ROUTE_SYNC,      /* LiveStore sync */
+  DURO_ROUTE_ADMIN,     /* the admin listener */
+  DURO_ROUTE_COUNT
+} duro_route_t;
+const char *duro_http_route_name(int route);
+
+/* Notes a response written for req (NULL: one without a request, such
+ * as a parse error's) with status: counts it for the metrics and, at
+ * --log-level debug, writes the access log line (method, path, status,
+ * duration_ms, remote). respond does; a caller that writes a head itself
+ * (a 101) calls it. */
+void duro_http_note_response(const duro_http_req_t *req, int status);
+/* The responses this process wrote (WebSocket 101s included), by route
+ * and status class: out[route][1] the 1xx ... out[route][5] the 5xx. */
+void duro_http_response_counts(uint64_t out[DURO_ROUTE_COUNT][6]);
 
 /* Takes the connection over from HTTP: returns the request's connection
  * (without answering) and frees req; the caller attaches another protocol.

@@ -97,14 +97,15 @@ void duro_net_set_gather(duro_net_t *net, unsigned gather_us) {
 void duro_net_log_counters(const duro_net_t *net) {
   duro_log_info("net counters: reads=%llu writes=%llu batched_sends=%llu "
                 "bytes_written=%llu partial_writes=%llu accepts=%llu "
-                "overflows=%llu rate_limited=%llu",
+                "overflows=%llu rate_limited=%llu message_rate_limited=%llu",
                 (unsigned long long)net->reads, (unsigned long long)net->writes,
                 (unsigned long long)net->batched_sends,
                 (unsigned long long)net->bytes_written,
                 (unsigned long long)net->partial_writes,
                 (unsigned long long)net->accepts,
                 (unsigned long long)net->overflows,
-                (unsigned long long)net->rate_limited);
+                (unsigned long long)net->rate_limited,
+                (unsigned long long)net->message_rate_limited);
 }
 
 int duro_net_use_io_uring(duro_net_t *net, int on, char *why, size_t whylen) {
@@ -732,7 +733,7 @@ int duro_conn_over_message_rate(duro_conn_t *c) {
     return 0;
   if (!duro_ratelimit_message(net->rl, c->rl_slot, uv_now(net->loop)))
     return 0;
-  net->rate_limited++;
+  net->message_rate_limited++;
   return 1;
 }
 
@@ -793,7 +794,7 @@ duro_conn_t *duro__conn_adopt(duro_net_t *net, int fd,
   duro_list_insert_tail(&net->conns, &c->node);
   net->nconns++;
   net->accepts++;
-  if (net->rl) {
+  if (net->rl && sa) {
     duro_rl_key_t key;
     if (duro_rl_key_from_sockaddr(&key, sa) >= 0)
       c->rl_slot = duro_ratelimit_connect(net->rl, &key, uv_now(net->loop),

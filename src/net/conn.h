@@ -102,6 +102,7 @@ struct duro_net {
   uint64_t writes, partial_writes, accepts, overflows, rate_limited;
   uint64_t batched_sends; /* writes that went through net->batch */
   uint64_t over_limit;    /* connections answered 503: max_connections */
+  uint64_t message_rate_limited; /* sockets closed: over the message rate */
   uint64_t accept_pauses; /* accepting paused for want of descriptors */
   uint64_t bytes_written;
 };
@@ -214,7 +215,8 @@ int duro_conn_over_message_rate(duro_conn_t *c);
 
 /* For net/listener.c: wraps an accepted socket fd (taken over) from peer
  * sa in a new connection of net (the loop holds its reference), with its
- * rate-limit slot. NULL when libuv refused the descriptor (closed). */
+ * rate-limit slot (sa NULL: none, the connection is not metered). NULL
+ * when libuv refused the descriptor (closed). */
 duro_conn_t *duro__conn_adopt(duro_net_t *net, int fd,
                               const struct sockaddr *sa);
 

@@ -20,7 +20,7 @@
 /* Wraps an accepted socket in a connection and hands it to the listener's
  * callback. Takes fd over. */
 static void adopt(duro_listener_t *l, int fd, const struct sockaddr *sa) {
-  duro_conn_t *c = duro__conn_adopt(l->net, fd, sa);
+  duro_conn_t *c = duro__conn_adopt(l->net, fd, l->unmetered ? NULL : sa);
   if (!c)
     return;
   l->on_accept(l, c);

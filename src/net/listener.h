@@ -33,6 +33,9 @@ struct duro_listener {
   int fd;                   /* the listening socket */
   int active;               /* listening; stop closes it once */
   unsigned backoff_ms;      /* 0: accepting normally */
+  int unmetered;            /* skips the per-client rate limits (set it
+                               after start: the admin listener, which has
+                               its own door) */
   uint64_t starved_since_ms;
   uint64_t starved_warned_ms;
 };

@@ -378,7 +378,9 @@ static void run_event(duro_object_t *o, obj_event_t *ev) {
     o->open_requests++;
     o->cur_fetch = r;
     o->ev_accepted = NULL;
-    if (rc >= 0 && cls->fetch)
+    if (rc >= 0 && r->operate)
+      rc = r->operate(o, r, r->operate_arg);
+    else if (rc >= 0 && cls->fetch)
       rc = cls->fetch(o, o->state, r);
     o->cur_fetch = NULL;
     if (r->upgraded) {

@@ -162,8 +162,8 @@ static void run_op(duro_object_t *o, held_op_t *op) {
     release_broadcast(o, op);
     break;
   case HELD_SEND:
-    if (duro_ws_send_frame(op->u.send.conn, op->u.send.frame) ==
-            DURO_ECLOSED &&
+    if (duro_ws_send_piece(op->u.send.conn, op->u.send.frame,
+                           op->u.send.starts_message) == DURO_ECLOSED &&
         !duro_conn_is_closed(op->u.send.conn))
       duro_ws_close(op->u.send.conn, 1011, "gone");
     break;

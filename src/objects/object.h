@@ -113,7 +113,11 @@ typedef struct held_op {
   uint8_t kind;
   union {
     struct { duro_chunk_t *frame; char *tag; duro_conn_t *except; } bc;
-    struct { duro_conn_t *conn; duro_chunk_t *frame; } send;
+    struct {
+      duro_conn_t *conn;
+      duro_chunk_t *frame;
+      uint8_t starts_message; /* 0: a later piece of the same frame */
+    } send;
     struct { duro_conn_t *conn; uint16_t code; char *reason; } close;
     struct { duro_request_t *req; held_resp_t *resp; } respond;
     struct { duro_request_t *req; } stub;
@@ -136,6 +140,9 @@ struct duro_request {
   uint8_t answered;
   uint8_t deferred;
   uint8_t upgraded;  /* taken by accept_websocket during its fetch */
+  duro_operator_fn operate; /* runs instead of the class's fetch */
+  void *operate_arg;
+  void (*operate_arg_free)(void *arg);
 };
 
 struct duro_socket {
@@ -144,6 +151,7 @@ struct duro_socket {
   duro_object_t *obj;
   char **tags;
   uint8_t ntags;
+  uint32_t opened_s; /* loop time in seconds at accept (fits the padding) */
   uint8_t *attachment;
   size_t attachment_len;
 };

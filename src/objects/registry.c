@@ -252,6 +252,8 @@ void duro__request_free(duro_request_t *r) {
     duro_http_req_free(r->http);
   duro_free(r->path);
   duro_free(r->stub_name);
+  if (r->operate_arg_free)
+    r->operate_arg_free(r->operate_arg);
   duro_free(r);
 }
 

@@ -100,30 +100,66 @@ duro_store_t *duro_runtime_store(const duro_runtime_t *rt) { return rt->store; }
 
 /* ---- requests from HTTP ---------------------------------------------------------- */
 
-void duro_runtime_fetch(duro_runtime_t *rt, const char *binding,
-                        size_t binding_len, const char *name, size_t name_len,
-                        duro_http_req_t *req, const char *path,
-                        size_t path_len) {
-  ns_t *ns = duro__ns_find(rt, binding, binding_len);
-  if (!ns) {
-    duro_http_respond_text(req, 404, NULL, "No such binding");
-    return;
-  }
-  if (rt->shutting_down) {
-    duro_http_respond_text(req, 503, NULL, "Shutting down");
-    return;
-  }
+static duro_request_t *new_request(duro_runtime_t *rt, duro_http_req_t *req,
+                                   const char *path, size_t path_len) {
   duro_request_t *r = duro_calloc(1, sizeof(*r));
   r->rt = rt;
   r->http = req;
   r->path = duro_strndup(path, path_len);
   r->path_len = path_len;
-  duro_object_t *o = duro__object_get(rt, ns, name, name_len);
+  return r;
+}
+
+/* Starts r's event on o. */
+static void deliver_request(duro_object_t *o, duro_request_t *r) {
   obj_event_t *ev = duro_calloc(1, sizeof(*ev));
   ev->kind = EV_FETCH;
   ev->req = r;
   r->target = o;
   duro__object_deliver(o, ev);
+}
+
+/* The namespace of binding, or NULL after answering req (404, or 503
+ * while shutting down). */
+static ns_t *request_ns(duro_runtime_t *rt, const char *binding,
+                        size_t binding_len, duro_http_req_t *req) {
+  ns_t *ns = duro__ns_find(rt, binding, binding_len);
+  if (!ns) {
+    duro_http_respond_text(req, 404, NULL, "No such binding");
+    return NULL;
+  }
+  if (rt->shutting_down) {
+    duro_http_respond_text(req, 503, NULL, "Shutting down");
+    return NULL;
+  }
+  return ns;
+}
+
+void duro_runtime_fetch(duro_runtime_t *rt, const char *binding,
+                        size_t binding_len, const char *name, size_t name_len,
+                        duro_http_req_t *req, const char *path,
+                        size_t path_len) {
+  ns_t *ns = request_ns(rt, binding, binding_len, req);
+  if (ns)
+    deliver_request(duro__object_get(rt, ns, name, name_len),
+                    new_request(rt, req, path, path_len));
+}
+
+void duro_runtime_operate(duro_runtime_t *rt, const char *binding,
+                          const char *id, duro_http_req_t *req,
+                          duro_operator_fn fn, void *arg,
+                          void (*arg_free)(void *arg)) {
+  ns_t *ns = request_ns(rt, binding, strlen(binding), req); /* C string */
+  if (!ns) {
+    if (arg_free)
+      arg_free(arg);
+    return;
+  }
+  duro_request_t *r = new_request(rt, req, "/", 1);
+  r->operate = fn;
+  r->operate_arg = arg;
+  r->operate_arg_free = arg_free;
+  deliver_request(duro__object_get_id(rt, ns, id), r);
 }
 
 /* ---- alarms from disk ------------------------------------------------------------- */
@@ -358,6 +394,8 @@ size_t duro_runtime_sockets(const duro_runtime_t *rt, const char *id,
       out[n].ntags = s->ntags;
       out[n].attachment_bytes = s->attachment_len;
       out[n].queued_bytes = s->conn ? duro_conn_queued_bytes(s->conn) : 0;
+      uint64_t now_s = uv_now(rt->loop) / 1000;
+      out[n].age_s = now_s > s->opened_s ? now_s - s->opened_s : 0;
     }
     n++;
   }

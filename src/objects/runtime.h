@@ -70,6 +70,22 @@ void duro_runtime_fetch(duro_runtime_t *rt, const char *binding,
                         duro_http_req_t *req, const char *path,
                         size_t path_len);
 
+/* An operator's action on an object (the admin API): it runs as one of
+ * the object's events, in place of its class's fetch, with the object's
+ * storage loaded. It may use the object API (storage, alarms) in the
+ * event's transaction and must answer r; the answer is held, as any
+ * response is, until the event's writes are durable. */
+typedef int (*duro_operator_fn)(duro_object_t *o, duro_request_t *r,
+                                void *arg);
+/* Delivers req to the object id (64 hex digits) of binding, activating
+ * it when it is not in memory, to run fn with arg. Takes req over and
+ * always answers it; arg belongs to the request from here on and is
+ * freed with arg_free (may be NULL) whether or not fn ran. */
+void duro_runtime_operate(duro_runtime_t *rt, const char *binding,
+                          const char *id, duro_http_req_t *req,
+                          duro_operator_fn fn, void *arg,
+                          void (*arg_free)(void *arg));
+
 /* The 64-hex-digit id of name in a namespace (SHA-256 of both). */
 void duro_object_id_from_name(const char *ns, size_t ns_len,
                               const char *name, size_t name_len,
@@ -165,6 +181,7 @@ typedef struct duro_socket_info {
   size_t ntags;
   size_t attachment_bytes;
   size_t queued_bytes; /* sent, not yet taken by the peer's kernel */
+  uint64_t age_s;      /* since it was accepted, in whole seconds */
 } duro_socket_info_t;
 /* Fills up to cap entries for object id; returns how many sockets it has
  * (0 when it is not in memory). */

@@ -75,6 +75,7 @@ duro_socket_t *duro_accept_websocket(duro_request_t *r,
     }
   duro_socket_t *s = duro_calloc(1, sizeof(*s));
   s->obj = o;
+  s->opened_s = (uint32_t)(uv_now(o->rt->loop) / 1000);
   duro_conn_t *c = duro_ws_accept(r->http, &object_ws_handler, s,
                                   &o->rt->ws_opts, NULL, 0);
   r->http = NULL;
@@ -191,6 +192,7 @@ int duro_socket_send_frame(duro_socket_t *s, duro_chunk_t *const *parts,
     held_op_t *op = duro__hold(s->obj, HELD_SEND);
     op->u.send.conn = duro_conn_ref(s->conn);
     op->u.send.frame = duro_chunk_ref(parts[i]);
+    op->u.send.starts_message = i == 0;
   }
   return 0;
 }

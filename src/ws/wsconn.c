@@ -321,6 +321,7 @@ duro_conn_t *duro_ws_accept(duro_http_req_t *req, const duro_ws_handler_t *h,
     duro_http_respond(req, 500, NULL, 0, "bad upgrade header", 18);
     return NULL;
   }
+  duro_http_note_response(req, 101);
   duro_conn_t *c = duro_http_detach_conn(req);
   duro_chunk_t *ch = duro_buf_to_chunk(&out);
   duro_buf_free(&out);
@@ -342,15 +343,24 @@ int duro_ws_send(duro_conn_t *c, int opcode, const void *data, size_t len) {
   if (!duro_ws_is_open(c))
     return DURO_ECLOSED;
   duro_chunk_t *ch = duro_ws_frame_chunk(opcode, data, len);
+  ws_stats.messages_out++;
+  ws_stats.bytes_out += ch->len;
   int rc = duro_conn_send(c, ch);
   duro_chunk_unref(ch);
   return rc;
 }
 
-int duro_ws_send_frame(duro_conn_t *c, duro_chunk_t *frame) {
+int duro_ws_send_piece(duro_conn_t *c, duro_chunk_t *piece,
+                       int starts_message) {
   if (!duro_ws_is_open(c))
     return DURO_ECLOSED;
-  return duro_conn_send(c, frame);
+  ws_stats.messages_out += starts_message != 0;
+  ws_stats.bytes_out += piece->len;
+  return duro_conn_send(c, piece);
+}
+
+int duro_ws_send_frame(duro_conn_t *c, duro_chunk_t *frame) {
+  return duro_ws_send_piece(c, frame, 1);
 }
 
 void duro_ws_close(duro_conn_t *c, uint16_t code, const char *reason) {

@@ -67,6 +67,11 @@ int duro_ws_refuse_bad_upgrade(duro_http_req_t *req);
 int duro_ws_send(duro_conn_t *c, int opcode, const void *data, size_t len);
 /* Queues an already framed chunk (the caller keeps its reference). */
 int duro_ws_send_frame(duro_conn_t *c, duro_chunk_t *frame);
+/* The same for one piece of a frame sent in several chunks (a head, then
+ * a shared payload): starts_message is 1 for the first piece, which the
+ * message count counts. */
+int duro_ws_send_piece(duro_conn_t *c, duro_chunk_t *piece,
+                       int starts_message);
 
 /* Starts the closing handshake with code and reason; the connection closes
  * when the peer answers or after a few seconds. */
@@ -79,9 +84,11 @@ int duro_ws_is_open(const duro_conn_t *c);
 void duro_ws_set_ud(duro_conn_t *c, void *ud);
 
 /* What this process's WebSockets received: complete data messages and
- * their payload bytes (after reassembly). For metrics. */
+ * their payload bytes (after reassembly); and what they were sent: data
+ * messages queued and their frame bytes. For metrics. */
 typedef struct duro_ws_stats {
   uint64_t messages_in, bytes_in;
+  uint64_t messages_out, bytes_out;
 } duro_ws_stats_t;
 void duro_ws_stats(duro_ws_stats_t *out);
 

@@ -18,6 +18,17 @@ function wrap(get) {
 async function stopClean(h) { if (h) { await h.stop(); h.cleanup(); } }
 
 const GET = 'GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n';
+
+// One sample of duro's /metrics (the admin listener is not metered by
+// the rate limits, so it answers however many connections were refused).
+async function metric(h, name) {
+  const port = Number(/admin: inspector on http:\/\/[^:]+:(\d+)\//.exec(h.log)[1]);
+  const res = await fetch(`http://127.0.0.1:${port}/metrics`);
+  assert.equal(res.status, 200);
+  const line = (await res.text()).split('\n').find((l) => l.startsWith(`${name} `));
+  assert.ok(line, `${name} in /metrics`);
+  return Number(line.slice(name.length + 1));
+}
 const status = (text) => Number(/^HTTP\/1\.1 (\d{3})/.exec(text)?.[1] ?? 0);
 
 // One request on a fresh connection: its status and text.
@@ -99,7 +110,7 @@ const cfg = (duro) => JSON.stringify({ duro });
 describe('per-client connection rate (rate_limit on, 5 at once then 1/s)', () => {
   let h;
   const it = wrap(() => h);
-  before(async () => { h = await startDuro({ config: cfg({ rate_limit: 'on', ...LOW }) }); });
+  before(async () => { h = await startDuro({ config: cfg({ rate_limit: 'on', ...LOW }), args: ['--admin-port', '0'] }); });
   after(async () => { await stopClean(h); });
 
   test('over the burst: 429 with Retry-After and a reason, for HTTP and upgrades; then served again', it(async () => {
@@ -115,6 +126,8 @@ describe('per-client connection rate (rate_limit on, 5 at once then 1/s)', () =>
     assert.match(r.text, /\r\n\r\nRate limit: too many connections/);
     await assert.rejects(openWs(`${h.ws}/ws/connect`), (e) => e.status === 429 && /Rate limit/.test(e.body));
     assert.match(h.log, /rate limit: refusing connections/);
+    assert.ok(await metric(h, 'duro_connections_refused_total{reason="rate"}') >= refused.length + 1,
+      'the refusals counted; the admin listener answers while the public one refuses');
     // The bucket refills at 1/s: after Retry-After a connection is served.
     await sleep(retry * 1000 + 100);
     assert.equal((await getOnce(h.port)).status, 200, 'served again after Retry-After');
@@ -125,7 +138,8 @@ describe('per-client message rate (20 at once then 5/s, across sockets)', () => 
   let h;
   const it = wrap(() => h);
   before(async () => {
-    h = await startDuro({ config: cfg({ rate_limit: 'on', ...LOW, rate_limit_connections_burst: 100 }) });
+    h = await startDuro({ config: cfg({ rate_limit: 'on', ...LOW, rate_limit_connections_burst: 100 }),
+      args: ['--admin-port', '0'] });
   });
   after(async () => { await stopClean(h); });
 
@@ -152,6 +166,8 @@ describe('per-client message rate (20 at once then 5/s, across sockets)', () => 
     assert.equal(first.code, 1008);
     assert.equal(first.reason, 'rate limit exceeded');
     assert.match(h.log, /over the per-client message rate: closing with 1008/);
+    assert.equal(await metric(h, 'duro_websocket_rate_limited_total'), 1);
+    assert.equal(await metric(h, 'duro_connections_refused_total{reason="rate"}'), 0);
     a.terminate(); b.terminate();
   }));
 });

@@ -78,7 +78,7 @@ const value = (fams, name, labels = '') => {
 // The admin port from duro's log (the line follows the "backend on" one
 // that startDuro waits for).
 async function adminPort(duro) {
-  const re = /admin: metrics on http:\/\/[^:]+:(\d+)\/metrics/;
+  const re = /admin: inspector on http:\/\/[^:]+:(\d+)\//;
   await waitFor(() => re.test(duro.log), 5000, `the admin line in the log:\n${duro.log}`);
   return Number(re.exec(duro.log)[1]);
 }
@@ -107,7 +107,9 @@ test('metrics: families well formed, sockets, deliveries and commits move', asyn
     const mid = await scrape(port);
     assert.ok(value(mid, 'duro_connections_open') >= 10);
 
-    const ok0 = value(mid, 'duro_http_responses_total', '{class="2xx"}');
+    const req = (f, route, cls) => value(f, 'duro_http_requests_total', `{route="${route}",class="${cls}"}`);
+    const out0 = value(mid, 'duro_websocket_messages_sent_total');
+    const outBytes0 = value(mid, 'duro_websocket_sent_bytes_total');
     const res = await fetch(`${duro.url}/broadcast`, { method: 'POST', body: '{"text":"hello metrics"}' });
     assert.equal(res.status, 200);
     const nf = await fetch(`${duro.url}/_objects/NOPE/x`);
@@ -117,9 +119,14 @@ test('metrics: families well formed, sockets, deliveries and commits move', asyn
     assert.equal(value(after, 'duro_deliveries_total') - value(mid, 'duro_deliveries_total'), 10);
     assert.equal(value(after, 'duro_broadcasts_total') - value(mid, 'duro_broadcasts_total'), 1);
     assert.ok(value(after, 'duro_net_sent_bytes_total') > value(mid, 'duro_net_sent_bytes_total'));
-    assert.ok(value(after, 'duro_http_responses_total', '{class="2xx"}') >= ok0 + 1);
-    assert.ok(value(after, 'duro_http_responses_total', '{class="4xx"}') >= 1);
-    assert.ok(value(after, 'duro_http_responses_total', '{class="1xx"}') >= 10, 'the 10 upgrades');
+    // requests by route kind and status class
+    assert.equal(req(after, 'api', '2xx'), 1, 'the broadcast');
+    assert.equal(req(after, 'objects', '4xx'), 1, 'the unknown binding');
+    assert.equal(req(after, 'websocket', '1xx'), 10, 'the 10 upgrades');
+    assert.ok(req(after, 'admin', '2xx') >= 3, 'the scrapes');
+    // the broadcast's messages out: one per recipient, at least a frame each
+    assert.equal(value(after, 'duro_websocket_messages_sent_total') - out0, 10);
+    assert.ok(value(after, 'duro_websocket_sent_bytes_total') - outBytes0 >= 10 * 'hello metrics'.length);
 
     // a message from a client: received counters
     const in0 = value(after, 'duro_websocket_messages_received_total');
@@ -147,7 +154,7 @@ test('metrics: families well formed, sockets, deliveries and commits move', asyn
     await waitFor(async () => value(await scrape(port), 'duro_websockets_open', MC) === 0, 5000,
       'the socket gauge falls back to 0');
 
-    // the admin listener serves /metrics and /api/ only, with GET only
+    // the admin listener serves the inspector, /metrics and /api/, with GET only
     assert.equal((await fetch(`http://127.0.0.1:${port}/other`)).status, 404);
     const post = await fetch(`http://127.0.0.1:${port}/metrics`, { method: 'POST' });
     assert.equal(post.status, 405);
@@ -214,7 +221,7 @@ test('admin port: the duro.jsonc section, and a bad flag value', async () => {
   // no flag, no section: no admin listener for a backend
   const plain = await startDuro();
   try {
-    assert.doesNotMatch(plain.log, /admin: metrics on/);
+    assert.doesNotMatch(plain.log, /admin: inspector on/);
   } finally {
     await plain.stop();
     plain.cleanup();
@@ -299,6 +306,25 @@ test('api: namespaces with their classes and counts; a countdown\'s object with 
     const badKeyCursor = await api(port, '/api/namespaces/COUNTDOWN_TIMER/objects/global/storage?cursor=xyz');
     assert.equal(badKeyCursor.status, 400);
     assert.equal((await api(port, '/api/namespaces/COUNTDOWN_TIMER/objects/global/other')).status, 404);
+
+    // deleting the countdown's alarm: an event of the object, committed,
+    // logged; the alarm is gone from memory and from storage
+    const alarmName = one.body.alarms[0].name;
+    const delUrl = `http://127.0.0.1:${port}/api/namespaces/COUNTDOWN_TIMER/objects/global/alarms/delete?name=${encodeURIComponent(alarmName)}`;
+    assert.equal((await fetch(delUrl)).status, 405, 'an action is a POST');
+    const pend0 = value(await scrape(port), 'duro_alarms_pending');
+    const gone = await fetch(delUrl, { method: 'POST' });
+    assert.equal(gone.status, 200);
+    assert.deepEqual(await gone.json(), { deleted: true });
+    assert.equal(value(await scrape(port), 'duro_alarms_pending'), pend0 - 1);
+    assert.deepEqual((await api(port, '/api/namespaces/COUNTDOWN_TIMER/objects/global')).body.alarms, []);
+    await waitFor(() => /admin: deleted alarm/.test(duro.log), 5000, 'the deletion logged');
+    assert.match(duro.log, /object COUNTDOWN_TIMER\(global\): 127\.0\.0\.1:\d+: admin: deleted alarm/);
+    const twice = await fetch(delUrl, { method: 'POST' });
+    assert.deepEqual(await twice.json(), { deleted: false });
+    const badAlarm = await fetch(`http://127.0.0.1:${port}/api/namespaces/COUNTDOWN_TIMER/objects/global/alarms/delete?name=${'x'.repeat(65)}`, { method: 'POST' });
+    assert.equal(badAlarm.status, 400);
+    assert.match((await badAlarm.json()).error, /at most 64 bytes/);
     await fetch(`${duro.url}/_objects/COUNTDOWN_TIMER/global/stop`, { method: 'POST' });
 
     // the coordinator's sockets, and the actions on them
@@ -306,6 +332,7 @@ test('api: namespaces with their classes and counts; a countdown\'s object with 
     assert.equal(det.body.socket_list.length, 3);
     assert.deepEqual(det.body.socket_list.map((x) => x.index), [0, 1, 2]);
     assert.ok(det.body.socket_list.every((x) => x.queued_bytes === 0 && Array.isArray(x.tags)));
+    assert.ok(det.body.socket_list.every((x) => Number.isInteger(x.age_s) && x.age_s >= 0 && x.age_s < 60));
     const busy = await fetch(`http://127.0.0.1:${port}/api/namespaces/MESSAGE_COORDINATOR/objects/global/evict`, { method: 'POST' });
     assert.equal(busy.status, 409);
     const badCode = await fetch(`http://127.0.0.1:${port}/api/namespaces/MESSAGE_COORDINATOR/objects/global/sockets/0/close?code=1001`, { method: 'POST' });
@@ -323,7 +350,9 @@ test('api: namespaces with their classes and counts; a countdown\'s object with 
     // the countdown, idle now: evicted on request, then no longer in memory
     const ev = await fetch(`http://127.0.0.1:${port}/api/namespaces/COUNTDOWN_TIMER/objects/global/evict`, { method: 'POST' });
     assert.equal(ev.status, 200);
-    assert.equal((await api(port, '/api/namespaces/COUNTDOWN_TIMER/objects/global')).body.active, false);
+    const cold = await api(port, '/api/namespaces/COUNTDOWN_TIMER/objects/global');
+    assert.equal(cold.body.active, false);
+    assert.deepEqual(cold.body.alarms, [], 'the deleted alarm is gone from storage too');
     const again = await fetch(`http://127.0.0.1:${port}/api/namespaces/COUNTDOWN_TIMER/objects/global/evict`, { method: 'POST' });
     assert.equal(again.status, 404);
 

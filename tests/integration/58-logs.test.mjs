@@ -59,3 +59,29 @@ test('text stays the default, with the object in the prefix; a bad format is ref
   assert.equal(bad.code, 2);
   assert.match(bad.stderr, /unknown log format 'xml' \(expected text or json\)/);
 });
+
+test('--log-level debug: an access line per request, with status, duration_ms and remote', async () => {
+  const duro = await startDuro({ config, args: ['--log-format', 'json', '--log-level', 'debug'] });
+  try {
+    const ok = await fetch(`${duro.url}/_objects/FLAKY/f/ok`);
+    await ok.arrayBuffer();
+    const nf = await fetch(`${duro.url}/_objects/NOPE/x?secret=1`);
+    await nf.arrayBuffer();
+    await waitFor(() => /GET \/_objects\/NOPE\/x/.test(duro.log), 5000, 'the access line');
+  } finally {
+    await duro.stop();
+    duro.cleanup();
+  }
+  const lines = duro.log.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l));
+  const access = lines.filter((o) => /^GET \//.test(o.msg));
+  assert.equal(access.length, 2, duro.log);
+  const [first, second] = access;
+  assert.equal(first.msg, 'GET /_objects/FLAKY/f/ok');
+  assert.equal(first.level, 'debug');
+  assert.equal(typeof first.status, 'number');
+  assert.ok(first.duration_ms >= 0 && first.duration_ms < 5000, String(first.duration_ms));
+  assert.match(first.remote, /^127\.0\.0\.1:\d+$/);
+  // the path without its query (which may carry secrets), and its status
+  assert.equal(second.msg, 'GET /_objects/NOPE/x');
+  assert.equal(second.status, 404);
+});

@@ -35,9 +35,34 @@ static void test_buckets(void **state) {
   assert_true(duro_histo_bounds[6] == 0.05);
 }
 
+/* Quantiles of an interval: only the samples between the two copies
+ * count, interpolated within their bucket; none gives 0; +Inf gives the
+ * last bound. */
+static void test_quantile(void **state) {
+  duro_histo_t h, then;
+  memset(&h, 0, sizeof(h));
+  assert_true(duro_histo_quantile(&h, NULL, 0.99) == 0);
+  for (int i = 0; i < 100; i++)
+    duro_histo_add(&h, 300000000); /* 300 ms: the (0.25, 0.5] bucket */
+  then = h;
+  assert_true(duro_histo_quantile(&h, &then, 0.99) == 0);
+  for (int i = 0; i < 100; i++)
+    duro_histo_add(&h, 700000); /* 0.7 ms: the (0.0005, 0.001] bucket */
+  double p50 = duro_histo_quantile(&h, &then, 0.5);
+  assert_true(p50 > 0.0005 && p50 <= 0.001);
+  assert_true(duro_histo_quantile(&h, &then, 1.0) == 0.001);
+  /* over the whole history the 300 ms samples are the top half */
+  double p99 = duro_histo_quantile(&h, NULL, 0.99);
+  assert_true(p99 > 0.25 && p99 <= 0.5);
+  then = h;
+  duro_histo_add(&h, 9000000000ull);
+  assert_true(duro_histo_quantile(&h, &then, 0.5) == 5.0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_buckets),
+      cmocka_unit_test(test_quantile),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
