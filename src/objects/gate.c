@@ -139,6 +139,7 @@ static void deliver_response(duro_request_t *r, held_resp_t *resp) {
 
 /* Fans a held broadcast out: the same frame chunk into every queue. */
 static void release_broadcast(duro_object_t *o, held_op_t *op) {
+  uint64_t sent = 0;
   o->rt->broadcasts++;
   DURO_LIST_FOREACH_SAFE(it, tmp, &o->sockets) {
     duro_socket_t *s = DURO_CONTAINER_OF(it, duro_socket_t, node);
@@ -146,12 +147,13 @@ static void release_broadcast(duro_object_t *o, held_op_t *op) {
     if (c == op->u.bc.except ||
         (op->u.bc.tag && !duro__socket_has_tag(s, op->u.bc.tag)))
       continue;
-    int rc = duro_ws_send_frame(c, op->u.bc.frame);
-    if (rc == 0)
-      o->rt->deliveries++;
+    int rc = duro_ws_send_shared(c, op->u.bc.frame);
+    sent += rc == 0;
     if (rc == DURO_ECLOSED && !duro_conn_is_closed(c))
       duro_ws_close(c, 1011, "gone");
   }
+  o->rt->deliveries += sent;
+  duro_ws_count_sent(sent, sent * op->u.bc.frame->len);
 }
 
 static void drop_op(held_op_t *op);

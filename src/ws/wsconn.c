@@ -363,6 +363,17 @@ int duro_ws_send_frame(duro_conn_t *c, duro_chunk_t *frame) {
   return duro_ws_send_piece(c, frame, 1);
 }
 
+int duro_ws_send_shared(duro_conn_t *c, duro_chunk_t *frame) {
+  if (!duro_ws_is_open(c))
+    return DURO_ECLOSED;
+  return duro_conn_send(c, frame);
+}
+
+void duro_ws_count_sent(uint64_t messages, uint64_t bytes) {
+  ws_stats.messages_out += messages;
+  ws_stats.bytes_out += bytes;
+}
+
 void duro_ws_close(duro_conn_t *c, uint16_t code, const char *reason) {
   if (c->closed || c->proto != &ws_proto)
     return;

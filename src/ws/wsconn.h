@@ -67,6 +67,11 @@ int duro_ws_refuse_bad_upgrade(duro_http_req_t *req);
 int duro_ws_send(duro_conn_t *c, int opcode, const void *data, size_t len);
 /* Queues an already framed chunk (the caller keeps its reference). */
 int duro_ws_send_frame(duro_conn_t *c, duro_chunk_t *frame);
+/* The same for one recipient of a fan-out, without counting it: the
+ * caller counts the whole fan-out once (duro_ws_count_sent), keeping the
+ * per-recipient path as short as it was. */
+int duro_ws_send_shared(duro_conn_t *c, duro_chunk_t *frame);
+void duro_ws_count_sent(uint64_t messages, uint64_t bytes);
 /* The same for one piece of a frame sent in several chunks (a head, then
  * a shared payload): starts_message is 1 for the first piece, which the
  * message count counts. */
