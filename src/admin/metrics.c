@@ -206,13 +206,31 @@ void duro_metrics_write(duro_buf_t *b, const duro_net_t *net,
             &st.commit_latency);
   family(b, "duro_storage_load_failures_total", COUNTER,
          "Storage loads that failed (each is retried).", st.load_failures);
-  uint64_t transactions = 0, batches = 0;
-  duro_store_stats(duro_runtime_store(rt), &transactions, &batches);
+  uint64_t transactions, batches;
+  uint64_t sizes[DURO_STORE_GROUP_BUCKETS], cum = 0;
+  duro_store_group_sizes(duro_runtime_store(rt), sizes, &transactions,
+                         &batches);
   family(b, "duro_storage_transactions_total", COUNTER,
          "Storage transactions committed (a group commit is one).",
          transactions);
   family(b, "duro_storage_batches_total", COUNTER,
          "Write batches committed inside those transactions.", batches);
+  duro_buf_printf(b, "# HELP duro_storage_batches_per_transaction Write "
+                     "batches per storage transaction: how much group commit "
+                     "shares a transaction.\n"
+                     "# TYPE duro_storage_batches_per_transaction histogram\n");
+  for (size_t i = 0; i < DURO_STORE_GROUP_BUCKETS; i++) {
+    cum += sizes[i];
+    duro_buf_printf(b, "duro_storage_batches_per_transaction_bucket{le=\"%u\"} "
+                       "%llu\n",
+                    duro_store_group_bounds[i], (unsigned long long)cum);
+  }
+  duro_buf_printf(b,
+                  "duro_storage_batches_per_transaction_bucket{le=\"+Inf\"} "
+                  "%llu\nduro_storage_batches_per_transaction_sum %llu\n"
+                  "duro_storage_batches_per_transaction_count %llu\n",
+                  (unsigned long long)cum, (unsigned long long)batches,
+                  (unsigned long long)transactions);
 
   /* LiveStore sync (sync/sync.h), when this runtime serves it */
   duro_sync_stats_t ss;

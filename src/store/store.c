@@ -185,6 +185,7 @@ struct duro_store {
   int async_closing; /* the async handle is closing: do not send */
   uint64_t transactions;
   uint64_t batches;
+  uint64_t group_sizes[DURO_STORE_GROUP_BUCKETS]; /* transactions by batches */
 
   /* Loop thread only. */
   int closing;
@@ -496,10 +497,22 @@ static int commit_transaction(duro_store_t *s, duro_store_batch_t **batches,
   return rc;
 }
 
+const unsigned duro_store_group_bounds[DURO_STORE_GROUP_BUCKETS] = {
+    1, 2, 4, 8, 16, 32, 64, 128, 256};
+
+/* Counts a committed transaction of m batches in its bucket of sizes. */
+static void note_group(uint64_t *sizes, size_t m) {
+  size_t i = 0;
+  while (i < DURO_STORE_GROUP_BUCKETS - 1 && m > duro_store_group_bounds[i])
+    i++;
+  sizes[i]++;
+}
+
 /* Commits a run of commit jobs: together first, then (if that failed) one
- * by one. Sets each job's status; adds to *tx and *nb what was committed. */
+ * by one. Sets each job's status; adds to *tx and *nb what was committed,
+ * and each transaction's batch count to sizes. */
 static void commit_group(duro_store_t *s, job_t **jobs, size_t n,
-                         uint64_t *tx, uint64_t *nb) {
+                         uint64_t *tx, uint64_t *nb, uint64_t *sizes) {
   duro_store_batch_t *live[GROUP_MAX];
   size_t m = 0;
   int rc;
@@ -519,6 +532,7 @@ static void commit_group(duro_store_t *s, job_t **jobs, size_t n,
         live[i]->job.status = 0;
       *tx += 1;
       *nb += m;
+      note_group(sizes, m);
       return;
     }
     duro_log_warn("store: group commit of %zu batches failed (%s: %s); "
@@ -531,6 +545,7 @@ static void commit_group(duro_store_t *s, job_t **jobs, size_t n,
     if (rc == SQLITE_OK) {
       *tx += 1;
       *nb += 1;
+      note_group(sizes, 1);
     } /* a failure is the caller's to log: it decides what follows */
   }
 }
@@ -694,6 +709,7 @@ static void worker_main(void *arg) {
   if (s->open_rc < 0)
     return;
 
+  uint64_t sizes[DURO_STORE_GROUP_BUCKETS] = {0};
   for (;;) {
     size_t n = 0;
     uint64_t tx = 0, nb = 0;
@@ -713,7 +729,7 @@ static void worker_main(void *arg) {
 
     switch (jobs[0]->kind) {
     case JOB_COMMIT:
-      commit_group(s, jobs, n, &tx, &nb);
+      commit_group(s, jobs, n, &tx, &nb, sizes);
       break;
     case JOB_LOAD_KV:
       load_kv(s, DURO_CONTAINER_OF(jobs[0], load_kv_job_t, job));
@@ -734,6 +750,10 @@ static void worker_main(void *arg) {
       duro_list_insert_tail(&s->done, &jobs[i]->node);
     s->transactions += tx;
     s->batches += nb;
+    for (size_t i = 0; i < DURO_STORE_GROUP_BUCKETS; i++) {
+      s->group_sizes[i] += sizes[i];
+      sizes[i] = 0;
+    }
     uv_mutex_unlock(&s->mu);
     uv_async_send(&s->async);
   }
@@ -1109,6 +1129,16 @@ void duro_store_stats(duro_store_t *s, uint64_t *transactions,
     *transactions = s->transactions;
   if (batches)
     *batches = s->batches;
+  uv_mutex_unlock(&s->mu);
+}
+
+void duro_store_group_sizes(duro_store_t *s,
+                            uint64_t out[DURO_STORE_GROUP_BUCKETS],
+                            uint64_t *transactions, uint64_t *batches) {
+  uv_mutex_lock(&s->mu);
+  memcpy(out, s->group_sizes, sizeof(s->group_sizes));
+  *transactions = s->transactions;
+  *batches = s->batches;
   uv_mutex_unlock(&s->mu);
 }
 

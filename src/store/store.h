@@ -188,4 +188,14 @@ void duro_store_run(duro_store_t *s,
 void duro_store_stats(duro_store_t *s, uint64_t *transactions,
                       uint64_t *batches);
 
+/* How many batches the transactions carried: out[i] counts those with
+ * more than bound i-1 and at most duro_store_group_bounds[i] batches
+ * (not cumulative; the last bound is the group's maximum); with the two
+ * totals of duro_store_stats, read at the same moment. */
+#define DURO_STORE_GROUP_BUCKETS 9
+extern const unsigned duro_store_group_bounds[DURO_STORE_GROUP_BUCKETS];
+void duro_store_group_sizes(duro_store_t *s,
+                            uint64_t out[DURO_STORE_GROUP_BUCKETS],
+                            uint64_t *transactions, uint64_t *batches);
+
 #endif

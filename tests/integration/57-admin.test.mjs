@@ -92,7 +92,7 @@ test('metrics: families well formed, sockets, deliveries and commits move', asyn
     assert.equal(value(before, 'duro_build_info', '{version="0.1.0"}') , 1);
     for (const name of ['duro_process_resident_memory_bytes', 'duro_process_open_fds',
       'duro_connections_open', 'duro_net_sends_total', 'duro_deliveries_total',
-      'duro_storage_transactions_total'])
+      'duro_storage_transactions_total', 'duro_storage_batches_per_transaction'])
       assert.ok(before.has(name), name);
     assert.ok(value(before, 'duro_process_resident_memory_bytes') > 1e6);
     assert.ok(value(before, 'duro_process_open_fds') > 3);
@@ -146,6 +146,9 @@ test('metrics: families well formed, sockets, deliveries and commits move', asyn
         value(f, 'duro_storage_commit_duration_seconds', '_count') > h0;
     }, 5000, 'the commit counters and histogram move');
     const lag = await scrape(port);
+    assert.equal(value(lag, 'duro_storage_batches_per_transaction', '_count'),
+      value(lag, 'duro_storage_transactions_total'), 'one sample per transaction');
+    assert.ok(value(lag, 'duro_storage_batches_per_transaction', '_bucket{le="1"}') >= 1);
     assert.ok(value(lag, 'duro_event_loop_lag_seconds', '_count') > 0, 'the lag probe ran');
     assert.ok(value(lag, 'duro_object_activations_total') >= 2, 'coordinator and countdown activated');
     await fetch(`${duro.url}/_objects/COUNTDOWN_TIMER/global/stop`, { method: 'POST' });
@@ -159,9 +162,31 @@ test('metrics: families well formed, sockets, deliveries and commits move', asyn
     const post = await fetch(`http://127.0.0.1:${port}/metrics`, { method: 'POST' });
     assert.equal(post.status, 405);
     assert.equal(post.headers.get('allow'), 'GET');
-    // the public port answers none of it
-    const pub = await fetch(`${duro.url}/metrics`);
-    assert.doesNotMatch(await pub.text(), /duro_build_info/);
+    // the public port answers none of it: metrics, API, samples, the page
+    for (const p of ['/metrics', '/api/namespaces', '/api/overview', '/inspector.js', '/inspector.css']) {
+      const pub = await fetch(`${duro.url}${p}`);
+      assert.doesNotMatch(await pub.text(), /duro_build_info|"namespaces"|"samples"|connectLive|--accent/, p);
+    }
+    await assert.rejects(openWs(`${duro.ws}/api/live`), (e) => e.status !== 101);
+    // while the admin port serves the page, with an ETag and no-cache
+    const page = await fetch(`http://127.0.0.1:${port}/`);
+    assert.equal(page.status, 200);
+    assert.match(await page.text(), /<title>duro inspector<\/title>/);
+    const js = await fetch(`http://127.0.0.1:${port}/inspector.js`);
+    assert.equal(js.headers.get('cache-control'), 'no-cache');
+    const etag = js.headers.get('etag');
+    await js.text();
+    assert.equal((await fetch(`http://127.0.0.1:${port}/inspector.js`, { headers: { 'If-None-Match': etag } })).status, 304);
+    // a sample a second: the one after the broadcast shows its deliveries
+    const ov = await waitFor(async () => {
+      const o = await (await fetch(`http://127.0.0.1:${port}/api/overview`)).json();
+      return o.samples.some((x) => x.deliveries_per_s > 0) ? o : null;
+    }, 5000, 'a sample with the broadcast\'s deliveries');
+    assert.equal(ov.interval_ms, 1000);
+    for (const k of ['t_ms', 'connections', 'websockets', 'objects', 'rss_bytes', 'requests_per_s', 'messages_in_per_s',
+      'messages_out_per_s', 'deliveries_per_s', 'commits_per_s', 'commit_p99_ms', 'loop_lag_p99_ms'])
+      assert.equal(typeof ov.samples.at(-1)[k], 'number', k);
+    assert.equal((await fetch(`http://127.0.0.1:${port}/api/live`)).status, 426);
   } finally {
     await duro.stop();
     duro.cleanup();

@@ -514,6 +514,18 @@ static void test_group_commit(void **state) {
   assert_true(tx1 - tx0 < nb1 - nb0);
   /* All were queued when the worker woke: groups of 256, 256 and 88. */
   assert_int_equal(tx1 - tx0, 3);
+  /* ... which the batches-per-transaction buckets show: 88 in (64, 128],
+   * the two full groups in (128, 256]; their sum is every transaction */
+  uint64_t sizes[DURO_STORE_GROUP_BUCKETS], tx2, nb2, all = 0;
+  duro_store_group_sizes(fx->s, sizes, &tx2, &nb2);
+  assert_int_equal(tx2, tx1);
+  assert_int_equal(nb2, nb1);
+  assert_true(sizes[7] >= 1);
+  assert_true(sizes[8] >= 2);
+  assert_int_equal(duro_store_group_bounds[8], 256);
+  for (size_t i = 0; i < DURO_STORE_GROUP_BUCKETS; i++)
+    all += sizes[i];
+  assert_int_equal(all, tx2);
 
   size_t total = 0;
   for (unsigned o = 0; o < 7; o++) {
