@@ -15,6 +15,7 @@
 #include <strings.h>
 
 #include "core/alloc.h"
+#include "core/buf.h"
 #include "core/err.h"
 #include "core/log.h"
 #include "core/url.h"
@@ -54,17 +55,88 @@ long duro_url_decode(const char *src, size_t len, char *dst) {
 
 #define DURO_OBJECT_NAME_MAX 512
 
+/* The binding protocol's door: 1 when req may pass, else 0 after
+ * answering 401. */
+static int objects_allowed(duro_backend_t *b, duro_http_req_t *req) {
+  if (duro_bearer_allows(req, b->secret, b->secret_len))
+    return 1;
+  duro_header_t hs[2] = {
+      {"Content-Type", 12, "text/plain;charset=UTF-8", 24},
+      {"WWW-Authenticate", 16, "Bearer realm=\"duro\"", 19},
+  };
+  static const char msg[] =
+      "Unauthorized: a valid 'Authorization: Bearer <DURO_INTERNAL_SECRET>' "
+      "header is required";
+  duro_http_respond(req, 401, hs, 2, msg, sizeof(msg) - 1);
+  return 0;
+}
+
+/* GET /_objects: the bound namespaces, for clients that build an env of
+ * bindings (clients/js). */
+static void list_bindings(duro_backend_t *b, duro_http_req_t *req) {
+  if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0) {
+    duro_header_t allow[1] = {{"Allow", 5, "GET, HEAD", 9}};
+    duro_http_respond(req, 405, allow, 1, "Method Not Allowed", 18);
+    return;
+  }
+  duro_ns_info_t info[64];
+  size_t n = duro_runtime_namespaces(b->rt, info, 64);
+  duro_buf_t body = DURO_BUF_INIT;
+  duro_buf_append_str(&body, "{\"bindings\":[");
+  for (size_t i = 0; i < n && i < 64; i++) /* names are identifiers */
+    duro_buf_printf(&body, "%s{\"name\":\"%s\",\"class\":\"%s\"}",
+                    i ? "," : "", info[i].binding, info[i].class_name);
+  duro_buf_append_str(&body, "]}");
+  duro_header_t ct[1] = {{"Content-Type", 12, "application/json", 16}};
+  duro_http_respond(req, 200, ct, 1, (const char *)body.data, body.len);
+  duro_buf_free(&body);
+}
+
+static int is_object_id(const char *s, size_t len) {
+  if (len != 64)
+    return 0;
+  for (size_t i = 0; i < len; i++)
+    if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+      return 0;
+  return 1;
+}
+
+/* /_object_ids/<BINDING>/<id>[/<path>]: the object with that id (what a
+ * client's idFromString or newUniqueId gives), named or not. */
+static void route_object_ids(duro_backend_t *b, duro_http_req_t *req) {
+  if (!objects_allowed(b, req))
+    return;
+  const char *p = req->path + 13; /* after "/_object_ids/" */
+  size_t left = req->path_len - 13;
+  const char *slash = memchr(p, '/', left);
+  size_t blen = slash ? (size_t)(slash - p) : 0;
+  if (!blen || !duro_runtime_has_binding(b->rt, p, blen)) {
+    duro_http_respond_text(req, 404, NULL,
+                           blen ? "No such binding"
+                                : "Expected /_object_ids/<BINDING>/<id>/<path>");
+    return;
+  }
+  const char *id = slash + 1, *end = p + left;
+  const char *ps = memchr(id, '/', (size_t)(end - id));
+  size_t idlen = ps ? (size_t)(ps - id) : (size_t)(end - id);
+  if (!is_object_id(id, idlen)) {
+    duro_http_respond_text(req, 400, NULL,
+                           "Invalid object id: 64 lowercase hex digits");
+    return;
+  }
+  char idz[65];
+  memcpy(idz, id, 64);
+  idz[64] = '\0';
+  duro_runtime_fetch_id(b->rt, p, blen, idz, req, ps ? ps : "/",
+                        ps ? (size_t)(end - ps) : 1);
+}
+
 /* /_objects/<BINDING>/<name>[/<path>] */
 static void route_objects(duro_backend_t *b, duro_http_req_t *req) {
-  if (!duro_bearer_allows(req, b->secret, b->secret_len)) {
-    duro_header_t hs[2] = {
-        {"Content-Type", 12, "text/plain;charset=UTF-8", 24},
-        {"WWW-Authenticate", 16, "Bearer realm=\"duro\"", 19},
-    };
-    static const char msg[] =
-        "Unauthorized: a valid 'Authorization: Bearer <DURO_INTERNAL_SECRET>' "
-        "header is required";
-    duro_http_respond(req, 401, hs, 2, msg, sizeof(msg) - 1);
+  if (!objects_allowed(b, req))
+    return;
+  if (req->path_len == 10) { /* "/_objects/" */
+    list_bindings(b, req);
     return;
   }
   const char *p = req->path + 10; /* after "/_objects/" */
@@ -202,6 +274,17 @@ static void backend_handle(duro_http_req_t *req, void *data) {
   if (starts_with(req->path, req->path_len, "/_objects/")) {
     req->route = DURO_ROUTE_OBJECTS;
     route_objects(b, req);
+    return;
+  }
+  if (path_is(req, "/_objects")) {
+    req->route = DURO_ROUTE_OBJECTS;
+    if (objects_allowed(b, req))
+      list_bindings(b, req);
+    return;
+  }
+  if (starts_with(req->path, req->path_len, "/_object_ids/")) {
+    req->route = DURO_ROUTE_OBJECTS;
+    route_object_ids(b, req);
     return;
   }
   if (route_sync(b, req))

@@ -145,6 +145,16 @@ void duro_runtime_fetch(duro_runtime_t *rt, const char *binding,
                     new_request(rt, req, path, path_len));
 }
 
+void duro_runtime_fetch_id(duro_runtime_t *rt, const char *binding,
+                           size_t binding_len, const char *id,
+                           duro_http_req_t *req, const char *path,
+                           size_t path_len) {
+  ns_t *ns = request_ns(rt, binding, binding_len, req);
+  if (ns)
+    deliver_request(duro__object_get_id(rt, ns, id),
+                    new_request(rt, req, path, path_len));
+}
+
 void duro_runtime_operate(duro_runtime_t *rt, const char *binding,
                           const char *id, duro_http_req_t *req,
                           duro_operator_fn fn, void *arg,

@@ -70,6 +70,13 @@ void duro_runtime_fetch(duro_runtime_t *rt, const char *binding,
                         duro_http_req_t *req, const char *path,
                         size_t path_len);
 
+/* The same for the object with id (64 lowercase hex digits), created
+ * from it when it does not exist (an object created so has no name). */
+void duro_runtime_fetch_id(duro_runtime_t *rt, const char *binding,
+                           size_t binding_len, const char *id,
+                           duro_http_req_t *req, const char *path,
+                           size_t path_len);
+
 /* An operator's action on an object (the admin API): it runs as one of
  * the object's events, in place of its class's fetch, with the object's
  * storage loaded. It may use the object API (storage, alarms) in the
