@@ -58,7 +58,8 @@ long duro_url_decode(const char *src, size_t len, char *dst) {
 /* The binding protocol's door: 1 when req may pass, else 0 after
  * answering 401. */
 static int objects_allowed(duro_backend_t *b, duro_http_req_t *req) {
-  if (duro_bearer_allows(req, b->secret, b->secret_len))
+  if (duro_bearer_allows(req, b->secret, b->secret_len) ||
+      duro_secret_header_allows(req, b->secret, b->secret_len))
     return 1;
   duro_header_t hs[2] = {
       {"Content-Type", 12, "text/plain;charset=UTF-8", 24},
@@ -66,7 +67,8 @@ static int objects_allowed(duro_backend_t *b, duro_http_req_t *req) {
   };
   static const char msg[] =
       "Unauthorized: a valid 'Authorization: Bearer <DURO_INTERNAL_SECRET>' "
-      "header is required";
+      "(or 'X-Duro-Internal-Secret: <DURO_INTERNAL_SECRET>') header is "
+      "required";
   duro_http_respond(req, 401, hs, 2, msg, sizeof(msg) - 1);
   return 0;
 }

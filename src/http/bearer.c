@@ -35,19 +35,23 @@ char *duro_bearer_header(const char *secret) {
   return h;
 }
 
-int duro_bearer_matches(const char *value, size_t len, const char *secret,
-                        size_t secret_len) {
-  if (!value || len < 7 || !duro_memcaseeq(value, 7, "Bearer ", 7))
-    return 0;
-  const char *given = value + 7;
-  size_t n = len - 7;
-  /* Always compare secret_len bytes, so that the time taken does not
-   * tell how much of a wrong guess was right; a guess of another length
-   * is compared with the secret itself and then refused. */
+/* 1 when given (n bytes) is the secret. Always compares secret_len
+ * bytes, so that the time taken does not tell how much of a wrong guess
+ * was right; a guess of another length is compared with the secret
+ * itself and then refused. */
+static int secret_equals(const char *given, size_t n, const char *secret,
+                         size_t secret_len) {
   int ok = n == secret_len;
   if (!ok)
     given = secret;
   return (CRYPTO_memcmp(given, secret, secret_len) == 0) & ok;
+}
+
+int duro_bearer_matches(const char *value, size_t len, const char *secret,
+                        size_t secret_len) {
+  if (!value || len < 7 || !duro_memcaseeq(value, 7, "Bearer ", 7))
+    return 0;
+  return secret_equals(value + 7, len - 7, secret, secret_len);
 }
 
 int duro_bearer_allows(const duro_http_req_t *req, const char *secret,
@@ -56,4 +60,12 @@ int duro_bearer_allows(const duro_http_req_t *req, const char *secret,
     return req->conn && duro_conn_is_loopback(req->conn);
   const duro_header_t *h = duro_http_header(req, "Authorization");
   return h && duro_bearer_matches(h->value, h->value_len, secret, secret_len);
+}
+
+int duro_secret_header_allows(const duro_http_req_t *req, const char *secret,
+                              size_t secret_len) {
+  if (!secret)
+    return 0;
+  const duro_header_t *h = duro_http_header(req, DURO_SECRET_HEADER);
+  return h && secret_equals(h->value, h->value_len, secret, secret_len);
 }

@@ -38,4 +38,12 @@ struct duro_http_req;
 int duro_bearer_allows(const struct duro_http_req *req, const char *secret,
                        size_t secret_len);
 
+/* The same secret in a header of its own, for callers that forward a
+ * request whose Authorization belongs to someone else (a browser's, on
+ * its way to an object): 1 when req's X-Duro-Internal-Secret is secret
+ * (compared in constant time), 0 otherwise and without a secret. */
+#define DURO_SECRET_HEADER "X-Duro-Internal-Secret"
+int duro_secret_header_allows(const struct duro_http_req *req,
+                              const char *secret, size_t secret_len);
+
 #endif

@@ -117,13 +117,16 @@ describe('@duro/bindings against duro backend', { timeout: 120000 }, () => {
     });
     const res = await stub.fetch('https://my-app.example/some/path?q=1&r=two', {
       method: 'PUT', body, duplex: 'half',
-      headers: { 'x-custom': 'yes', 'x-echo-status': '201', 'content-type': 'application/x-test' },
+      headers: { 'x-custom': 'yes', 'x-echo-status': '201', 'content-type': 'application/x-test',
+        authorization: 'Bearer the-browser-token' },
     });
     assert.equal(res.status, 201);
     assert.equal(res.headers.get('x-echo-method'), 'PUT');
     assert.equal(res.headers.get('x-echo-path'), '/some/path');
     assert.equal(res.headers.get('x-echo-query'), 'q=1&r=two');
     assert.equal(res.headers.get('x-echoed-x-custom'), 'yes');
+    // the caller's own Authorization reaches the object (the secret has a header of its own)
+    assert.equal(res.headers.get('x-echo-authorization'), 'Bearer the-browser-token');
     const got = Buffer.from(await res.arrayBuffer());
     assert.equal(got.length, MiB);
     assert.equal(createHash('sha256').update(got).digest('hex'), createHash('sha256').update(data).digest('hex'));
@@ -173,6 +176,10 @@ describe('@duro/bindings against duro backend', { timeout: 120000 }, () => {
       assert.match(await r.text(), re, p);
     }
     assert.equal((await fetch(`${duro.url}/_object_ids/ECHO/${id}`)).status, 401);
+    // the secret in its own header, or as the bearer: either opens the door
+    assert.equal((await fetch(`${duro.url}/_objects`, { headers: { 'x-duro-internal-secret': SECRET } })).status, 200);
+    assert.equal((await fetch(`${duro.url}/_objects`, { headers: { 'x-duro-internal-secret': `${SECRET}x` } })).status, 401);
+    assert.equal((await fetch(`${duro.url}/_objects`, { headers: { 'x-duro-internal-secret': '' } })).status, 401);
   });
 
   test('the secret: a wrong or missing one surfaces the backend\'s 401', async () => {

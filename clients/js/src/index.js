@@ -19,7 +19,10 @@ const ID_RE = /^[0-9a-f]{64}$/;
 const NAME_MAX = 512;
 // Hop-by-hop headers (RFC 9110 7.6.1) and the ones the hop sets itself.
 const HOP = ['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade',
-  'host', 'content-length', 'authorization'];
+  'host', 'content-length'];
+// The protocol's secret travels in a header of its own, so that a
+// caller's Authorization (a browser's) reaches the object unchanged.
+const SECRET_HEADER = 'x-duro-internal-secret';
 
 /** The id of name in namespace ns, as the backend derives it. */
 export function objectId(ns, name) {
@@ -116,7 +119,8 @@ export class DurableObjectStub {
     const headers = new Headers(req.headers);
     const upgrade = (headers.get('upgrade') || '').toLowerCase() === 'websocket';
     for (const h of HOP) headers.delete(h);
-    if (this.#conn.secret) headers.set('authorization', `Bearer ${this.#conn.secret}`);
+    headers.delete(SECRET_HEADER);
+    if (this.#conn.secret) headers.set(SECRET_HEADER, this.#conn.secret);
     if (upgrade) return this.#upgrade(url, req, headers);
     let res;
     try {
@@ -238,7 +242,7 @@ export async function createEnv(options = {}) {
   const conn = { backend, secret, fetch: options.fetch || globalThis.fetch };
   let res;
   try {
-    res = await conn.fetch(`${backend}/_objects`, { headers: secret ? { authorization: `Bearer ${secret}` } : {} });
+    res = await conn.fetch(`${backend}/_objects`, { headers: secret ? { [SECRET_HEADER]: secret } : {} });
   } catch (e) {
     throw backendError(backend, e);
   }
