@@ -409,7 +409,13 @@ async function object(ns, x) {
         ev.preventDefault();
         const q = new URLSearchParams({ code: code.value });
         if (reason.value) q.set('reason', reason.value);
-        if (await act(`${base}/sockets/${s.index}/close?${q}`, `close socket ${s.index}`)) reload();
+        if (await act(`${base}/sockets/${s.index}/close?${q}`, `close socket ${s.index}`)) {
+          // the socket leaves the list when its closing handshake ends,
+          // a moment after the action's answer: look again then too
+          const here = location.hash;
+          reload();
+          setTimeout(() => { if (location.hash === here) reload(); }, 1000);
+        }
       } }, code, reason, el('button', { class: 'danger', text: 'Close' }))));
   });
   const alarms = o.alarms.map((a) => el('tr', {},

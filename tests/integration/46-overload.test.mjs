@@ -166,7 +166,9 @@ describe('per-client message rate (20 at once then 5/s, across sockets)', () => 
     assert.equal(first.code, 1008);
     assert.equal(first.reason, 'rate limit exceeded');
     assert.match(h.log, /over the per-client message rate: closing with 1008/);
-    assert.equal(await metric(h, 'duro_websocket_rate_limited_total'), 1);
+    // the other socket may pass the shared budget too before it is told
+    const closes = await metric(h, 'duro_websocket_rate_limited_total');
+    assert.ok(closes >= 1 && closes <= 2, `${closes} closes`);
     assert.equal(await metric(h, 'duro_connections_refused_total{reason="rate"}'), 0);
     a.terminate(); b.terminate();
   }));
