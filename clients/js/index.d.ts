@@ -30,13 +30,15 @@ export declare class DurableObjectStub {
   fetch(input: RequestInfo | URL, init?: RequestInit): Promise<Response | UpgradeResponse>;
 }
 
-export declare class UpgradeResponse {
-  readonly status: 101;
-  readonly statusText: string;
-  readonly ok: false;
-  readonly headers: Headers;
+/** The 101 of an accepted upgrade: a Response (so frameworks pass it on) whose status reads 101. */
+export declare class UpgradeResponse extends Response {
   readonly webSocket: { socket: Duplex; head: Buffer };
 }
+
+/** The header carrying an UpgradeResponse's token through a framework. */
+export declare const TUNNEL_HEADER: string;
+/** The UpgradeResponse of a token, taken out of the process's registry. */
+export declare function claimTunnel(token: string): UpgradeResponse | null;
 
 /** Relays a browser's upgrade (a Node HTTP server's 'upgrade' event) to the object's tunnel. */
 export declare function acceptWebSocket(response: Response | UpgradeResponse, socket: Duplex, head?: Buffer): Promise<void>;

@@ -171,20 +171,53 @@ export class DurableObjectStub {
   }
 }
 
+// Tunnels waiting for their browser socket, by token: a framework that
+// passes the UpgradeResponse along as a Response (SvelteKit) may rebuild
+// it, but keeps its headers, so the token finds the tunnel again
+// (claimTunnel). One not claimed within TUNNEL_TTL_MS is closed.
+export const TUNNEL_HEADER = 'x-duro-tunnel';
+const TUNNEL_TTL_MS = 10000;
+// One registry per process, even when a bundler (Vite building a
+// SvelteKit app) includes a second copy of this module.
+const tunnels = (globalThis[Symbol.for('duro.bindings.tunnels')] ??= new Map());
+
+/** The UpgradeResponse whose token this is, taken out of the registry. */
+export function claimTunnel(token) {
+  const t = tunnels.get(token);
+  if (!t) return null;
+  tunnels.delete(token);
+  clearTimeout(t.timer);
+  return t.response;
+}
+
 /**
- * The 101 of an upgrade: `status` 101, the object's handshake headers,
- * and `webSocket`, the open tunnel to the object (its raw socket).
- * Hand it to acceptWebSocket() with the browser's upgrade.
+ * The 101 of an upgrade, as Workers gives it: `status` 101, the object's
+ * handshake headers, and `webSocket`, the open tunnel to the object (its
+ * raw socket). A real Response (Node's cannot say 101, so the status is
+ * reported by this class), so frameworks pass it along; hand it to
+ * acceptWebSocket() with the browser's upgrade.
  */
-export class UpgradeResponse {
+const IS_UPGRADE = Symbol.for('duro.bindings.upgrade');
+
+export class UpgradeResponse extends Response {
+  #tunnel;
+  get [IS_UPGRADE]() { return true; }
   constructor(res, socket, head) {
-    this.status = 101;
-    this.statusText = 'Switching Protocols';
-    this.ok = false;
-    this.headers = new Headers();
-    for (const [k, v] of Object.entries(res.headers)) if (v !== undefined) this.headers.set(k, Array.isArray(v) ? v.join(', ') : v);
-    this.webSocket = { socket, head };
+    const headers = new Headers();
+    for (const [k, v] of Object.entries(res.headers)) if (v !== undefined) headers.set(k, Array.isArray(v) ? v.join(', ') : v);
+    const token = randomBytes(16).toString('hex');
+    headers.set(TUNNEL_HEADER, token);
+    super(null, { status: 200, headers });
+    this.#tunnel = { socket, head };
+    const timer = setTimeout(() => { tunnels.delete(token); socket.destroy(); }, TUNNEL_TTL_MS);
+    timer.unref?.();
+    tunnels.set(token, { response: this, timer });
+    socket.once('close', () => { if (tunnels.get(token)?.response === this) claimTunnel(token); });
   }
+  get status() { return 101; }
+  get statusText() { return 'Switching Protocols'; }
+  get ok() { return false; }
+  get webSocket() { return this.#tunnel; }
 }
 
 /**
@@ -195,13 +228,15 @@ export class UpgradeResponse {
  * are (pipe). Returns a promise that settles when both sides are closed.
  */
 export function acceptWebSocket(response, socket, head = Buffer.alloc(0)) {
-  if (!(response instanceof UpgradeResponse)) {
+  // not instanceof: a bundled second copy of this module makes its own
+  if (!response?.[IS_UPGRADE]) {
     // the object refused: its answer goes to the browser as it is
     return refuse(response, socket);
   }
+  claimTunnel(response.headers.get(TUNNEL_HEADER)); // taken: no timeout
   const { socket: up, head: upHead } = response.webSocket;
   const lines = ['HTTP/1.1 101 Switching Protocols'];
-  response.headers.forEach((v, k) => lines.push(`${k}: ${v}`));
+  response.headers.forEach((v, k) => { if (k !== TUNNEL_HEADER) lines.push(`${k}: ${v}`); });
   socket.write(`${lines.join('\r\n')}\r\n\r\n`);
   if (upHead?.length) socket.write(upHead);
   if (head?.length) up.write(head);
