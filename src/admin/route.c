@@ -35,15 +35,6 @@ static int refuse(duro_admin_route_t *r, int status, const char *why) {
   return DURO_EINVAL;
 }
 
-static int is_hex64(const char *s, size_t len) {
-  if (len != 64)
-    return 0;
-  for (size_t i = 0; i < len; i++)
-    if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
-      return 0;
-  return 1;
-}
-
 /* s[0..len) is the whole of lit. */
 static int is(const char *s, size_t len, const char *lit) {
   return duro_cstr_eq(lit, s, len);
@@ -74,7 +65,7 @@ static int read_object(duro_admin_route_t *r, const char *x, size_t xlen) {
   static const char bad[] = "the object must be an id (64 lowercase hex "
                             "digits) or a name (percent-encoded, 1 to 512 "
                             "bytes)";
-  if (is_hex64(x, xlen)) {
+  if (duro_object_id_valid(x, xlen)) {
     memcpy(r->id, x, 64);
     r->id[64] = '\0';
     return 0;
@@ -108,7 +99,7 @@ static int read_id_cursor(duro_admin_route_t *r, const char *q, size_t qlen) {
   const char *v = duro_admin_query_value(q, qlen, "cursor", &vlen);
   if (!v || !vlen)
     return 0;
-  if (!is_hex64(v, vlen))
+  if (!duro_object_id_valid(v, vlen))
     return refuse(r, 400,
                   "cursor must be an object id: 64 lowercase hex digits");
   memcpy(r->after_id, v, 64);

@@ -94,15 +94,6 @@ static void list_bindings(duro_backend_t *b, duro_http_req_t *req) {
   duro_buf_free(&body);
 }
 
-static int is_object_id(const char *s, size_t len) {
-  if (len != 64)
-    return 0;
-  for (size_t i = 0; i < len; i++)
-    if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
-      return 0;
-  return 1;
-}
-
 /* /_object_ids/<BINDING>/<id>[/<path>]: the object with that id (what a
  * client's idFromString or newUniqueId gives), named or not. */
 static void route_object_ids(duro_backend_t *b, duro_http_req_t *req) {
@@ -121,7 +112,7 @@ static void route_object_ids(duro_backend_t *b, duro_http_req_t *req) {
   const char *id = slash + 1, *end = p + left;
   const char *ps = memchr(id, '/', (size_t)(end - id));
   size_t idlen = ps ? (size_t)(ps - id) : (size_t)(end - id);
-  if (!is_object_id(id, idlen)) {
+  if (!duro_object_id_valid(id, idlen)) {
     duro_http_respond_text(req, 400, NULL,
                            "Invalid object id: 64 lowercase hex digits");
     return;

@@ -36,6 +36,15 @@ void duro_object_id_from_name(const char *ns, size_t ns_len,
   out[64] = '\0';
 }
 
+int duro_object_id_valid(const char *s, size_t len) {
+  if (len != 64)
+    return 0;
+  for (size_t i = 0; i < len; i++)
+    if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+      return 0;
+  return 1;
+}
+
 ns_t *duro__ns_find(const duro_runtime_t *rt, const char *name, size_t len) {
   for (size_t i = 0; i < rt->nns; i++)
     if (duro_cstr_eq(rt->ns[i].name, name, len))

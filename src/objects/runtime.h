@@ -93,6 +93,10 @@ void duro_runtime_operate(duro_runtime_t *rt, const char *binding,
                           duro_operator_fn fn, void *arg,
                           void (*arg_free)(void *arg));
 
+/* 1 when s[0..len) is an object id as duro writes them: 64 lowercase hex
+ * digits. */
+int duro_object_id_valid(const char *s, size_t len);
+
 /* The 64-hex-digit id of name in a namespace (SHA-256 of both). */
 void duro_object_id_from_name(const char *ns, size_t ns_len,
                               const char *name, size_t name_len,
