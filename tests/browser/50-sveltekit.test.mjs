@@ -36,11 +36,11 @@ const freePort = () => new Promise((r) => {
 // Starts the app (node build, or vite dev) on a free port; resolves with
 // its URL once it listens. Stopped by its PID. adapter-node takes the
 // origin from ORIGIN (without it, it would assume https).
-async function startApp(kind, backendUrl) {
+async function startApp(kind, backendUrl, extraEnv = {}) {
   const port = await freePort();
   const env = {
     ...process.env, DURO_BACKEND: backendUrl, DURO_INTERNAL_SECRET: SECRET,
-    HOST: '127.0.0.1', PORT: String(port), ORIGIN: `http://127.0.0.1:${port}`,
+    HOST: '127.0.0.1', PORT: String(port), ORIGIN: `http://127.0.0.1:${port}`, ...extraEnv,
   };
   const args = kind === 'build'
     ? ['build']
@@ -148,6 +148,21 @@ describe('browser: the SvelteKit example on platform.env', { timeout: 240000 }, 
       const r = await fetch(`${backend.url}/broadcast`, { method: 'POST', body: JSON.stringify({ count: 5, timestamp: Date.now() }) });
       assert.equal(r.status, 200);
       await p.waitForFunction(() => document.getElementById('latest-count')?.textContent === '5', null, { timeout: 10000 });
+    } finally {
+      await dev.stop();
+    }
+  }));
+
+  test('vite dev with the seed\'s workaround: VITE_WS_HOST and VITE_WS_PATH send the socket straight to the backend', { timeout: 90000 }, it(async () => {
+    const backendHost = backend.url.replace('http://', '');
+    const dev = await startApp('dev', backend.url, { VITE_WS_HOST: backendHost, VITE_WS_PATH: '/ws/connect' });
+    try {
+      const url = await dev.url;
+      const p = await newPage(await browser.newContext());
+      pages.push(p);
+      await p.goto(`${url}/`);
+      await waitConnected(p, { timeout: 30000 });
+      assert.deepEqual(p.sockets.filter((u) => !u.includes('vite') && !/token=/.test(u)), [`ws://${backendHost}/ws/connect`]);
     } finally {
       await dev.stop();
     }
