@@ -53,3 +53,5 @@ export interface EnvOptions {
 export type Env = Record<string, DurableObjectNamespace | unknown>;
 
 export declare function createEnv(options?: EnvOptions): Promise<Env>;
+/** An env that does not ask the backend: any UPPER_CASE name is a namespace. */
+export declare function lazyEnv(options?: EnvOptions): Env;

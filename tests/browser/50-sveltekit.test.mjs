@@ -135,6 +135,27 @@ describe('browser: the SvelteKit example on platform.env', { timeout: 240000 }, 
     assert.equal(status, 401);
   }));
 
+  test('built, with the backend away at start: the page says so (200), and works once the backend is there', { timeout: 60000 }, it(async () => {
+    const port = await freePort();
+    const lone = await startApp('build', `http://127.0.0.1:${port}`);
+    try {
+      const url = await lone.url;
+      const res = await fetch(`${url}/`);
+      assert.equal(res.status, 200);
+      assert.match(await res.text(), /<h1 id="heading" class="error">The backend is unavailable<\/h1>/);
+      const late = await startDuro({ env: { DURO_INTERNAL_SECRET: SECRET }, port });
+      try {
+        const again = await fetch(`${url}/`);
+        assert.match(await again.text(), /<h1 id="heading">Hello from a Durable Object<\/h1>/);
+      } finally {
+        await late.stop();
+        late.cleanup();
+      }
+    } finally {
+      await lone.stop();
+    }
+  }));
+
   test('vite dev: the heading, and a socket through /api/ws/connect', { timeout: 90000 }, it(async () => {
     const dev = await startApp('dev', backend.url);
     try {

@@ -271,10 +271,33 @@ async function refuse(response, socket) {
  * options.vars     plain values to put on env beside the bindings
  * options.fetch    the fetch to use (default: the global one)
  */
-export async function createEnv(options = {}) {
+function connOf(options) {
   const backend = String(options.backend || process.env.DURO_BACKEND || 'http://127.0.0.1:8787').replace(/\/+$/, '');
   const secret = options.secret ?? process.env.DURO_INTERNAL_SECRET ?? '';
-  const conn = { backend, secret, fetch: options.fetch || globalThis.fetch };
+  return { backend, secret, fetch: options.fetch || globalThis.fetch };
+}
+
+/**
+ * An env made without asking the backend: any UPPER_CASE name is a
+ * namespace (className undefined), so code runs while the backend is
+ * away and its requests fail with the backend's own errors. What
+ * platformHandle uses until createEnv succeeds.
+ */
+export function lazyEnv(options = {}) {
+  const conn = connOf(options);
+  const made = new Map();
+  return new Proxy({ ...(options.vars || {}) }, {
+    get(target, key) {
+      if (typeof key !== 'string' || key in target || !/^[A-Z][A-Z0-9_]*$/.test(key)) return target[key];
+      if (!made.has(key)) made.set(key, new DurableObjectNamespace(conn, key, undefined));
+      return made.get(key);
+    },
+  });
+}
+
+export async function createEnv(options = {}) {
+  const conn = connOf(options);
+  const { backend, secret } = conn;
   let res;
   try {
     res = await conn.fetch(`${backend}/_objects`, { headers: secret ? { [SECRET_HEADER]: secret } : {} });

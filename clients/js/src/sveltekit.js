@@ -26,13 +26,15 @@
 // (acceptWebSocket). A route that answers anything else (426, 401) has
 // that answer written to the browser as it is.
 import http from 'node:http';
-import { createEnv, acceptWebSocket, claimTunnel, TUNNEL_HEADER } from './index.js';
+import { createEnv, lazyEnv, acceptWebSocket, claimTunnel, TUNNEL_HEADER } from './index.js';
 
 /**
  * A SvelteKit `handle` hook that fills event.platform with `env` (the
  * backend's bindings, createEnv's options) and `ctx.waitUntil`, keeping
  * what the adapter put there. The env is made once, on the first
- * request; if the backend is not up yet, the next request tries again.
+ * request. While the backend cannot be asked for its bindings, requests
+ * get a lazyEnv (whose calls fail with the backend's error, for the app
+ * to show) and the next request asks again.
  */
 export function platformHandle(options = {}) {
   let envPromise = null;
@@ -45,12 +47,19 @@ export function platformHandle(options = {}) {
     },
     passThroughOnException() {},
   };
+  let fallback = null;
   return async ({ event, resolve }) => {
     if (!envPromise) {
       envPromise = createEnv(options);
       envPromise.catch(() => { envPromise = null; });
     }
-    const env = await envPromise;
+    let env;
+    try {
+      env = await envPromise;
+    } catch (e) {
+      console.error(`platform.env: ${e.message}`);
+      env = fallback ??= lazyEnv(options);
+    }
     event.platform = { ...(event.platform || {}), env, ctx, context: ctx };
     return resolve(event);
   };
