@@ -155,6 +155,17 @@ void duro_metrics_write(duro_buf_t *b, const duro_net_t *net,
          ws.messages_out);
   family(b, "duro_websocket_sent_bytes_total", COUNTER,
          "Frame bytes of those messages (headers included).", ws.bytes_out);
+  duro_buf_printf(b,
+                  "# HELP duro_websocket_deflated_messages_total Messages "
+                  "compressed with permessage-deflate, received (inflated) "
+                  "and sent.\n"
+                  "# TYPE duro_websocket_deflated_messages_total counter\n"
+                  "duro_websocket_deflated_messages_total{direction=\"in\"} "
+                  "%llu\n"
+                  "duro_websocket_deflated_messages_total{direction=\"out\"} "
+                  "%llu\n",
+                  (unsigned long long)ws.deflated_in,
+                  (unsigned long long)ws.deflated_out);
   if (!rt)
     return;
 

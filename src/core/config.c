@@ -51,6 +51,12 @@ static const duro_option_t limit_rows[] = {
     DURO_ROW("ws_max_message_bytes", DURO_OPT_SIZE, 1 * MiB, 1 * KiB, 1 * GiB,
              NULL, LIM(ws_max_message_bytes),
              "WebSocket message after reassembly; larger closes with 1009"),
+    DURO_ROW("ws_deflate", DURO_OPT_BOOL, 1, 0, 1, NULL, LIM(ws_deflate),
+             "permessage-deflate for clients that offer it (each message on "
+             "its own; a broadcast compressed once for all)"),
+    DURO_ROW("ws_deflate_min_bytes", DURO_OPT_SIZE, 256, 0, 1 * GiB, NULL,
+             LIM(ws_deflate_min_bytes),
+             "smaller messages go uncompressed"),
     DURO_ROW(
         "ws_send_queue_bytes", DURO_OPT_SIZE, 4 * MiB, 64 * KiB, 1 * GiB, NULL,
         LIM(ws_send_queue_bytes),

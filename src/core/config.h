@@ -78,7 +78,8 @@ typedef struct {
  * `duro --help`) for meaning, defaults and bounds of each field. */
 typedef struct duro_limits {
   size_t max_header_bytes, max_body_bytes, ws_max_message_bytes,
-      ws_send_queue_bytes;
+      ws_send_queue_bytes, ws_deflate_min_bytes;
+  int ws_deflate; /* permessage-deflate (ws/deflate.h) */
   unsigned header_timeout_ms, idle_timeout_ms, ws_ping_interval_ms,
       ws_pong_timeout_ms, object_idle_ms, alarm_max_retries, max_connections,
       flush_gather_us;

@@ -20,6 +20,7 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "core/str.h"
+#include "ws/deflate.h"
 #include "ws/frame.h"
 #include "ws/handshake.h"
 #include "ws/wsconn.h"
@@ -44,6 +45,7 @@ typedef struct tunnel {
   duro_buf_t head;         /* upstream response head being read */
   char key[25];            /* our key to the backend */
   char browser_accept[29]; /* what we answer the browser */
+  uint8_t offered_deflate; /* the browser's permessage-deflate offer went up */
   duro_buf_t request;      /* upgrade request to the backend */
   int relaying;
   int up_closed;
@@ -253,17 +255,20 @@ static void on_up_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
   buf->len = sizeof(rbuf);
 }
 
-/* The backend said 101: answer the browser and start relaying. */
-static void start_relay(tunnel_t *t, const uint8_t *rest, size_t rest_len) {
+/* The backend said 101: answer the browser (with the extension the
+ * backend chose, ext, when it chose one) and start relaying. */
+static void start_relay(tunnel_t *t, duro_ws_hdr_t ext, const uint8_t *rest,
+                        size_t rest_len) {
   duro_http_req_t *req = t->req;
   t->req = NULL;
-  duro_header_t hs[3] = {
+  duro_header_t hs[4] = {
       {"Upgrade", 7, "websocket", 9},
       {"Connection", 10, "Upgrade", 7},
       {"Sec-WebSocket-Accept", 20, t->browser_accept, 28},
+      {"Sec-WebSocket-Extensions", 24, ext.ptr, ext.len},
   };
   duro_buf_t out = DURO_BUF_INIT;
-  duro_http_write_head(&out, 101, hs, 3, -1, 0);
+  duro_http_write_head(&out, 101, hs, ext.ptr ? 4 : 3, -1, 0);
   duro_http_note_response(req, 101);
   duro_conn_t *c = duro_http_detach_conn(req);
   if (!c) {
@@ -288,8 +293,10 @@ static void start_relay(tunnel_t *t, const uint8_t *rest, size_t rest_len) {
 static void on_up_head(tunnel_t *t) {
   int status;
   const char *why;
-  int n = duro_ws_check_answer((const char *)t->head.data, t->head.len,
-                               t->key, &status, &why);
+  duro_ws_hdr_t ext;
+  int n = duro_ws_check_answer_ext((const char *)t->head.data, t->head.len,
+                                   t->key, t->offered_deflate, &ext, &status,
+                                   &why);
   if (n == DURO_AGAIN)
     return;
   if (n < 0 && status != 101) {
@@ -309,7 +316,7 @@ static void on_up_head(tunnel_t *t) {
                why);
     return;
   }
-  start_relay(t, t->head.data + n, t->head.len - (size_t)n);
+  start_relay(t, ext, t->head.data + n, t->head.len - (size_t)n);
   duro_buf_free(&t->head);
 }
 
@@ -392,6 +399,16 @@ void duro_tunnel_start(duro_http_req_t *req, uv_loop_t *loop,
                   t->key);
   if (secret)
     duro_buf_printf(&t->request, "Authorization: Bearer %s\r\n", secret);
+  /* The browser's permessage-deflate offer goes up when it is one duro
+   * takes (checked token by token, so only those bytes are copied): the
+   * frames are relayed as they are, compressed or not. */
+  const duro_header_t *ext = duro_http_header(req, "Sec-WebSocket-Extensions");
+  if (ext && duro_ws_deflate_accepts(ext->value, ext->value_len)) {
+    duro_buf_append_str(&t->request, "Sec-WebSocket-Extensions: ");
+    duro_buf_append(&t->request, ext->value, ext->value_len);
+    duro_buf_append_str(&t->request, "\r\n");
+    t->offered_deflate = 1;
+  }
   duro_buf_append_str(&t->request, "\r\n");
 
   t->handles = 2;

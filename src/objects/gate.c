@@ -139,7 +139,9 @@ static void deliver_response(duro_request_t *r, held_resp_t *resp) {
 
 /* Fans a held broadcast out: the same frame chunk into every queue. */
 static void release_broadcast(duro_object_t *o, held_op_t *op) {
-  uint64_t sent = 0;
+  uint64_t sent = 0, deflated = 0;
+  /* compressed at most once, for the recipients that negotiated it */
+  duro_ws_shared_t m = {.plain = op->u.bc.frame};
   o->rt->broadcasts++;
   DURO_LIST_FOREACH_SAFE(it, tmp, &o->sockets) {
     duro_socket_t *s = DURO_CONTAINER_OF(it, duro_socket_t, node);
@@ -147,13 +149,18 @@ static void release_broadcast(duro_object_t *o, held_op_t *op) {
     if (c == op->u.bc.except ||
         (op->u.bc.tag && !duro__socket_has_tag(s, op->u.bc.tag)))
       continue;
-    int rc = duro_ws_send_shared(c, op->u.bc.frame);
-    sent += rc == 0;
+    int rc = duro_ws_send_shared(c, &m);
+    sent += rc >= 0;
+    deflated += rc == 1;
     if (rc == DURO_ECLOSED && !duro_conn_is_closed(c))
       duro_ws_close(c, 1011, "gone");
   }
   o->rt->deliveries += sent;
-  duro_ws_count_sent(sent, sent * op->u.bc.frame->len);
+  duro_ws_count_sent(sent,
+                     (sent - deflated) * m.plain->len +
+                         (deflated ? deflated * m.deflated->len : 0),
+                     deflated);
+  duro_ws_shared_done(&m);
 }
 
 static void drop_op(held_op_t *op);
@@ -164,8 +171,11 @@ static void run_op(duro_object_t *o, held_op_t *op) {
     release_broadcast(o, op);
     break;
   case HELD_SEND:
-    if (duro_ws_send_piece(op->u.send.conn, op->u.send.frame,
-                           op->u.send.starts_message) == DURO_ECLOSED &&
+    if ((op->u.send.whole
+             ? duro_ws_send_frame(op->u.send.conn, op->u.send.frame)
+             : duro_ws_send_piece(op->u.send.conn, op->u.send.frame,
+                                  op->u.send.starts_message)) ==
+            DURO_ECLOSED &&
         !duro_conn_is_closed(op->u.send.conn))
       duro_ws_close(op->u.send.conn, 1011, "gone");
     break;

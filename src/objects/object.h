@@ -117,6 +117,7 @@ typedef struct held_op {
       duro_conn_t *conn;
       duro_chunk_t *frame;
       uint8_t starts_message; /* 0: a later piece of the same frame */
+      uint8_t whole;          /* a whole frame: may go compressed */
     } send;
     struct { duro_conn_t *conn; uint16_t code; char *reason; } close;
     struct { duro_request_t *req; held_resp_t *resp; } respond;

@@ -229,6 +229,8 @@ duro_runtime_t *duro_runtime_new(uv_loop_t *loop, duro_store_t *store,
   duro__registry_init(rt);
   rt->alarm_armed = INT64_MAX;
   rt->ws_opts.max_message = cfg->limits.ws_max_message_bytes;
+  rt->ws_opts.deflate = (uint8_t)cfg->limits.ws_deflate;
+  rt->ws_opts.deflate_min = cfg->limits.ws_deflate_min_bytes;
   rt->ws_opts.ping_interval_s = (cfg->limits.ws_ping_interval_ms + 999) / 1000;
   rt->ws_opts.pong_timeout_s = (cfg->limits.ws_pong_timeout_ms + 999) / 1000;
   uv_timer_init(loop, &rt->alarm_timer);

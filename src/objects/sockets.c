@@ -132,6 +132,7 @@ int duro_socket_send(duro_socket_t *s, int is_text, const void *data,
   op->u.send.conn = duro_conn_ref(s->conn);
   op->u.send.frame = duro_ws_frame_chunk(
       is_text ? DURO_WS_OP_TEXT : DURO_WS_OP_BINARY, data, len);
+  op->u.send.whole = 1;
   return 0;
 }
 

@@ -118,6 +118,14 @@ int duro_ws_close_code_valid(unsigned code) {
          (code >= 3000 && code <= 4999);
 }
 
+size_t duro_ws_frame_header_len(const uint8_t *frame, size_t len) {
+  if (len < 2)
+    return 0;
+  uint8_t l7 = frame[1] & 0x7f;
+  size_t hdr = l7 == 126 ? 4 : l7 == 127 ? 10 : 2;
+  return hdr + ((frame[1] & 0x80) ? 4 : 0) <= len ? hdr + ((frame[1] & 0x80) ? 4 : 0) : 0;
+}
+
 void duro_ws_reader_init(duro_ws_reader_t *r, int expect_masked,
                          size_t max_message) {
   memset(r, 0, sizeof(*r));
@@ -129,6 +137,7 @@ void duro_ws_reader_init(duro_ws_reader_t *r, int expect_masked,
 void duro_ws_reader_reset(duro_ws_reader_t *r) {
   duro_buf_free(&r->msg);
   r->msg_opcode = 0;
+  r->msg_compressed = 0;
   r->utf8_state = DURO_UTF8_ACCEPT;
 }
 
@@ -188,8 +197,15 @@ ssize_t duro_ws_reader_feed(duro_ws_reader_t *r, uint8_t *buf, size_t len,
   /* Everything the first two bytes decide, before waiting for more. */
   if (masked != r->expect_masked)
     return PROTO(masked ? "masked frame" : "unmasked frame");
-  if (b0 & 0x70)
+  if (b0 & 0x30)
     return PROTO("reserved bits set");
+  /* RSV1: a compressed message (permessage-deflate), flagged on its first
+   * frame only, and only where the extension was negotiated */
+  int compressed = (b0 & 0x40) != 0;
+  if (compressed && !r->deflate)
+    return PROTO("reserved bits set");
+  if (compressed && (opcode == DURO_WS_OP_CONT || opcode >= DURO_WS_OP_CLOSE))
+    return PROTO("RSV1 on a continuation or control frame");
   switch (opcode) {
   case DURO_WS_OP_CONT:
     if (!r->msg_opcode)
@@ -260,21 +276,24 @@ ssize_t duro_ws_reader_feed(duro_ws_reader_t *r, uint8_t *buf, size_t len,
   }
 
   if (opcode != DURO_WS_OP_CONT && fin) {
-    /* An unfragmented message: deliver it from buf, no copy. */
-    if (opcode == DURO_WS_OP_TEXT &&
+    /* An unfragmented message: deliver it from buf, no copy. A compressed
+     * one's text is checked once inflated (by the caller). */
+    if (opcode == DURO_WS_OP_TEXT && !compressed &&
         duro_utf8_validate(DURO_UTF8_ACCEPT, p, n) != DURO_UTF8_ACCEPT)
       return BADDATA("invalid utf-8");
     ev->opcode = opcode;
     ev->data = p;
     ev->len = n;
+    ev->compressed = (uint8_t)compressed;
     return (ssize_t)consumed;
   }
 
   if (opcode != DURO_WS_OP_CONT) {
     r->msg_opcode = (uint8_t)opcode;
+    r->msg_compressed = (uint8_t)compressed;
     r->utf8_state = DURO_UTF8_ACCEPT;
   }
-  if (r->msg_opcode == DURO_WS_OP_TEXT) {
+  if (r->msg_opcode == DURO_WS_OP_TEXT && !r->msg_compressed) {
     r->utf8_state = duro_utf8_validate(r->utf8_state, p, n);
     if (r->utf8_state == DURO_UTF8_REJECT ||
         (fin && r->utf8_state != DURO_UTF8_ACCEPT))
@@ -289,7 +308,9 @@ ssize_t duro_ws_reader_feed(duro_ws_reader_t *r, uint8_t *buf, size_t len,
   ev->opcode = r->msg_opcode;
   ev->data = r->msg.data ? r->msg.data : p;
   ev->len = r->msg.len;
+  ev->compressed = r->msg_compressed;
   r->msg_opcode = 0;
+  r->msg_compressed = 0;
   r->utf8_state = DURO_UTF8_ACCEPT;
   return (ssize_t)consumed;
 }

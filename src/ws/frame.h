@@ -96,6 +96,12 @@ void duro_ws_mask(uint8_t *data, size_t len, const uint8_t mask[4],
 duro_chunk_t *duro_ws_frame_chunk(int opcode, const void *payload, size_t len);
 
 /*
+ * The header length of the frame at frame[0..len): 2 to 14, or 0 when len
+ * does not hold the whole header.
+ */
+size_t duro_ws_frame_header_len(const uint8_t *frame, size_t len);
+
+/*
  * Builds an unmasked close frame as a chunk with one reference, owned by
  * the caller. code 0 gives an empty close payload (no status); otherwise
  * the payload is the big-endian code followed by the reason, truncated to
@@ -138,6 +144,11 @@ typedef struct duro_ws_reader {
   uint32_t utf8_state;
   /* Limit on a whole message's payload (sum of its fragments), in bytes. */
   size_t max_message;
+  /* 1 when permessage-deflate was negotiated: RSV1 may mark a message's
+   * first frame as compressed. */
+  uint8_t deflate;
+  /* The open fragmented message is compressed. */
+  uint8_t msg_compressed;
 } duro_ws_reader_t;
 
 /* What one duro_ws_reader_feed call produced. */
@@ -153,6 +164,10 @@ typedef struct duro_ws_event {
    * opcode != 0, even for an empty payload. */
   uint8_t *data;
   size_t len;
+  /* TEXT or BINARY: 1 when the message is compressed (permessage-deflate,
+   * RSV1 on its first frame): data is the compressed bytes, and a text
+   * message's UTF-8 is for the caller to check once inflated. */
+  uint8_t compressed;
   /* CLOSE only: the code received, or 1005 (NO_STATUS) for an empty
    * payload. The reason is data + 2, len - 2 bytes, when len >= 2. */
   uint16_t close_code;
@@ -200,8 +215,9 @@ void duro_ws_reader_reset(duro_ws_reader_t *r);
  * On error, ev->error_reason is set too; send a close frame with them and
  * stop feeding (only duro_ws_reader_reset is valid afterwards).
  *
- * Rules: frames must be masked iff expect_masked; RSV bits must be 0 (no
- * extension is negotiated); unknown opcodes, fragmented control frames,
+ * Rules: frames must be masked iff expect_masked; RSV2 and RSV3 must be 0,
+ * and RSV1 too unless r->deflate is set, and then only on a message's
+ * first frame (never on a continuation or a control frame); unknown opcodes, fragmented control frames,
  * control payloads above 125 bytes, a continuation with no message open,
  * a new data frame while a message is open, a 64-bit length with the top
  * bit set, a 1-byte close payload or an invalid close code give 1002;

@@ -172,6 +172,15 @@ static int has_bare_lf(const char *data, size_t len) {
 
 int duro_ws_check_answer(const char *data, size_t len, const char key[24],
                          int *status, const char **reason) {
+  return duro_ws_check_answer_ext(data, len, key, 0, NULL, status, reason);
+}
+
+int duro_ws_check_answer_ext(const char *data, size_t len, const char key[24],
+                             int offered_deflate, duro_ws_hdr_t *ext,
+                             int *status, const char **reason) {
+  if (ext)
+    *ext = (duro_ws_hdr_t){NULL, 0};
+  int exts = 0;
   *status = 0;
   *reason = NULL;
   const char *end = memmem(data, len, "\r\n\r\n", 4);
@@ -220,6 +229,13 @@ int duro_ws_check_answer(const char *data, size_t len, const char key[24],
       if (vl != 28 || memcmp(v, want, 28) != 0)
         return refuse_answer(reason, "wrong accept key");
       accepts++;
+    } else if (duro_memcaseeq(p, nl, "Sec-WebSocket-Extensions", 24) &&
+               offered_deflate && ext && !exts++ && vl >= 18 &&
+               duro_memcaseeq(v, 18, "permessage-deflate", 18) &&
+               (vl == 18 || v[18] == ';' || is_ows(v[18]))) {
+      /* what we offered, on behalf of the client we relay for: its
+       * parameters are the client's to check */
+      *ext = (duro_ws_hdr_t){v, vl};
     } else if (duro_memcaseeq(p, nl, "Sec-WebSocket-Extensions", 24) ||
                duro_memcaseeq(p, nl, "Sec-WebSocket-Protocol", 22))
       return refuse_answer(reason, "an extension or subprotocol we did not offer");

@@ -75,6 +75,14 @@ int duro_http_header_has_token(const char *value, size_t len,
  */
 int duro_ws_check_answer(const char *data, size_t len, const char key[24],
                          int *status, const char **reason);
+/* The same for a relay that offered permessage-deflate on a client's
+ * behalf (offered_deflate 1): one Sec-WebSocket-Extensions answer naming
+ * permessage-deflate is then accepted, and *ext points at its value (in
+ * data) for the relay to hand to its client; ptr NULL when the server
+ * chose no extension. */
+int duro_ws_check_answer_ext(const char *data, size_t len, const char key[24],
+                             int offered_deflate, duro_ws_hdr_t *ext,
+                             int *status, const char **reason);
 
 /*
  * Writes a fresh Sec-WebSocket-Key for a client request into out: the

@@ -8,8 +8,10 @@
 #include "core/alloc.h"
 #include "core/err.h"
 #include "core/log.h"
+#include "ws/deflate.h"
 #include "ws/frame.h"
 #include "ws/handshake.h"
+#include "ws/utf8.h"
 #include "net/conn_impl.h"
 
 #define CLOSE_WAIT_SECONDS 5
@@ -121,6 +123,37 @@ static void rate_limited(duro_conn_t *c, ws_state_t *w) {
   fail_connection(c, w, DURO_WS_CLOSE_POLICY, "rate limit exceeded");
 }
 
+/* A compressed message's bytes, inflated: one buffer for the process
+ * (the loop thread), valid until the next message. */
+static duro_buf_t inflated;
+
+/* Inflates ev's message in place of its compressed bytes, at most the
+ * message limit; text must then be UTF-8. 0, or DURO_EPROTO after failing
+ * the connection (1009 past the limit, 1007 for bad data). */
+static int inflate_message(duro_conn_t *c, ws_state_t *w, duro_ws_event_t *ev) {
+  /* what a big message grew the buffer to is not kept for good */
+  if (inflated.cap > 1024 * 1024)
+    duro_buf_free(&inflated);
+  int rc = duro_ws_inflate(ev->data, ev->len, w->opts->max_message, &inflated);
+  if (rc == DURO_E2BIG) {
+    fail_connection(c, w, DURO_WS_CLOSE_TOO_BIG, "message too big");
+    return DURO_EPROTO;
+  }
+  if (rc < 0 ||
+      (ev->opcode == DURO_WS_OP_TEXT &&
+       duro_utf8_validate(DURO_UTF8_ACCEPT, inflated.data, inflated.len) !=
+           DURO_UTF8_ACCEPT)) {
+    fail_connection(c, w, DURO_WS_CLOSE_INVALID_DATA,
+                    rc < 0 ? "invalid compressed data" : "invalid utf-8");
+    return DURO_EPROTO;
+  }
+  static uint8_t empty[1];
+  ev->data = inflated.len ? inflated.data : empty;
+  ev->len = inflated.len;
+  ws_stats.deflated_in++;
+  return 0;
+}
+
 static size_t ws_on_data(duro_conn_t *c, uint8_t *data, size_t len) {
   ws_state_t *w = c->proto_data;
   size_t off = 0;
@@ -147,6 +180,8 @@ static size_t ws_on_data(duro_conn_t *c, uint8_t *data, size_t len) {
         rate_limited(c, w);
         return len;
       }
+      if (ev.compressed && inflate_message(c, w, &ev) < 0)
+        return len;
       ws_stats.messages_in++;
       ws_stats.bytes_in += ev.len;
       if (!w->close_sent && w->handler->on_message)
@@ -313,6 +348,12 @@ duro_conn_t *duro_ws_accept(duro_http_req_t *req, const duro_ws_handler_t *h,
   hs[n++] = (duro_header_t){"Upgrade", 7, "websocket", 9};
   hs[n++] = (duro_header_t){"Connection", 10, "Upgrade", 7};
   hs[n++] = (duro_header_t){"Sec-WebSocket-Accept", 20, accept, 28};
+  duro_ws_hdr_t ext = hdr(req, "Sec-WebSocket-Extensions");
+  int deflate = opts->deflate && duro_ws_deflate_accepts(ext.ptr, ext.len);
+  if (deflate)
+    hs[n++] = (duro_header_t){"Sec-WebSocket-Extensions", 24,
+                              DURO_WS_DEFLATE_ANSWER,
+                              sizeof(DURO_WS_DEFLATE_ANSWER) - 1};
   for (size_t i = 0; i < nextra && n < 16; i++)
     hs[n++] = extra[i];
   duro_buf_t out = DURO_BUF_INIT;
@@ -330,6 +371,7 @@ duro_conn_t *duro_ws_accept(duro_http_req_t *req, const duro_ws_handler_t *h,
 
   ws_state_t *w = duro_calloc(1, sizeof(*w));
   duro_ws_reader_init(&w->reader, 1, opts->max_message);
+  w->reader.deflate = (uint8_t)deflate;
   w->handler = h;
   w->opts = opts;
   w->ud = ud;
@@ -339,10 +381,38 @@ duro_conn_t *duro_ws_accept(duro_http_req_t *req, const duro_ws_handler_t *h,
   return c;
 }
 
+/* 1 when c negotiated permessage-deflate and a payload of len bytes is
+ * big enough to try compressing. */
+static int wants_deflate(const duro_conn_t *c, size_t len) {
+  const ws_state_t *w = c->proto_data;
+  return w->reader.deflate && len >= w->opts->deflate_min;
+}
+
+/* payload compressed into a frame with RSV1 set, or NULL when that
+ * would not be smaller. */
+static duro_chunk_t *deflated_frame(int opcode, const uint8_t *payload,
+                                    size_t len) {
+  static duro_buf_t z; /* the loop thread's scratch */
+  z.len = 0;
+  if (duro_ws_deflate(payload, len, &z) < 0)
+    return NULL;
+  duro_chunk_t *ch = duro_ws_frame_chunk(opcode, z.data, z.len);
+  ch->data[0] |= 0x40; /* RSV1: compressed */
+  if (z.cap > 1024 * 1024)
+    duro_buf_free(&z);
+  return ch;
+}
+
 int duro_ws_send(duro_conn_t *c, int opcode, const void *data, size_t len) {
   if (!duro_ws_is_open(c))
     return DURO_ECLOSED;
-  duro_chunk_t *ch = duro_ws_frame_chunk(opcode, data, len);
+  duro_chunk_t *ch = NULL;
+  if (opcode < DURO_WS_OP_CLOSE && wants_deflate(c, len))
+    ch = deflated_frame(opcode, data, len);
+  if (ch)
+    ws_stats.deflated_out++;
+  else
+    ch = duro_ws_frame_chunk(opcode, data, len);
   ws_stats.messages_out++;
   ws_stats.bytes_out += ch->len;
   int rc = duro_conn_send(c, ch);
@@ -360,18 +430,58 @@ int duro_ws_send_piece(duro_conn_t *c, duro_chunk_t *piece,
 }
 
 int duro_ws_send_frame(duro_conn_t *c, duro_chunk_t *frame) {
-  return duro_ws_send_piece(c, frame, 1);
+  duro_ws_shared_t m = {.plain = frame};
+  int rc = duro_ws_send_shared(c, &m);
+  if (rc >= 0) {
+    duro_chunk_t *sent = rc ? m.deflated : frame;
+    ws_stats.messages_out++;
+    ws_stats.deflated_out += rc;
+    ws_stats.bytes_out += sent->len;
+  }
+  duro_ws_shared_done(&m);
+  return rc < 0 ? rc : 0;
 }
 
-int duro_ws_send_shared(duro_conn_t *c, duro_chunk_t *frame) {
-  if (!duro_ws_is_open(c))
+/* The compressed side of duro_ws_send_shared, out of its fast path. */
+static __attribute__((noinline)) int send_shared_deflated(
+    duro_conn_t *c, const ws_state_t *w, duro_ws_shared_t *m) {
+  if (!m->tried) {
+    m->tried = 1;
+    const uint8_t *f = m->plain->data;
+    size_t hl = duro_ws_frame_header_len(f, m->plain->len);
+    int opcode = f[0] & 0x0f;
+    if (hl && (f[0] & 0x80) && opcode >= DURO_WS_OP_TEXT &&
+        opcode <= DURO_WS_OP_BINARY && m->plain->len - hl >= w->opts->deflate_min)
+      m->deflated = deflated_frame(opcode, f + hl, m->plain->len - hl);
+  }
+  if (!m->deflated)
+    return duro_conn_send(c, m->plain);
+  int rc = duro_conn_send(c, m->deflated);
+  return rc < 0 ? rc : 1;
+}
+
+int duro_ws_send_shared(duro_conn_t *c, duro_ws_shared_t *m) {
+  /* duro_ws_is_open, spelled out: this runs once per recipient */
+  if (c->closed || c->close_after_drain || c->proto != &ws_proto)
     return DURO_ECLOSED;
-  return duro_conn_send(c, frame);
+  const ws_state_t *w = c->proto_data;
+  if (w->close_sent)
+    return DURO_ECLOSED;
+  if (__builtin_expect(!w->reader.deflate, 1))
+    return duro_conn_send(c, m->plain);
+  return send_shared_deflated(c, w, m);
 }
 
-void duro_ws_count_sent(uint64_t messages, uint64_t bytes) {
+void duro_ws_shared_done(duro_ws_shared_t *m) {
+  if (m->deflated)
+    duro_chunk_unref(m->deflated);
+  m->deflated = NULL;
+}
+
+void duro_ws_count_sent(uint64_t messages, uint64_t bytes, uint64_t deflated) {
   ws_stats.messages_out += messages;
   ws_stats.bytes_out += bytes;
+  ws_stats.deflated_out += deflated;
 }
 
 void duro_ws_close(duro_conn_t *c, uint16_t code, const char *reason) {

@@ -37,6 +37,11 @@ typedef struct duro_ws_opts {
   size_t max_message;
   unsigned ping_interval_s;
   unsigned pong_timeout_s;
+  /* permessage-deflate (ws/deflate.h): negotiated when the client offers
+   * it and deflate is set; messages of at least deflate_min bytes are
+   * then sent compressed (when that makes them smaller). */
+  uint8_t deflate;
+  size_t deflate_min;
 } duro_ws_opts_t;
 
 /* Checks the upgrade headers of req and, when they are fine, answers 101
@@ -67,11 +72,23 @@ int duro_ws_refuse_bad_upgrade(duro_http_req_t *req);
 int duro_ws_send(duro_conn_t *c, int opcode, const void *data, size_t len);
 /* Queues an already framed chunk (the caller keeps its reference). */
 int duro_ws_send_frame(duro_conn_t *c, duro_chunk_t *frame);
-/* The same for one recipient of a fan-out, without counting it: the
- * caller counts the whole fan-out once (duro_ws_count_sent), keeping the
- * per-recipient path as short as it was. */
-int duro_ws_send_shared(duro_conn_t *c, duro_chunk_t *frame);
-void duro_ws_count_sent(uint64_t messages, uint64_t bytes);
+/* A message framed once for many sends (a broadcast's recipients), with
+ * its compressed twin made at most once, for the first recipient that
+ * negotiated permessage-deflate. */
+typedef struct duro_ws_shared {
+  duro_chunk_t *plain;    /* a whole unmasked frame, FIN set (borrowed) */
+  duro_chunk_t *deflated; /* made on first need; NULL */
+  uint8_t tried;          /* deflated was tried (NULL: not worth it) */
+} duro_ws_shared_t;
+/* Queues m for one recipient: the compressed frame where c negotiated
+ * permessage-deflate and it is worth it, else the plain one. Counts
+ * nothing: the caller counts the fan-out once (duro_ws_count_sent).
+ * Returns 0 (plain) or 1 (compressed), or DURO_ECLOSED / DURO_ENOSPC. */
+int duro_ws_send_shared(duro_conn_t *c, duro_ws_shared_t *m);
+/* Drops m's compressed frame, when one was made. */
+void duro_ws_shared_done(duro_ws_shared_t *m);
+/* Counts a fan-out's messages out, deflated of them compressed. */
+void duro_ws_count_sent(uint64_t messages, uint64_t bytes, uint64_t deflated);
 /* The same for one piece of a frame sent in several chunks (a head, then
  * a shared payload): starts_message is 1 for the first piece, which the
  * message count counts. */
@@ -94,6 +111,7 @@ void duro_ws_set_ud(duro_conn_t *c, void *ud);
 typedef struct duro_ws_stats {
   uint64_t messages_in, bytes_in;
   uint64_t messages_out, bytes_out;
+  uint64_t deflated_in, deflated_out; /* of those, compressed messages */
 } duro_ws_stats_t;
 void duro_ws_stats(duro_ws_stats_t *out);
 

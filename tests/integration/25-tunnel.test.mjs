@@ -38,3 +38,26 @@ test('one upgrade through /api/ws/connect; frames both ways; a clean close', asy
   assert.equal(c.code, 1000);
   await closed(direct);
 });
+
+test('permessage-deflate through the tunnel: the browser\'s offer goes up, the backend\'s answer comes down', async () => {
+  const cookie = await sessionCookie(duro.frontendUrl);
+  const url = `ws://127.0.0.1:${duro.frontendPort}/api/ws/connect`;
+  const z = await openWs(url, { headers: { Cookie: cookie }, perMessageDeflate: { threshold: 0 } });
+  const plain = await openWs(url, { headers: { Cookie: cookie }, perMessageDeflate: false });
+  try {
+    assert.match(z.extensions, /^permessage-deflate/);
+    assert.equal(plain.extensions, '');
+    const big = JSON.stringify({ text: 'compressible '.repeat(200) });
+    const r = await fetch(`${duro.url}/broadcast`, { method: 'POST', body: big });
+    assert.equal(r.status, 200);
+    await r.text();
+    z.send('y'.repeat(3000)); // compressed by the client, inflated by the backend
+    await waitFor(() => [z, plain].every((w) => w.messages.includes(big) && w.messages.includes('y'.repeat(3000))),
+      10000, 'both, compressed and plain, through the tunnel');
+  } finally {
+    z.close(1000);
+    plain.close(1000);
+  }
+  await closed(z);
+  await closed(plain);
+});
