@@ -8,7 +8,7 @@ import { openWs, waitFor, closed } from '../integration/lib/duro.mjs';
 import {
   artifactPath, assertFullCountdown, COUNTS, jsonMessages, launchBrowser, latestSeen, messageLines, newPage,
   openPage, assertSeedPage,
-  startDev, stopAll, waitConnected, waitCountdownDone, watchLatest, withLogs,
+  startDev, stopAll, waitConnected, waitCountdownDone, watchHandshakes, watchLatest, withLogs,
 } from './lib.mjs';
 
 describe('browser: duro dev', { timeout: 90000 }, () => {
@@ -28,7 +28,10 @@ describe('browser: duro dev', { timeout: 90000 }, () => {
   test('the page shows the heading from TEST_DO and turns green', { timeout: 20000 }, it(async () => {
     const context = await browser.newContext();
     try {
-      const { page, res } = await openPage(context, setup.frontendUrl + '/', pages);
+      const page = await newPage(context);
+      pages.push(page);
+      const handshakes = await watchHandshakes(context, page);
+      const res = await page.goto(setup.frontendUrl + '/');
       await assertSeedPage(page, res);
       assert.equal(await page.$('#backend-error'), null);
       assert.equal(await page.getAttribute('html', 'lang'), 'en');
@@ -36,6 +39,9 @@ describe('browser: duro dev', { timeout: 90000 }, () => {
       assert.equal(await page.isEnabled('#start-countdown'), true);
       // development: straight to the backend, as the seed's client does
       assert.deepEqual(page.sockets, [`ws://127.0.0.1:${setup.backendPort}/ws/connect`]);
+      // Chromium offers permessage-deflate, and duro takes it
+      await waitFor(() => handshakes.length > 0, 5000, 'the handshake answer');
+      assert.match(handshakes[0]['sec-websocket-extensions'] ?? '', /^permessage-deflate; server_no_context_takeover/);
       // the dot is green: its colour is a green, not amber or red
       const rgb = await page.$eval('#ws-status .status-dot', (el) => getComputedStyle(el).backgroundColor);
       const [r, g, b] = rgb.match(/\d+/g).map(Number);

@@ -9,7 +9,7 @@ import { openWs, closed, sessionCookie } from '../integration/lib/duro.mjs';
 import {
   assertFullCountdown, COUNTS, launchBrowser, latestSeen, messageLines, newPage,
   openPage, assertSeedPage, parseLines,
-  startPair, stopAll, waitConnected, waitCountdownDone, watchLatest, withLogs,
+  startPair, stopAll, waitConnected, waitCountdownDone, watchHandshakes, watchLatest, withLogs,
 } from './lib.mjs';
 
 const ENV = {
@@ -59,10 +59,16 @@ describe('browser: production mode (two processes)', { timeout: 120000 }, () => 
   test('the page connects to its own /api/ws/connect and the countdown works end to end', { timeout: 40000 }, it(async () => {
     const context = await browser.newContext();
     try {
-      const { page, res } = await openPage(context, setup.frontendUrl + '/', pages);
+      const page = await newPage(context);
+      pages.push(page);
+      const handshakes = await watchHandshakes(context, page);
+      const res = await page.goto(setup.frontendUrl + '/');
       await assertSeedPage(page, res);
       await waitConnected(page);
       assert.deepEqual(page.sockets, [`ws://127.0.0.1:${setup.frontendPort}/api/ws/connect`]);
+      // permessage-deflate through the frontend's tunnel: offered by
+      // Chromium, carried up, answered by the backend, carried down
+      assert.match(handshakes[0]?.['sec-websocket-extensions'] ?? '', /^permessage-deflate; server_no_context_takeover/);
       const cookies = await context.cookies();
       const s = cookies.find((c) => c.name === 'duro_session');
       assert.ok(s, 'a session cookie');

@@ -111,6 +111,19 @@ export async function newPage(context) {
   return page;
 }
 
+// Records the WebSocket handshake answers the page receives (their
+// headers, names lower-cased), through the DevTools protocol: attach
+// before the page opens its sockets.
+export async function watchHandshakes(context, page) {
+  const answers = [];
+  const cdp = await context.newCDPSession(page);
+  await cdp.send('Network.enable');
+  cdp.on('Network.webSocketHandshakeResponseReceived', (e) => {
+    answers.push(Object.fromEntries(Object.entries(e.response.headers).map(([k, v]) => [k.toLowerCase(), v])));
+  });
+  return answers;
+}
+
 // Opens url in a new recording page of context, kept in pages (for the
 // logs of a failed test). Returns the page and the navigation's response.
 export async function openPage(context, url, pages) {
