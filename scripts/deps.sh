@@ -6,7 +6,8 @@
 set -euo pipefail
 build=(build-essential pkg-config libuv1-dev libhttp-parser-dev libssl-dev
        zlib1g-dev libsqlite3-dev libcjson-dev liburing-dev)
-test=(libcmocka-dev sqlite3 clang libclang-rt-14-dev valgrind nodejs chromium)
+test=(libcmocka-dev sqlite3 clang libclang-rt-14-dev valgrind nodejs chromium
+      openssl)
 want=("${build[@]}")
 [ "${1:-build}" = test ] && want+=("${test[@]}")
 

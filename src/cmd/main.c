@@ -27,6 +27,7 @@
 #include "frontend/tunnel.h"
 #include "http/http.h"
 #include "net/conn.h"
+#include "net/tls.h"
 #include "objects/loader.h"
 #include "objects/runtime.h"
 #include "store/store.h"
@@ -53,7 +54,8 @@ typedef struct app {
   int store_closed; /* teardown: the store's close callback ran */
   duro_frontend_t frontend;
   int has_backend, has_frontend;
-  uv_signal_t sigint, sigterm, sigusr2;
+  uv_signal_t sigint, sigterm, sigusr2, sighup;
+  duro_tls_t *tls; /* the role's listeners speak TLS; NULL: plain */
   uv_timer_t grace;
   uv_timer_t drain_poll; /* shutdown: waits for in-flight answers */
   int signals;
@@ -141,6 +143,67 @@ static void on_grace_over(uv_timer_t *t) {
   finish(app);
 }
 
+/* SIGHUP: the certificate and key read again (new connections get them;
+ * a bad pair is refused and the old one kept). */
+static void on_reload(uv_signal_t *s, int signum) {
+  app_t *app = s->data;
+  char err[512];
+  if (!app->tls)
+    return;
+  if (duro_tls_reload(app->tls, err, sizeof(err)) < 0)
+    duro_log_error("SIGHUP: %s; keeping the certificate in use", err);
+  else
+    duro_log_info("SIGHUP: certificate and key read again");
+}
+
+/* A path of the "tls" section: relative to the config file's folder. */
+static char *config_relative(const duro_config_t *cfg, const char *path) {
+  const char *slash = cfg->config_path
+                          ? strrchr(cfg->config_path, '/') /* C string: a path */
+                          : NULL;
+  if (path[0] == '/' || !slash)
+    return duro_strdup(path);
+  duro_buf_t b = DURO_BUF_INIT;
+  duro_buf_append(&b, cfg->config_path, (size_t)(slash - cfg->config_path) + 1);
+  duro_buf_append_str(&b, path);
+  duro_buf_append(&b, "", 1);
+  return (char *)b.data;
+}
+
+/* The role's certificate and key, when it has them: --tls-cert and
+ * --tls-key, else the "tls" section. 0 (app->tls set, or no TLS asked
+ * for), or -1 after saying why. */
+static int start_tls(app_t *app) {
+  const duro_config_t *cfg = &app->cfg;
+  const duro_tls_config_t *tc = duro_config_section(cfg, &duro_tls_section);
+  char *cert = cfg->tls_cert_arg ? duro_strdup(cfg->tls_cert_arg)
+               : tc && tc->cert && *tc->cert ? config_relative(cfg, tc->cert)
+                                             : NULL;
+  char *key = cfg->tls_key_arg ? duro_strdup(cfg->tls_key_arg)
+              : tc && tc->key && *tc->key ? config_relative(cfg, tc->key)
+                                          : NULL;
+  int rc = 0;
+  char err[1024];
+  if ((cert || key) && !(cert && key)) {
+    fprintf(stderr, "duro: TLS needs a certificate and its key: --tls-cert "
+                    "FILE --tls-key FILE (or \"tls\": {\"cert\", \"key\"})\n");
+    rc = -1;
+  } else if (cert && strcmp(cfg->role, "dev") == 0) {
+    /* dev's frontend reaches its backend over plain HTTP, and its page's
+     * socket goes straight to the backend: TLS on both needs the
+     * frontend's client to speak TLS, which it does not yet */
+    fprintf(stderr, "duro: TLS is for `duro backend` and `duro frontend`; "
+                    "`duro dev` does not take --tls-cert yet\n");
+    rc = -1;
+  } else if (cert && !(app->tls = duro_tls_new(cert, key, err, sizeof(err)))) {
+    fprintf(stderr, "duro: %s\n", err);
+    rc = -1;
+  }
+  duro_free(cert);
+  duro_free(key);
+  return rc;
+}
+
 /* SIGUSR2: the network counters into the log (for benchmarks and
  * operators; `kill -USR2 PID`). */
 static void on_counters(uv_signal_t *s, int signum) {
@@ -199,6 +262,7 @@ static void teardown(app_t *app) {
     uv_close((uv_handle_t *)&app->sigint, NULL);
     uv_close((uv_handle_t *)&app->sigterm, NULL);
     uv_close((uv_handle_t *)&app->sigusr2, NULL);
+    uv_close((uv_handle_t *)&app->sighup, NULL);
     uv_close((uv_handle_t *)&app->grace, NULL);
     uv_close((uv_handle_t *)&app->drain_poll, NULL);
     app->handles_up = 0;
@@ -273,12 +337,13 @@ static int start_backend(app_t *app) {
     fprintf(stderr, "duro: cannot listen on %s\n", err);
     return -1;
   }
+  app->backend.listener.tls = app->tls; /* before the loop accepts any */
   duro_runtime_start(app->rt);
   if (!secret || !*secret)
     duro_log_warn("DURO_INTERNAL_SECRET is not set: /_objects accepts "
                   "loopback callers only, without a secret");
-  duro_log_info("duro %s: backend on http://%s:%d (mode %s, data %s)",
-                DURO_VERSION, cfg->host,
+  duro_log_info("duro %s: backend on %s://%s:%d (mode %s, data %s)",
+                DURO_VERSION, app->tls ? "https" : "http", cfg->host,
                 duro_listener_port(&app->backend.listener),
                 duro_mode_name(cfg->mode), cfg->data_dir);
   return 0;
@@ -325,6 +390,10 @@ static int run(app_t *app) {
   app->sigusr2.data = app;
   uv_signal_start(&app->sigusr2, on_counters, SIGUSR2);
   uv_unref((uv_handle_t *)&app->sigusr2);
+  uv_signal_init(app->loop, &app->sighup);
+  app->sighup.data = app;
+  uv_signal_start(&app->sighup, on_reload, SIGHUP);
+  uv_unref((uv_handle_t *)&app->sighup);
   uv_timer_init(app->loop, &app->grace);
   app->grace.data = app;
   uv_timer_init(app->loop, &app->drain_poll);
@@ -336,6 +405,8 @@ static int run(app_t *app) {
   duro_net_init(&app->net, app->loop, cfg->limits.max_connections,
                 cfg->limits.ws_send_queue_bytes);
   duro_net_limit_rate(&app->net, &cfg->limits);
+  if (start_tls(app) < 0)
+    return 1;
   duro_net_set_gather(&app->net, cfg->limits.flush_gather_us);
   char why[160];
   if (duro_net_use_io_uring(&app->net, cfg->limits.io_uring, why, sizeof(why)) < 0)
@@ -365,8 +436,9 @@ static int run(app_t *app) {
       fprintf(stderr, "duro: frontend: %s\n", err);
       return 1;
     }
-    duro_log_info("duro %s: frontend on http://%s:%d (mode %s, backend %s)",
-                  DURO_VERSION, cfg->host,
+    app->frontend.listener.tls = app->tls;
+    duro_log_info("duro %s: frontend on %s://%s:%d (mode %s, backend %s)",
+                  DURO_VERSION, app->tls ? "https" : "http", cfg->host,
                   duro_listener_port(&app->frontend.listener),
                   duro_mode_name(cfg->mode), cfg->backend_url);
   }
@@ -397,6 +469,7 @@ int main(int argc, char **argv) {
   app.loop = uv_default_loop();
   int code = run(&app);
   teardown(&app);
+  duro_tls_free(app.tls); /* after every connection is gone */
   duro_config_free(&app.cfg);
   return code;
 }

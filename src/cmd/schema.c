@@ -6,6 +6,7 @@
 #include <stddef.h>
 
 #include "admin/admin.h"
+#include "net/tls.h"
 #include "classes/builtin.h"
 #include "frontend/frontend.h"
 #include "sync/options.h"
@@ -25,6 +26,7 @@ static const char *const *const env_vars[] = {
 static const duro_config_section_t *const sections[] = {
     &duro_sync_section,
     &duro_admin_section,
+    &duro_tls_section,
     NULL,
 };
 

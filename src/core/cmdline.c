@@ -47,6 +47,8 @@ typedef enum {
   F_MODE,
   F_LOG_LEVEL,
   F_LOG_FORMAT,
+  F_TLS_CERT,
+  F_TLS_KEY,
   F_HELP,
   F_VERSION,
 } flag_id_t;
@@ -83,6 +85,11 @@ static const flag_t flags[] = {
     {"log-format", "FORMAT", F_LOG_FORMAT, DURO_ROLE_ALL,
      "text or json (one object per line: time, level, msg and fields; "
      "default text)"},
+    {"tls-cert", "FILE", F_TLS_CERT, DURO_ROLE_ALL,
+     "certificate chain (PEM): the role's listeners speak TLS only (https, "
+     "wss); SIGHUP reads it again"},
+    {"tls-key", "FILE", F_TLS_KEY, DURO_ROLE_ALL,
+     "the certificate's private key (PEM)"},
     {"help", NULL, F_HELP, DURO_ROLE_ALL, "print this help and exit"},
     {"version", NULL, F_VERSION, DURO_ROLE_ALL, "print the version and exit"},
 };
@@ -230,6 +237,12 @@ static int apply_flag(duro_cmdline_t *cl, const flag_t *f, const char *v,
       return fail(err, errlen,
                   "duro: unknown log format '%.32s' (expected text or json)",
                   v);
+    return 0;
+  case F_TLS_CERT:
+    cl->tls_cert = v;
+    return 0;
+  case F_TLS_KEY:
+    cl->tls_key = v;
     return 0;
   case F_HELP:
     cl->help = 1;

@@ -33,6 +33,7 @@ typedef struct duro_cmdline {
   int admin_port;          /* the same */
   /* Borrowed from argv; NULL when not given. */
   const char *backend, *host, *data, *config;
+  const char *tls_cert, *tls_key;
   int mode, log_level;   /* DURO_MODE_*, DURO_LOG_*; -1: not given */
   int log_format;        /* 0 text, 1 json; -1: not given */
   unsigned seen;         /* bit i: flag row i was given */

@@ -112,6 +112,7 @@ typedef struct duro_config {
   int frontend_port;   /* dev: the frontend's port; frontend: == port;
                           backend: 0 */
   int admin_port;      /* --admin-port; -1: not given (admin/admin.h) */
+  char *tls_cert_arg, *tls_key_arg; /* --tls-cert, --tls-key, or NULL */
   char *backend_url;   /* frontend: where the backend is; NULL otherwise */
   char *data_dir;
   char *config_path;   /* the path actually read, or NULL when defaults */

@@ -62,6 +62,8 @@ static int method_is(const duro_http_req_t *r, const char *m) {
 }
 
 static int behind_https(const duro_http_req_t *r) {
+  if (r->conn && duro_conn_is_tls(r->conn))
+    return 1; /* our own TLS listener */
   const duro_header_t *h = duro_http_header(r, "X-Forwarded-Proto");
   return h && duro_memcaseeq(h->value, h->value_len, "https", 5);
 }

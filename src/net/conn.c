@@ -10,9 +10,13 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
 #include "core/alloc.h"
 #include "core/config.h"
 #include "core/err.h"
+#include "net/tls.h"
 #include "core/log.h"
 #include "core/str.h"
 #include "net/batch.h"
@@ -271,9 +275,12 @@ void duro_conn_unref(duro_conn_t *c) {
   duro_free(c);
 }
 
+static void tls_free(duro_conn_t *c);
+
 static void on_handle_closed(uv_handle_t *h) {
   duro_conn_t *c = (duro_conn_t *)h;
   c->handle_closed = 1;
+  tls_free(c);
   if (c->net->rl)
     duro_ratelimit_disconnect(c->net->rl, c->rl_slot);
   duro_list_remove(&c->node);
@@ -345,6 +352,18 @@ static void dispatch_input(duro_conn_t *c, uint8_t *data, size_t len,
   }
 }
 
+/* Plaintext in: to the protocol, after what is left from before. */
+static void deliver(duro_conn_t *c, uint8_t *data, size_t len) {
+  if (c->in.len == 0) {
+    dispatch_input(c, data, len, 0);
+  } else {
+    duro_buf_append(&c->in, data, len);
+    dispatch_input(c, c->in.data, c->in.len, 1);
+  }
+}
+
+static void tls_input(duro_conn_t *c, const uint8_t *data, size_t len);
+
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   duro_conn_t *c = (duro_conn_t *)s;
   if (nread <= 0) {
@@ -362,12 +381,10 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     c->net->readers[c->net->nreaders++] = duro_conn_ref(c);
   }
   duro_conn_ref(c);
-  if (c->in.len == 0) {
-    dispatch_input(c, (uint8_t *)buf->base, (size_t)nread, 0);
-  } else {
-    duro_buf_append(&c->in, buf->base, (size_t)nread);
-    dispatch_input(c, c->in.data, c->in.len, 1);
-  }
+  if (__builtin_expect(c->tls != NULL, 0))
+    tls_input(c, (const uint8_t *)buf->base, (size_t)nread);
+  else
+    deliver(c, (uint8_t *)buf->base, (size_t)nread);
   duro_conn_unref(c);
 }
 
@@ -433,9 +450,10 @@ static void write_now(duro_conn_t *c) {
   }
 }
 
-int duro_conn_send(duro_conn_t *c, duro_chunk_t *chunk) {
-  if (c->closed || c->close_after_drain)
-    return DURO_ECLOSED;
+static int tls_send(duro_conn_t *c, duro_chunk_t *chunk);
+
+/* Queues bytes as they go on the wire (ciphertext under TLS). */
+static int queue_raw(duro_conn_t *c, duro_chunk_t *chunk) {
   if (c->q_len == c->q_mask + 1) {
     int heap = c->q_mask >= DURO_CONN_QUEUE_INLINE;
     uint32_t cap = heap ? (c->q_mask + 1) * 2 : 16;
@@ -465,6 +483,14 @@ int duro_conn_send(duro_conn_t *c, duro_chunk_t *chunk) {
     return DURO_ENOSPC;
   }
   return 0;
+}
+
+int duro_conn_send(duro_conn_t *c, duro_chunk_t *chunk) {
+  if (c->closed || c->close_after_drain)
+    return DURO_ECLOSED;
+  if (__builtin_expect(c->tls != NULL, 0))
+    return tls_send(c, chunk);
+  return queue_raw(c, chunk);
 }
 
 int duro_conn_send_copy(duro_conn_t *c, const void *data, size_t len) {
@@ -804,4 +830,108 @@ duro_conn_t *duro__conn_adopt(duro_net_t *net, int fd,
   }
   uv_tcp_nodelay(&c->tcp, 1);
   return c;
+}
+
+/* ---- TLS (net/tls.h) ---------------------------------------------------------- */
+
+struct duro_tls_conn {
+  SSL *ssl;
+  duro_tls_t *owner;
+  uint8_t handshaking; /* counted in owner's handshakes in progress */
+};
+
+int duro_conn_is_tls(const duro_conn_t *c) { return c->tls != NULL; }
+
+int duro__conn_start_tls(duro_conn_t *c, duro_tls_t *t) {
+  SSL *ssl = duro_tls_accept(t);
+  if (!ssl)
+    return DURO_EBUSY;
+  c->tls = duro_calloc(1, sizeof(*c->tls));
+  c->tls->ssl = ssl;
+  c->tls->owner = t;
+  c->tls->handshaking = 1;
+  return 0;
+}
+
+static void tls_handshake_over(duro_conn_t *c) {
+  if (c->tls->handshaking) {
+    c->tls->handshaking = 0;
+    duro_tls_handshake_done(c->tls->owner);
+  }
+}
+
+static void tls_free(duro_conn_t *c) {
+  if (!c->tls)
+    return;
+  tls_handshake_over(c);
+  SSL_free(c->tls->ssl);
+  duro_free(c->tls);
+  c->tls = NULL;
+}
+
+/* Moves what OpenSSL wrote (records, handshake messages) to the queue. */
+static int tls_flush_out(duro_conn_t *c) {
+  BIO *w = SSL_get_wbio(c->tls->ssl);
+  size_t n = BIO_ctrl_pending(w);
+  if (n == 0)
+    return 0;
+  duro_chunk_t *ch = duro_chunk_new(n);
+  int got = BIO_read(w, ch->data, (int)n);
+  ch->len = got > 0 ? (uint32_t)got : 0;
+  int rc = ch->len ? queue_raw(c, ch) : 0;
+  duro_chunk_unref(ch);
+  return rc;
+}
+
+static int tls_send(duro_conn_t *c, duro_chunk_t *chunk) {
+  ERR_clear_error(); /* SSL_get_error reads the thread's queue */
+  if (chunk->len &&
+      SSL_write(c->tls->ssl, chunk->data, (int)chunk->len) != (int)chunk->len) {
+    duro_conn_close(c);
+    return DURO_ECLOSED;
+  }
+  return tls_flush_out(c);
+}
+
+static void tls_input(duro_conn_t *c, const uint8_t *data, size_t len) {
+  static uint8_t plain[16384]; /* one record's worth; the loop thread's */
+  SSL *ssl = c->tls->ssl;
+  /* Another connection's failure may have left errors in the thread's
+   * queue, which SSL_get_error would take for this one's. */
+  ERR_clear_error();
+  if (BIO_write(SSL_get_rbio(ssl), data, (int)len) != (int)len) {
+    duro_conn_close(c);
+    return;
+  }
+  if (c->tls->handshaking) {
+    int rc = SSL_do_handshake(ssl);
+    tls_flush_out(c);
+    if (rc != 1) {
+      int e = SSL_get_error(ssl, rc);
+      if (e != SSL_ERROR_WANT_READ) {
+        /* not TLS, a protocol we refuse (1.0, 1.1), no shared cipher */
+        duro_log_debug("conn %llu: TLS handshake failed",
+                       (unsigned long long)c->id);
+        ERR_clear_error();
+        duro_conn_close_after_flush(c);
+      }
+      return;
+    }
+    tls_handshake_over(c);
+  }
+  while (!c->closed && !c->close_after_drain) {
+    int n = SSL_read(ssl, plain, (int)sizeof(plain));
+    if (n > 0) {
+      deliver(c, plain, (size_t)n);
+      continue;
+    }
+    int e = SSL_get_error(ssl, n);
+    if (e == SSL_ERROR_ZERO_RETURN) /* close_notify: the peer is done */
+      duro_conn_close_after_flush(c);
+    else if (e != SSL_ERROR_WANT_READ)
+      duro_conn_close(c);
+    break;
+  }
+  if (!c->closed)
+    tls_flush_out(c);
 }

@@ -219,6 +219,13 @@ int duro_conn_over_message_rate(duro_conn_t *c);
  * when libuv refused the descriptor (closed). */
 duro_conn_t *duro__conn_adopt(duro_net_t *net, int fd,
                               const struct sockaddr *sa);
+/* For net/listener.c: makes c a TLS server connection of t before any
+ * byte is read. 0, or DURO_EBUSY when t has too many handshakes in
+ * progress (the caller closes c). */
+struct duro_tls;
+int duro__conn_start_tls(duro_conn_t *c, struct duro_tls *t);
+/* 1 when c speaks TLS (its listener's, net/tls.h). */
+int duro_conn_is_tls(const duro_conn_t *c);
 
 /* Offers bytes that were read earlier but not consumed (after a protocol
  * switch or an unpause) to the protocol again, on the next loop turn. */

@@ -18,7 +18,7 @@ struct duro_conn {
   duro_net_t *net;
   const duro_proto_t *proto;
   void *proto_data;         /* the protocol's state */
-  void *user;               /* the application's pointer (e.g. object socket) */
+  struct duro_tls_conn *tls; /* NULL: plain TCP (net/tls.h) */
   duro_list_t node;         /* in net->conns */
   duro_list_t pending_node; /* in net->pending while output is queued */
   duro_buf_t in;            /* unconsumed input, freed when empty */

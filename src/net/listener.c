@@ -23,6 +23,10 @@ static void adopt(duro_listener_t *l, int fd, const struct sockaddr *sa) {
   duro_conn_t *c = duro__conn_adopt(l->net, fd, l->unmetered ? NULL : sa);
   if (!c)
     return;
+  if (l->tls && duro__conn_start_tls(c, l->tls) < 0) {
+    duro_conn_close(c); /* past DURO_TLS_MAX_HANDSHAKES in progress */
+    return;
+  }
   l->on_accept(l, c);
   if (!c->closed)
     duro_conn_resume_reading(c);

@@ -33,6 +33,8 @@ struct duro_listener {
   int fd;                   /* the listening socket */
   int active;               /* listening; stop closes it once */
   unsigned backoff_ms;      /* 0: accepting normally */
+  struct duro_tls *tls;     /* set after start: connections speak TLS
+                               (net/tls.h), NULL: plain TCP */
   int unmetered;            /* skips the per-client rate limits (set it
                                after start: the admin listener, which has
                                its own door) */

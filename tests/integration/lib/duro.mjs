@@ -67,8 +67,8 @@ export async function startDuro(opts = {}) {
     const onData = (d) => {
       log += d;
       const role = opts.role || 'backend';
-      const b = /backend on http:\/\/[^:]+:(\d+)/.exec(log);
-      const f = /frontend on http:\/\/[^:]+:(\d+)/.exec(log);
+      const b = /backend on https?:\/\/[^:]+:(\d+)/.exec(log);
+      const f = /frontend on https?:\/\/[^:]+:(\d+)/.exec(log);
       const ready = role === 'backend' ? b : role === 'frontend' ? f : b && f;
       if (ready) {
         listening = true;

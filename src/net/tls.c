@@ -1,0 +1,150 @@
+/*
+ * tls.c: see tls.h.
+ */
+#include "net/tls.h"
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <stddef.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "core/err.h"
+#include "core/str.h"
+
+static const duro_option_t rows[] = {
+    DURO_ROW("cert", DURO_OPT_STRING, 0, 0, 0, NULL,
+             offsetof(duro_tls_config_t, cert),
+             "certificate chain, PEM (relative to this file; --tls-cert "
+             "overrides)"),
+    DURO_ROW("key", DURO_OPT_STRING, 0, 0, 0, NULL,
+             offsetof(duro_tls_config_t, key),
+             "its private key, PEM (--tls-key overrides)"),
+};
+
+const duro_config_section_t duro_tls_section = {
+    .name = "tls",
+    .size = sizeof(duro_tls_config_t),
+    .rows = rows,
+    .nrows = sizeof(rows) / sizeof(rows[0]),
+    .help_title = "settings of the \"tls\" section (https and wss on the "
+                  "role's listeners; SIGHUP reads the files again)",
+    .list_unknown = 1,
+};
+
+struct duro_tls {
+  SSL_CTX *ctx;
+  char *cert, *key;
+  unsigned handshakes; /* in progress */
+};
+
+/* The last OpenSSL error, for a message. */
+static const char *ssl_reason(void) {
+  unsigned long e = ERR_peek_last_error();
+  const char *r = e ? ERR_reason_error_string(e) : NULL;
+  return r ? r : "unknown error";
+}
+
+/* ALPN: http/1.1 when the client offers it; no ALPN otherwise (a client
+ * that offers only h2 still gets HTTP/1.1, as without ALPN). */
+static int on_alpn(SSL *ssl, const unsigned char **out, unsigned char *outlen,
+                   const unsigned char *in, unsigned inlen, void *arg) {
+  static const unsigned char h11[] = "\x08http/1.1";
+  unsigned char *sel;
+  if (SSL_select_next_proto(&sel, outlen, h11, sizeof(h11) - 1, in, inlen) !=
+      OPENSSL_NPN_NEGOTIATED)
+    return SSL_TLSEXT_ERR_NOACK;
+  *out = sel;
+  return SSL_TLSEXT_ERR_OK;
+}
+
+static SSL_CTX *load(const char *cert, const char *key, char *err,
+                     size_t errlen) {
+  ERR_clear_error();
+  SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+  if (!ctx) {
+    duro_err_fmt(DURO_ENOMEM, err, errlen, "tls: %s", ssl_reason());
+    return NULL;
+  }
+  SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+  SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+  SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+  SSL_CTX_set_alpn_select_cb(ctx, on_alpn, NULL);
+  if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1) {
+    duro_err_fmt(DURO_EINVAL, err, errlen,
+                 "tls: certificate %s: %s", cert, ssl_reason());
+  } else if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1) {
+    unsigned long e = ERR_peek_last_error();
+    const char *why = ssl_reason();
+    if (ERR_GET_REASON(e) == X509_R_KEY_VALUES_MISMATCH)
+      duro_err_fmt(DURO_EINVAL, err, errlen,
+                   "tls: key %s does not match certificate %s", key, cert);
+    else
+      duro_err_fmt(DURO_EINVAL, err, errlen, "tls: key %s: %s", key, why);
+  } else if (SSL_CTX_check_private_key(ctx) != 1) {
+    duro_err_fmt(DURO_EINVAL, err, errlen,
+                 "tls: key %s does not match certificate %s", key, cert);
+  } else {
+    return ctx;
+  }
+  SSL_CTX_free(ctx);
+  return NULL;
+}
+
+duro_tls_t *duro_tls_new(const char *cert, const char *key, char *err,
+                         size_t errlen) {
+  SSL_CTX *ctx = load(cert, key, err, errlen);
+  if (!ctx)
+    return NULL;
+  duro_tls_t *t = duro_calloc(1, sizeof(*t));
+  t->ctx = ctx;
+  t->cert = duro_strdup(cert);
+  t->key = duro_strdup(key);
+  return t;
+}
+
+int duro_tls_reload(duro_tls_t *t, char *err, size_t errlen) {
+  SSL_CTX *ctx = load(t->cert, t->key, err, errlen);
+  if (!ctx)
+    return DURO_EINVAL;
+  /* open connections hold their own reference to the old context */
+  SSL_CTX_free(t->ctx);
+  t->ctx = ctx;
+  return 0;
+}
+
+void duro_tls_free(duro_tls_t *t) {
+  if (!t)
+    return;
+  SSL_CTX_free(t->ctx);
+  duro_free(t->cert);
+  duro_free(t->key);
+  duro_free(t);
+}
+
+SSL *duro_tls_accept(duro_tls_t *t) {
+  if (t->handshakes >= DURO_TLS_MAX_HANDSHAKES)
+    return NULL;
+  SSL *ssl = SSL_new(t->ctx);
+  if (!ssl)
+    return NULL;
+  BIO *rbio = BIO_new(BIO_s_mem()), *wbio = BIO_new(BIO_s_mem());
+  if (!rbio || !wbio) {
+    BIO_free(rbio);
+    BIO_free(wbio);
+    SSL_free(ssl);
+    return NULL;
+  }
+  /* an empty read BIO means "want more", not end of file */
+  BIO_set_mem_eof_return(rbio, -1);
+  SSL_set_bio(ssl, rbio, wbio);
+  SSL_set_accept_state(ssl);
+  t->handshakes++;
+  return ssl;
+}
+
+void duro_tls_handshake_done(duro_tls_t *t) {
+  if (t->handshakes)
+    t->handshakes--;
+}
