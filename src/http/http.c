@@ -31,6 +31,8 @@ typedef struct http_state {
   uint8_t head_armed;  /* the header deadline already runs (from accept) */
   uint8_t draining;    /* shutting down: close after the answer */
   uint8_t chunked;     /* the request's body is chunked: check its framing */
+  uint16_t refuse;     /* 503 or 429: a TLS connection over a limit, refused
+                          at its first request (duro_http_attach) */
   /* the strict syntax checks that http-parser lacks (http/syntax.h) */
   duro_head_scan_t head_scan;
   duro_chunked_t chunk_scan;
@@ -570,11 +572,34 @@ static void respond_error(http_state_t *h, int status, const char *reason) {
   duro_conn_close_after_flush(c);
 }
 
+/* The refusal duro_http_attach could not write before a TLS handshake. */
+static void refuse_request(http_state_t *h, duro_http_req_t *r) {
+  char retry[16];
+  unsigned s = h->refuse == 429 ? (h->conn->rl_retry_ms + 999) / 1000 : 1;
+  int n = duro_fmt(retry, sizeof(retry), "%u", s);
+  duro_header_t hs[2] = {
+      {"Content-Type", 12, "text/plain;charset=UTF-8", 24},
+      {"Retry-After", 11, retry, n > 0 ? (size_t)n : 0},
+  };
+  h->draining = 1; /* Connection: close */
+  if (h->refuse == 429) {
+    static const char body[] = "Rate limit: too many connections, slow down";
+    duro_http_respond(r, 429, hs, 2, body, sizeof(body) - 1);
+  } else {
+    static const char body[] = "Too many connections: try again shortly";
+    duro_http_respond(r, 503, hs, 2, body, sizeof(body) - 1);
+  }
+}
+
 static void dispatch(http_state_t *h) {
   duro_http_req_t *r = h->req;
   h->busy = 1;
   h->started = 0;
   duro_conn_set_deadline(h->conn, 0);
+  if (h->refuse) {
+    refuse_request(h, r);
+    return;
+  }
   h->opts->handler(r, h->opts->data);
 }
 
@@ -698,8 +723,13 @@ void duro_http_opts_init(duro_http_opts_t *opts,
 }
 
 void duro_http_attach(duro_conn_t *c, const duro_http_opts_t *opts) {
-  if (c->net->max_conns && c->net->nconns > c->net->max_conns &&
-      !opts->over_limit_ok) {
+  int over = c->net->max_conns && c->net->nconns > c->net->max_conns &&
+             !opts->over_limit_ok;
+  if (over)
+    c->net->over_limit++;
+  /* Under TLS nothing can be written before the handshake: the refusal
+   * answers the connection's first request instead (dispatch). */
+  if (over && !duro_conn_is_tls(c)) {
     /* Over the connection limit: a clear answer instead of silence, and
      * no upgrade; the client may retry later. */
     static const char msg[] =
@@ -707,12 +737,11 @@ void duro_http_attach(duro_conn_t *c, const duro_http_opts_t *opts) {
         "Content-Type: text/plain;charset=UTF-8\r\n"
         "Retry-After: 1\r\nContent-Length: 39\r\nConnection: close\r\n\r\n"
         "Too many connections: try again shortly";
-    c->net->over_limit++;
     duro_conn_send_copy(c, msg, sizeof(msg) - 1);
     duro_conn_close_after_flush(c);
     return;
   }
-  if (c->rl_retry_ms) {
+  if (c->rl_retry_ms && !over && !duro_conn_is_tls(c)) {
     /* Over the per-client connection rate (net/ratelimit.h): answered
      * before any request byte is parsed, upgrade or not. */
     static const char body[] = "Rate limit: too many connections, slow down";
@@ -735,6 +764,7 @@ void duro_http_attach(duro_conn_t *c, const duro_http_opts_t *opts) {
   h->parser.data = h;
   h->opts = opts;
   h->conn = c;
+  h->refuse = over ? 503 : c->rl_retry_ms ? 429 : 0;
   c->proto = &http_proto;
   c->proto_data = h;
   duro_conn_set_deadline(c, opts->header_timeout_s);

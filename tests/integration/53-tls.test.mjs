@@ -150,6 +150,33 @@ describe('TLS on the backend', () => {
   });
 });
 
+test('over TLS, a connection over the per-client rate gets its 429 after the handshake', async () => {
+  const duro = await startDuro({
+    config: JSON.stringify({ duro: { rate_limit: 'on', rate_limit_loopback: 'limit',
+      rate_limit_connections_per_s: 1, rate_limit_connections_burst: 2 } }),
+    args: ['--tls-cert', f('leaf1.crt'), '--tls-key', f('leaf1.key')],
+  });
+  try {
+    const once = () => new Promise((resolve, reject) => {
+      https.get({ host: '127.0.0.1', port: duro.port, path: '/', ca: readFileSync(f('ca.crt')), agent: false }, (res) => {
+        let body = '';
+        res.on('data', (d) => { body += d; });
+        res.on('end', () => resolve({ status: res.statusCode, retry: res.headers['retry-after'], body }));
+      }).on('error', reject);
+    });
+    const got = [];
+    for (let i = 0; i < 5; i++) got.push(await once());
+    const refused = got.filter((r) => r.status === 429);
+    assert.ok(refused.length >= 2, JSON.stringify(got.map((r) => r.status)));
+    assert.ok(Number(refused[0].retry) >= 1);
+    assert.match(refused[0].body, /Rate limit: too many connections/);
+    assert.equal(got[0].status, 200);
+  } finally {
+    await duro.stop();
+    duro.cleanup();
+  }
+});
+
 describe('TLS start-up errors name the file', () => {
   // the certificates of the first group (node:test runs the groups in order)
   after(() => { rmSync(dir, { recursive: true, force: true }); });
