@@ -108,7 +108,11 @@ describe('1. the frontend tunnel and the backend\'s upgrade answer', { timeout: 
     ['a wrong accept key', () => 'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: AAAAAAAAAAAAAAAAAAAAAAAAAAA=\r\n\r\n', 'keep', 502],
     ['two accept keys', (k) => `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${acceptFor(k)}\r\nSec-WebSocket-Accept: ${acceptFor(k)}\r\n\r\n`, 'keep', 502],
     ['bare LF line ends', (k) => `HTTP/1.1 101 Switching Protocols\nUpgrade: websocket\nConnection: Upgrade\nSec-WebSocket-Accept: ${acceptFor(k)}\n\n`, 'keep', 502],
-    ['an extension we did not offer', (k) => `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${acceptFor(k)}\r\nSec-WebSocket-Extensions: permessage-deflate\r\n\r\n`, 'keep', 502],
+    // (the browser offers permessage-deflate, which the tunnel passes on:
+    // another extension in the answer is one nobody offered)
+    ['an extension we did not offer', (k) => `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${acceptFor(k)}\r\nSec-WebSocket-Extensions: x-webkit-deflate-frame\r\n\r\n`, 'keep', 502],
+    ['two extension answers', (k) => `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${acceptFor(k)}\r\nSec-WebSocket-Extensions: permessage-deflate\r\nSec-WebSocket-Extensions: permessage-deflate\r\n\r\n`, 'keep', 502],
+    ['a subprotocol we did not offer', (k) => `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${acceptFor(k)}\r\nSec-WebSocket-Protocol: chat\r\n\r\n`, 'keep', 502],
     ['the accept key cut off at the end of the head', () => 'HTTP/1.1 101 Switching Protocols\r\nSec-WebSocket-Accept:\r\n\r\n', 'keep', 502],
     ['a refusal (403)', () => 'HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n', 'keep', 403],
     ['a 200 instead of a 101', () => 'HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n', 'keep', 502],
@@ -125,6 +129,12 @@ describe('1. the frontend tunnel and the backend\'s upgrade answer', { timeout: 
         const e = await openWs(`ws://127.0.0.1:${fe.port}/api/ws/connect`, { headers: { Cookie: cookie } })
           .then((ws) => { ws.close(); return { status: 101 }; }, (err) => err);
         assert.equal(e.status, want, `${name}: ${e}`);
+        if (/extension/.test(name)) {
+          // and permessage-deflate when the browser did not offer it either
+          const f2 = await openWs(`ws://127.0.0.1:${fe.port}/api/ws/connect`, { headers: { Cookie: cookie }, perMessageDeflate: false })
+            .then((ws) => { ws.close(); return { status: 101 }; }, (err) => err);
+          assert.equal(f2.status, 502);
+        }
       } finally {
         await stopClean(fe);
         await fb.close();

@@ -194,6 +194,37 @@ static int answer(const char *text, const char *key, int *status,
   return rc;
 }
 
+/* A relay that passed a permessage-deflate offer on takes one
+ * permessage-deflate answer and hands its value on; without the offer,
+ * or with any other extension, the answer is refused. */
+static void test_check_answer_ext(void **state) {
+  const char *key = "dGhlIHNhbXBsZSBub25jZQ==";
+  const char *with = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                     "Connection: Upgrade\r\nSec-WebSocket-Accept: "
+                     "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\nSec-WebSocket-Extensions: "
+                     "permessage-deflate; server_no_context_takeover\r\n\r\n";
+  int status;
+  const char *why;
+  duro_ws_hdr_t ext;
+  size_t n = strlen(with);
+  assert_int_equal(duro_ws_check_answer_ext(with, n, key, 1, &ext, &status, &why),
+                   (int)n);
+  assert_non_null(ext.ptr);
+  assert_int_equal(ext.len, strlen("permessage-deflate; server_no_context_takeover"));
+  assert_memory_equal(ext.ptr, "permessage-deflate; server_no_context_takeover", ext.len);
+  assert_int_equal(duro_ws_check_answer_ext(with, n, key, 0, &ext, &status, &why),
+                   DURO_EPROTO);
+  assert_null(ext.ptr);
+  assert_int_equal(duro_ws_check_answer(with, n, key, &status, &why), DURO_EPROTO);
+  const char *other = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                      "Connection: Upgrade\r\nSec-WebSocket-Accept: "
+                      "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\nSec-WebSocket-Extensions: "
+                      "permessage-deflatex\r\n\r\n";
+  assert_int_equal(duro_ws_check_answer_ext(other, strlen(other), key, 1, &ext,
+                                            &status, &why),
+                   DURO_EPROTO);
+}
+
 static void test_check_answer(void **state) {
   const char *key = "dGhlIHNhbXBsZSBub25jZQ==";
   const char *ok = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
@@ -277,6 +308,7 @@ int main(void) {
       cmocka_unit_test(test_check_upgrade),
       cmocka_unit_test(test_client_key),
       cmocka_unit_test(test_check_answer),
+      cmocka_unit_test(test_check_answer_ext),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
