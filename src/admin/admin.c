@@ -64,18 +64,13 @@ int duro_admin_port(const duro_config_t *cfg, int *asked) {
 
 /* ---- serving ------------------------------------------------------------- */
 
-static int path_is(const duro_http_req_t *r, const char *p) {
-  size_t n = strlen(p); /* C string: a literal */
-  return r->path_len == n && memcmp(r->path, p, n) == 0;
-}
-
 /* The inspector's files carry no data: anyone who reaches the port may
  * load them (the page then asks for the token the API needs). */
 static const duro_asset_t *inspector_file(const duro_http_req_t *req) {
-  if (path_is(req, "/"))
+  if (duro_http_path_is(req, "/"))
     return duro_asset_find(duro_inspector_assets, duro_inspector_assets_count,
                            "/index.html", 11);
-  if (path_is(req, "/index.html")) /* one address for the page */
+  if (duro_http_path_is(req, "/index.html")) /* one address for the page */
     return NULL;
   return duro_asset_find(duro_inspector_assets, duro_inspector_assets_count,
                          req->path, req->path_len);
@@ -124,7 +119,7 @@ static void handle(duro_http_req_t *req, void *data) {
     duro_asset_serve(req, asset, "no-cache");
     return;
   }
-  int live = path_is(req, "/api/live");
+  int live = duro_http_path_is(req, "/api/live");
   if (live && duro_ws_is_upgrade(req) && ws_token_allows(req, a)) {
     duro_live_watch(&a->live, req, 1);
     return;
@@ -146,7 +141,7 @@ static void handle(duro_http_req_t *req, void *data) {
       duro_live_watch(&a->live, req, 0);
     return;
   }
-  if (path_is(req, "/api/overview") && strcmp(req->method, "GET") == 0) {
+  if (duro_http_path_is(req, "/api/overview") && strcmp(req->method, "GET") == 0) {
     duro_live_overview(&a->live, req);
     return;
   }
@@ -154,7 +149,7 @@ static void handle(duro_http_req_t *req, void *data) {
     duro_admin_api(a->rt, req);
     return;
   }
-  if (!path_is(req, "/metrics")) {
+  if (!duro_http_path_is(req, "/metrics")) {
     duro_http_respond_text(req, 404, NULL,
                            "Not Found: the admin listener serves / (the "
                            "inspector), /metrics and /api/\n");

@@ -54,17 +54,15 @@ static void list_namespaces(duro_runtime_t *rt, duro_http_req_t *req) {
 typedef struct {
   duro_runtime_t *rt;
   duro_http_req_t *req;
-  char binding[128];
-  char after[65];
-  unsigned limit;
+  duro_admin_route_t route; /* binding, after_id, limit */
   duro_object_row_t *rows;
   size_t nrows;
 } page_t;
 
 static int page_work(duro_store_db_t *db, void *arg) {
   page_t *p = arg;
-  return duro_store_list_objects(db, p->binding, p->after, p->limit, &p->rows,
-                                 &p->nrows);
+  return duro_store_list_objects(db, p->route.binding, p->route.after_id,
+                                 p->route.limit, &p->rows, &p->nrows);
 }
 
 /* JSON text must be UTF-8: names, keys and tags come from clients and
@@ -148,15 +146,15 @@ static void page_done(int status, void *arg) {
     duro_free(p);
     return;
   }
-  duro_active_info_t *act = duro_calloc(p->limit, sizeof(*act));
-  size_t nact = duro_runtime_active_objects(p->rt, p->binding,
-                                            p->after[0] ? p->after : NULL, act,
-                                            p->limit);
+  duro_active_info_t *act = duro_calloc(p->route.limit, sizeof(*act));
+  const char *after = p->route.after_id[0] ? p->route.after_id : NULL;
+  size_t nact = duro_runtime_active_objects(p->rt, p->route.binding, after,
+                                            act, p->route.limit);
   cJSON *o = cJSON_CreateObject();
   cJSON *arr = cJSON_AddArrayToObject(o, "objects");
   size_t i = 0, j = 0, out = 0;
   const char *last = NULL;
-  while (out < p->limit && (i < p->nrows || j < nact)) {
+  while (out < p->route.limit && (i < p->nrows || j < nact)) {
     int c = i == p->nrows ? 1 : j == nact ? -1 : strcmp(p->rows[i].id, act[j].id);
     if (c < 0) {
       const duro_object_row_t *r = &p->rows[i++];
@@ -176,8 +174,8 @@ static void page_done(int status, void *arg) {
     out++;
   }
   /* More may follow when either side was cut at the limit. */
-  int more = out == p->limit && (i < p->nrows || j < nact ||
-                                 p->nrows == p->limit || nact == p->limit);
+  int more = out == p->route.limit && (i < p->nrows || j < nact ||
+                                 p->nrows == p->route.limit || nact == p->route.limit);
   if (more && last)
     cJSON_AddStringToObject(o, "cursor", last);
   else
@@ -188,24 +186,12 @@ static void page_done(int status, void *arg) {
   duro_free(p);
 }
 
-static int known_namespace(const duro_runtime_t *rt, const char *b,
-                           size_t blen) {
-  duro_ns_info_t info[64];
-  size_t n = duro_runtime_namespaces(rt, info, 64);
-  for (size_t i = 0; i < n && i < 64; i++)
-    if (duro_cstr_eq(info[i].binding, b, blen))
-      return 1;
-  return 0;
-}
-
 static void list_objects(duro_runtime_t *rt, duro_http_req_t *req,
                          const duro_admin_route_t *route) {
   page_t *p = duro_calloc(1, sizeof(*p));
   p->rt = rt;
   p->req = req;
-  memcpy(p->binding, route->binding, sizeof(route->binding));
-  memcpy(p->after, route->after_id, sizeof(route->after_id));
-  p->limit = route->limit;
+  p->route = *route; /* OBJECTS owns nothing */
   duro_store_run(duro_runtime_store(rt), page_work, page_done, p);
 }
 
@@ -214,12 +200,8 @@ static void list_objects(duro_runtime_t *rt, duro_http_req_t *req,
 typedef struct {
   duro_runtime_t *rt;
   duro_http_req_t *req;
-  char binding[128];
-  char id[65];
-  int want_storage;      /* 0: the object; 1: a page of its storage */
-  unsigned limit;
-  uint8_t *after;        /* the last key of the previous page; NULL: none */
-  size_t after_len;
+  duro_admin_route_t route; /* binding, id, op (OBJECT or STORAGE), and
+                               for STORAGE limit and after_key (owned) */
   int status;            /* 0, or the summary's DURO_ENOENT */
   duro_object_row_t row;
   duro_alarm_entry_t *alarms;
@@ -230,22 +212,23 @@ typedef struct {
 
 static int detail_work(duro_store_db_t *db, void *arg) {
   detail_t *d = arg;
-  if (d->want_storage)
-    return duro_store_kv_page(db, d->id, d->after, d->after_len, d->limit,
+  if (d->route.op == DURO_ADMIN_STORAGE)
+    return duro_store_kv_page(db, d->route.id, d->route.after_key,
+                              d->route.after_key_len, d->route.limit,
                               &d->kv, &d->nkv);
-  d->status = duro_store_object_summary(db, d->id, &d->row);
+  d->status = duro_store_object_summary(db, d->route.id, &d->row);
   if (d->status < 0 && d->status != DURO_ENOENT)
     return d->status;
-  return duro_store_object_alarms(db, d->id, &d->alarms, &d->nalarms);
+  return duro_store_object_alarms(db, d->route.id, &d->alarms, &d->nalarms);
 }
 
 static void detail_done(int status, void *arg) {
   detail_t *d = arg;
   if (status < 0) {
     respond_error(d->req, 503, "storage is not available");
-  } else if (d->want_storage) {
+  } else if (d->route.op == DURO_ADMIN_STORAGE) {
     cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "id", d->id);
+    cJSON_AddStringToObject(o, "id", d->route.id);
     cJSON *arr = cJSON_AddArrayToObject(o, "entries");
     for (size_t i = 0; i < d->nkv; i++) {
       cJSON *e = cJSON_CreateObject();
@@ -263,7 +246,7 @@ static void detail_done(int status, void *arg) {
       cJSON_AddNumberToObject(e, "value_bytes", (double)d->kv[i].value_len);
       cJSON_AddItemToArray(arr, e);
     }
-    if (d->nkv == d->limit && d->nkv)
+    if (d->nkv == d->route.limit && d->nkv)
       add_hex(o, "cursor", d->kv[d->nkv - 1].key, d->kv[d->nkv - 1].key_len);
     else
       cJSON_AddNullToObject(o, "cursor");
@@ -271,19 +254,19 @@ static void detail_done(int status, void *arg) {
   } else {
     duro_active_info_t act;
     int nact;
-    nact = duro_runtime_active_object(d->rt, d->binding, d->id, &act);
+    nact = duro_runtime_active_object(d->rt, d->route.binding, d->route.id, &act);
     if (d->status == DURO_ENOENT && !nact) {
       respond_error(d->req, 404, "no such object in storage or in memory");
     } else {
       cJSON *o = cJSON_CreateObject();
-      cJSON_AddStringToObject(o, "id", d->id);
+      cJSON_AddStringToObject(o, "id", d->route.id);
       add_name(o, nact && act.name ? act.name : d->row.name);
       cJSON_AddBoolToObject(o, "active", nact != 0);
       cJSON_AddNumberToObject(o, "sockets", nact ? (double)act.sockets : 0);
       cJSON_AddNumberToObject(o, "keys", (double)d->row.keys);
       cJSON_AddNumberToObject(o, "bytes", (double)d->row.bytes);
       duro_socket_info_t socks[DURO_ADMIN_PAGE_MAX];
-      size_t ns = nact ? duro_runtime_sockets(d->rt, d->id, socks,
+      size_t ns = nact ? duro_runtime_sockets(d->rt, d->route.id, socks,
                                               DURO_ADMIN_PAGE_MAX)
                        : 0;
       cJSON *list = cJSON_AddArrayToObject(o, "socket_list");
@@ -312,7 +295,7 @@ static void detail_done(int status, void *arg) {
   duro_free(d->row.name);
   duro_alarm_entries_free(d->alarms, d->nalarms);
   duro_store_kv_free(d->kv, d->nkv);
-  duro_free(d->after);
+  duro_admin_route_free(&d->route);
   duro_free(d);
 }
 
@@ -322,12 +305,7 @@ static void object_detail(duro_runtime_t *rt, duro_http_req_t *req,
   detail_t *d = duro_calloc(1, sizeof(*d));
   d->rt = rt;
   d->req = req;
-  memcpy(d->binding, route->binding, sizeof(route->binding));
-  memcpy(d->id, route->id, sizeof(route->id));
-  d->want_storage = route->op == DURO_ADMIN_STORAGE;
-  d->limit = route->limit;
-  d->after = route->after_key; /* taken over */
-  d->after_len = route->after_key_len;
+  d->route = *route; /* its after_key is taken over */
   route->after_key = NULL;
   duro_store_run(duro_runtime_store(rt), detail_work, detail_done, d);
 }
@@ -446,7 +424,8 @@ void duro_admin_api(duro_runtime_t *rt, duro_http_req_t *req) {
   if (!rt) {
     respond_error(req, 404, "no objects in this process (a frontend)");
   } else if (route.binding[0] &&
-             !known_namespace(rt, route.binding, strlen(route.binding))) { /* C string */
+             !duro_runtime_has_binding(rt, route.binding,
+                                       strlen(route.binding))) { /* C string */
     respond_error(req, 404, "unknown namespace (GET /api/namespaces lists them)");
   } else {
     switch (route.op) {

@@ -15,8 +15,7 @@
 
 /* The totals now. The admin listener's own requests and the live feed's
  * own messages are left out: the inspector should not watch itself. */
-static void read_totals(const duro_live_t *l, duro_live_totals_t *t,
-                        uint64_t own_messages) {
+static void read_totals(const duro_live_t *l, duro_live_totals_t *t) {
   memset(t, 0, sizeof(*t));
   t->at_ns = uv_hrtime();
   uint64_t counts[DURO_ROUTE_COUNT][6];
@@ -28,7 +27,7 @@ static void read_totals(const duro_live_t *l, duro_live_totals_t *t,
   duro_ws_stats_t ws;
   duro_ws_stats(&ws);
   t->messages_in = ws.messages_in;
-  t->messages_out = ws.messages_out - own_messages;
+  t->messages_out = ws.messages_out - l->own_messages;
   if (l->rt) {
     duro_runtime_stats_t st;
     duro_runtime_stats(l->rt, &st);
@@ -84,16 +83,13 @@ static void write_history(duro_buf_t *b, const duro_live_t *l) {
   duro_buf_append(b, "]", 1);
 }
 
-/* Messages this feed sent, left out of messages_out (read_totals). */
-static uint64_t own_messages;
-
 static void send_text(duro_live_t *l, duro_conn_t *only, const duro_buf_t *b) {
   duro_chunk_t *frame = duro_ws_frame_chunk(1 /* text */, b->data, b->len);
   for (size_t i = 0; i < l->nwatchers; i++) {
     if (only && l->watchers[i] != only)
       continue;
     if (duro_ws_send_frame(l->watchers[i], frame) == 0)
-      own_messages++;
+      l->own_messages++;
   }
   duro_chunk_unref(frame);
 }
@@ -101,7 +97,7 @@ static void send_text(duro_live_t *l, duro_conn_t *only, const duro_buf_t *b) {
 static void on_tick(uv_timer_t *t) {
   duro_live_t *l = t->data;
   duro_live_totals_t now;
-  read_totals(l, &now, own_messages);
+  read_totals(l, &now);
   duro_live_sample_t s;
   memset(&s, 0, sizeof(s));
   duro_live_diff(&l->last, &now, &s);
@@ -142,7 +138,7 @@ void duro_live_start(duro_live_t *l, uv_loop_t *loop, const duro_net_t *net,
   l->ws_opts.max_message = 1024; /* the page sends nothing */
   l->ws_opts.ping_interval_s = 30;
   l->ws_opts.pong_timeout_s = 30;
-  read_totals(l, &l->last, own_messages);
+  read_totals(l, &l->last);
   uv_timer_init(loop, &l->tick);
   l->tick.data = l;
   uv_unref((uv_handle_t *)&l->tick);

@@ -54,6 +54,7 @@ typedef struct duro_live {
   size_t head, count;               /* the oldest sample, how many */
   duro_conn_t *watchers[DURO_LIVE_WATCHERS];
   size_t nwatchers;
+  uint64_t own_messages;            /* what the feed sent: not counted */
   duro_ws_opts_t ws_opts;
 } duro_live_t;
 

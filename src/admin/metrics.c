@@ -14,28 +14,54 @@
 #include "ws/wsconn.h"
 #include "store/store.h"
 
-typedef enum { COUNTER, GAUGE } kind_t;
+typedef enum { COUNTER, GAUGE, HISTOGRAM } kind_t;
+
+/* A family's # HELP and # TYPE lines. */
+static void head(duro_buf_t *b, const char *name, kind_t kind,
+                 const char *help) {
+  static const char *const types[] = {"counter", "gauge", "histogram"};
+  duro_buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name,
+                  types[kind]);
+}
+
+/* One sample of a family with one label. */
+static void labelled(duro_buf_t *b, const char *name, const char *label,
+                     const char *value, uint64_t n) {
+  duro_buf_printf(b, "%s{%s=\"%s\"} %llu\n", name, label, value,
+                  (unsigned long long)n);
+}
 
 /* One family with a single unlabelled sample. */
 static void family(duro_buf_t *b, const char *name, kind_t kind,
                    const char *help, uint64_t value) {
-  duro_buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n%s %llu\n", name, help,
-                  name, kind == COUNTER ? "counter" : "gauge", name,
-                  (unsigned long long)value);
+  head(b, name, kind, help);
+  duro_buf_printf(b, "%s %llu\n", name, (unsigned long long)value);
+}
+
+/* A histogram's bucket lines, cumulative, through +Inf, from per-bucket
+ * counts (n bounds, then the +Inf bucket's count at counts[n] when
+ * with_inf). Returns the total. */
+static uint64_t buckets(duro_buf_t *b, const char *name, const double *bounds,
+                        const uint64_t *counts, size_t n, int with_inf) {
+  uint64_t cum = 0;
+  for (size_t i = 0; i < n; i++) {
+    cum += counts[i];
+    duro_buf_printf(b, "%s_bucket{le=\"%g\"} %llu\n", name, bounds[i],
+                    (unsigned long long)cum);
+  }
+  if (with_inf)
+    cum += counts[n];
+  duro_buf_printf(b, "%s_bucket{le=\"+Inf\"} %llu\n", name,
+                  (unsigned long long)cum);
+  return cum;
 }
 
 /* One histogram family in seconds: cumulative buckets, +Inf, sum, count. */
 static void histogram(duro_buf_t *b, const char *name, const char *help,
                       const duro_histo_t *h) {
-  duro_buf_printf(b, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
-  uint64_t cum = 0;
-  for (size_t i = 0; i < DURO_HISTO_BUCKETS; i++) {
-    cum += h->counts[i];
-    duro_buf_printf(b, "%s_bucket{le=\"%g\"} %llu\n", name,
-                    duro_histo_bounds[i], (unsigned long long)cum);
-  }
-  duro_buf_printf(b, "%s_bucket{le=\"+Inf\"} %llu\n%s_sum %.9f\n%s_count %llu\n",
-                  name, (unsigned long long)h->count, name,
+  head(b, name, HISTOGRAM, help);
+  buckets(b, name, duro_histo_bounds, h->counts, DURO_HISTO_BUCKETS, 1);
+  duro_buf_printf(b, "%s_sum %.9f\n%s_count %llu\n", name,
                   (double)h->sum_ns / 1e9, name, (unsigned long long)h->count);
 }
 
@@ -76,11 +102,8 @@ static uint64_t open_fds(void) {
 
 void duro_metrics_write(duro_buf_t *b, const duro_net_t *net,
                         const duro_runtime_t *rt, const duro_histo_t *loop_lag) {
-  duro_buf_printf(b,
-                  "# HELP duro_build_info The running duro's version.\n"
-                  "# TYPE duro_build_info gauge\n"
-                  "duro_build_info{version=\"%s\"} 1\n",
-                  DURO_VERSION);
+  head(b, "duro_build_info", GAUGE, "The running duro's version.");
+  labelled(b, "duro_build_info", "version", DURO_VERSION, 1);
   family(b, "duro_process_resident_memory_bytes", GAUGE,
          "Resident memory of the process.", duro_metrics_rss_bytes());
   family(b, "duro_process_open_fds", GAUGE, "Open file descriptors.",
@@ -94,14 +117,12 @@ void duro_metrics_write(duro_buf_t *b, const duro_net_t *net,
          "TCP connections open on every listener.", net->nconns);
   family(b, "duro_connections_accepted_total", COUNTER,
          "TCP connections accepted.", net->accepts);
-  duro_buf_printf(b,
-                  "# HELP duro_connections_refused_total Connections refused, "
-                  "by reason.\n"
-                  "# TYPE duro_connections_refused_total counter\n"
-                  "duro_connections_refused_total{reason=\"rate\"} %llu\n"
-                  "duro_connections_refused_total{reason=\"limit\"} %llu\n",
-                  (unsigned long long)net->rate_limited,
-                  (unsigned long long)net->over_limit);
+  head(b, "duro_connections_refused_total", COUNTER,
+       "Connections refused, by reason.");
+  labelled(b, "duro_connections_refused_total", "reason", "rate",
+           net->rate_limited);
+  labelled(b, "duro_connections_refused_total", "reason", "limit",
+           net->over_limit);
   family(b, "duro_websocket_rate_limited_total", COUNTER,
          "WebSockets closed (1008) for sending over the per-client message "
          "rate.",
@@ -130,10 +151,9 @@ void duro_metrics_write(duro_buf_t *b, const duro_net_t *net,
   /* HTTP (http/http.h) and WebSockets (ws/wsconn.h) */
   uint64_t counts[DURO_ROUTE_COUNT][6];
   duro_http_response_counts(counts);
-  duro_buf_printf(b, "# HELP duro_http_requests_total HTTP requests answered "
-                     "(WebSocket 101s included), by route kind and status "
-                     "class; a pair appears once it has counted one.\n"
-                     "# TYPE duro_http_requests_total counter\n");
+  head(b, "duro_http_requests_total", COUNTER,
+       "HTTP requests answered (WebSocket 101s included), by route kind and "
+       "status class; a pair appears once it has counted one.");
   for (int r = 0; r < DURO_ROUTE_COUNT; r++)
     for (int i = 1; i <= 5; i++)
       if (counts[r][i])
@@ -155,17 +175,13 @@ void duro_metrics_write(duro_buf_t *b, const duro_net_t *net,
          ws.messages_out);
   family(b, "duro_websocket_sent_bytes_total", COUNTER,
          "Frame bytes of those messages (headers included).", ws.bytes_out);
-  duro_buf_printf(b,
-                  "# HELP duro_websocket_deflated_messages_total Messages "
-                  "compressed with permessage-deflate, received (inflated) "
-                  "and sent.\n"
-                  "# TYPE duro_websocket_deflated_messages_total counter\n"
-                  "duro_websocket_deflated_messages_total{direction=\"in\"} "
-                  "%llu\n"
-                  "duro_websocket_deflated_messages_total{direction=\"out\"} "
-                  "%llu\n",
-                  (unsigned long long)ws.deflated_in,
-                  (unsigned long long)ws.deflated_out);
+  head(b, "duro_websocket_deflated_messages_total", COUNTER,
+       "Messages compressed with permessage-deflate, received (inflated) "
+       "and sent.");
+  labelled(b, "duro_websocket_deflated_messages_total", "direction", "in",
+           ws.deflated_in);
+  labelled(b, "duro_websocket_deflated_messages_total", "direction", "out",
+           ws.deflated_out);
   if (!rt)
     return;
 
@@ -176,12 +192,11 @@ void duro_metrics_write(duro_buf_t *b, const duro_net_t *net,
          st.live_objects);
   duro_ns_info_t ns[64];
   size_t nns = duro_runtime_namespaces(rt, ns, 64);
-  duro_buf_printf(b, "# HELP duro_websockets_open WebSockets accepted by "
-                     "objects and open, by namespace.\n"
-                     "# TYPE duro_websockets_open gauge\n");
+  head(b, "duro_websockets_open", GAUGE,
+       "WebSockets accepted by objects and open, by namespace.");
   for (size_t i = 0; i < nns && i < 64; i++)
-    duro_buf_printf(b, "duro_websockets_open{namespace=\"%s\"} %llu\n",
-                    ns[i].binding, (unsigned long long)ns[i].sockets);
+    labelled(b, "duro_websockets_open", "namespace", ns[i].binding,
+             ns[i].sockets);
   family(b, "duro_object_events_total", COUNTER,
          "Events run by objects (requests, messages, alarms, ...).",
          st.events);
@@ -218,7 +233,7 @@ void duro_metrics_write(duro_buf_t *b, const duro_net_t *net,
   family(b, "duro_storage_load_failures_total", COUNTER,
          "Storage loads that failed (each is retried).", st.load_failures);
   uint64_t transactions, batches;
-  uint64_t sizes[DURO_STORE_GROUP_BUCKETS], cum = 0;
+  uint64_t sizes[DURO_STORE_GROUP_BUCKETS];
   duro_store_group_sizes(duro_runtime_store(rt), sizes, &transactions,
                          &batches);
   family(b, "duro_storage_transactions_total", COUNTER,
@@ -226,21 +241,18 @@ void duro_metrics_write(duro_buf_t *b, const duro_net_t *net,
          transactions);
   family(b, "duro_storage_batches_total", COUNTER,
          "Write batches committed inside those transactions.", batches);
-  duro_buf_printf(b, "# HELP duro_storage_batches_per_transaction Write "
-                     "batches per storage transaction: how much group commit "
-                     "shares a transaction.\n"
-                     "# TYPE duro_storage_batches_per_transaction histogram\n");
-  for (size_t i = 0; i < DURO_STORE_GROUP_BUCKETS; i++) {
-    cum += sizes[i];
-    duro_buf_printf(b, "duro_storage_batches_per_transaction_bucket{le=\"%u\"} "
-                       "%llu\n",
-                    duro_store_group_bounds[i], (unsigned long long)cum);
-  }
+  head(b, "duro_storage_batches_per_transaction", HISTOGRAM,
+       "Write batches per storage transaction: how much group commit "
+       "shares a transaction.");
+  double bounds[DURO_STORE_GROUP_BUCKETS];
+  for (size_t i = 0; i < DURO_STORE_GROUP_BUCKETS; i++)
+    bounds[i] = duro_store_group_bounds[i];
+  buckets(b, "duro_storage_batches_per_transaction", bounds, sizes,
+          DURO_STORE_GROUP_BUCKETS, 0);
   duro_buf_printf(b,
-                  "duro_storage_batches_per_transaction_bucket{le=\"+Inf\"} "
-                  "%llu\nduro_storage_batches_per_transaction_sum %llu\n"
+                  "duro_storage_batches_per_transaction_sum %llu\n"
                   "duro_storage_batches_per_transaction_count %llu\n",
-                  (unsigned long long)cum, (unsigned long long)batches,
+                  (unsigned long long)batches,
                   (unsigned long long)transactions);
 
   /* LiveStore sync (sync/sync.h), when this runtime serves it */

@@ -24,11 +24,6 @@
 #include "sync/options.h"
 #include "sync/sync.h"
 
-static int path_is(const duro_http_req_t *r, const char *p) {
-  size_t n = strlen(p); /* C string: a literal */
-  return r->path_len == n && memcmp(r->path, p, n) == 0;
-}
-
 static int starts_with(const char *s, size_t len, const char *p) {
   size_t n = strlen(p); /* C string: a literal */
   return len >= n && memcmp(s, p, n) == 0;
@@ -269,7 +264,7 @@ static void backend_handle(duro_http_req_t *req, void *data) {
     route_objects(b, req);
     return;
   }
-  if (path_is(req, "/_objects")) {
+  if (duro_http_path_is(req, "/_objects")) {
     req->route = DURO_ROUTE_OBJECTS;
     if (objects_allowed(b, req))
       list_bindings(b, req);
@@ -282,7 +277,7 @@ static void backend_handle(duro_http_req_t *req, void *data) {
   }
   if (route_sync(b, req))
     return;
-  if (path_is(req, "/ws/connect")) {
+  if (duro_http_path_is(req, "/ws/connect")) {
     req->route = DURO_ROUTE_WEBSOCKET;
     if (b->cfg->mode == DURO_MODE_PRODUCTION) {
       duro_http_respond_text(req, 401, NULL, "Unauthorized");
@@ -296,7 +291,7 @@ static void backend_handle(duro_http_req_t *req, void *data) {
                        req->path, req->path_len);
     return;
   }
-  if (path_is(req, "/broadcast") && strcmp(req->method, "POST") == 0) {
+  if (duro_http_path_is(req, "/broadcast") && strcmp(req->method, "POST") == 0) {
     req->route = DURO_ROUTE_API;
     duro_runtime_fetch(b->rt, "MESSAGE_COORDINATOR", 19, "global", 6, req,
                        req->path, req->path_len);

@@ -43,6 +43,16 @@ static char lower(char c) {
   return c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
 }
 
+const char *duro_trim_ows(const char *s, size_t *n) {
+  while (*n && (s[0] == ' ' || s[0] == '\t')) {
+    s++;
+    (*n)--;
+  }
+  while (*n && (s[*n - 1] == ' ' || s[*n - 1] == '\t'))
+    (*n)--;
+  return s;
+}
+
 int duro_memcaseeq(const char *a, size_t alen, const char *b, size_t blen) {
   if (alen != blen)
     return 0;

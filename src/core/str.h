@@ -37,6 +37,10 @@ int duro_parse_u64(const char *s, size_t len, uint64_t max, uint64_t *out);
 /* Case-insensitive (ASCII) equality of two slices. */
 int duro_memcaseeq(const char *a, size_t alen, const char *b, size_t blen);
 
+/* s[0..*n) without the spaces and tabs (HTTP's OWS) at either end: returns
+ * the new start and shortens *n. */
+const char *duro_trim_ows(const char *s, size_t *n);
+
 /* 1 when byte c is one of the n bytes of set (a NUL byte is only found
  * when set holds one: unlike strchr, the terminator never matches). */
 static inline int duro_byte_in(const char *set, size_t n, char c) {

@@ -52,11 +52,6 @@ const char *const duro_frontend_env_vars[] = {
 #define COOKIE_NAME "duro_session"
 
 
-static int path_is(const duro_http_req_t *r, const char *p) {
-  size_t n = strlen(p); /* C string: a literal */
-  return r->path_len == n && memcmp(r->path, p, n) == 0;
-}
-
 static int method_is(const duro_http_req_t *r, const char *m) {
   return strcmp(r->method, m) == 0;
 }
@@ -378,8 +373,8 @@ static int serve_asset(duro_http_req_t *req) {
 static void frontend_handle(duro_http_req_t *req, void *data) {
   duro_frontend_t *f = data;
   duro_locale_t locale = DURO_LOCALE_EN;
-  int page = path_is(req, "/");
-  if (path_is(req, "/de/")) {
+  int page = duro_http_path_is(req, "/");
+  if (duro_http_path_is(req, "/de/")) {
     page = 1;
     locale = DURO_LOCALE_DE;
   }
@@ -400,18 +395,18 @@ static void frontend_handle(duro_http_req_t *req, void *data) {
     serve_page(f, req, locale);
     return;
   }
-  if (path_is(req, "/de")) {
+  if (duro_http_path_is(req, "/de")) {
     req->route = DURO_ROUTE_PAGE;
     duro_header_t hs[1] = {{"Location", 8, "/de/", 4}};
     duro_http_respond(req, 308, hs, 1, "", 0);
     return;
   }
-  if (path_is(req, "/api/ws/connect")) {
+  if (duro_http_path_is(req, "/api/ws/connect")) {
     req->route = DURO_ROUTE_WEBSOCKET;
     ws_connect(f, req);
     return;
   }
-  if (path_is(req, "/api/login") && method_is(req, "POST")) {
+  if (duro_http_path_is(req, "/api/login") && method_is(req, "POST")) {
     req->route = DURO_ROUTE_API;
     login(f, req);
     return;

@@ -206,6 +206,11 @@ static int has_crlf(const char *s, size_t n) {
  * 1..5; 0: out of range). Only the loop thread writes responses. */
 static uint64_t responses[DURO_ROUTE_COUNT][6];
 
+int duro_http_path_is(const duro_http_req_t *req, const char *lit) {
+  size_t n = strlen(lit); /* C string: a literal */
+  return req->path_len == n && memcmp(req->path, lit, n) == 0;
+}
+
 const char *duro_http_route_name(int route) {
   static const char *const names[DURO_ROUTE_COUNT] = {
       "other", "page", "asset", "api", "websocket", "objects", "sync",

@@ -80,6 +80,9 @@ void duro_http_opts_init(duro_http_opts_t *opts,
 /* Makes c speak HTTP/1.1 with these options (borrowed; must outlive c). */
 void duro_http_attach(duro_conn_t *c, const duro_http_opts_t *opts);
 
+/* 1 when req's path is exactly lit (a NUL-terminated literal). */
+int duro_http_path_is(const duro_http_req_t *req, const char *lit);
+
 /* Case-insensitive header lookup; NULL when absent. */
 const duro_header_t *duro_http_header(const duro_http_req_t *req,
                                       const char *name);

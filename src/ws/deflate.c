@@ -11,17 +11,6 @@
 
 /* ---- the offer ------------------------------------------------------------ */
 
-static int is_ows(char c) { return c == ' ' || c == '\t'; }
-
-/* s[0..*n) without spaces and tabs around it. */
-static const char *trim(const char *s, size_t *n) {
-  while (*n && is_ows(*s))
-    s++, (*n)--;
-  while (*n && is_ows(s[*n - 1]))
-    (*n)--;
-  return s;
-}
-
 /* A window-bits value: 8 to 15, digits only (quotes allowed around it,
  * RFC 7692 7.1: a quoted-string whose content is the token). */
 static int window_bits(const char *v, size_t n) {
@@ -46,9 +35,9 @@ enum {
 static unsigned param_ok(const char *p, size_t n) {
   const char *eq = memchr(p, '=', n);
   size_t kl = eq ? (size_t)(eq - p) : n;
-  const char *k = trim(p, &kl);
+  const char *k = duro_trim_ows(p, &kl);
   size_t vl = eq ? n - (size_t)(eq - p) - 1 : 0;
-  const char *v = eq ? trim(eq + 1, &vl) : NULL;
+  const char *v = eq ? duro_trim_ows(eq + 1, &vl) : NULL;
   if (duro_memcaseeq(k, kl, "server_no_context_takeover", 26))
     return eq ? 0 : P_SERVER_NO_TAKEOVER;
   if (duro_memcaseeq(k, kl, "client_no_context_takeover", 26))
@@ -65,7 +54,7 @@ static int offer_ok(const char *p, size_t n) {
   const char *end = p + n;
   const char *semi = memchr(p, ';', n);
   size_t nl = semi ? (size_t)(semi - p) : n;
-  const char *name = trim(p, &nl);
+  const char *name = duro_trim_ows(p, &nl);
   if (!duro_memcaseeq(name, nl, "permessage-deflate", 18))
     return 0;
   unsigned seen = 0;

@@ -70,16 +70,6 @@ static int slice_eq(const char *s, size_t n, const char *lit) {
   return lit[i] == '\0';
 }
 
-/* Trims spaces and tabs from both ends of s[0..*n); returns the start. */
-static const char *trim(const char *s, size_t *n) {
-  while (*n && is_ows(s[0])) {
-    s++;
-    (*n)--;
-  }
-  while (*n && is_ows(s[*n - 1]))
-    (*n)--;
-  return s;
-}
 
 /* 1 when key is 24 characters of base64 that decode to 16 bytes. */
 static int key_valid(const char *key, size_t key_len) {
@@ -96,7 +86,7 @@ int duro_ws_accept_key(const char *key, size_t key_len, char out[29]) {
   uint8_t digest[DURO_SHA1_LEN];
 
   if (key)
-    key = trim(key, &key_len);
+    key = duro_trim_ows(key, &key_len);
   if (!key_valid(key, key_len))
     return DURO_EINVAL;
   memcpy(in, key, KEY_LEN);
@@ -116,7 +106,7 @@ int duro_http_header_has_token(const char *value, size_t len,
     while (end < len && value[end] != ',')
       end++;
     size_t n = end - start;
-    const char *elem = trim(value + start, &n);
+    const char *elem = duro_trim_ows(value + start, &n);
     if (slice_eq(elem, n, token))
       return 1;
     start = end + 1;
@@ -139,9 +129,9 @@ int duro_ws_check_upgrade(duro_ws_hdr_t upgrade, duro_ws_hdr_t connection,
     why = "Connection: upgrade required";
   } else {
     size_t vn = version.len;
-    const char *v = version.ptr ? trim(version.ptr, &vn) : NULL;
+    const char *v = version.ptr ? duro_trim_ows(version.ptr, &vn) : NULL;
     size_t kn = key.len;
-    const char *k = key.ptr ? trim(key.ptr, &kn) : NULL;
+    const char *k = key.ptr ? duro_trim_ows(key.ptr, &kn) : NULL;
     if (!v || !slice_eq(v, vn, "13")) {
       status = 426;
       why = "unsupported Sec-WebSocket-Version";
@@ -220,7 +210,7 @@ int duro_ws_check_answer_ext(const char *data, size_t len, const char key[24],
       return refuse_answer(reason, "malformed header line");
     size_t nl = (size_t)(colon - p);
     size_t vl = n - nl - 1;
-    const char *v = trim(colon + 1, &vl);
+    const char *v = duro_trim_ows(colon + 1, &vl);
     if (duro_memcaseeq(p, nl, "Upgrade", 7))
       upgrade |= duro_http_header_has_token(v, vl, "websocket");
     else if (duro_memcaseeq(p, nl, "Connection", 10))

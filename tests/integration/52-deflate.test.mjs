@@ -10,7 +10,6 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import zlib from 'node:zlib';
-import WebSocket from 'ws';
 import { closed, openWs, startDuro, waitFor } from './lib/duro.mjs';
 
 const ANSWER = 'permessage-deflate; server_no_context_takeover; client_no_context_takeover';
@@ -200,5 +199,4 @@ test('"ws_deflate": false: no extension is answered', async () => {
     await duro.stop();
     duro.cleanup();
   }
-  void WebSocket;
 });

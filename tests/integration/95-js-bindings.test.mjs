@@ -10,7 +10,6 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import http from 'node:http';
 import path from 'node:path';
-import WebSocket from 'ws';
 import { DURO_BIN, closed, openWs, startDuro, waitFor } from './lib/duro.mjs';
 import {
   BindingError, DurableObjectId, UpgradeResponse, acceptWebSocket, createEnv, objectId,
@@ -90,7 +89,7 @@ describe('@duro/bindings against duro backend', { timeout: 120000 }, () => {
     assert.equal(r2.headers.get('x-echo-id'), hex);
     assert.equal(r2.headers.get('x-echo-name'), '');
     await r2.arrayBuffer();
-    // the backend's admin-free check: a name's id is what it computes too
+    // another namespace, reached by name the same way
     const tdo = await env.TEST_DO.getByName('global').fetch('http://do/');
     assert.equal(tdo.status, 200);
     await tdo.text();
@@ -258,5 +257,4 @@ test('a backend that is down: a clear error naming it', async () => {
     e.message.startsWith(`duro backend ${duro.url} is unreachable`));
   await assert.rejects(env.ECHO.getByName('x').fetch('http://do/ws', { headers: { upgrade: 'websocket' } }),
     /is unreachable/);
-  void WebSocket;
 });

@@ -24,6 +24,13 @@ const HOP = ['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding'
 // caller's Authorization (a browser's) reaches the object unchanged.
 const SECRET_HEADER = 'x-duro-internal-secret';
 
+// Node's IncomingMessage headers as a Headers.
+function headersFrom(nodeHeaders) {
+  const h = new Headers();
+  for (const [k, v] of Object.entries(nodeHeaders)) if (v !== undefined) h.set(k, Array.isArray(v) ? v.join(', ') : v);
+  return h;
+}
+
 /** The id of name in namespace ns, as the backend derives it. */
 export function objectId(ns, name) {
   const h = createHash('sha256');
@@ -158,9 +165,7 @@ export class DurableObjectStub {
         const chunks = [];
         res.on('data', (c) => chunks.push(c));
         res.once('end', () => {
-          const h = new Headers();
-          for (const [k, v] of Object.entries(res.headers)) if (v !== undefined) h.set(k, Array.isArray(v) ? v.join(', ') : v);
-          resolve(new Response(Buffer.concat(chunks), { status: res.statusCode, headers: h }));
+          resolve(new Response(Buffer.concat(chunks), { status: res.statusCode, headers: headersFrom(res.headers) }));
         });
         res.once('error', reject);
       });
@@ -203,8 +208,7 @@ export class UpgradeResponse extends Response {
   #tunnel;
   get [IS_UPGRADE]() { return true; }
   constructor(res, socket, head) {
-    const headers = new Headers();
-    for (const [k, v] of Object.entries(res.headers)) if (v !== undefined) headers.set(k, Array.isArray(v) ? v.join(', ') : v);
+    const headers = headersFrom(res.headers);
     const token = randomBytes(16).toString('hex');
     headers.set(TUNNEL_HEADER, token);
     super(null, { status: 200, headers });
