@@ -25,6 +25,8 @@
  *            fills (its send queue bound is 16 KiB here);
  *            bit 7: the backend socket (always small buffers) is not read
  *            after the request, so the frontend's writes to it go partial.
+ *   an odd input length: the browser offers permessage-deflate, which the
+ *            frontend passes on and then accepts in the backend's answer.
  *   then operations until the input ends, each an opcode byte whose low
  *   3 bits say what to do:
  *     0 L D[L]  the backend writes the L bytes D (L one byte, cut short
@@ -84,8 +86,10 @@ static duro_net_t net;
 static duro_frontend_t frontend;
 static int front_port, back_fd = -1;
 static int baseline_handles;
-static char request[1024]; /* the browser's upgrade request */
-static size_t request_len;
+/* the browser's upgrade request, without and with a permessage-deflate
+ * offer (which the frontend carries up, and then accepts in the answer) */
+static char request[2][1024];
+static size_t request_len[2];
 static char backend_url[64];
 
 static duro_var_t vars[] = {
@@ -234,19 +238,26 @@ static void setup(void) {
   size_t n = duro_session_issue(SESSION_SECRET, strlen(SESSION_SECRET),
                                 duro_now_ms() / 1000 + 365 * 86400, tok);
   tok[n] = '\0';
-  int len = snprintf(request, sizeof(request),
-                     "GET /api/ws/connect HTTP/1.1\r\n"
-                     "Host: 127.0.0.1:%d\r\n"
-                     "Upgrade: websocket\r\n"
-                     "Connection: Upgrade\r\n"
-                     "Sec-WebSocket-Version: 13\r\n"
-                     "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-                     "Cookie: theme=dark; duro_session=%s\r\n"
-                     "\r\n",
-                     front_port, tok);
-  if (len <= 0 || (size_t)len >= sizeof(request))
-    abort();
-  request_len = (size_t)len;
+  for (int offer = 0; offer < 2; offer++) {
+    int len = snprintf(request[offer], sizeof(request[offer]),
+                       "GET /api/ws/connect HTTP/1.1\r\n"
+                       "Host: 127.0.0.1:%d\r\n"
+                       "Upgrade: websocket\r\n"
+                       "Connection: Upgrade\r\n"
+                       "Sec-WebSocket-Version: 13\r\n"
+                       "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                       "%s"
+                       "Cookie: theme=dark; duro_session=%s\r\n"
+                       "\r\n",
+                       front_port,
+                       offer ? "Sec-WebSocket-Extensions: permessage-deflate; "
+                               "client_max_window_bits\r\n"
+                             : "",
+                       tok);
+    if (len <= 0 || (size_t)len >= sizeof(request[offer]))
+      abort();
+    request_len[offer] = (size_t)len;
+  }
   for (int i = 0; i < 10; i++)
     uv_run(&loop, UV_RUN_NOWAIT);
   baseline_handles = handle_count();
@@ -255,7 +266,7 @@ static void setup(void) {
 /* The browser connects and asks for the upgrade; the frontend connects to
  * the backend, whose socket is accepted and whose request is read. The
  * accept key for that request goes to accept. */
-static void open_tunnel(int browser_small, char accept[29]) {
+static void open_tunnel(int browser_small, int offer, char accept[29]) {
   memset(&browser, 0, sizeof(browser));
   memset(&backend, 0, sizeof(backend));
   browser.fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -268,8 +279,8 @@ static void open_tunnel(int browser_small, char accept[29]) {
   if (connect(browser.fd, (struct sockaddr *)&a, sizeof(a)) < 0)
     abort();
   fcntl(browser.fd, F_SETFL, O_NONBLOCK);
-  if (send(browser.fd, request, request_len, MSG_NOSIGNAL) !=
-      (ssize_t)request_len)
+  if (send(browser.fd, request[offer], request_len[offer], MSG_NOSIGNAL) !=
+      (ssize_t)request_len[offer])
     abort();
   for (int i = 0; i < 1000 && backend.fd < 0; i++) {
     turn();
@@ -337,7 +348,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 
   char accept[29];
   turns = 0;
-  open_tunnel(browser_no_read, accept);
+  open_tunnel(browser_no_read, (int)(size & 1), accept);
   browser.no_read = browser_no_read;
   backend.no_read = backend_no_read;
 
