@@ -56,6 +56,9 @@ typedef struct app {
   int has_backend, has_frontend;
   uv_signal_t sigint, sigterm, sigusr2, sighup;
   duro_tls_t *tls; /* the role's listeners speak TLS; NULL: plain */
+  char *tls_cert;  /* its certificate's path */
+  duro_tls_client_t *backend_tls; /* the frontend's trust in an https
+                                     backend; NULL: http */
   uv_timer_t grace;
   uv_timer_t drain_poll; /* shutdown: waits for in-flight answers */
   int signals;
@@ -148,6 +151,9 @@ static void on_grace_over(uv_timer_t *t) {
 static void on_reload(uv_signal_t *s, int signum) {
   app_t *app = s->data;
   char err[512];
+  if (app->backend_tls &&
+      duro_tls_client_reload(app->backend_tls, err, sizeof(err)) < 0)
+    duro_log_error("SIGHUP: %s; keeping the trust in use", err);
   if (!app->tls)
     return;
   if (duro_tls_reload(app->tls, err, sizeof(err)) < 0)
@@ -188,20 +194,40 @@ static int start_tls(app_t *app) {
     fprintf(stderr, "duro: TLS needs a certificate and its key: --tls-cert "
                     "FILE --tls-key FILE (or \"tls\": {\"cert\", \"key\"})\n");
     rc = -1;
-  } else if (cert && strcmp(cfg->role, "dev") == 0) {
-    /* dev's frontend reaches its backend over plain HTTP, and its page's
-     * socket goes straight to the backend: TLS on both needs the
-     * frontend's client to speak TLS, which it does not yet */
-    fprintf(stderr, "duro: TLS is for `duro backend` and `duro frontend`; "
-                    "`duro dev` does not take --tls-cert yet\n");
-    rc = -1;
   } else if (cert && !(app->tls = duro_tls_new(cert, key, err, sizeof(err)))) {
     fprintf(stderr, "duro: %s\n", err);
     rc = -1;
   }
-  duro_free(cert);
+  app->tls_cert = rc == 0 ? cert : NULL;
+  if (rc < 0)
+    duro_free(cert);
   duro_free(key);
   return rc;
+}
+
+/* The frontend's trust in an https backend. dev's backend is this
+ * process's own listener: its certificate is the anchor and no name needs
+ * checking (the user's certificate need not name 127.0.0.1). Otherwise
+ * --backend-ca, the "tls" section's backend_ca, or the system's store.
+ * 0, or -1 after saying why. */
+static int start_backend_trust(app_t *app, int dev) {
+  const duro_config_t *cfg = &app->cfg;
+  if (strncmp(cfg->backend_url, "https://", 8) != 0)
+    return 0;
+  const duro_tls_config_t *tc = duro_config_section(cfg, &duro_tls_section);
+  char *ca = dev ? duro_strdup(app->tls_cert)
+             : cfg->backend_ca_arg ? duro_strdup(cfg->backend_ca_arg)
+             : tc && tc->backend_ca && *tc->backend_ca
+                 ? config_relative(cfg, tc->backend_ca)
+                 : NULL;
+  char err[1024];
+  app->backend_tls = duro_tls_client_new(ca, !dev, err, sizeof(err));
+  duro_free(ca);
+  if (!app->backend_tls) {
+    fprintf(stderr, "duro: --backend %s: %s\n", cfg->backend_url, err);
+    return -1;
+  }
+  return 0;
 }
 
 /* SIGUSR2: the network counters into the log (for benchmarks and
@@ -422,7 +448,8 @@ static int run(app_t *app) {
       /* duro dev: the frontend reaches this process's backend over the
        * same binding protocol as across processes */
       char url[64];
-      if (duro_fmt(url, sizeof(url), "http://127.0.0.1:%d",
+      if (duro_fmt(url, sizeof(url), "%s://127.0.0.1:%d",
+                   app->tls ? "https" : "http",
                    duro_listener_port(&app->backend.listener)) < 0) {
         fprintf(stderr, "duro: cannot form the backend's URL\n");
         return 1;
@@ -430,9 +457,11 @@ static int run(app_t *app) {
       duro_free(cfg->backend_url);
       cfg->backend_url = duro_strdup(url);
     }
+    if (start_backend_trust(app, app->has_backend) < 0)
+      return 1;
     int port = app->has_backend ? cfg->frontend_port : cfg->port;
-    if (duro_frontend_start(&app->frontend, &app->net, cfg, port, err,
-                            sizeof(err)) < 0) {
+    if (duro_frontend_start(&app->frontend, &app->net, cfg, port,
+                            app->backend_tls, err, sizeof(err)) < 0) {
       fprintf(stderr, "duro: frontend: %s\n", err);
       return 1;
     }
@@ -470,6 +499,8 @@ int main(int argc, char **argv) {
   int code = run(&app);
   teardown(&app);
   duro_tls_free(app.tls); /* after every connection is gone */
+  duro_tls_client_free(app.backend_tls);
+  duro_free(app.tls_cert);
   duro_config_free(&app.cfg);
   return code;
 }

@@ -49,6 +49,7 @@ typedef enum {
   F_LOG_FORMAT,
   F_TLS_CERT,
   F_TLS_KEY,
+  F_BACKEND_CA,
   F_HELP,
   F_VERSION,
 } flag_id_t;
@@ -70,7 +71,11 @@ static const flag_t flags[] = {
      "the admin listener's port: /metrics (0: any free port; dev: 8788; "
      "else off)"},
     {"backend", "URL", F_BACKEND, DURO_ROLE_FRONTEND,
-     "the backend's URL (default http://127.0.0.1:<dev.port or 8787>)"},
+     "the backend's URL, http:// or https:// (default "
+     "http://127.0.0.1:<dev.port or 8787>)"},
+    {"backend-ca", "FILE", F_BACKEND_CA, DURO_ROLE_FRONTEND,
+     "CA certificates (PEM) an https backend's certificate must chain to "
+     "(default: the system's)"},
     {"host", "ADDR", F_HOST, DURO_ROLE_ALL,
      "listen address (default " DURO_DEFAULT_HOST ")"},
     {"data", "DIR", F_DATA, DURO_ROLE_ALL,
@@ -203,10 +208,11 @@ static int apply_flag(duro_cmdline_t *cl, const flag_t *f, const char *v,
       cl->admin_port = n;
     return 0;
   case F_BACKEND:
-    if (strncmp(v, "http://", 7) != 0 || v[7] == '\0' || v[7] == '/')
+    if (!((strncmp(v, "http://", 7) == 0 && v[7] != '\0' && v[7] != '/') ||
+          (strncmp(v, "https://", 8) == 0 && v[8] != '\0' && v[8] != '/')))
       return fail(err, errlen,
-                  "duro: --backend: expected an http:// URL such as "
-                  "http://127.0.0.1:8787");
+                  "duro: --backend: expected an http:// or https:// URL such "
+                  "as http://127.0.0.1:8787");
     cl->backend = v;
     return 0;
   case F_HOST:
@@ -240,6 +246,9 @@ static int apply_flag(duro_cmdline_t *cl, const flag_t *f, const char *v,
     return 0;
   case F_TLS_CERT:
     cl->tls_cert = v;
+    return 0;
+  case F_BACKEND_CA:
+    cl->backend_ca = v;
     return 0;
   case F_TLS_KEY:
     cl->tls_key = v;

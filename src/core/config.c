@@ -194,6 +194,7 @@ void duro_config_free(duro_config_t *cfg) {
   duro_free(cfg->config_path);
   duro_free(cfg->tls_cert_arg);
   duro_free(cfg->tls_key_arg);
+  duro_free(cfg->backend_ca_arg);
   duro_free(cfg->name);
   for (size_t i = 0; i < cfg->nvars; i++) {
     duro_free(cfg->vars[i].key);
@@ -363,6 +364,7 @@ int duro_config_load_schema(duro_config_t *cfg,
   c.admin_port = cli.admin_port;
   c.tls_cert_arg = cli.tls_cert ? duro_strdup(cli.tls_cert) : NULL;
   c.tls_key_arg = cli.tls_key ? duro_strdup(cli.tls_key) : NULL;
+  c.backend_ca_arg = cli.backend_ca ? duro_strdup(cli.backend_ca) : NULL;
   c.host = duro_strdup(cli.host ? cli.host : DURO_DEFAULT_HOST);
   c.data_dir = duro_strdup(cli.data ? cli.data : DURO_DEFAULT_DATA_DIR);
   switch (cli.role_bit) {

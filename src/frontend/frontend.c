@@ -422,13 +422,18 @@ static void on_accept(duro_listener_t *l, duro_conn_t *c) {
 }
 
 int duro_frontend_start(duro_frontend_t *f, duro_net_t *net,
-                        const duro_config_t *cfg, int port, char *err,
+                        const duro_config_t *cfg, int port,
+                        duro_tls_client_t *backend_tls, char *err,
                         size_t errlen) {
   memset(f, 0, sizeof(*f));
   f->loop = net->loop;
   f->cfg = cfg;
   if (duro_url_parse(cfg->backend_url, &f->backend, err, errlen) < 0)
     return DURO_EINVAL;
+  if (f->backend.https && !backend_tls)
+    return duro_err_fmt(DURO_EINVAL, err, errlen, "'%s': https needs the "
+                        "certificates to trust", cfg->backend_url);
+  f->backend.tls = backend_tls;
   const char *v = duro_config_var(cfg, "DURO_INTERNAL_SECRET");
   f->internal_secret = v && *v ? v : NULL;
   if (f->internal_secret) {

@@ -31,9 +31,12 @@ typedef struct duro_frontend {
 } duro_frontend_t;
 
 /* Checks the configuration (secrets, backend URL) and starts listening on
- * cfg->host:port. Returns 0 or a negative code with err filled. */
+ * cfg->host:port. backend_tls: what an https backend must present (not
+ * owned; NULL for an http one). Returns 0 or a negative code with err
+ * filled. */
 int duro_frontend_start(duro_frontend_t *f, duro_net_t *net,
-                        const duro_config_t *cfg, int port, char *err,
+                        const duro_config_t *cfg, int port,
+                        duro_tls_client_t *backend_tls, char *err,
                         size_t errlen);
 void duro_frontend_stop(duro_frontend_t *f);
 

@@ -2,9 +2,9 @@
  * tunnel.c: WebSocket forwarding to the backend; see tunnel.h.
  *
  * Lifetime: the tunnel holds a reference to the browser's connection and
- * owns the upstream TCP handle. Either side closing closes the other; the
- * tunnel is freed when the upstream handle's close callback has run and
- * the browser side has let go.
+ * owns the upstream connection (net/dial.h: plain or TLS) and a timer.
+ * Either side closing closes the other; the tunnel is freed when its
+ * timer's close callback has run, letting go of the browser there.
  *
  * Shutdown: the relay follows the frame boundaries of what the backend
  * sends (headers only, a few bytes per frame), so that a frontend going
@@ -37,8 +37,7 @@ typedef struct frame_track {
 } frame_track_t;
 
 typedef struct tunnel {
-  uv_tcp_t up;
-  uv_connect_t connect;
+  duro_dial_t *up;         /* NULL once it ended */
   uv_timer_t timer;
   duro_http_req_t *req;    /* until the browser is answered */
   duro_conn_t *browser;    /* referenced once relaying */
@@ -48,8 +47,8 @@ typedef struct tunnel {
   uint8_t offered_deflate; /* the browser's permessage-deflate offer went up */
   duro_buf_t request;      /* upgrade request to the backend */
   int relaying;
+  int up_open;             /* connected (and under TLS, verified) */
   int up_closed;
-  int handles;
   int browser_paused;
   duro_list_t node;        /* in `relaying` while relaying */
   frame_track_t down;      /* frames the backend sends */
@@ -61,8 +60,6 @@ static duro_list_t relaying = {&relaying, &relaying};
 
 static void tunnel_handle_closed(uv_handle_t *h) {
   tunnel_t *t = h->data;
-  if (--t->handles)
-    return;
   if (t->browser) {
     duro_conn_set_proto_data(t->browser, NULL);
     duro_conn_unref(t->browser);
@@ -78,7 +75,8 @@ static void close_upstream(tunnel_t *t) {
   t->up_closed = 1;
   duro_list_remove(&t->node);
   uv_timer_stop(&t->timer);
-  uv_close((uv_handle_t *)&t->up, tunnel_handle_closed);
+  duro_dial_close(t->up);
+  t->up = NULL;
   uv_close((uv_handle_t *)&t->timer, tunnel_handle_closed);
 }
 
@@ -101,51 +99,13 @@ static void refuse(tunnel_t *t, int status, const char *reason) {
 
 /* ---- browser side (after the 101) ---------------------------------------- */
 
-static void on_up_written(uv_write_t *w, int status) {
-  tunnel_t *t = w->data;
-  duro_free(w);
-  if (status < 0) {
-    if (t->browser)
-      duro_conn_close(t->browser);
-    close_upstream(t);
-    return;
-  }
-  if (t->browser_paused && !t->up_closed &&
-      uv_stream_get_write_queue_size((uv_stream_t *)&t->up) <
-          UPSTREAM_HIGH_WATER / 2) {
-    t->browser_paused = 0;
-    duro_conn_resume_reading(t->browser);
-  }
-}
-
 static void write_upstream(tunnel_t *t, const uint8_t *data, size_t len) {
-  uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
-  int n = 0;
-  if (uv_stream_get_write_queue_size((uv_stream_t *)&t->up) == 0) {
-    n = uv_try_write((uv_stream_t *)&t->up, &b, 1);
-    if (n == UV_EAGAIN)
-      n = 0;
-    if (n < 0) {
-      duro_conn_close(t->browser);
-      close_upstream(t);
-      return;
-    }
-  }
-  if ((size_t)n == len)
-    return;
-  /* the rest waits in a copy that the write request owns */
-  uv_write_t *w = duro_malloc(sizeof(*w) + (len - (size_t)n));
-  memcpy(w + 1, data + n, len - (size_t)n);
-  w->data = t;
-  b = uv_buf_init((char *)(w + 1), (unsigned)(len - (size_t)n));
-  if (uv_write(w, (uv_stream_t *)&t->up, &b, 1, on_up_written) < 0) {
-    duro_free(w);
+  if (duro_dial_write(t->up, data, len) < 0) {
     duro_conn_close(t->browser);
     close_upstream(t);
     return;
   }
-  if (uv_stream_get_write_queue_size((uv_stream_t *)&t->up) >
-      UPSTREAM_HIGH_WATER) {
+  if (duro_dial_queued(t->up) > UPSTREAM_HIGH_WATER) {
     t->browser_paused = 1;
     duro_conn_pause_reading(t->browser);
   }
@@ -249,12 +209,6 @@ static void relay_down(tunnel_t *t, const void *data, size_t n) {
     duro_conn_send_copy(t->browser, data, n);
 }
 
-static void on_up_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
-  static char rbuf[64 * 1024]; /* loop thread only; consumed at once */
-  buf->base = rbuf;
-  buf->len = sizeof(rbuf);
-}
-
 /* The backend said 101: answer the browser (with the extension the
  * backend chose, ext, when it chose one) and start relaying. */
 static void start_relay(tunnel_t *t, duro_ws_hdr_t ext, const uint8_t *rest,
@@ -320,25 +274,13 @@ static void on_up_head(tunnel_t *t) {
   duro_buf_free(&t->head);
 }
 
-static void on_up_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
-  tunnel_t *t = s->data;
-  if (nread < 0) {
-    if (t->relaying) {
-      if (t->browser)
-        duro_conn_close_after_flush(t->browser);
-      close_upstream(t);
-    } else {
-      refuse(t, 502, "Bad Gateway: the backend closed the connection");
-    }
-    return;
-  }
-  if (nread == 0)
-    return;
+static void on_up_data(void *ud, const uint8_t *data, size_t len) {
+  tunnel_t *t = ud;
   if (t->relaying) {
-    relay_down(t, buf->base, (size_t)nread);
+    relay_down(t, data, len);
     return;
   }
-  duro_buf_append(&t->head, buf->base, (size_t)nread);
+  duro_buf_append(&t->head, data, len);
   if (t->head.len > MAX_UPSTREAM_HEAD) {
     refuse(t, 502, "Bad Gateway: oversized answer from the backend");
     return;
@@ -346,32 +288,44 @@ static void on_up_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   on_up_head(t);
 }
 
-static void on_req_written(uv_write_t *w, int status) {
-  tunnel_t *t = w->data;
-  duro_free(w);
-  if (status < 0 && !t->up_closed)
+static void on_up_end(void *ud, int err, const char *why) {
+  tunnel_t *t = ud;
+  t->up = NULL; /* gone after this call */
+  if (t->relaying) {
+    if (t->browser)
+      duro_conn_close_after_flush(t->browser);
+    close_upstream(t);
+  } else if (!t->up_open) {
+    refuse_why(t, 502, "Bad Gateway: backend unavailable", why);
+  } else {
+    refuse_why(t, 502, "Bad Gateway: the backend closed the connection",
+               err ? why : NULL);
+  }
+}
+
+static void on_up_open(void *ud) {
+  tunnel_t *t = ud;
+  t->up_open = 1;
+  if (duro_dial_write(t->up, t->request.data, t->request.len) < 0)
     refuse(t, 502, "Bad Gateway: cannot send to the backend");
 }
 
-static void on_up_connected(uv_connect_t *cr, int status) {
-  tunnel_t *t = cr->data;
-  if (t->up_closed)
-    return;
-  if (status < 0) {
-    refuse_why(t, 502, "Bad Gateway: backend unavailable",
-               uv_strerror(status));
-    return;
+/* The backend took what waited: the browser may send again. */
+static void on_up_written(void *ud) {
+  tunnel_t *t = ud;
+  if (t->browser_paused && t->up &&
+      duro_dial_queued(t->up) < UPSTREAM_HIGH_WATER / 2) {
+    t->browser_paused = 0;
+    duro_conn_resume_reading(t->browser);
   }
-  uv_write_t *w = duro_malloc(sizeof(*w));
-  w->data = t;
-  uv_buf_t b = uv_buf_init((char *)t->request.data, (unsigned)t->request.len);
-  if (uv_write(w, (uv_stream_t *)&t->up, &b, 1, on_req_written) < 0) {
-    duro_free(w);
-    refuse(t, 502, "Bad Gateway: cannot send to the backend");
-    return;
-  }
-  uv_read_start((uv_stream_t *)&t->up, on_up_alloc, on_up_read);
 }
+
+static const duro_dial_cbs_t up_cbs = {
+    .on_open = on_up_open,
+    .on_data = on_up_data,
+    .on_end = on_up_end,
+    .on_written = on_up_written,
+};
 
 static void on_up_timeout(uv_timer_t *tm) {
   refuse(tm->data, 504, "Gateway Timeout: the backend did not answer");
@@ -391,11 +345,10 @@ void duro_tunnel_start(duro_http_req_t *req, uv_loop_t *loop,
   t->req = req;
   duro_ws_accept_key(key->value, key->value_len, t->browser_accept);
   duro_ws_client_key(t->key);
+  duro_url_write_request_line(&t->request, backend, "GET", path);
   duro_buf_printf(&t->request,
-                  "GET %s%s HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\n"
-                  "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
-                  "Sec-WebSocket-Key: %s\r\n",
-                  backend->base_path, path, backend->host, backend->port,
+                  "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                  "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: %s\r\n",
                   t->key);
   if (secret)
     duro_buf_printf(&t->request, "Authorization: Bearer %s\r\n", secret);
@@ -411,17 +364,10 @@ void duro_tunnel_start(duro_http_req_t *req, uv_loop_t *loop,
   }
   duro_buf_append_str(&t->request, "\r\n");
 
-  t->handles = 2;
   duro_list_init(&t->node);
-  uv_tcp_init(loop, &t->up);
-  t->up.data = t;
-  uv_tcp_nodelay(&t->up, 1);
   uv_timer_init(loop, &t->timer);
   t->timer.data = t;
-  t->connect.data = t;
-  if (uv_tcp_connect(&t->connect, &t->up,
-                     (const struct sockaddr *)&backend->addr,
-                     on_up_connected) < 0) {
+  if (duro_url_dial(&t->up, loop, backend, &up_cbs, t) < 0) {
     uv_timer_start(&t->timer, fail_soon, 0, 0);
     return;
   }

@@ -3,12 +3,15 @@
  * through the binding protocol.
  *
  * The frontend opens its own upgrade to /_objects/<BINDING>/<name>/<path>
- * on the backend (with the internal secret) and, once the backend said
- * 101, answers the browser's upgrade itself. From then on both sides speak
- * RFC 6455 to their peer and the frontend relays the bytes unchanged:
- * browser frames are already masked as a client's must be, the backend's
- * are unmasked as a server's must be, and no extension is negotiated, so
- * a byte relay is a correct intermediary and costs no framing work.
+ * on the backend (with the internal secret; over TLS when the backend is
+ * https) and, once the backend said 101, answers the browser's upgrade
+ * itself. From then on both sides speak RFC 6455 to their peer and the
+ * frontend relays the bytes unchanged: browser frames are already masked
+ * as a client's must be, the backend's are unmasked as a server's must
+ * be, and the only extension is permessage-deflate, offered up as the
+ * browser offered it and answered down as the backend answered, so each
+ * frame means the same on both hops and a byte relay is a correct
+ * intermediary that costs no framing work.
  */
 #ifndef DURO_FRONTEND_TUNNEL_H
 #define DURO_FRONTEND_TUNNEL_H

@@ -16,10 +16,15 @@ int duro_url_parse(const char *url, duro_url_t *out, char *err,
                    size_t errlen) {
   memset(out, 0, sizeof(*out));
   size_t len = strlen(url); /* C string: a URL from the config or argv */
-  if (len < 7 || memcmp(url, "http://", 7) != 0)
+  size_t scheme = len >= 7 && memcmp(url, "http://", 7) == 0    ? 7
+                  : len >= 8 && memcmp(url, "https://", 8) == 0 ? 8
+                                                                : 0;
+  if (!scheme)
     return duro_err_fmt(DURO_EINVAL, err, errlen,
-                        "'%s': expected http://host:port", url);
-  const char *h = url + 7, *stop = url + len;
+                        "'%s': expected http://host:port or https://host:port",
+                        url);
+  out->https = scheme == 8;
+  const char *h = url + scheme, *stop = url + len;
   const char *end = memchr(h, '/', (size_t)(stop - h));
   if (!end)
     end = stop;
@@ -40,7 +45,7 @@ int duro_url_parse(const char *url, duro_url_t *out, char *err,
       return duro_err_fmt(DURO_EINVAL, err, errlen, "'%s': missing host", url);
     memcpy(out->host, h, hl);
   }
-  out->port = 80;
+  out->port = out->https ? 443 : 80;
   if (colon) {
     uint64_t p;
     if (duro_parse_u64(colon + 1, (size_t)(end - colon - 1), 65535, &p) < 0 ||
@@ -63,27 +68,38 @@ int duro_url_parse(const char *url, duro_url_t *out, char *err,
   return 0;
 }
 
+void duro_url_write_request_line(duro_buf_t *out, const duro_url_t *url,
+                                 const char *method, const char *path) {
+  int v6 = strchr(url->host, ':') != NULL; /* C string: parsed above */
+  duro_buf_printf(out, "%s %s%s HTTP/1.1\r\nHost: %s%s%s:%d\r\n", method,
+                  url->base_path, path, v6 ? "[" : "", url->host,
+                  v6 ? "]" : "", url->port);
+}
+
+int duro_url_dial(duro_dial_t **out, uv_loop_t *loop, const duro_url_t *url,
+                  const duro_dial_cbs_t *cbs, void *ud) {
+  if (url->https && !url->tls)
+    return DURO_EINVAL;
+  return duro_dial_start(out, loop, (const struct sockaddr *)&url->addr,
+                         url->https ? url->tls : NULL, url->host, cbs, ud);
+}
+
 typedef struct creq {
-  uv_tcp_t tcp;
-  uv_connect_t connect;
+  duro_dial_t *dial;    /* NULL once ended */
   uv_timer_t timer;
-  uv_write_t write;
   http_parser parser;
   duro_buf_t out;
-  duro_buf_t head;   /* header bytes */
+  duro_buf_t head;      /* header bytes */
   duro_fields_t fields; /* the response's header fields, in head */
   duro_buf_t body;
   size_t max_body;
   duro_http_client_cb cb;
   void *ud;
   int done;
-  int handles; /* open handles; freed when both are closed */
 } creq_t;
 
 static void creq_closed(uv_handle_t *h) {
   creq_t *r = h->data;
-  if (--r->handles)
-    return;
   duro_buf_free(&r->out);
   duro_buf_free(&r->head);
   duro_buf_free(&r->body);
@@ -111,11 +127,11 @@ static void finish(creq_t *r, int err, const char *error) {
   }
   r->cb(&res, r->ud);
   duro_free(hs);
+  duro_dial_close(r->dial);
+  r->dial = NULL;
   uv_timer_stop(&r->timer);
-  uv_close((uv_handle_t *)&r->tcp, creq_closed);
   uv_close((uv_handle_t *)&r->timer, creq_closed);
 }
-
 static int on_header_field(http_parser *p, const char *at, size_t n) {
   creq_t *r = p->data;
   if (r->head.len + n > 64 * 1024 ||
@@ -168,54 +184,40 @@ static const http_parser_settings settings = {
     .on_message_complete = on_message_complete,
 };
 
-static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
-  static char rbuf[64 * 1024]; /* loop thread only; consumed at once */
-  buf->base = rbuf;
-  buf->len = sizeof(rbuf);
-}
-
-static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
-  creq_t *r = s->data;
+static void on_data(void *ud, const uint8_t *data, size_t len) {
+  creq_t *r = ud;
   if (r->done)
     return;
-  if (nread < 0) {
-    /* EOF ends a body that runs until close. */
-    if (nread == UV_EOF)
-      http_parser_execute(&r->parser, &settings, NULL, 0);
-    if (!r->done)
-      finish(r, DURO_EPROTO, nread == UV_EOF ? "the backend closed the "
-                                               "connection early"
-                                             : uv_strerror((int)nread));
-    return;
-  }
-  size_t n = http_parser_execute(&r->parser, &settings, buf->base,
-                                 (size_t)nread);
-  if (!r->done && (size_t)n != (size_t)nread)
+  size_t n = http_parser_execute(&r->parser, &settings, (const char *)data,
+                                 len);
+  if (!r->done && n != len)
     finish(r, DURO_EPROTO, "malformed or oversized response from the backend");
 }
 
-static void on_written(uv_write_t *w, int status) {
-  creq_t *r = w->data;
-  if (status < 0 && !r->done)
-    finish(r, DURO_EIO, uv_strerror(status));
-}
-
-static void on_connected(uv_connect_t *c, int status) {
-  creq_t *r = c->data;
+static void on_end(void *ud, int err, const char *why) {
+  creq_t *r = ud;
+  r->dial = NULL; /* gone after this call */
   if (r->done)
     return;
-  if (status < 0) {
-    finish(r, DURO_EIO, uv_strerror(status));
-    return;
-  }
-  uv_buf_t b = uv_buf_init((char *)r->out.data, (unsigned)r->out.len);
-  r->write.data = r;
-  if (uv_write(&r->write, (uv_stream_t *)&r->tcp, &b, 1, on_written) < 0) {
-    finish(r, DURO_EIO, "write failed");
-    return;
-  }
-  uv_read_start((uv_stream_t *)&r->tcp, on_alloc, on_read);
+  /* the end of the connection ends a body that runs until close */
+  if (!err)
+    http_parser_execute(&r->parser, &settings, NULL, 0);
+  if (!r->done)
+    finish(r, err ? err : DURO_EPROTO,
+           err ? why : "the backend closed the connection early");
 }
+
+static void on_open(void *ud) {
+  creq_t *r = ud;
+  if (duro_dial_write(r->dial, r->out.data, r->out.len) < 0)
+    finish(r, DURO_EIO, "cannot send to the backend");
+}
+
+static const duro_dial_cbs_t dial_cbs = {
+    .on_open = on_open,
+    .on_data = on_data,
+    .on_end = on_end,
+};
 
 static void on_timeout(uv_timer_t *t) {
   finish(t->data, DURO_ETIMEDOUT, "the backend did not answer in time");
@@ -236,16 +238,12 @@ void duro_http_client_request(uv_loop_t *loop, const duro_url_t *url,
   r->cb = cb;
   r->ud = ud;
   r->max_body = max_body;
-  r->handles = 2;
   http_parser_init(&r->parser, HTTP_RESPONSE);
   r->parser.data = r;
-  uv_tcp_init(loop, &r->tcp);
-  r->tcp.data = r;
   uv_timer_init(loop, &r->timer);
   r->timer.data = r;
 
-  duro_buf_printf(&r->out, "%s %s%s HTTP/1.1\r\nHost: %s:%d\r\n", method,
-                  url->base_path, path, url->host, url->port);
+  duro_url_write_request_line(&r->out, url, method, path);
   for (size_t i = 0; i < nheaders; i++) {
     duro_buf_append(&r->out, headers[i].name, headers[i].name_len);
     duro_buf_append(&r->out, ": ", 2);
@@ -256,9 +254,7 @@ void duro_http_client_request(uv_loop_t *loop, const duro_url_t *url,
                   len);
   duro_buf_append(&r->out, body, len);
 
-  r->connect.data = r;
-  if (uv_tcp_connect(&r->connect, &r->tcp,
-                     (const struct sockaddr *)&url->addr, on_connected) < 0) {
+  if (duro_url_dial(&r->dial, loop, url, &dial_cbs, r) < 0) {
     /* report on the next turn, never inside this call */
     uv_timer_start(&r->timer, fail_soon_cb, 0, 0);
     return;

@@ -2,8 +2,8 @@
  * client.h: a small HTTP/1.1 client on the libuv loop, for the frontend's
  * calls to the backend's binding protocol.
  *
- * One connection per request (Connection: close), a deadline for the
- * whole exchange, responses parsed with http-parser and capped in size.
+ * One connection per request (Connection: close; under https the TLS
+ * session is resumed, net/tls.h), a deadline for the whole exchange, responses parsed with http-parser and capped in size.
  * Hosts are IP literals or "localhost" (mapped to 127.0.0.1): the loop
  * never blocks on name resolution.
  */
@@ -15,17 +15,30 @@
 
 #include "core/buf.h"
 #include "core/types.h"
+#include "net/dial.h"
 
 typedef struct duro_url {
   char host[256];
   int port;
   char base_path[256]; /* without a trailing '/', "" for none */
   struct sockaddr_storage addr;
+  int https;
+  duro_tls_client_t *tls; /* https: what the user trusts (not owned; set
+                             after parsing) */
 } duro_url_t;
 
-/* Parses "http://host:port[/path]". Returns 0, or DURO_EINVAL with a
- * reason in err. */
+/* Parses "http://host[:port][/path]" or "https://...". Returns 0, or
+ * DURO_EINVAL with a reason in err. */
 int duro_url_parse(const char *url, duro_url_t *out, char *err, size_t errlen);
+
+/* "METHOD <base path><path> HTTP/1.1" and the Host line. */
+void duro_url_write_request_line(duro_buf_t *out, const duro_url_t *url,
+                                 const char *method, const char *path);
+
+/* Connects to url, over TLS for https (url->tls must be set then):
+ * duro_dial_start's contract. */
+int duro_url_dial(duro_dial_t **out, uv_loop_t *loop, const duro_url_t *url,
+                  const duro_dial_cbs_t *cbs, void *ud);
 
 typedef struct duro_http_client_res {
   int status;               /* 200 to 599; 0 when the request failed

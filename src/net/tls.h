@@ -28,6 +28,7 @@ typedef struct duro_tls duro_tls_t;
 typedef struct duro_tls_config {
   char *cert;
   char *key;
+  char *backend_ca; /* the frontend's trust for an https backend */
 } duro_tls_config_t;
 extern const duro_config_section_t duro_tls_section;
 
@@ -40,6 +41,31 @@ duro_tls_t *duro_tls_new(const char *cert, const char *key, char *err,
  * stays in use). */
 int duro_tls_reload(duro_tls_t *t, char *err, size_t errlen);
 void duro_tls_free(duro_tls_t *t);
+
+/* ---- the client side: reaching an https server (net/dial.h) ---- */
+
+typedef struct duro_tls_client duro_tls_client_t;
+
+/* What a client trusts: the PEM certificates of ca_file (any of them may
+ * be the anchor, so a self-signed leaf or an intermediate works), or the
+ * system's store when ca_file is NULL. With check_name, the server's
+ * certificate must also name the host it is reached at (its IP address or
+ * DNS name); without, the chain alone decides (for a peer whose exact
+ * certificate is the anchor: duro dev's own backend). NULL with err
+ * naming the file when it cannot be read. TLS 1.2 and 1.3, ALPN
+ * http/1.1; the last session is kept and resumed, so that one request per
+ * connection does not cost a full handshake each. */
+duro_tls_client_t *duro_tls_client_new(const char *ca_file, int check_name,
+                                       char *err, size_t errlen);
+/* Reads ca_file again (SIGHUP): 0, or DURO_EINVAL with err (the old
+ * trust stays). Nothing to do with the system's store. */
+int duro_tls_client_reload(duro_tls_client_t *t, char *err, size_t errlen);
+void duro_tls_client_free(duro_tls_client_t *t);
+
+/* For net/dial.c: a client-side SSL on memory BIOs for a connection to
+ * host (an IP literal or a DNS name: SNI for names, the name check for
+ * both), or NULL when out of memory. */
+struct ssl_st *duro_tls_connect(duro_tls_client_t *t, const char *host);
 
 /* For net/conn.c: a server-side SSL for a new connection, or NULL when
  * DURO_TLS_MAX_HANDSHAKES are in progress. duro_tls_handshake_done is

@@ -1,5 +1,6 @@
 // The page over https: a production `duro frontend` with --tls-cert and
-// --tls-key in front of a plain internal `duro backend`. Chromium
+// --tls-key in front of a `duro backend` that speaks TLS too, reached with
+// https and --backend-ca (its certificate verified on every call). Chromium
 // (ignoreHTTPSErrors: the CA is made here) loads the page, its socket is
 // wss: to the page's own /api/ws/connect and negotiates permessage-deflate,
 // the session cookie is Secure, and the countdown works end to end.
@@ -20,7 +21,7 @@ const ENV = {
   DURO_SYNC_TOKEN: 'sync-token-for-the-https-test',
 };
 
-describe('browser: the page over https (TLS frontend, plain backend)', { timeout: 90000 }, () => {
+describe('browser: the page over https (TLS frontend, TLS backend)', { timeout: 90000 }, () => {
   let browser, backend, frontend, certDir;
   const pages = [];
   const setup = {
@@ -31,11 +32,14 @@ describe('browser: the page over https (TLS frontend, plain backend)', { timeout
 
   before(async () => {
     certDir = mkdtempSync(path.join(tmpdir(), 'duro-https-'));
-    const { leaves: [leaf] } = makeCerts(certDir, 1);
-    backend = await startDuro({ role: 'backend', mode: 'production', env: ENV });
+    const { ca, leaves: [leaf, backendLeaf] } = makeCerts(certDir, 2);
+    backend = await startDuro({
+      role: 'backend', mode: 'production', env: ENV,
+      args: ['--tls-cert', backendLeaf.cert, '--tls-key', backendLeaf.key],
+    });
     frontend = await startDuro({
       role: 'frontend', mode: 'production', env: ENV,
-      args: ['--backend', backend.url, '--tls-cert', leaf.cert, '--tls-key', leaf.key],
+      args: ['--backend', backend.url, '--backend-ca', ca, '--tls-cert', leaf.cert, '--tls-key', leaf.key],
     });
     browser = await launchBrowser();
   });
@@ -46,7 +50,7 @@ describe('browser: the page over https (TLS frontend, plain backend)', { timeout
   });
 
   test('https page, wss socket with permessage-deflate, Secure cookie, the countdown', { timeout: 60000 }, it(async () => {
-    assert.match(frontend.log, /frontend on https:\/\/127\.0\.0\.1:\d+/);
+    assert.match(frontend.log, /frontend on https:\/\/127\.0\.0\.1:\d+ .*backend https:/);
     const url = `https://127.0.0.1:${frontend.port}`;
     const context = await browser.newContext({ ignoreHTTPSErrors: true });
     const page = await newPage(context);

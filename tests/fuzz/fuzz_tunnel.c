@@ -228,7 +228,8 @@ static void setup(void) {
   cfg.vars = vars;
   cfg.nvars = sizeof(vars) / sizeof(vars[0]);
   duro_net_init(&net, &loop, 1000, 16 * 1024);
-  if (duro_frontend_start(&frontend, &net, &cfg, 0, err, sizeof(err)) < 0) {
+  if (duro_frontend_start(&frontend, &net, &cfg, 0, NULL, err,
+                          sizeof(err)) < 0) {
     fprintf(stderr, "fuzz_tunnel: %s\n", err);
     abort();
   }

@@ -8,6 +8,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -15,7 +16,7 @@ import path from 'node:path';
 import tls from 'node:tls';
 import WebSocket from 'ws';
 import { makeCerts } from './lib/certs.mjs';
-import { closed, runDuro, startDuro, waitFor } from './lib/duro.mjs';
+import { closed, openWs, runDuro, startDuro, waitFor } from './lib/duro.mjs';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'duro-tls-'));
 const f = (n) => path.join(dir, n);
@@ -177,6 +178,145 @@ test('over TLS, a connection over the per-client rate gets its 429 after the han
   }
 });
 
+// One request with node's http or https (trusting the test CA); the whole
+// answer as {status, headers, body}.
+function request(url, { method = 'GET', headers = {}, body, ca } = {}) {
+  const u = new URL(url);
+  const mod = u.protocol === 'https:' ? https : http;
+  return new Promise((resolve, reject) => {
+    const r = mod.request(u, { method, headers, ca, agent: false }, (res) => {
+      let text = '';
+      res.on('data', (d) => { text += d; });
+      res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body: text }));
+    });
+    r.on('error', reject);
+    r.end(body);
+  });
+}
+
+const cookieOf = (res) => (res.headers['set-cookie'] || []).find((c) => c.startsWith('duro_session='))?.split(';')[0];
+
+describe('the frontend reaches an https backend, verifying its certificate', { timeout: 60000 }, () => {
+  const SECRET = 'tls-frontend-internal-secret';
+  const env = { DURO_INTERNAL_SECRET: SECRET };
+  const cdir = mkdtempSync(path.join(tmpdir(), 'duro-tls-front-'));
+  const c = (n) => path.join(cdir, n);
+  let backend, elsewhere, trusting, untrusting, misnamed;
+  before(async () => {
+    makeCerts(cdir, 1);
+    // a leaf of the same CA that names another host only
+    writeFileSync(c('other.cnf'), 'subjectAltName=DNS:elsewhere.example\n');
+    spawnSync('openssl', ['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'other.key',
+      '-out', 'other.csr', '-subj', '/CN=elsewhere.example'], { cwd: cdir });
+    spawnSync('openssl', ['x509', '-req', '-in', 'other.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-set_serial', '0x2001',
+      '-out', 'other.crt', '-days', '2', '-extfile', 'other.cnf'], { cwd: cdir });
+    copyFileSync(c('ca.crt'), c('trust.crt'));
+    backend = await startDuro({ env, args: ['--tls-cert', c('leaf1.crt'), '--tls-key', c('leaf1.key')] });
+    elsewhere = await startDuro({ env, args: ['--tls-cert', c('other.crt'), '--tls-key', c('other.key')] });
+    const front = (b, ...args) => startDuro({ role: 'frontend', env, args: ['--backend', b.url, ...args] });
+    trusting = await front(backend, '--backend-ca', c('trust.crt'));
+    untrusting = await front(backend);
+    misnamed = await front(elsewhere, '--backend-ca', c('ca.crt'));
+  });
+  after(async () => {
+    for (const h of [trusting, untrusting, misnamed, backend, elsewhere]) if (h) { await h.stop(); h.cleanup(); }
+    rmSync(cdir, { recursive: true, force: true });
+  });
+
+  test('trusted: the page, the form action and a relayed socket (deflate on one side) all go over TLS', async () => {
+    assert.match(backend.url, /^https:/);
+    assert.match(trusting.log, /backend https:\/\/127\.0\.0\.1:\d+/);
+    const p = await request(trusting.url + '/');
+    assert.equal(p.status, 200);
+    assert.match(p.body, /<h1 id="heading">Hello from a Durable Object<\/h1>/);
+    const cookie = cookieOf(p);
+    assert.ok(cookie, 'a session');
+    // two sockets through /api/ws/connect (one negotiating deflate up to
+    // the backend), a message relayed from one to both, a broadcast
+    const url = `ws://127.0.0.1:${trusting.port}/api/ws/connect`;
+    const a = await openWs(url, { headers: { Cookie: cookie } });
+    const b = await openWs(url, { headers: { Cookie: cookie }, perMessageDeflate: false });
+    try {
+      assert.match(a.extensions, /permessage-deflate/);
+      assert.equal(b.extensions, '');
+      a.send('through two TLS hops? one: frontend to backend');
+      await waitFor(() => b.messages.includes('through two TLS hops? one: frontend to backend'), 5000, 'the relay');
+      const big = JSON.stringify({ big: 'x'.repeat(5000) });
+      const r = await request(`${backend.url}/broadcast`, { method: 'POST', body: big, ca: readFileSync(c('ca.crt')) });
+      assert.equal(r.status, 200);
+      await waitFor(() => a.messages.includes(big) && b.messages.includes(big), 5000, 'the broadcast on both');
+      // the form action reaches the countdown over https
+      const act = await request(trusting.url + '/?/countdown', { method: 'POST', headers: { 'x-duro-enhanced': '1', Cookie: cookie } });
+      assert.equal(act.status, 200, act.body);
+      assert.deepEqual(JSON.parse(act.body), { type: 'success', status: 200 });
+    } finally {
+      await request(`${backend.url}/_objects/COUNTDOWN_TIMER/global/stop`, {
+        method: 'POST', headers: { Authorization: `Bearer ${SECRET}` }, ca: readFileSync(c('ca.crt')),
+      });
+      a.close();
+      b.close();
+      await Promise.all([closed(a), closed(b)]);
+    }
+  });
+
+  test('not trusted (no --backend-ca: the system\'s store) or not its name: no request goes through', async () => {
+    for (const [h, why] of [[untrusting, /certificate is not trusted: (self-signed|unable to get local issuer)/],
+      [misnamed, /certificate is not trusted: IP address mismatch/]]) {
+      const p = await request(h.url + '/');
+      assert.equal(p.status, 200);
+      assert.match(p.body, /id="backend-error"/);
+      assert.doesNotMatch(p.body, /Hello from a Durable Object/);
+      const act = await request(h.url + '/?/countdown', { method: 'POST', headers: { 'x-duro-enhanced': '1' } });
+      assert.equal(act.status, 502);
+      const cookie = cookieOf(p);
+      const r = await openWs(`ws://127.0.0.1:${h.port}/api/ws/connect`, { headers: { Cookie: cookie } }).then(
+        (ws) => { ws.close(); return 101; }, (e) => e.status);
+      assert.equal(r, 502);
+      await waitFor(() => why.test(h.log), 5000, `the reason in the log: ${why}`);
+    }
+  });
+
+  test('SIGHUP reads the CA file again; a broken one is refused and the trust kept', async () => {
+    writeFileSync(c('trust.crt'), 'not a certificate');
+    process.kill(trusting.pid, 'SIGHUP');
+    await waitFor(() => /SIGHUP: tls: CA file .*trust\.crt.*keeping the trust in use/.test(trusting.log), 5000, 'the refusal');
+    const p = await request(trusting.url + '/');
+    assert.match(p.body, /Hello from a Durable Object/);
+  });
+});
+
+describe('duro dev with --tls-cert: both listeners https, the frontend trusts its own backend', { timeout: 60000 }, () => {
+  const ddir = mkdtempSync(path.join(tmpdir(), 'duro-tls-dev-'));
+  let dev, ca;
+  before(async () => {
+    makeCerts(ddir, 1);
+    ca = readFileSync(path.join(ddir, 'ca.crt'));
+    dev = await startDuro({ role: 'dev', args: ['--tls-cert', path.join(ddir, 'leaf1.crt'), '--tls-key', path.join(ddir, 'leaf1.key')] });
+  });
+  after(async () => {
+    if (dev) { await dev.stop(); dev.cleanup(); }
+    rmSync(ddir, { recursive: true, force: true });
+  });
+
+  test('the page over https, its socket wss to the backend, the countdown started through the frontend', async () => {
+    assert.match(dev.log, /backend on https:/);
+    assert.match(dev.log, /frontend on https:\/\/127\.0\.0\.1:\d+ \(mode test, backend https:\/\/127\.0\.0\.1:\d+\)/);
+    const p = await request(dev.frontendUrl + '/', { ca });
+    assert.equal(p.status, 200);
+    assert.match(p.body, /Hello from a Durable Object/);
+    const ws = await openWs(`wss://127.0.0.1:${dev.backendPort}/ws/connect`, { ca });
+    try {
+      const act = await request(dev.frontendUrl + '/?/countdown', { method: 'POST', headers: { 'x-duro-enhanced': '1', Cookie: cookieOf(p) }, ca });
+      assert.equal(act.status, 200, act.body);
+      await waitFor(() => ws.messages.some((m) => JSON.parse(m).count === 10), 5000, 'count 10 over wss');
+    } finally {
+      await request(`${dev.url}/_objects/COUNTDOWN_TIMER/global/stop`, { method: 'POST', ca });
+      ws.close();
+      await closed(ws);
+    }
+  });
+});
+
 describe('TLS start-up errors name the file', () => {
   // the certificates of the first group (node:test runs the groups in order)
   after(() => { rmSync(dir, { recursive: true, force: true }); });
@@ -191,9 +331,12 @@ describe('TLS start-up errors name the file', () => {
     const half = await runDuro(['backend', '--port', '0', '--tls-cert', f('leaf1.crt')]);
     assert.equal(half.code, 1);
     assert.match(half.stderr, /TLS needs a certificate and its key/);
-    const dev = await runDuro(['dev', '--port', '0', '--frontend-port', '0', '--tls-cert', f('leaf1.crt'), '--tls-key', f('leaf1.key')]);
-    assert.equal(dev.code, 1);
-    assert.match(dev.stderr, /`duro dev` does not take --tls-cert yet/);
+    const noCa = await runDuro(['frontend', '--port', '0', '--backend', 'https://127.0.0.1:1', '--backend-ca', f('nope-ca.crt')]);
+    assert.equal(noCa.code, 1);
+    assert.match(noCa.stderr, new RegExp(`CA file ${f('nope-ca.crt').replace(/[.]/g, '\\.')}`));
+    const scheme = await runDuro(['frontend', '--port', '0', '--backend', 'ftp://127.0.0.1:1']);
+    assert.equal(scheme.code, 2);
+    assert.match(scheme.stderr, /expected an http:\/\/ or https:\/\/ URL/);
   });
 
   test('the "tls" section, with paths relative to the config file', async () => {

@@ -67,13 +67,16 @@ export async function startDuro(opts = {}) {
     const onData = (d) => {
       log += d;
       const role = opts.role || 'backend';
-      const b = /backend on https?:\/\/[^:]+:(\d+)/.exec(log);
-      const f = /frontend on https?:\/\/[^:]+:(\d+)/.exec(log);
+      const b = /backend on (https?):\/\/[^:]+:(\d+)/.exec(log);
+      const f = /frontend on (https?):\/\/[^:]+:(\d+)/.exec(log);
       const ready = role === 'backend' ? b : role === 'frontend' ? f : b && f;
       if (ready) {
         listening = true;
         clearTimeout(timer);
-        resolve({ backend: b ? Number(b[1]) : null, frontend: f ? Number(f[1]) : null });
+        resolve({
+          backend: b ? Number(b[2]) : null, frontend: f ? Number(f[2]) : null,
+          scheme: (b ?? f)[1], frontendScheme: f ? f[1] : null,
+        });
       }
     };
     proc.stderr.on('data', onData);
@@ -84,9 +87,10 @@ export async function startDuro(opts = {}) {
   const h = {
     proc, pid: proc.pid, port: mainPort, dir, exited,
     backendPort: port.backend, frontendPort: port.frontend,
-    url: `http://127.0.0.1:${mainPort}`,
-    ws: `ws://127.0.0.1:${mainPort}`,
-    frontendUrl: port.frontend ? `http://127.0.0.1:${port.frontend}` : null,
+    // https and wss when the role's listeners speak TLS
+    url: `${port.scheme}://127.0.0.1:${mainPort}`,
+    ws: `${port.scheme === 'https' ? 'wss' : 'ws'}://127.0.0.1:${mainPort}`,
+    frontendUrl: port.frontend ? `${port.frontendScheme}://127.0.0.1:${port.frontend}` : null,
     get log() { return log; },
     // SIGTERM and wait; returns {code, signal}.
     // Also fails the test when a sanitizer reported anything.

@@ -131,9 +131,14 @@ static void test_errors(void **state) {
                "frontend", "--frontend-port", "1");
   EXPECT_ERROR("duro: --backend applies only to frontend, not backend",
                "--backend", "http://x:1", "backend");
-  EXPECT_ERROR("duro: --backend: expected an http:// URL such as "
-               "http://127.0.0.1:8787",
+  EXPECT_ERROR("duro: --backend: expected an http:// or https:// URL such "
+               "as http://127.0.0.1:8787",
                "frontend", "--backend", "http:///x");
+  EXPECT_ERROR("duro: --backend: expected an http:// or https:// URL such "
+               "as http://127.0.0.1:8787",
+               "frontend", "--backend", "https://");
+  EXPECT_ERROR("duro: --backend-ca applies only to frontend, not dev",
+               "dev", "--backend-ca", "ca.pem");
   EXPECT_ERROR("duro: unknown mode 'prod' (expected development, test or "
                "production)",
                "dev", "--mode=prod");

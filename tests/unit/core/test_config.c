@@ -595,7 +595,8 @@ static void test_flag_errors(void **state) {
                "backend", "--frontend-port", "1234");
   EXPECT_ERROR("duro: --backend applies only to frontend, not dev", "dev",
                "--backend", "http://x:1");
-  EXPECT_ERROR("expected an http:// URL", "frontend", "--backend", "x:1");
+  EXPECT_ERROR("expected an http:// or https:// URL", "frontend", "--backend",
+               "x:1");
   EXPECT_ERROR("duro: --help takes no value", "--help=1");
   EXPECT_ERROR("ports are both 7000", "dev", "--port", "7000",
                "--frontend-port", "7000");
