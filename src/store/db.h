@@ -1,9 +1,9 @@
 /*
- * db.h: inside src/store/ only. The handle handed to a module job's work
- * function (duro_store_db_t, opaque above store/) is the worker's sqlite3
- * connection itself: no wrapper, no allocation. These two casts are the
- * whole mapping; nothing outside this folder (and its unit tests) may
- * include this header.
+ * db.h: inside src/store/ only. A module job's handle (duro_store_db_t,
+ * opaque above store/) is the engine and its connection (store/engine.h);
+ * the SQLite engine's functions reach its sqlite3 connection through
+ * this. Nothing outside this folder (and its unit tests) may include this
+ * header.
  */
 #ifndef DURO_STORE_DB_H
 #define DURO_STORE_DB_H
@@ -12,12 +12,7 @@
 
 #include "store/store.h"
 
-static inline duro_store_db_t *duro_store__handle(sqlite3 *db) {
-  return (duro_store_db_t *)(void *)db;
-}
-
-static inline sqlite3 *duro_store__sqlite(duro_store_db_t *h) {
-  return (sqlite3 *)(void *)h;
-}
+/* The SQLite connection of a handle of the SQLite engine (asserted). */
+sqlite3 *duro_store__sqlite(duro_store_db_t *h);
 
 #endif
