@@ -20,7 +20,7 @@ LOADGEN=$ROOT/build/bench/loadgen
 mkdir -p build/bench
 [ -x "$LOADGEN" ] && [ "$LOADGEN" -nt bench/loadgen.c ] ||
   ${CC:-cc} -O2 -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror bench/loadgen.c \
-    -o "$LOADGEN"
+    -o "$LOADGEN" -lm -lssl -lcrypto -lz
 TMP=$(mktemp -d)
 SRV="" LG=""
 cleanup() {

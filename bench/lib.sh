@@ -3,8 +3,9 @@
 # /proc readings, and one measured fan-out or idle run.
 #
 # The caller sets ROOT, LOGDIR, LOADGEN and TMP (a fresh temp directory)
-# and, before start_server, either DURO (absolute path of the binary) or
-# SERVER_CMD (a command template: {port}, {data} and {root} are
+# and, before start_server, either DURO (absolute path of the binary; the
+# array DURO_ARGS, if set, is appended to its command line, e.g. --tls-cert)
+# or SERVER_CMD (a command template: {port}, {data} and {root} are
 # substituted). Only processes started here are stopped, by PID; every
 # wait is bounded; nothing listens or connects outside 127.0.0.1.
 # Results are handed back in globals (M_*, R) that the callers read.
@@ -17,6 +18,7 @@ CTL_FD=""
 PORT=""
 RUN_N=0
 SERVER_CMD=""
+DURO_ARGS=()
 
 say() { printf '%s\n' "$*"; }
 die() {
@@ -158,8 +160,8 @@ start_server() {
     else
       # DURO_BENCH_CONFIG: a duro.jsonc to run with (to compare settings)
       (cd "$run" && exec "$DURO" backend --mode test --port "$PORT" \
-        --data "$data" ${DURO_BENCH_CONFIG:+--config "$DURO_BENCH_CONFIG"}) \
-        </dev/null >>"$log" 2>&1 &
+        --data "$data" ${DURO_BENCH_CONFIG:+--config "$DURO_BENCH_CONFIG"} \
+        ${DURO_ARGS[@]+"${DURO_ARGS[@]}"}) </dev/null >>"$log" 2>&1 &
     fi
     SERVER_PID=$!
     for ((i = 0; i < 300; i++)); do # up to ~15 s
@@ -213,11 +215,11 @@ median() {
                                else print (v[n / 2] + v[n / 2 + 1]) / 2 }'
 }
 
-# Builds loadgen (libc only).
+# Builds loadgen (libc, OpenSSL for --tls, zlib for --deflate).
 build_loadgen() {
   say "bench: building loadgen"
   ${CC:-cc} -O2 -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror "$ROOT/bench/loadgen.c" \
-    -o "$LOADGEN" -lm
+    -o "$LOADGEN" -lm -lssl -lcrypto -lz
 }
 
 # Raises the descriptor limit; the server and loadgen inherit it.
@@ -247,7 +249,9 @@ gave_up_connecting() {
 }
 
 # measure_fanout NAME LOADGEN-FANOUT-ARGS...
-# Starts a fresh server, runs `loadgen fanout --pause` against it and reads
+# measure_phase NAME MODE LOADGEN-ARGS...
+# Starts a fresh server, runs `loadgen fanout --pause` (measure_phase:
+# `loadgen MODE --pause`, e.g. handshakes) against it and reads
 # the server's CPU ticks and write counters around the publishing phase
 # only (between loadgen's CONNECTED and DONE). Prints loadgen's output,
 # stops the server and sets:
@@ -261,17 +265,25 @@ gave_up_connecting() {
 measure_fanout() {
   local name=$1
   shift
-  local out=$LOGDIR/loadgen-$name.out fifo=$TMP/ctl.$name budget msgs rate
+  measure_phase "$name" fanout "$@"
+}
+
+measure_phase() {
+  local name=$1 mode=$2
+  shift 2
+  local out=$LOGDIR/loadgen-$name.out fifo=$TMP/ctl.$name budget msgs rate conns
   msgs=$(sed -n 's/.*--msgs \([0-9]*\).*/\1/p' <<<"$*")
   rate=$(sed -n 's/.*--rate \([0-9.]*\).*/\1/p' <<<"$*")
-  budget=$(calc "%d" "90 + $msgs / 100 + (${rate:-0} > 0 ? $msgs / ${rate:-1} : 0)")
+  conns=$(sed -n 's/.*--conns \([0-9]*\).*/\1/p' <<<"$*")
+  msgs=${msgs:-0}
+  budget=$(calc "%d" "90 + $msgs / 100 + ${conns:-0} / 100 + (${rate:-0} > 0 ? $msgs / ${rate:-1} : 0)")
   M_RC=0 M_DIED=0 M_STATUS=ok M_IO0="- -" M_IO1="- -"
   R=()
 
   start_server "$name"
   rm -f "$fifo"
   mkfifo "$fifo"
-  timeout -k 5 $((budget + 300)) "$LOADGEN" fanout --pause --port "$PORT" "$@" \
+  timeout -k 5 $((budget + 300)) "$LOADGEN" "$mode" --pause --port "$PORT" "$@" \
     <"$fifo" >"$out" &
   LOADGEN_PID=$!
   exec {CTL_FD}>"$fifo"
@@ -301,19 +313,21 @@ measure_fanout() {
   stop_server
 
   read_result "$out"
-  if [[ -z ${R[deliveries]:-} ]]; then
+  if [[ -z ${R[deliveries]:-} && -z ${R[handshakes]:-} ]]; then
     say "bench: $name: no RESULT line (loadgen exit $M_RC)"
     M_STATUS=noresult
   fi
 }
 
-# measure_idle NAME CONNS
-# Starts a fresh server, opens CONNS idle WebSockets with loadgen and reads
+# measure_idle NAME CONNS [LOADGEN-ARGS...]
+# Starts a fresh server, opens CONNS idle WebSockets with loadgen (with
+# LOADGEN-ARGS, e.g. --tls) and reads
 # the server's RSS before and once all are open. Prints loadgen's output,
 # stops the server and sets M_STATUS (ok | connect), M_RC, M_RSS0, M_RSS1
 # (KiB), M_PER (bytes per connection) and R.
 measure_idle() {
   local name=$1 conns=$2
+  shift 2
   local out=$LOGDIR/loadgen-$name.out fifo=$TMP/ctl.$name
   M_RC=0 M_STATUS=ok M_RSS0=- M_RSS1=- M_PER=-
   R=()
@@ -322,7 +336,7 @@ measure_idle() {
   M_RSS0=$(rss_kb "$SERVER_PID")
   rm -f "$fifo"
   mkfifo "$fifo"
-  timeout -k 5 600 "$LOADGEN" idle --port "$PORT" --conns "$conns" \
+  timeout -k 5 600 "$LOADGEN" idle --port "$PORT" --conns "$conns" "$@" \
     <"$fifo" >"$out" &
   LOADGEN_PID=$!
   exec {CTL_FD}>"$fifo"

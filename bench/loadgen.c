@@ -14,6 +14,10 @@
  *           duplicates and losses (a bitmap of M bits per subscriber).
  *   idle    N WebSockets held open until stdin closes or a signal arrives;
  *           used to measure the server's memory per idle connection.
+ *   handshakes  N connections, C at a time, each making one request
+ *           (`GET /`, `Connection: close`) and reading the answer until the
+ *           server closes; with --tls each is a full TLS handshake (no
+ *           session resumption): handshakes per second and per server CPU.
  *   syncsubs N live LiveStore pullers (bench/sync_bench.mjs fan-out): each
  *           socket sends one SyncWsRpc.Pull (live, cursor None) and reads
  *           the Chunk messages without a JSON parse: the first and last
@@ -32,6 +36,16 @@
  * sent directly and queued only if the socket is full, with EPOLLOUT armed
  * until the queue drains. A connection that fails while its input is being
  * processed is only marked; it is closed after processing returns.
+ *
+ * --tls speaks TLS (OpenSSL, memory BIOs: the socket I/O stays the loop's
+ * own, recv() into a cipher buffer that is fed to the SSL, whose output is
+ * queued like plain output; no certificate verification: these are test
+ * servers on 127.0.0.1). --deflate offers permessage-deflate and inflates
+ * RSV1 messages with zlib (raw inflate of the payload plus 00 00 ff ff;
+ * one shared stream reset per message when the server answered
+ * server_no_context_takeover, else one stream per socket). Subscribers count
+ * the bytes they recv() while publishing (ciphertext with --tls): the bytes
+ * on the wire per delivery.
  *
  * Every wait is bounded: connecting, publishing and draining each have a
  * deadline, and a run also ends once nothing has arrived for a while after
@@ -56,6 +70,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <zlib.h>
+
 #define RBUF_SIZE (256 * 1024) /* loop-wide receive buffer */
 #define MAX_FRAME (64 * 1024)  /* largest server frame we accept */
 /* syncsubs: chunks are ~24 KB, but a server may send bigger messages (a
@@ -63,6 +81,7 @@
  * carried tail of an incomplete frame plus room for the next read. */
 #define SYNC_RBUF_SIZE (4 * 1024 * 1024)
 #define SYNC_MAX_FRAME (2 * 1024 * 1024)
+#define CBUF_SIZE (64 * 1024) /* --tls: one recv() of ciphertext */
 #define MAX_HEAD 8192          /* largest HTTP response head we accept */
 #define MAX_ATTEMPTS 3         /* connect attempts per socket */
 #define MAX_EVENTS 1024
@@ -78,7 +97,12 @@
 #define WS_KEY "dGhlIHNhbXBsZSBub25jZQ=="
 #define WS_ACCEPT "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
 
-enum { ST_IDLE, ST_CONNECTING, ST_HANDSHAKE, ST_OPEN, ST_DEAD };
+/* ST_TLS: the TCP connection is up, the TLS handshake is not done. */
+enum { ST_IDLE, ST_CONNECTING, ST_TLS, ST_HANDSHAKE, ST_OPEN, ST_DEAD };
+
+/* conn_t.deflate bits */
+#define DEFL_ON 1     /* permessage-deflate negotiated */
+#define DEFL_NO_CTX 2 /* server_no_context_takeover: each message on its own */
 
 typedef struct {
   char *p;
@@ -97,7 +121,11 @@ typedef struct {
   uint32_t pub_next, pub_out; /* publisher: its next seq, requests in flight */
   uint32_t got;      /* distinct seqs received */
   uint64_t *seen;
-  uint8_t ready, done; /* syncsubs: first chunk seen; all events seen */
+  uint8_t ready, done; /* syncsubs: first chunk seen; all events seen;
+                          handshakes: the whole answer arrived */
+  uint8_t deflate;     /* DEFL_* */
+  SSL *ssl;            /* --tls */
+  z_stream *zs;        /* --deflate with context takeover: this socket's */
   char *msg;           /* syncsubs: a fragmented message being assembled */
   uint32_t msg_len, msg_cap;
   bool in_msg;
@@ -126,6 +154,8 @@ static struct {
   uint32_t subs, msgs, window, burst, pubs;
   double rate, hold_s, timeout_s;
   bool quiet, pause;
+  bool tls, deflate, hs; /* --tls, --deflate, handshakes mode */
+  uint32_t body_bytes;   /* --body-bytes: pad the JSON body to about this */
 
   /* loop */
   int ep, sigfd;
@@ -133,8 +163,18 @@ static struct {
   char *rb;
   conn_t *conns; /* subs, then the publishers from index subs on */
   uint32_t nconns;
-  char handshake[512];
+  char handshake[768];
   size_t handshake_len;
+  SSL_CTX *ssl_ctx;
+  char *cb;           /* --tls: ciphertext read buffer (CBUF_SIZE) */
+  obuf_t stage;       /* requests being built before encryption */
+  char *body_tail;    /* the JSON body after "t":<us> */
+  size_t body_tail_len;
+  z_stream zshared;   /* --deflate, no context takeover: shared, reset */
+  bool zshared_init;
+  char *zbuf;         /* inflated message (max_frame + 1) */
+  char ext_answer[160]; /* the first Sec-WebSocket-Extensions answer */
+  char tls_info[160];   /* the first TLS session: version, cipher, group */
   uint64_t rng;
   bool stop;       /* a signal arrived */
   bool stdin_eof;  /* stdin closed */
@@ -153,6 +193,12 @@ static struct {
   /* recv()s that returned data on subscribers while publishing: deliveries
    * per recv shows how many frames the server packs into one send */
   uint64_t sub_recvs;
+  uint64_t sub_bytes; /* bytes those recv()s returned (ciphertext with --tls) */
+  uint64_t inflated;  /* deliveries that came compressed (RSV1) */
+  uint32_t deflate_socks; /* subscribers that negotiated permessage-deflate */
+  /* handshakes mode */
+  uint32_t hs_next, hs_active, hs_ok, hs_failed, hs_bad;
+  int64_t hs_last;
   uint32_t complete;
   int64_t last_delivery, t_done;
   /* syncsubs (times are CLOCK_REALTIME us, comparable with the pusher's) */
@@ -268,6 +314,36 @@ static void obuf_append(obuf_t *b, const void *p, size_t n) {
   b->len += n;
 }
 
+/* --tls: moves what the SSL wrote (records) to the output queue. */
+static void tls_drain(conn_t *c) {
+  BIO *w = SSL_get_wbio(c->ssl);
+  char *p;
+  long n = BIO_get_mem_data(w, &p);
+  if (n > 0) {
+    obuf_append(&c->out, p, (size_t)n);
+    (void)BIO_reset(w);
+  }
+}
+
+/* Queues n bytes of the protocol's output (encrypted with --tls) without
+ * sending them. */
+static void out_append(conn_t *c, const void *p, size_t n) {
+  if (!c->ssl) {
+    obuf_append(&c->out, p, n);
+    return;
+  }
+  while (n > 0) { /* a memory BIO takes everything: no WANT_WRITE */
+    int w = SSL_write(c->ssl, p, n > (1u << 30) ? 1 << 30 : (int)n);
+    if (w <= 0) {
+      c->broken = EPROTO;
+      return;
+    }
+    p = (const char *)p + w;
+    n -= (size_t)w;
+  }
+  tls_drain(c);
+}
+
 /* Sends what is queued. Returns true if the queue is now empty. A hard
  * error is recorded in c->broken for the caller to act on. */
 static bool conn_flush(conn_t *c) {
@@ -289,8 +365,8 @@ static bool conn_flush(conn_t *c) {
 
 /* Queues n bytes and tries to send them; arms EPOLLOUT if some are left. */
 static void conn_write(conn_t *c, uint32_t id, const void *p, size_t n) {
-  obuf_append(&c->out, p, n);
-  if (!conn_flush(c) && !c->broken)
+  out_append(c, p, n);
+  if (!c->broken && !conn_flush(c) && !c->broken)
     conn_watch(c, id, EPOLLIN | EPOLLOUT);
 }
 
@@ -361,16 +437,44 @@ static void conn_close_fd(conn_t *c) {
     close(c->fd); /* also removes it from the epoll set */
     c->fd = -1;
   }
+  if (c->ssl) {
+    SSL_free(c->ssl); /* and its BIOs */
+    c->ssl = NULL;
+  }
+  if (c->zs) {
+    inflateEnd(c->zs);
+    free(c->zs);
+    c->zs = NULL;
+  }
+  c->deflate = 0;
+}
+
+/* handshakes mode: connection c is finished, with the answer (ok) or not. */
+static void hs_finish(conn_t *c, bool ok, const char *why, int e) {
+  conn_close_fd(c);
+  c->state = ST_DEAD;
+  g.hs_active--;
+  g.hs_last = now_us();
+  if (ok) {
+    g.hs_ok++;
+  } else {
+    g.hs_failed++;
+    logerr(why, e);
+  }
 }
 
 /* The connection failed or was closed by the peer. Before it is open it is
  * retried up to MAX_ATTEMPTS times; after that it counts as failed. */
 static void conn_fail(conn_t *c, uint32_t id, const char *why, int e) {
   uint8_t was = c->state;
+  if (g.hs) {
+    hs_finish(c, false, why, e);
+    return;
+  }
   conn_close_fd(c);
   c->in_len = 0;
   c->out.off = c->out.len = 0;
-  if (was == ST_CONNECTING || was == ST_HANDSHAKE) {
+  if (was == ST_CONNECTING || was == ST_TLS || was == ST_HANDSHAKE) {
     g.connecting--;
     if (c->attempts < MAX_ATTEMPTS && !c->is_pub) {
       int r = conn_open(c, id);
@@ -625,12 +729,73 @@ static ssize_t sub_handshake(conn_t *c, uint32_t id, const char *p, size_t n) {
     conn_fail(c, id, "handshake: bad Sec-WebSocket-Accept", 0);
     return -1;
   }
+  /* RFC 7692: the server may accept the offer (one permessage-deflate with
+   * its parameters) or ignore it; anything else was never offered. */
+  v = header_find(p, hlen, "sec-websocket-extensions", &vlen);
+  if (v) {
+    if (!g.deflate || vlen < 18 || strncasecmp(v, "permessage-deflate", 18) != 0 ||
+        (vlen > 18 && v[18] != ';' && v[18] != ' ') || memchr(v, ',', vlen)) {
+      conn_fail(c, id, "handshake: an extension that was not offered", 0);
+      return -1;
+    }
+    c->deflate = DEFL_ON;
+    if (memmem(v, vlen, "server_no_context_takeover", 26))
+      c->deflate |= DEFL_NO_CTX;
+    if (!g.ext_answer[0])
+      snprintf(g.ext_answer, sizeof(g.ext_answer), "%.*s", (int)vlen, v);
+    g.deflate_socks++;
+  }
   c->state = ST_OPEN;
   g.connecting--;
   g.open++;
   if (g.sync)
     sync_send_pull(c, id);
   return (ssize_t)hlen;
+}
+
+/* Inflates one compressed message (RFC 7692 7.2.2: the payload plus
+ * 00 00 ff ff) into g.zbuf. Returns its length, or -1 if it is corrupt or
+ * larger than max_frame. Server windows of up to 15 bits are all read by a
+ * 15-bit inflater. */
+static ssize_t ws_inflate(conn_t *c, const char *p, size_t n) {
+  static const uint8_t tail[4] = {0x00, 0x00, 0xff, 0xff};
+  z_stream *z;
+  if (c->deflate & DEFL_NO_CTX) {
+    z = &g.zshared;
+    if (!g.zshared_init) {
+      if (inflateInit2(z, -15) != Z_OK)
+        return -1;
+      g.zshared_init = true;
+    }
+  } else {
+    if (!c->zs) {
+      c->zs = calloc(1, sizeof(*c->zs));
+      if (!c->zs || inflateInit2(c->zs, -15) != Z_OK) {
+        free(c->zs);
+        c->zs = NULL;
+        return -1;
+      }
+    }
+    z = c->zs;
+  }
+  size_t cap = g.max_frame + 1;
+  z->next_out = (Bytef *)g.zbuf;
+  z->avail_out = (uInt)cap;
+  z->next_in = (Bytef *)(uintptr_t)p;
+  z->avail_in = (uInt)n;
+  int rc = inflate(z, Z_SYNC_FLUSH);
+  if (rc == Z_OK || (rc == Z_BUF_ERROR && z->avail_in == 0)) {
+    z->next_in = (Bytef *)(uintptr_t)tail;
+    z->avail_in = sizeof(tail);
+    rc = inflate(z, Z_SYNC_FLUSH);
+  }
+  bool ok = (rc == Z_OK || rc == Z_STREAM_END || rc == Z_BUF_ERROR) &&
+            z->avail_in == 0 && z->avail_out > 0;
+  size_t out = cap - z->avail_out;
+  /* A stream that ended (BFINAL) starts again with the next message. */
+  if (!ok || rc == Z_STREAM_END || (c->deflate & DEFL_NO_CTX))
+    inflateReset(z);
+  return ok ? (ssize_t)out : -1;
 }
 
 /* Parses server frames in p[0..n). Returns the bytes consumed, or -1 after
@@ -672,7 +837,26 @@ static ssize_t sub_frames(conn_t *c, uint32_t id, char *p, size_t n,
     unsigned op = f[0] & 0x0f;
     bool fin = f[0] & 0x80;
     off += hdr + (size_t)len;
-    if (f[0] & 0x70) {
+    /* RSV1 is permessage-deflate's "compressed" bit, on the first frame
+     * of a data message only; any other RSV bit was never negotiated. */
+    bool compressed = (f[0] & 0x70) == 0x40 && (c->deflate & DEFL_ON) &&
+                      (op == 0x1 || op == 0x2);
+    if ((f[0] & 0x70) && !compressed) {
+      g.proto_err++;
+      continue;
+    }
+    if (compressed && op == 0x1 && fin && !g.sync) {
+      ssize_t m = ws_inflate(c, pl, (size_t)len);
+      if (m < 0) {
+        g.proto_err++;
+        conn_fail(c, id, "inflate: corrupt or too large", 0);
+        return -1;
+      }
+      g.inflated++;
+      on_text(c, g.zbuf, (size_t)m, now);
+      continue;
+    }
+    if (compressed) { /* fragmented, binary, or syncsubs: not expected */
       g.proto_err++;
       continue;
     }
@@ -756,9 +940,249 @@ static ssize_t pub_responses(conn_t *c, uint32_t id, const char *p, size_t n,
   return (ssize_t)off;
 }
 
+/* handshakes mode: reads the answer to `GET /` (head and Content-Length
+ * body); what follows is ignored. The connection ends when the server
+ * closes it. Returns the bytes used. */
+static ssize_t hs_response(conn_t *c, uint32_t id, const char *p, size_t n) {
+  if (c->done)
+    return (ssize_t)n;
+  const char *e = memmem(p, n, "\r\n\r\n", 4);
+  if (!e) {
+    if (n > MAX_HEAD) {
+      conn_fail(c, id, "response head too large", 0);
+      return -1;
+    }
+    return 0;
+  }
+  size_t hlen = (size_t)(e - p) + 4, vlen, clen = 0;
+  const char *v = header_find(p, hlen, "content-length", &vlen);
+  for (size_t i = 0; v && i < vlen && v[i] >= '0' && v[i] <= '9'; i++)
+    clen = clen * 10 + (size_t)(v[i] - '0');
+  if (clen > MAX_FRAME) {
+    conn_fail(c, id, "response body too large", 0);
+    return -1;
+  }
+  if (n < hlen + clen)
+    return 0;
+  if (status_code(p, hlen) != 200 && g.hs_bad++ == 0)
+    fprintf(stderr, "loadgen: unexpected response: %.*s\n",
+            (int)(hlen > 200 ? 200 : hlen), p);
+  c->done = 1;
+  return (ssize_t)n;
+}
+
+/* The server closed the connection (EOF, or TLS close_notify). */
+static void conn_eof(conn_t *c, uint32_t id) {
+  if (g.hs && c->done)
+    hs_finish(c, true, NULL, 0);
+  else
+    conn_fail(c, id, "server closed the connection", 0);
+}
+
+/* Hands the n bytes of protocol input at g.rb (the carried tail of the
+ * last read first) to the protocol for this connection and keeps what it
+ * did not use. Returns false if the connection was failed or closed. */
+static bool conn_input(conn_t *c, uint32_t id, size_t n, int64_t now) {
+  ssize_t used = 0;
+  size_t off = 0;
+  if (c->is_pub) {
+    used = pub_responses(c, id, g.rb, n, now);
+  } else if (g.hs) {
+    used = hs_response(c, id, g.rb, n);
+  } else {
+    if (c->state == ST_HANDSHAKE) {
+      used = sub_handshake(c, id, g.rb, n);
+      off = used > 0 ? (size_t)used : 0;
+    }
+    if (c->state == ST_OPEN)
+      used = sub_frames(c, id, g.rb + off, n - off, now);
+  }
+  if (used < 0)
+    return false; /* the connection was failed (and maybe reopened) */
+  off += (size_t)used;
+  if (c->broken) {
+    conn_fail(c, id, "send", c->broken);
+    return false;
+  }
+  if (n - off > c->in_cap) {
+    c->in_cap = (uint32_t)(n - off);
+    c->in = xrealloc(c->in, c->in_cap);
+  }
+  if (n > off)
+    memcpy(c->in, g.rb + off, n - off);
+  c->in_len = (uint32_t)(n - off);
+  if (c->is_pub)
+    pub_pump(c, id, now);
+  return c->fd >= 0;
+}
+
+/* Counts a subscriber's recv() while publishing. */
+static void count_recv(const conn_t *c, size_t r) {
+  if (!c->is_pub && g.pub_start) {
+    g.sub_recvs++;
+    g.sub_bytes += r;
+  }
+}
+
+/* Sends what is queued, arming EPOLLOUT if some is left. False if the
+ * connection failed. */
+static bool conn_push(conn_t *c, uint32_t id) {
+  if (c->out.off < c->out.len && !c->broken && !conn_flush(c) && !c->broken)
+    conn_watch(c, id, EPOLLIN | EPOLLOUT);
+  if (c->broken) {
+    conn_fail(c, id, "send", c->broken);
+    return false;
+  }
+  return true;
+}
+
+/* The transport is up (TCP connected, and with --tls the handshake done):
+ * the protocol starts. */
+static void conn_established(conn_t *c, uint32_t id) {
+  if (c->is_pub) {
+    c->state = ST_OPEN;
+    g.connecting--;
+    conn_watch(c, id, EPOLLIN);
+    conn_push(c, id); /* with --tls: the client Finished */
+    return;
+  }
+  c->state = g.hs ? ST_OPEN : ST_HANDSHAKE;
+  conn_watch(c, id, EPOLLIN);
+  if (g.hs) {
+    char req[128];
+    int n = snprintf(req, sizeof(req),
+                     "GET / HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nConnection: close\r\n\r\n",
+                     g.port);
+    conn_write(c, id, req, (size_t)n);
+  } else {
+    conn_write(c, id, g.handshake, g.handshake_len);
+  }
+  if (c->broken)
+    conn_fail(c, id, "send", c->broken);
+}
+
+/* Logs OpenSSL's error queue (the first few connection errors only). */
+static void tls_log(const char *what) {
+  unsigned long e = ERR_get_error();
+  char buf[256];
+  ERR_error_string_n(e, buf, sizeof(buf));
+  if (g.errs_logged < MAX_ERR_LOG)
+    fprintf(stderr, "loadgen: %s: %s\n", what, e ? buf : "(no OpenSSL error)");
+  ERR_clear_error();
+}
+
+/* Drives the TLS handshake as far as the input allows; sends what it
+ * produced. Returns false if the connection failed. */
+static bool tls_handshake(conn_t *c, uint32_t id) {
+  int rc = SSL_do_handshake(c->ssl);
+  tls_drain(c);
+  if (rc == 1) {
+    if (!g.tls_info[0]) {
+      const char *grp = SSL_group_to_name(c->ssl, SSL_get_negotiated_group(c->ssl));
+      snprintf(g.tls_info, sizeof(g.tls_info), "%s_%s_%s", SSL_get_version(c->ssl),
+               SSL_get_cipher_name(c->ssl), grp ? grp : "?");
+    }
+    conn_established(c, id);
+    return c->fd >= 0;
+  }
+  int e = SSL_get_error(c->ssl, rc);
+  if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) {
+    tls_log("TLS handshake");
+    conn_fail(c, id, "TLS handshake failed", 0);
+    return false;
+  }
+  return conn_push(c, id);
+}
+
+/* TCP is connected: with --tls, a TLS client on memory BIOs sends its
+ * ClientHello; else the protocol starts. */
+static void conn_connected(conn_t *c, uint32_t id) {
+  if (!g.tls) {
+    conn_established(c, id);
+    return;
+  }
+  BIO *rb = BIO_new(BIO_s_mem()), *wb = BIO_new(BIO_s_mem());
+  c->ssl = SSL_new(g.ssl_ctx);
+  if (!rb || !wb || !c->ssl) {
+    fprintf(stderr, "loadgen: out of memory (SSL)\n");
+    exit(2);
+  }
+  SSL_set_bio(c->ssl, rb, wb);
+  SSL_set_connect_state(c->ssl);
+  c->state = ST_TLS;
+  conn_watch(c, id, EPOLLIN);
+  tls_handshake(c, id);
+}
+
+/* --tls: reads ciphertext (a few recv()s at most), feeds it to the SSL and
+ * hands all the plaintext it yields to the protocol. Every record read
+ * from the socket is decrypted at once, so none waits in the SSL while
+ * epoll (level-triggered, on the socket) says nothing. */
+static void tls_readable(conn_t *c, uint32_t id) {
+  for (int iter = 0; iter < 4 && c->fd >= 0; iter++) {
+    ssize_t r = recv(c->fd, g.cb, CBUF_SIZE, 0);
+    if (r < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+        return;
+      conn_fail(c, id, "recv", errno);
+      return;
+    }
+    if (r == 0) {
+      conn_eof(c, id);
+      return;
+    }
+    count_recv(c, (size_t)r);
+    if (BIO_write(SSL_get_rbio(c->ssl), g.cb, (int)r) != (int)r) {
+      fprintf(stderr, "loadgen: out of memory (BIO)\n");
+      exit(2);
+    }
+    if (c->state == ST_TLS) {
+      if (!tls_handshake(c, id))
+        return;
+      if (c->state == ST_TLS) {
+        if (r < CBUF_SIZE)
+          return;
+        continue;
+      }
+    }
+    /* Each pass either fills g.rb (and goes again) or empties the SSL. */
+    for (;;) {
+      size_t have = c->in_len, n = have;
+      if (have)
+        memcpy(g.rb, c->in, have);
+      int k = 0;
+      while (n < g.rbuf_size && (k = SSL_read(c->ssl, g.rb + n, (int)(g.rbuf_size - n))) > 0)
+        n += (size_t)k;
+      int e = k > 0 ? SSL_ERROR_NONE : SSL_get_error(c->ssl, k);
+      if (n > have && !conn_input(c, id, n, g.sync ? real_us() : now_us()))
+        return;
+      tls_drain(c); /* post-handshake messages, if any */
+      if (!conn_push(c, id))
+        return;
+      if (e == SSL_ERROR_NONE)
+        continue;
+      if (e == SSL_ERROR_WANT_READ)
+        break;
+      if (e == SSL_ERROR_ZERO_RETURN) { /* close_notify */
+        conn_eof(c, id);
+        return;
+      }
+      tls_log("TLS read");
+      conn_fail(c, id, "TLS read failed", 0);
+      return;
+    }
+    if (r < CBUF_SIZE)
+      return; /* drained */
+  }
+}
+
 /* Reads what the socket has (a few recv()s at most, then back to the loop
  * for fairness) and hands it to the protocol for this connection. */
 static void conn_readable(conn_t *c, uint32_t id) {
+  if (c->ssl) {
+    tls_readable(c, id);
+    return;
+  }
   for (int iter = 0; iter < 4 && c->fd >= 0; iter++) {
     size_t have = c->in_len;
     if (have)
@@ -771,40 +1195,12 @@ static void conn_readable(conn_t *c, uint32_t id) {
       return;
     }
     if (r == 0) {
-      conn_fail(c, id, "server closed the connection", 0);
+      conn_eof(c, id);
       return;
     }
-    int64_t now = g.sync ? real_us() : now_us();
-    size_t n = have + (size_t)r, off = 0;
-    if (!c->is_pub && g.pub_start)
-      g.sub_recvs++;
-    ssize_t used = 0;
-    if (c->is_pub) {
-      used = pub_responses(c, id, g.rb, n, now);
-    } else {
-      if (c->state == ST_HANDSHAKE) {
-        used = sub_handshake(c, id, g.rb, n);
-        off = used > 0 ? (size_t)used : 0;
-      }
-      if (c->state == ST_OPEN)
-        used = sub_frames(c, id, g.rb + off, n - off, now);
-    }
-    if (used < 0)
-      return; /* the connection was failed (and maybe reopened) */
-    off += (size_t)used;
-    if (c->broken) {
-      conn_fail(c, id, "send", c->broken);
+    count_recv(c, (size_t)r);
+    if (!conn_input(c, id, have + (size_t)r, g.sync ? real_us() : now_us()))
       return;
-    }
-    if (n - off > c->in_cap) {
-      c->in_cap = (uint32_t)(n - off);
-      c->in = xrealloc(c->in, c->in_cap);
-    }
-    if (n > off)
-      memcpy(c->in, g.rb + off, n - off);
-    c->in_len = (uint32_t)(n - off);
-    if (c->is_pub)
-      pub_pump(c, id, now);
     if ((size_t)r < g.rbuf_size - have)
       return; /* drained */
   }
@@ -820,15 +1216,8 @@ static void conn_writable(conn_t *c, uint32_t id) {
       conn_fail(c, id, "connect", err);
       return;
     }
-    if (c->is_pub) {
-      c->state = ST_OPEN;
-      g.connecting--;
-      conn_watch(c, id, EPOLLIN);
-      return;
-    }
-    c->state = ST_HANDSHAKE;
-    conn_watch(c, id, EPOLLIN);
-    conn_write(c, id, g.handshake, g.handshake_len);
+    conn_connected(c, id);
+    return;
   } else if (conn_flush(c)) {
     conn_watch(c, id, EPOLLIN);
     if (c->is_pub)
@@ -987,13 +1376,39 @@ static void setup(uint32_t nconns) {
                    "Upgrade: websocket\r\n"
                    "Connection: Upgrade\r\n"
                    "Sec-WebSocket-Key: " WS_KEY "\r\n"
-                   "Sec-WebSocket-Version: 13\r\n\r\n",
-                   g.path, g.port);
+                   "Sec-WebSocket-Version: 13\r\n%s\r\n",
+                   g.path, g.port,
+                   g.deflate ? "Sec-WebSocket-Extensions: permessage-deflate; "
+                               "client_max_window_bits\r\n"
+                             : "");
   if (n < 0 || (size_t)n >= sizeof(g.handshake)) {
     fprintf(stderr, "loadgen: --path too long\n");
     exit(2);
   }
   g.handshake_len = (size_t)n;
+  if (g.deflate)
+    g.zbuf = xrealloc(NULL, g.max_frame + 1);
+  if (g.tls) {
+    g.ssl_ctx = SSL_CTX_new(TLS_client_method());
+    if (!g.ssl_ctx) {
+      fprintf(stderr, "loadgen: SSL_CTX_new failed\n");
+      exit(2);
+    }
+    /* Test servers on 127.0.0.1 with a throwaway certificate: nothing to
+     * verify. No session is ever reused, so every handshake is a full one. */
+    SSL_CTX_set_verify(g.ssl_ctx, SSL_VERIFY_NONE, NULL);
+    SSL_CTX_set_min_proto_version(g.ssl_ctx, TLS1_2_VERSION);
+    SSL_CTX_set_session_cache_mode(g.ssl_ctx, SSL_SESS_CACHE_OFF);
+    SSL_CTX_set_mode(g.ssl_ctx, SSL_MODE_RELEASE_BUFFERS);
+    g.cb = xrealloc(NULL, CBUF_SIZE);
+  }
+}
+
+/* " tls=1 ..." for the RESULT lines: what the transport was. */
+static void print_transport(void) {
+  printf(" tls=%d deflate=%d deflate_socks=%u", g.tls, g.deflate, g.deflate_socks);
+  if (g.tls)
+    printf(" tls_session=%s", g.tls_info[0] ? g.tls_info : "-");
 }
 
 /* Opens all subscriber sockets, `burst` handshakes in flight at a time.
@@ -1052,6 +1467,40 @@ static double cpu_sys_s(void) {
 
 /* ------------------------------------------------------------------ fanout */
 
+/* The JSON body after {"seq":i,"t":us: "}" alone, or with --body-bytes N
+ * an "items" array of catalogue rows (repeating keys, varied values:
+ * compressible as real JSON is) that brings the body to about N bytes.
+ * Integers, strings and booleans only, so that every server's
+ * re-serialisation gives back the same bytes. */
+static void make_body_tail(void) {
+  static const char *cats[] = {"tools", "garden", "kitchen", "toys", "books", "sports"};
+  static const char *colors[] = {"red", "green", "blue", "black", "white"};
+  obuf_t b = {0};
+  if (g.body_bytes > 0) {
+    /* {"seq":<up to 9 digits>,"t":<up to 12 digits> is about 30 bytes */
+    size_t want = g.body_bytes > 40 ? g.body_bytes - 30 : 10;
+    obuf_append(&b, ",\"items\":[", 10);
+    for (uint32_t k = 0; k < 100000; k++) {
+      char item[256];
+      int n = snprintf(item, sizeof(item),
+                       "%s{\"id\":%u,\"sku\":\"SKU-%05u\",\"name\":\"%s item %u\","
+                       "\"category\":\"%s\",\"color\":\"%s\",\"price_cents\":%u,"
+                       "\"qty\":%u,\"in_stock\":%s}",
+                       k ? "," : "", 1000 + k, (k * 7919) % 100000,
+                       cats[(k * 5) % 6], k + 1, cats[k % 6], colors[k % 5],
+                       499 + (k * 1237) % 5000, 1 + (k * 7) % 9,
+                       k % 3 ? "true" : "false");
+      if (k > 0 && b.len + (size_t)n + 2 > want)
+        break;
+      obuf_append(&b, item, (size_t)n);
+    }
+    obuf_append(&b, "]", 1);
+  }
+  obuf_append(&b, "}", 1);
+  g.body_tail = b.p;
+  g.body_tail_len = b.len;
+}
+
 /* When publisher c's next request is due (paced mode; 0 when pipelined). */
 static int64_t pub_due(const conn_t *c) {
   return g.rate > 0 ? g.pub_start + (int64_t)((double)c->pub_next * 1e6 / g.rate) : 0;
@@ -1068,23 +1517,27 @@ static void pub_pump(conn_t *c, uint32_t id, int64_t now) {
   if (g.pub_start == 0)
     return;
   bool any = false;
+  g.stage.off = g.stage.len = 0;
   while (pub_can_send(c) && now >= pub_due(c)) {
-    char body[64], req[256];
-    int bl = snprintf(body, sizeof(body), "{\"seq\":%" PRIu32 ",\"t\":%" PRId64 "}",
+    char head[64], req[256];
+    int hl = snprintf(head, sizeof(head), "{\"seq\":%" PRIu32 ",\"t\":%" PRId64,
                       c->pub_next, now_us());
     int rl = snprintf(req, sizeof(req),
                       "POST /broadcast HTTP/1.1\r\n"
                       "Host: 127.0.0.1:%d\r\n"
                       "Content-Type: application/json\r\n"
-                      "Content-Length: %d\r\n\r\n%s",
-                      g.port, bl, body);
-    obuf_append(&c->out, req, (size_t)rl);
+                      "Content-Length: %zu\r\n\r\n%s",
+                      g.port, (size_t)hl + g.body_tail_len, head);
+    obuf_append(&g.stage, req, (size_t)rl);
+    obuf_append(&g.stage, g.body_tail, g.body_tail_len);
     c->pub_next += g.pubs;
     c->pub_out++;
     g.sent++;
     any = true;
   }
-  if (any && !conn_flush(c) && !c->broken)
+  if (any) /* one send (with --tls, one SSL_write) for all of them */
+    out_append(c, g.stage.p, g.stage.len);
+  if (any && !c->broken && !conn_flush(c) && !c->broken)
     conn_watch(c, id, EPOLLIN | EPOLLOUT);
   if (c->broken)
     conn_fail(c, id, "publisher send", c->broken);
@@ -1128,6 +1581,7 @@ static bool pubs_connect(void) {
 
 static int run_fanout(void) {
   setup(g.subs + g.pubs);
+  make_body_tail();
   if (!g.quiet)
     fprintf(stderr, "loadgen: fanout port=%d subs=%u msgs=%u pubs=%u %s\n", g.port,
             g.subs, g.msgs, g.pubs, g.rate > 0 ? "paced" : "pipelined");
@@ -1249,6 +1703,16 @@ static int run_fanout(void) {
          g.sent, g.acked, g.acked_bad);
   printf("  recv calls     %" PRIu64 " on subscribers, %.2f deliveries per recv\n",
          g.sub_recvs, g.sub_recvs ? (double)g.deliveries / (double)g.sub_recvs : 0);
+  printf("  bytes received %" PRIu64 " on subscribers%s, %.1f per delivery\n", g.sub_bytes,
+         g.tls ? " (TLS records)" : "",
+         g.deliveries ? (double)g.sub_bytes / (double)g.deliveries : 0);
+  printf("  body           %d bytes (the last seq's; the JSON the servers get)\n",
+         snprintf(NULL, 0, "{\"seq\":%" PRIu32 ",\"t\":%" PRId64, g.msgs - 1, now_us()) +
+             (int)g.body_tail_len);
+  if (g.deflate)
+    printf("  deflate        %u of %u subscribers negotiated it (\"%s\"); %" PRIu64
+           " deliveries compressed\n",
+           g.deflate_socks, g.subs, g.ext_answer, g.inflated);
   printf("  loadgen cpu    %.2f s\n", cpu);
   printf("RESULT mode=fanout subs=%u msgs=%u rate=%g window=%u pubs=%u deliveries=%" PRIu64
          " expected=%" PRIu64 " elapsed_s=%.3f deliveries_per_s=%.0f p50_ms=%.3f"
@@ -1256,11 +1720,13 @@ static int run_fanout(void) {
          " out_of_order=%" PRIu64 " dup=%" PRIu64 " bad=%" PRIu64
          " proto_err=%" PRIu64 " closed=%" PRIu64 " http_sent=%u http_ok=%u"
          " http_bad=%u connect_s=%.2f loadgen_cpu_s=%.2f sub_recvs=%" PRIu64
-         " end=%s ok=%d\n",
+         " sub_bytes=%" PRIu64 " inflated=%" PRIu64 " body_tail=%zu",
          g.subs, g.msgs, g.rate, g.window, g.pubs, g.deliveries, expected, elapsed, dps,
          p50, p99, p999, mx, mean, lost, g.ooo, g.dup, g.bad, g.proto_err,
          g.closed, g.sent, g.acked - g.acked_bad, g.acked_bad, connect_s, cpu,
-         g.sub_recvs, end_reason, ok);
+         g.sub_recvs, g.sub_bytes, g.inflated, g.body_tail_len);
+  print_transport();
+  printf(" end=%s ok=%d\n", end_reason, ok);
   fflush(stdout);
   pause_point("DONE");
   close_all();
@@ -1390,10 +1856,77 @@ static int run_idle(void) {
   uint32_t open = g.open;
   close_all();
   printf("RESULT mode=idle conns=%u open_at_end=%u closed_by_server=%" PRIu64
-         " pings=%" PRIu64 " ok=%d\n",
-         g.subs, open, g.closed, g.pings, g.closed == 0);
+         " pings=%" PRIu64,
+         g.subs, open, g.closed, g.pings);
+  print_transport();
+  printf(" ok=%d\n", g.closed == 0);
   fflush(stdout);
   return g.closed == 0 ? 0 : 1;
+}
+
+/* -------------------------------------------------------------- handshakes */
+
+/* Opens connections until `burst` are active or all N are started. */
+static void hs_launch(void) {
+  while (g.hs_active < g.burst && g.hs_next < g.subs) {
+    uint32_t id = g.hs_next++;
+    g.hs_active++;
+    int e = conn_open(&g.conns[id], id);
+    if (e) {
+      if (e == EMFILE || e == ENFILE) {
+        fprintf(stderr, "loadgen: out of file descriptors\n");
+        exit(2);
+      }
+      hs_finish(&g.conns[id], false, "socket/connect", e);
+    }
+  }
+}
+
+static int run_handshakes(void) {
+  setup(g.subs);
+  if (!g.quiet)
+    fprintf(stderr, "loadgen: handshakes port=%d conns=%u concurrency=%u %s\n", g.port,
+            g.subs, g.burst, g.tls ? "tls" : "plain");
+  pause_point("CONNECTED"); /* nothing is open yet: the driver's start */
+  double cpu0 = cpu_self_s();
+  int64_t t0 = now_us();
+  int64_t deadline =
+      t0 + (int64_t)((g.timeout_s > 0 ? g.timeout_s : 60.0 + g.subs / 100.0) * 1e6);
+  const char *end_reason = "complete";
+  hs_launch();
+  while (g.hs_ok + g.hs_failed < g.subs) {
+    if (g.stop) {
+      end_reason = "signal";
+      break;
+    }
+    if (now_us() > deadline) {
+      end_reason = "timeout";
+      break;
+    }
+    poll_once(100);
+    hs_launch();
+  }
+  int64_t t_end = g.hs_last > t0 ? g.hs_last : now_us();
+  double elapsed = (double)(t_end - t0) / 1e6;
+  double cpu = cpu_self_s() - cpu0;
+  bool ok = g.hs_ok == g.subs && g.hs_bad == 0;
+  double rate = elapsed > 0 ? g.hs_ok / elapsed : 0;
+  printf("handshakes: %u connections, %u at a time, %s, GET / with Connection: close\n",
+         g.subs, g.burst, g.tls ? "TLS (full handshakes)" : "plain TCP");
+  printf("  completed      %u (ended: %s), %u failed, %u answers not 200\n", g.hs_ok,
+         end_reason, g.hs_failed, g.hs_bad);
+  printf("  elapsed        %.3f s\n", elapsed);
+  printf("  per second     %.0f\n", rate);
+  printf("  loadgen cpu    %.2f s\n", cpu);
+  printf("RESULT mode=handshakes conns=%u concurrency=%u handshakes=%u failed=%u bad=%u"
+         " elapsed_s=%.3f handshakes_per_s=%.0f loadgen_cpu_s=%.2f",
+         g.subs, g.burst, g.hs_ok, g.hs_failed, g.hs_bad, elapsed, rate, cpu);
+  print_transport();
+  printf(" end=%s ok=%d\n", end_reason, ok);
+  fflush(stdout);
+  pause_point("DONE");
+  close_all();
+  return ok ? 0 : 1;
 }
 
 /* ------------------------------------------------------------------- main */
@@ -1404,6 +1937,8 @@ static void usage(FILE *f) {
           "                      [--pubs K]\n"
           "       loadgen syncsubs --port P --store S --subs N --events E [--path P]\n"
           "       loadgen idle   --port P --conns N [--hold S]\n"
+          "       loadgen handshakes --port P --conns N [--concurrency C]\n"
+          "       common: [--tls] [--deflate] [--burst B] [--quiet]\n"
           "\n"
           "Load generator for duro's seed application; talks to 127.0.0.1 only.\n"
           "\n"
@@ -1414,6 +1949,9 @@ static void usage(FILE *f) {
           "        (per publisher connection) and records now - t.\n"
           "        --rate R     pace to R messages/s (latency); default: pipeline\n"
           "        --pubs K     publisher connections (default 1)\n"
+          "        --body-bytes N  pad the body to about N bytes with an \"items\"\n"
+          "                     array of catalogue rows (compressible JSON; the\n"
+          "                     same bytes every time apart from seq and t)\n"
           "        --window W   max requests without a response, per publisher\n"
           "                     connection (default 64; --pubs 8 --window 1: eight\n"
           "                     publishes in flight, one on each connection)\n"
@@ -1435,8 +1973,16 @@ static void usage(FILE *f) {
           "idle    Opens N WebSockets, prints READY when all are open, then holds\n"
           "        them (answering pings) until stdin closes, a signal arrives or\n"
           "        --hold S seconds pass.\n"
+          "handshakes Opens N connections (--conns), C at a time (--concurrency,\n"
+          "        default 50), each sending `GET /` with Connection: close and\n"
+          "        reading the answer until the server closes: with --tls, TLS\n"
+          "        handshakes per second (no session is reused). --pause: CONNECTED\n"
+          "        before the first, DONE after RESULT.\n"
           "common  --burst B    handshakes in flight while connecting (default 500;\n"
           "                     syncsubs 100)\n"
+          "        --tls        speak TLS (wss, https); the certificate is not checked\n"
+          "        --deflate    offer permessage-deflate (client_max_window_bits);\n"
+          "                     compressed messages are inflated and checked alike\n"
           "        --quiet      no progress lines on stderr\n"
           "\n"
           "Prints a human-readable summary and one `RESULT key=value ...` line.\n"
@@ -1485,6 +2031,12 @@ int main(int argc, char **argv) {
     } else if (!strcmp(a, "--pause")) {
       g.pause = true;
       continue;
+    } else if (!strcmp(a, "--tls")) {
+      g.tls = true;
+      continue;
+    } else if (!strcmp(a, "--deflate")) {
+      g.deflate = true;
+      continue;
     } else if (!v) {
       ok = false;
     } else if (!strcmp(a, "--port")) {
@@ -1508,7 +2060,9 @@ int main(int argc, char **argv) {
       ok = parse_u32(v, &g.pubs) && g.pubs > 0 && g.pubs <= 1000;
     } else if (!strcmp(a, "--window")) {
       ok = parse_u32(v, &g.window) && g.window > 0;
-    } else if (!strcmp(a, "--burst")) {
+    } else if (!strcmp(a, "--body-bytes")) {
+      ok = parse_u32(v, &g.body_bytes) && g.body_bytes <= 60000;
+    } else if (!strcmp(a, "--burst") || !strcmp(a, "--concurrency")) {
       ok = parse_u32(v, &g.burst) && g.burst > 0;
     } else if (!strcmp(a, "--hold")) {
       ok = parse_f64(v, &g.hold_s);
@@ -1527,7 +2081,7 @@ int main(int argc, char **argv) {
   }
   g.port = (int)port;
   if (!g.burst) /* the Node sync client opens 100 at a time */
-    g.burst = !strcmp(g.mode, "syncsubs") ? 100 : 500;
+    g.burst = !strcmp(g.mode, "syncsubs") ? 100 : !strcmp(g.mode, "handshakes") ? 50 : 500;
   g.rbuf_size = RBUF_SIZE;
   g.max_frame = MAX_FRAME;
   if (!g.path)
@@ -1542,6 +2096,10 @@ int main(int argc, char **argv) {
       snprintf(path, sizeof(path), "/?storeId=%s&transport=ws", g.store);
       g.path = path;
     }
+    if (g.deflate) {
+      fprintf(stderr, "loadgen: syncsubs does not speak --deflate\n");
+      return 2;
+    }
     g.sync = true;
     g.rbuf_size = SYNC_RBUF_SIZE;
     g.max_frame = SYNC_MAX_FRAME;
@@ -1553,6 +2111,14 @@ int main(int argc, char **argv) {
       return 2;
     }
     return run_fanout();
+  }
+  if (!strcmp(g.mode, "handshakes")) {
+    if (!port || !g.subs) {
+      fprintf(stderr, "loadgen: handshakes needs --port and --conns\n");
+      return 2;
+    }
+    g.hs = true;
+    return run_handshakes();
   }
   if (!strcmp(g.mode, "idle")) {
     if (!port || !g.subs) {

@@ -269,7 +269,7 @@ export function loadgenBin() {
   if (existsSync(bin) && statSync(bin).mtimeMs >= statSync(src).mtimeMs) return bin;
   mkdirSync(path.dirname(bin), { recursive: true });
   const tmp = `${bin}.${process.pid}.tmp`;
-  execFileSync(process.env.CC || 'cc', ['-O2', '-std=c11', '-D_GNU_SOURCE', '-Wall', '-Wextra', '-Werror', src, '-o', tmp, '-lm'], { stdio: 'inherit' });
+  execFileSync(process.env.CC || 'cc', ['-O2', '-std=c11', '-D_GNU_SOURCE', '-Wall', '-Wextra', '-Werror', src, '-o', tmp, '-lm', '-lssl', '-lcrypto', '-lz'], { stdio: 'inherit' });
   renameSync(tmp, bin);
   return bin;
 }

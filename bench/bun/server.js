@@ -6,19 +6,35 @@
 //   POST /broadcast   publishes the JSON body to 'room' as one text frame,
 //                     answers 200 "Message sent" (400 if the body is not JSON)
 //
-// Settings as in the issue's measurement: no idle timeout, no compression.
-// Usage: bun bench/bun/server.js --port P   (listens on 127.0.0.1 only)
+// Settings as in the issue's measurement: no idle timeout, no compression
+// (unless --deflate).
+// Options (issue 14's scenarios):
+//   --tls-cert FILE --tls-key FILE  serve https and wss only, with that
+//                     certificate and key (PEM), as duro --tls-cert/--tls-key
+//   --deflate         websocket.perMessageDeflate: true, Bun's own parameters
+//                     and behaviour: Bun 1.4.5 then compresses the published
+//                     message for every socket that negotiated the extension
+//                     (loadgen counts the RSV1 frames: all of them)
+// Usage: bun bench/bun/server.js --port P [--tls-cert F --tls-key F] [--deflate]
+// (listens on 127.0.0.1 only)
 
-const i = process.argv.indexOf('--port');
-const port = i > 0 ? Number(process.argv[i + 1]) : 0;
-if (!Number.isInteger(port) || port <= 0 || port > 65535) {
-  console.error('usage: bun server.js --port P');
+function arg(name) {
+  const i = process.argv.indexOf(name);
+  return i > 0 ? process.argv[i + 1] : undefined;
+}
+const port = Number(arg('--port'));
+const cert = arg('--tls-cert');
+const key = arg('--tls-key');
+const deflate = process.argv.includes('--deflate');
+if (!Number.isInteger(port) || port <= 0 || port > 65535 || !cert !== !key) {
+  console.error('usage: bun server.js --port P [--tls-cert FILE --tls-key FILE] [--deflate]');
   process.exit(2);
 }
 
 const server = Bun.serve({
   hostname: '127.0.0.1',
   port,
+  ...(cert ? { tls: { cert: Bun.file(cert), key: Bun.file(key) } } : {}),
   async fetch(req, srv) {
     const url = new URL(req.url);
     if (url.pathname === '/ws/connect') {
@@ -41,7 +57,7 @@ const server = Bun.serve({
   },
   websocket: {
     idleTimeout: 0,
-    perMessageDeflate: false,
+    perMessageDeflate: deflate,
     open(ws) {
       ws.subscribe('room');
     },
@@ -49,5 +65,6 @@ const server = Bun.serve({
   },
 });
 
-console.log(`listening on http://127.0.0.1:${server.port}`);
+console.log(`listening on ${cert ? 'https' : 'http'}://127.0.0.1:${server.port}` +
+  (deflate ? ' (perMessageDeflate)' : ''));
 for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => process.exit(0));
