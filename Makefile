@@ -1,7 +1,7 @@
 # duro build. `make` builds build/release/duro; SANITIZE=1 builds the
 # ASan+UBSan variant under build/asan. See README.md for the targets.
 
-PKGS      := libuv libcjson sqlite3 libssl libcrypto zlib liburing
+PKGS      := libuv libcjson sqlite3 libssl libcrypto zlib liburing libpq
 CC        ?= cc
 VERSION   := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 WARN      := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wformat=2 \

@@ -5,9 +5,9 @@
 # Does nothing when everything is there; needs root (or sudo) otherwise.
 set -euo pipefail
 build=(build-essential pkg-config libuv1-dev libhttp-parser-dev libssl-dev
-       zlib1g-dev libsqlite3-dev libcjson-dev liburing-dev)
+       zlib1g-dev libsqlite3-dev libcjson-dev liburing-dev libpq-dev)
 test=(libcmocka-dev sqlite3 clang libclang-rt-14-dev valgrind nodejs chromium
-      openssl)
+      openssl postgresql-15)
 want=("${build[@]}")
 [ "${1:-build}" = test ] && want+=("${test[@]}")
 

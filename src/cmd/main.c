@@ -17,6 +17,7 @@
 
 #include "admin/admin.h"
 #include "backend/backend.h"
+#include "backend/cluster.h"
 #include "classes/classes.h"
 #include "core/alloc.h"
 #include "core/config.h"
@@ -316,20 +317,28 @@ static void teardown(app_t *app) {
   duro_loader_close(&app->loader);
 }
 
-static int start_backend(app_t *app) {
-  duro_config_t *cfg = &app->cfg;
-  char err[512];
-  const char *secret = duro_config_var(cfg, "DURO_INTERNAL_SECRET");
-  if (cfg->mode == DURO_MODE_PRODUCTION && (!secret || !*secret)) {
-    fprintf(stderr,
-            "duro: production mode needs DURO_INTERNAL_SECRET (the bearer "
-            "secret of the /_objects binding protocol); set it in the "
-            "environment or in .dev.vars, or run with --mode development\n");
-    return -1;
-  }
-  if (duro_sync_auth_check_config(cfg, err, sizeof(err)) < 0) {
-    fprintf(stderr, "duro: %s\n", err);
-    return -1;
+/* The objects' storage: PostgreSQL when the cluster settings name one
+ * (it needs DURO_INTERNAL_SECRET: its nodes speak the binding protocol to
+ * each other), else SQLite in the data directory. 0, or -1 after saying
+ * why. */
+static int open_store(app_t *app) {
+  const duro_config_t *cfg = &app->cfg;
+  char err[1024];
+  const char *pg = duro_cluster_postgres(cfg);
+  if (pg) {
+    const char *secret = duro_config_var(cfg, "DURO_INTERNAL_SECRET");
+    if (!secret || !*secret) {
+      fprintf(stderr, "duro: storage on PostgreSQL (cluster mode) needs "
+                      "DURO_INTERNAL_SECRET; set it in the environment or in "
+                      ".dev.vars\n");
+      return -1;
+    }
+    if (duro_store_open_postgres(app->loop, pg, &app->store, err,
+                                 sizeof(err)) < 0) {
+      fprintf(stderr, "duro: %s\n", err);
+      return -1;
+    }
+    return 0;
   }
   if (mkdir_p(cfg->data_dir) < 0) {
     fprintf(stderr, "duro: cannot create data directory %s: %s\n",
@@ -346,6 +355,26 @@ static int start_backend(app_t *app) {
     fprintf(stderr, "duro: %s: %s\n", dbpath, err);
     return -1;
   }
+  return 0;
+}
+
+static int start_backend(app_t *app) {
+  duro_config_t *cfg = &app->cfg;
+  char err[512];
+  const char *secret = duro_config_var(cfg, "DURO_INTERNAL_SECRET");
+  if (cfg->mode == DURO_MODE_PRODUCTION && (!secret || !*secret)) {
+    fprintf(stderr,
+            "duro: production mode needs DURO_INTERNAL_SECRET (the bearer "
+            "secret of the /_objects binding protocol); set it in the "
+            "environment or in .dev.vars, or run with --mode development\n");
+    return -1;
+  }
+  if (duro_sync_auth_check_config(cfg, err, sizeof(err)) < 0) {
+    fprintf(stderr, "duro: %s\n", err);
+    return -1;
+  }
+  if (open_store(app) < 0)
+    return -1;
   app->rt = duro_runtime_new(app->loop, app->store, cfg);
   for (size_t i = 0; duro_builtin_classes[i]; i++)
     duro_runtime_register(app->rt, duro_builtin_classes[i]);
@@ -371,7 +400,8 @@ static int start_backend(app_t *app) {
   duro_log_info("duro %s: backend on %s://%s:%d (mode %s, data %s)",
                 DURO_VERSION, app->tls ? "https" : "http", cfg->host,
                 duro_listener_port(&app->backend.listener),
-                duro_mode_name(cfg->mode), cfg->data_dir);
+                duro_mode_name(cfg->mode),
+                duro_cluster_postgres(cfg) ? "on PostgreSQL" : cfg->data_dir);
   return 0;
 }
 

@@ -6,6 +6,7 @@
 #include <stddef.h>
 
 #include "admin/admin.h"
+#include "backend/cluster.h"
 #include "net/tls.h"
 #include "classes/builtin.h"
 #include "frontend/frontend.h"
@@ -20,6 +21,7 @@ static const char *const *const env_vars[] = {
     duro_frontend_env_vars,
     duro_sync_env_vars,
     duro_admin_env_vars,
+    duro_cluster_env_vars,
     NULL,
 };
 
@@ -27,6 +29,7 @@ static const duro_config_section_t *const sections[] = {
     &duro_sync_section,
     &duro_admin_section,
     &duro_tls_section,
+    &duro_cluster_section,
     NULL,
 };
 

@@ -50,6 +50,7 @@ typedef enum {
   F_TLS_CERT,
   F_TLS_KEY,
   F_BACKEND_CA,
+  F_POSTGRES,
   F_HELP,
   F_VERSION,
 } flag_id_t;
@@ -90,6 +91,9 @@ static const flag_t flags[] = {
     {"log-format", "FORMAT", F_LOG_FORMAT, DURO_ROLE_ALL,
      "text or json (one object per line: time, level, msg and fields; "
      "default text)"},
+    {"postgres", "CONNINFO", F_POSTGRES, DURO_ROLE_BACKEND,
+     "storage on PostgreSQL instead of the data directory's SQLite (a "
+     "libpq conninfo or postgres:// URL; also DURO_POSTGRES_URL)"},
     {"tls-cert", "FILE", F_TLS_CERT, DURO_ROLE_ALL,
      "certificate chain (PEM): the role's listeners speak TLS only (https, "
      "wss); SIGHUP reads it again"},
@@ -249,6 +253,11 @@ static int apply_flag(duro_cmdline_t *cl, const flag_t *f, const char *v,
     return 0;
   case F_BACKEND_CA:
     cl->backend_ca = v;
+    return 0;
+  case F_POSTGRES:
+    if (!*v)
+      return fail(err, errlen, "duro: --postgres: the conninfo is empty");
+    cl->postgres = v;
     return 0;
   case F_TLS_KEY:
     cl->tls_key = v;

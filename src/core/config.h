@@ -114,6 +114,7 @@ typedef struct duro_config {
   int admin_port;      /* --admin-port; -1: not given (admin/admin.h) */
   char *tls_cert_arg, *tls_key_arg; /* --tls-cert, --tls-key, or NULL */
   char *backend_ca_arg; /* --backend-ca, or NULL */
+  char *postgres_arg;   /* --postgres, or NULL */
   char *backend_url;   /* frontend: where the backend is; NULL otherwise */
   char *data_dir;
   char *config_path;   /* the path actually read, or NULL when defaults */

@@ -15,7 +15,7 @@
 struct duro_dial {
   uv_tcp_t tcp; /* first: the handle's pointer is the dial's */
   uv_connect_t connect;
-  SSL *ssl;     /* NULL: plain TCP */
+  SSL *ssl; /* NULL: plain TCP */
   const duro_dial_cbs_t *cbs;
   void *ud;
   uint8_t open;  /* on_open ran */
@@ -125,8 +125,10 @@ static const char *handshake_failure(SSL *ssl) {
   const char *r = e ? ERR_reason_error_string(e) : NULL;
   int n;
   if (v != X509_V_OK)
-    n = duro_fmt(why, sizeof(why), "TLS: the server's certificate is not "
-                 "trusted: %s", X509_verify_cert_error_string(v));
+    n = duro_fmt(why, sizeof(why),
+                 "TLS: the server's certificate is not "
+                 "trusted: %s",
+                 X509_verify_cert_error_string(v));
   else
     n = duro_fmt(why, sizeof(why), "TLS handshake failed: %s",
                  r ? r : "the server closed the connection");
@@ -195,8 +197,9 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
     else if (d->open)
       end(d, 0, "closed");
     else
-      end(d, DURO_EPROTO, "the server closed the connection during the TLS "
-                          "handshake");
+      end(d, DURO_EPROTO,
+          "the server closed the connection during the TLS "
+          "handshake");
     return;
   }
   if (d->ssl)

@@ -38,6 +38,9 @@ int duro_store_list_objects(duro_store_db_t *h, const char *ns,
       "SELECT o.id, " SUMMARY_COLUMNS
       " FROM objects o WHERE o.namespace = ?1 AND o.id > ?2"
       " ORDER BY o.id LIMIT ?3";
+  PGconn *pg = duro_store__pg(h);
+  if (pg)
+    return duro_store__pg_list_objects(pg, ns, after, limit, rows, n);
   sqlite3 *db = duro_store__sqlite(h);
   sqlite3_stmt *st = NULL;
   *rows = NULL;
@@ -82,6 +85,9 @@ int duro_store_object_summary(duro_store_db_t *h, const char *id,
                               duro_object_row_t *row) {
   static const char sql[] =
       "SELECT " SUMMARY_COLUMNS " FROM objects o WHERE o.id = ?1";
+  PGconn *pg = duro_store__pg(h);
+  if (pg)
+    return duro_store__pg_object_summary(pg, id, row);
   sqlite3_stmt *st = NULL;
   memset(row, 0, sizeof(*row));
   if (sqlite3_prepare_v2(duro_store__sqlite(h), sql, -1, &st, NULL) != SQLITE_OK)
@@ -101,6 +107,9 @@ int duro_store_object_alarms(duro_store_db_t *h, const char *id,
   static const char sql[] =
       "SELECT name, due_ms FROM alarms WHERE object_id = ?1"
       " ORDER BY due_ms, name";
+  PGconn *pg = duro_store__pg(h);
+  if (pg)
+    return duro_store__pg_object_alarms(pg, id, out, n);
   sqlite3_stmt *st = NULL;
   *out = NULL;
   *n = 0;
@@ -143,6 +152,9 @@ int duro_store_kv_page(duro_store_db_t *h, const char *id, const void *after,
       "SELECT key, value FROM kv WHERE object_id = ?1 ORDER BY key LIMIT ?3";
   static const char next[] = "SELECT key, value FROM kv WHERE object_id = ?1"
                              " AND key > ?2 ORDER BY key LIMIT ?3";
+  PGconn *pg = duro_store__pg(h);
+  if (pg)
+    return duro_store__pg_kv_page(pg, id, after, after_len, limit, kv, n);
   sqlite3_stmt *st = NULL;
   *kv = NULL;
   *n = 0;

@@ -66,9 +66,13 @@ typedef struct duro_store_engine {
   /* After a module job: rolls back a transaction it left open. 1 if there
    * was one, else 0. */
   int (*abandon)(void *conn);
+  /* Before every job (NULL: nothing to do): re-establishes a lost
+   * connection. 0, or a code with why (the job then fails with it). */
+  int (*ready)(void *conn, char *why, size_t whylen);
 } duro_store_engine_t;
 
 extern const duro_store_engine_t duro_store_sqlite;
+extern const duro_store_engine_t duro_store_postgres;
 
 /* A module job's handle (store.h's duro_store_db_t): the engine and its
  * connection, kept inside the store. */

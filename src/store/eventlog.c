@@ -51,7 +51,7 @@ void duro_evlog_key_free(duro_evlog_key_t *k) {
 
 /* ---- worker side ------------------------------------------------------------ */
 
-static void new_backend_id(char out[DURO_EVLOG_BACKEND_ID_LEN + 1]) {
+void duro_evlog__new_backend_id(char *out) {
   static const char abc[] =
       "useandom-26T198340PX75pxJACKVERYMINDBUSHWOLF_GQZbfghjklqvwyzrict";
   unsigned char r[DURO_EVLOG_BACKEND_ID_LEN];
@@ -161,7 +161,7 @@ static int load_context(sqlite3 *db, const duro_evlog_key_t *k, int64_t *head,
                           "\"clientId\" text not null, "
                           "\"sessionId\" text not null) strict")) != SQLITE_OK)
     return rc;
-  new_backend_id(bid);
+  duro_evlog__new_backend_id(bid);
   *head = 0;
   rc = sqlite3_prepare_v2(
       db, "INSERT INTO context_7 (storeId, currentHead, backendId) "
@@ -181,6 +181,11 @@ static void bind_text(sqlite3_stmt *st, int col, duro_evlog_text_t t) {
 }
 
 void duro_evlog_append(duro_store_db_t *h, duro_evlog_append_t *a) {
+  PGconn *pg = duro_store__pg(h);
+  if (pg) {
+    duro_evlog__pg_append(pg, a);
+    return;
+  }
   sqlite3 *db = duro_store__sqlite(h);
   sqlite3_stmt *ins = NULL, *upd = NULL;
   int rc = exec(db, "BEGIN IMMEDIATE");
@@ -289,6 +294,11 @@ static duro_evlog_text_t column(sqlite3_stmt *st, int col, int null_ok) {
 }
 
 void duro_evlog_read(duro_store_db_t *h, duro_evlog_read_t *r) {
+  PGconn *pg = duro_store__pg(h);
+  if (pg) {
+    duro_evlog__pg_read(pg, r);
+    return;
+  }
   sqlite3 *db = duro_store__sqlite(h);
   sqlite3_stmt *st = NULL;
   if (exec(db, "BEGIN IMMEDIATE") != SQLITE_OK) {

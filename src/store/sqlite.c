@@ -155,10 +155,9 @@ static int sq_open(const char *path, int sync_full, void **conn, char *why,
                         "sqlite was built without thread support");
   sq_t *q = duro_calloc(1, sizeof(*q));
   q->path = duro_strdup(path);
-  rc = sqlite3_open_v2(path, &q->db,
-                       SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-                           SQLITE_OPEN_NOMUTEX,
-                       NULL);
+  rc = sqlite3_open_v2(
+      path, &q->db,
+      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
   if (rc != SQLITE_OK) {
     duro_err_fmt(DURO_EIO, why, whylen, "open %s: %s", path,
                  q->db ? sqlite3_errmsg(q->db) : sqlite3_errstr(rc));
@@ -206,9 +205,9 @@ static int sq_open(const char *path, int sync_full, void **conn, char *why,
     goto fail;
   }
 
-  rc = sqlite3_prepare_v2(
-      q->db, "SELECT value FROM meta WHERE key = 'schema_version'", -1, &st,
-      NULL);
+  rc = sqlite3_prepare_v2(q->db,
+                          "SELECT value FROM meta WHERE key = 'schema_version'",
+                          -1, &st, NULL);
   if (rc == SQLITE_OK) {
     rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
@@ -226,8 +225,8 @@ static int sq_open(const char *path, int sync_full, void **conn, char *why,
     }
   }
   if (rc != SQLITE_OK) {
-    duro_err_fmt(DURO_EIO, why, whylen, "%s: reading schema version: %s",
-                 path, sqlite3_errmsg(q->db));
+    duro_err_fmt(DURO_EIO, why, whylen, "%s: reading schema version: %s", path,
+                 sqlite3_errmsg(q->db));
     goto fail;
   }
   sqlite3_finalize(st);

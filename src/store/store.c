@@ -11,8 +11,9 @@
  * `done` in order and runs the callbacks. Both lists and the counters are
  * guarded by one mutex; the worker sleeps on a condition variable when
  * `pending` is empty. The engine's connection is opened, used and closed on
- * the worker alone, so the loop never calls into the database. Because there is exactly one worker and both
- * lists are FIFO, callbacks fire in submission order.
+ * the worker alone, so the loop never calls into the database. Because
+ * there is exactly one worker and both lists are FIFO, callbacks fire in
+ * submission order.
  *
  * Group commit. The worker takes the run of consecutive commit jobs at the
  * head of `pending` (at most GROUP_MAX), so a duro_store_run or load job
@@ -301,7 +302,18 @@ static void worker_main(void *arg) {
              !duro_list_empty(&s->pending));
     uv_mutex_unlock(&s->mu);
 
-    switch (jobs[0]->kind) {
+    int down = 0;
+    if (jobs[0]->kind != JOB_CLOSE && s->db.engine->ready &&
+        (down = s->db.engine->ready(s->db.conn, s->errmsg,
+                                    sizeof(s->errmsg))) < 0) {
+      /* the database is away: these jobs fail, later ones try again */
+      duro_log_error("store: %s", s->errmsg);
+      for (size_t i = 0; i < n; i++)
+        jobs[i]->status = down;
+    }
+    switch (down ? -1 : jobs[0]->kind) {
+    case -1:
+      break;
     case JOB_COMMIT:
       commit_group(s, jobs, n, &tx, &nb, sizes);
       break;
@@ -473,8 +485,9 @@ static void on_async(uv_async_t *h) {
 /* ------------------------------------------------------------------ */
 /* API                                                                  */
 
-int duro_store_open(uv_loop_t *loop, const char *path, int synchronous_full,
-                    duro_store_t **out, char *err, size_t errlen) {
+static int open_engine(uv_loop_t *loop, const duro_store_engine_t *engine,
+                       const char *path, int synchronous_full,
+                       duro_store_t **out, char *err, size_t errlen) {
   duro_store_t *s;
   int rc;
 
@@ -485,7 +498,7 @@ int duro_store_open(uv_loop_t *loop, const char *path, int synchronous_full,
   s->loop = loop;
   s->path = duro_strdup(path);
   s->sync_full = synchronous_full != 0;
-  s->db.engine = &duro_store_sqlite;
+  s->db.engine = engine;
   duro_list_init(&s->pending);
   duro_list_init(&s->done);
 
@@ -542,6 +555,18 @@ int duro_store_open(uv_loop_t *loop, const char *path, int synchronous_full,
   }
   *out = s;
   return 0;
+}
+
+int duro_store_open(uv_loop_t *loop, const char *path, int synchronous_full,
+                    duro_store_t **out, char *err, size_t errlen) {
+  return open_engine(loop, &duro_store_sqlite, path, synchronous_full, out,
+                     err, errlen);
+}
+
+int duro_store_open_postgres(uv_loop_t *loop, const char *conninfo,
+                             duro_store_t **out, char *err, size_t errlen) {
+  return open_engine(loop, &duro_store_postgres, conninfo, 1, out, err,
+                     errlen);
 }
 
 void duro_store_close(duro_store_t *s, void (*cb)(void *data), void *data) {

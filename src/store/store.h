@@ -1,10 +1,10 @@
 /*
- * store.h: the SQLite storage worker.
+ * store.h: the storage worker.
  *
- * One store owns one SQLite database file (one per data directory) in WAL
- * mode, and one worker thread that alone ever touches the sqlite3
- * connection and its cached prepared statements. The loop thread never
- * calls sqlite3: it queues jobs (commit a batch, load an object's kv pairs,
+ * One store owns one database, embedded SQLite (one file per data
+ * directory, in WAL mode) or PostgreSQL (duro_store_open_postgres), and one
+ * worker thread that alone ever touches the connection and its prepared
+ * statements. The loop thread never calls into the database: it queues jobs (commit a batch, load an object's kv pairs,
  * load all alarms, run a module's own work), and the worker posts results
  * back through one uv_async_t. Every completion callback runs on the loop
  * thread, in submission order, never inside the call that queued the job.
@@ -81,6 +81,21 @@ typedef struct {
  */
 int duro_store_open(uv_loop_t *loop, const char *path, int synchronous_full,
                     duro_store_t **out, char *err, size_t errlen);
+
+/*
+ * The same on PostgreSQL: conninfo is a libpq keyword string or a
+ * postgres:// URL (connect_timeout 5 s and TCP keepalives unless it says
+ * otherwise). Creates the schema (tables duro_meta, duro_objects, duro_kv,
+ * duro_alarms, and the event logs') or checks its version. Every commit
+ * waits for PostgreSQL's own durable COMMIT (synchronous_commit on), so
+ * status 0 means durable on the server; a group is sent as one pipeline.
+ * A lost connection is re-established before the next job; the jobs in
+ * between fail with DURO_EIO. Failures as duro_store_open's: a refused
+ * connection or authentication is DURO_EIO with libpq's reason, a newer
+ * schema DURO_ENOTSUP.
+ */
+int duro_store_open_postgres(uv_loop_t *loop, const char *conninfo,
+                             duro_store_t **out, char *err, size_t errlen);
 
 /*
  * Starts closing the store. Every job queued before this call still runs

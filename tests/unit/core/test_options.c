@@ -560,7 +560,7 @@ static void test_loader_with_schema(void **state) {
   assert_string_equal(duro_config_var(&cfg, "DURO_SYNC_TOKEN"), "t");
   assert_null(duro_config_var(&cfg, "TEST_OPT_SECRET"));
   assert_int_equal(cfg.nbindings, 5);
-  assert_int_equal(cfg.nparts, 3); /* sync, admin and tls */
+  assert_int_equal(cfg.nparts, 4); /* sync, admin, tls and cluster */
   assert_int_equal(duro_sync_config(&cfg)->cors, 1);
   assert_ptr_equal(duro_sync_config(&cfg),
                    duro_config_section(&cfg, &duro_sync_section));

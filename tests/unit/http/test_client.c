@@ -22,19 +22,22 @@
 static void test_parse_http_and_https(void **state) {
   duro_url_t u;
   char err[256];
-  assert_int_equal(duro_url_parse("http://127.0.0.1:8787", &u, err, sizeof(err)), 0);
+  assert_int_equal(
+      duro_url_parse("http://127.0.0.1:8787", &u, err, sizeof(err)), 0);
   assert_string_equal(u.host, "127.0.0.1");
   assert_int_equal(u.port, 8787);
   assert_int_equal(u.https, 0);
   assert_string_equal(u.base_path, "");
-  assert_int_equal(duro_url_parse("https://127.0.0.1", &u, err, sizeof(err)), 0);
+  assert_int_equal(duro_url_parse("https://127.0.0.1", &u, err, sizeof(err)),
+                   0);
   assert_int_equal(u.port, 443);
   assert_int_equal(u.https, 1);
   assert_null(u.tls); /* the user's to set */
   assert_int_equal(duro_url_parse("http://localhost", &u, err, sizeof(err)), 0);
   assert_int_equal(u.port, 80);
   assert_string_equal(u.host, "localhost");
-  assert_int_equal(duro_url_parse("https://[::1]:9443/base//", &u, err, sizeof(err)), 0);
+  assert_int_equal(
+      duro_url_parse("https://[::1]:9443/base//", &u, err, sizeof(err)), 0);
   assert_string_equal(u.host, "::1");
   assert_int_equal(u.port, 9443);
   assert_string_equal(u.base_path, "/base");
@@ -45,7 +48,7 @@ static void test_parse_refusals(void **state) {
   duro_url_t u;
   char err[256];
   static const char *const bad[] = {
-      "ftp://127.0.0.1",   "127.0.0.1:80",   "http://",
+      "ftp://127.0.0.1",   "127.0.0.1:80",     "http://",
       "https://:443",      "http://1.2.3.4:0", "http://1.2.3.4:65536",
       "https://1.2.3.4:x", "http://[::1",      "https://example.com",
   };
@@ -63,14 +66,19 @@ static void test_request_line(void **state) {
   duro_url_t u;
   char err[256];
   duro_buf_t b = DURO_BUF_INIT;
-  assert_int_equal(duro_url_parse("https://[::1]:9443/base", &u, err, sizeof(err)), 0);
+  assert_int_equal(
+      duro_url_parse("https://[::1]:9443/base", &u, err, sizeof(err)), 0);
   duro_url_write_request_line(&b, &u, "GET", "/x?y");
-  assert_int_equal(b.len, strlen("GET /base/x?y HTTP/1.1\r\nHost: [::1]:9443\r\n"));
-  assert_memory_equal(b.data, "GET /base/x?y HTTP/1.1\r\nHost: [::1]:9443\r\n", b.len);
+  assert_int_equal(b.len,
+                   strlen("GET /base/x?y HTTP/1.1\r\nHost: [::1]:9443\r\n"));
+  assert_memory_equal(b.data, "GET /base/x?y HTTP/1.1\r\nHost: [::1]:9443\r\n",
+                      b.len);
   b.len = 0;
-  assert_int_equal(duro_url_parse("http://127.0.0.1:1", &u, err, sizeof(err)), 0);
+  assert_int_equal(duro_url_parse("http://127.0.0.1:1", &u, err, sizeof(err)),
+                   0);
   duro_url_write_request_line(&b, &u, "POST", "/");
-  assert_memory_equal(b.data, "POST / HTTP/1.1\r\nHost: 127.0.0.1:1\r\n", b.len);
+  assert_memory_equal(b.data, "POST / HTTP/1.1\r\nHost: 127.0.0.1:1\r\n",
+                      b.len);
   duro_buf_free(&b);
 }
 

@@ -1,12 +1,17 @@
 /*
- * test_store.c: unit tests for the SQLite storage worker (src/store).
+ * test_store.c: unit tests for the storage worker (src/store) on both
+ * engines: SQLite, and PostgreSQL (the server named by DURO_TEST_POSTGRES,
+ * see pg_fixture.h; without it the PostgreSQL tests fail).
  *
- * Each test gets a fresh temporary directory (mkdtemp, removed afterwards),
- * its own uv loop and an open store, and drives the loop with uv_run until
- * the callbacks it waits for have fired. To make group commit
- * deterministic, a test first queues a duro_store_run job that blocks the
- * worker on a semaphore, queues its batches, then releases the worker, which
- * then finds all of them queued at once.
+ * Each test gets its own uv loop and an open store: for SQLite in a fresh
+ * temporary directory (mkdtemp, removed afterwards), for PostgreSQL in a
+ * fresh database (created before the test, dropped after it). The
+ * engine-neutral tests are the same functions run with either fixture
+ * (their names end in _sqlite or _pg); a few are one engine's own. They
+ * drive the loop with uv_run until the callbacks they wait for have fired.
+ * To make group commit deterministic, a test first queues a duro_store_run
+ * job that blocks the worker on a semaphore, queues its batches, then
+ * releases the worker, which then finds all of them queued at once.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -18,7 +23,10 @@
 
 #include <cmocka.h>
 #include <dirent.h>
+#include <libpq-fe.h>
+#include <netinet/in.h>
 #include <sqlite3.h>
+#include <sys/socket.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -27,9 +35,18 @@
 #include "store/db.h"
 #include "store/store.h"
 
+#include "pg_fixture.h"
+
+enum { ENGINE_SQLITE, ENGINE_PG };
+
 typedef struct {
-  char dir[64];
-  char path[128];
+  int engine;
+  char dir[64];    /* SQLite: the temporary directory */
+  char path[128];  /* SQLite: the database file */
+  char dbname[64]; /* PostgreSQL: the test's database */
+  char role[80];   /* PostgreSQL: a role the test made ("" if none) */
+  char *conninfo;  /* PostgreSQL: the store's conninfo (that database) */
+  PGconn *pg;      /* PostgreSQL: the test's own connection to it */
   uv_loop_t loop;
   duro_store_t *s;
 } fx_t;
@@ -49,9 +66,18 @@ static void make_id(char out[65], unsigned n) {
   snprintf(out, 65, "%064x", n);
 }
 
+/* Opens the fixture's store; full is SQLite's synchronous FULL (PostgreSQL
+ * always waits for its durable COMMIT). 0, or the code with err filled. */
+static int try_open(fx_t *fx, int full, char *err, size_t errlen) {
+  return fx->engine == ENGINE_PG
+             ? duro_store_open_postgres(&fx->loop, fx->conninfo, &fx->s, err,
+                                        errlen)
+             : duro_store_open(&fx->loop, fx->path, full, &fx->s, err, errlen);
+}
+
 static void open_store(fx_t *fx, int full) {
   char err[256];
-  int rc = duro_store_open(&fx->loop, fx->path, full, &fx->s, err, sizeof(err));
+  int rc = try_open(fx, full, err, sizeof(err));
   if (rc != 0)
     fail_msg("open: %s (%s)", err, duro_err_name(rc));
   assert_non_null(fx->s);
@@ -66,40 +92,97 @@ static void close_store(fx_t *fx) {
   run_until(&fx->loop, &closed);
 }
 
-static int setup(void **state) {
+static int teardown(void **state);
+
+/* A setup that failed cleans up what it made (cmocka runs no teardown). */
+static int setup_failed(void **state, const char *why, int rc) {
+  fprintf(stderr, "setup: %s%s%s\n", why, rc ? ": " : "",
+          rc ? duro_err_name(rc) : "");
+  teardown(state);
+  *state = NULL;
+  return -1;
+}
+
+static int setup_sqlite(void **state) {
+  char err[256] = "";
   fx_t *fx = calloc(1, sizeof(*fx));
-  snprintf(fx->dir, sizeof(fx->dir), "/tmp/duro-store-XXXXXX");
-  if (!mkdtemp(fx->dir))
-    return -1;
-  snprintf(fx->path, sizeof(fx->path), "%s/duro.db", fx->dir);
-  if (uv_loop_init(&fx->loop) != 0)
-    return -1;
-  open_store(fx, 1);
+  fx->engine = ENGINE_SQLITE;
   *state = fx;
-  return 0;
+  snprintf(fx->dir, sizeof(fx->dir), "/tmp/duro-store-XXXXXX");
+  if (!mkdtemp(fx->dir)) {
+    fx->dir[0] = 0;
+    return setup_failed(state, "mkdtemp failed", 0);
+  }
+  snprintf(fx->path, sizeof(fx->path), "%s/duro.db", fx->dir);
+  if (uv_loop_init(&fx->loop) != 0) {
+    free(fx);
+    *state = NULL;
+    return -1;
+  }
+  int rc = try_open(fx, 1, err, sizeof(err));
+  return rc ? setup_failed(state, err, rc) : 0;
+}
+
+/* A fresh database, the store open on it, and the test's own connection
+ * to it (opened after the store, so the schema is there). */
+static int setup_pg(void **state) {
+  char err[256] = "";
+  fx_t *fx = calloc(1, sizeof(*fx));
+  fx->engine = ENGINE_PG;
+  *state = fx;
+  if (uv_loop_init(&fx->loop) != 0) {
+    free(fx);
+    *state = NULL;
+    return -1;
+  }
+  if (pgt_create_db(fx->dbname, &fx->conninfo) != 0)
+    return setup_failed(state, "no test database (see above)", 0);
+  int rc = try_open(fx, 1, err, sizeof(err));
+  if (rc != 0)
+    return setup_failed(state, err, rc);
+  fx->pg = pgt_connect(fx->conninfo);
+  return fx->pg ? 0 : setup_failed(state, "no test connection", 0);
 }
 
 static int teardown(void **state) {
   fx_t *fx = *state;
+  int rc = 0;
+  if (!fx)
+    return 0;
   if (fx->s)
     close_store(fx);
   uv_run(&fx->loop, UV_RUN_DEFAULT);
-  int rc = uv_loop_close(&fx->loop);
-  DIR *d = opendir(fx->dir);
-  if (d) {
-    struct dirent *e;
-    char p[512];
-    while ((e = readdir(d))) {
-      if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-        continue;
-      snprintf(p, sizeof(p), "%s/%s", fx->dir, e->d_name);
-      unlink(p);
+  rc = uv_loop_close(&fx->loop);
+  if (fx->engine == ENGINE_PG) {
+    if (fx->pg)
+      PQfinish(fx->pg);
+    if (fx->dbname[0] && pgt_drop_db(fx->dbname, fx->role) != 0)
+      rc = -1;
+    free(fx->conninfo);
+  } else if (fx->dir[0]) {
+    DIR *d = opendir(fx->dir);
+    if (d) {
+      struct dirent *e;
+      char p[512];
+      while ((e = readdir(d))) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+          continue;
+        snprintf(p, sizeof(p), "%s/%s", fx->dir, e->d_name);
+        unlink(p);
+      }
+      closedir(d);
     }
-    closedir(d);
+    rmdir(fx->dir);
   }
-  rmdir(fx->dir);
   free(fx);
   return rc == 0 ? 0 : -1;
+}
+
+/* The test's own connection runs sql (must succeed). */
+static void pg_exec_ok(fx_t *fx, const char *sql) {
+  assert_int_equal(fx->engine, ENGINE_PG);
+  if (pgt_exec(fx->pg, sql) != 0)
+    fail_msg("%s failed (see above)", sql);
 }
 
 typedef struct {
@@ -220,8 +303,25 @@ static void test_open_close(void **state) {
   assert_int_equal(tx, 0);
   assert_int_equal(nb, 0);
   close_store(fx);
-  assert_int_equal(access(fx->path, F_OK), 0);
-  open_store(fx, 0); /* reopening an existing file works too */
+  if (fx->engine == ENGINE_PG) {
+    /* The schema is there, at version 1, and empty. */
+    assert_int_equal(pgt_scalar(fx->pg,
+                                "SELECT value::int FROM duro_meta "
+                                "WHERE key = 'schema_version'",
+                                NULL),
+                     1);
+    assert_int_equal(pgt_scalar(fx->pg,
+                                "SELECT (SELECT count(*) FROM duro_objects) + "
+                                "(SELECT count(*) FROM duro_kv) + "
+                                "(SELECT count(*) FROM duro_alarms)",
+                                NULL),
+                     0);
+  } else {
+    assert_int_equal(access(fx->path, F_OK), 0);
+  }
+  open_store(fx, 0); /* reopening an existing database works too */
+  duro_store_stats(fx->s, &tx, &nb);
+  assert_int_equal(tx, 0);
 }
 
 static void test_open_failure(void **state) {
@@ -570,6 +670,20 @@ static void test_durability(void **state) {
   assert_int_equal(al.rows[0].due_ms, 42);
   duro_store_alarms_free(al.rows, al.n);
 
+  if (fx->engine == ENGINE_PG) {
+    /* Another session sees exactly what was committed. */
+    assert_int_equal(pgt_scalar(fx->pg,
+                                "SELECT count(*) FROM duro_kv "
+                                "WHERE object_id = $1",
+                                id),
+                     2);
+    assert_int_equal(pgt_scalar(fx->pg,
+                                "SELECT due_ms FROM duro_alarms "
+                                "WHERE object_id = $1 AND name = 'wake'",
+                                id),
+                     42);
+    return;
+  }
   /* The file really is in WAL mode. */
   close_store(fx);
   sqlite3 *db;
@@ -590,10 +704,16 @@ typedef struct {
   int tag;
 } count_ctx_t;
 
-/* Counts the object's kv rows, on the worker. */
+/* Counts the object's kv rows, on the worker, with the store's own
+ * connection. */
 static int count_work(duro_store_db_t *h, void *arg) {
-  sqlite3 *db = duro_store__sqlite(h);
   count_ctx_t *c = arg;
+  PGconn *pg = duro_store__pg(h);
+  if (pg)
+    return (int)pgt_scalar(pg,
+                           "SELECT count(*) FROM duro_kv WHERE object_id = $1",
+                           c->id);
+  sqlite3 *db = duro_store__sqlite(h);
   sqlite3_stmt *st;
   int n = -1;
   if (sqlite3_prepare_v2(db, "SELECT count(*) FROM kv WHERE object_id = ?", -1,
@@ -652,7 +772,16 @@ static void test_run_ordering(void **state) {
   assert_int_equal(log[3], 203);
 }
 
+/* Leaves a transaction open on the store's own connection. */
 static int open_tx_work(duro_store_db_t *h, void *arg) {
+  PGconn *pg = duro_store__pg(h);
+  if (pg) {
+    PGresult *r = PQexec(pg, "BEGIN; INSERT INTO duro_objects(id, namespace) "
+                             "VALUES('leak', 'NS')");
+    int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+    PQclear(r);
+    return ok ? 0 : -1;
+  }
   sqlite3 *db = duro_store__sqlite(h);
   return sqlite3_exec(db,
                       "BEGIN; INSERT INTO objects(id, namespace) "
@@ -669,6 +798,14 @@ static void on_status(int status, void *data) {
 }
 
 static int count_leak_work(duro_store_db_t *h, void *arg) {
+  PGconn *pg = duro_store__pg(h);
+  if (pg) /* the store's connection: in no transaction any more */
+    return PQtransactionStatus(pg) != PQTRANS_IDLE
+               ? -2
+               : (int)pgt_scalar(pg,
+                                 "SELECT count(*) FROM duro_objects "
+                                 "WHERE id = 'leak'",
+                                 NULL);
   sqlite3 *db = duro_store__sqlite(h);
   sqlite3_stmt *st;
   int n = -1;
@@ -726,9 +863,18 @@ static void test_failing_batch_in_group(void **state) {
   make_id(bad, 81);
   make_id(good2, 82);
 
-  duro_store_run(fx->s, trigger_work, on_status, &r);
-  run_until(&fx->loop, &r.done);
-  assert_int_equal(r.status, 0);
+  if (fx->engine == ENGINE_PG) {
+    /* The same trigger, from the test's own session. */
+    pg_exec_ok(fx, "CREATE FUNCTION boom() RETURNS trigger LANGUAGE plpgsql "
+                   "AS $$ BEGIN IF NEW.key = '\\xff'::bytea THEN "
+                   "RAISE EXCEPTION 'boom'; END IF; RETURN NEW; END $$");
+    pg_exec_ok(fx, "CREATE TRIGGER boom BEFORE INSERT OR UPDATE ON duro_kv "
+                   "FOR EACH ROW EXECUTE FUNCTION boom()");
+  } else {
+    duro_store_run(fx->s, trigger_work, on_status, &r);
+    run_until(&fx->loop, &r.done);
+    assert_int_equal(r.status, 0);
+  }
   duro_store_stats(fx->s, &tx0, &nb0);
 
   assert_int_equal(uv_sem_init(&gate, 0), 0);
@@ -878,24 +1024,437 @@ static void test_invalid_object_id(void **state) {
   assert_int_equal(nb, 0);
 }
 
+/* Alarms due at the same time: by object id, then by name, both in byte
+ * order (as SQLite's BINARY compares; a locale's collation must not
+ * matter). */
+static void test_alarm_ties(void **state) {
+  fx_t *fx = *state;
+  char lo[65], hi[65];
+  make_id(lo, 0x9);  /* ...09 */
+  make_id(hi, 0xa0); /* ...a0: a letter, after every digit */
+  duro_store_batch_t *b = duro_store_batch_new(hi, "NS", NULL);
+  duro_store_batch_set_alarm(b, "a", 10);
+  duro_store_batch_set_alarm(b, "early", 9);
+  assert_int_equal(commit_sync(fx, b), 0);
+  b = duro_store_batch_new(lo, "NS", NULL);
+  static const char *names[] = {"b", "\xc3\xa9", "a", "B", "_", "a b", "ab"};
+  for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+    duro_store_batch_set_alarm(b, names[i], 10);
+  assert_int_equal(commit_sync(fx, b), 0);
+
+  alarm_result_t al = load_alarms_sync(fx);
+  assert_int_equal(al.status, 0);
+  assert_int_equal(al.n, 9);
+  static const struct {
+    int hi;
+    const char *name;
+    int64_t due;
+  } want[] = {{1, "early", 9}, {0, "B", 10},  {0, "_", 10},
+              {0, "a", 10},    {0, "a b", 10}, {0, "ab", 10},
+              {0, "b", 10},    {0, "\xc3\xa9", 10}, {1, "a", 10}};
+  for (size_t i = 0; i < al.n; i++) {
+    if (strcmp(al.rows[i].alarm_name, want[i].name) != 0 ||
+        strcmp(al.rows[i].object_id, want[i].hi ? hi : lo) != 0 ||
+        al.rows[i].due_ms != want[i].due)
+      fail_msg("alarm %zu: expected (%lld, %s, '%s'), got (%lld, %s, '%s')",
+               i, (long long)want[i].due, want[i].hi ? "hi" : "lo",
+               want[i].name, (long long)al.rows[i].due_ms,
+               strcmp(al.rows[i].object_id, hi) == 0 ? "hi" : "lo",
+               al.rows[i].alarm_name);
+  }
+  duro_store_alarms_free(al.rows, al.n);
+}
+
+/* A small deterministic generator (xorshift64*). */
+static uint64_t rnd(uint64_t *x) {
+  *x ^= *x >> 12;
+  *x ^= *x << 25;
+  *x ^= *x >> 27;
+  return *x * 0x2545F4914F6CDD1DULL;
+}
+
+typedef struct {
+  uint8_t *k;
+  size_t klen;
+  uint8_t *v;
+  size_t vlen;
+} blob_t;
+
+static int blob_cmp(const void *pa, const void *pb) {
+  const blob_t *a = pa, *b = pb;
+  size_t n = a->klen < b->klen ? a->klen : b->klen;
+  int c = n ? memcmp(a->k, b->k, n) : 0;
+  if (c)
+    return c;
+  return a->klen < b->klen ? -1 : a->klen > b->klen;
+}
+
+#define BLOBS 200
+
+/* Random binary keys and values (NUL bytes, every byte value, lengths 0
+ * to a few KiB, one 1 MiB value) come back byte for byte, in memcmp key
+ * order, through two commits and a reopen. On PostgreSQL, another
+ * session reads the same bytes from duro_kv. */
+static void test_binary_exact(void **state) {
+  fx_t *fx = *state;
+  static blob_t bl[BLOBS];
+  uint64_t x = 0x9E3779B97F4A7C15ULL;
+  size_t n = 0;
+  char id[65];
+  make_id(id, 0xb10b);
+
+  while (n < BLOBS) {
+    blob_t *e = &bl[n];
+    /* The first few: the empty key, NULs, 0xff, and a 1 MiB value. */
+    static const struct {
+      const char *k;
+      size_t len;
+    } fixed[] = {{"", 0}, {"\0", 1}, {"\0\0", 2}, {"\xff\xff", 2}, {"\x80", 1}};
+    if (n < 5) {
+      e->klen = fixed[n].len;
+      e->k = malloc(e->klen + 1);
+      memcpy(e->k, fixed[n].k, e->klen);
+    } else {
+      e->klen = 1 + rnd(&x) % (n % 10 == 0 ? 600 : 12);
+      e->k = malloc(e->klen);
+      for (size_t j = 0; j < e->klen; j++)
+        e->k[j] = (uint8_t)(rnd(&x) % 4 == 0 ? 0 : rnd(&x));
+    }
+    int dup = 0;
+    for (size_t j = 0; j < n && !dup; j++)
+      dup = bl[j].klen == e->klen && memcmp(bl[j].k, e->k, e->klen) == 0;
+    if (dup) {
+      free(e->k);
+      continue;
+    }
+    e->vlen = n == 3 ? 1024 * 1024 : rnd(&x) % (n % 7 == 0 ? 5000 : 40);
+    e->v = malloc(e->vlen + 1);
+    for (size_t j = 0; j < e->vlen; j++)
+      e->v[j] = (uint8_t)(j % 3 == 0 ? 0 : rnd(&x));
+    n++;
+  }
+  /* Two batches: the first half, then the rest. */
+  for (size_t half = 0; half < 2; half++) {
+    duro_store_batch_t *b = duro_store_batch_new(id, "BIN", "blobs");
+    for (size_t i = half * BLOBS / 2; i < (half + 1) * BLOBS / 2; i++)
+      duro_store_batch_put(b, bl[i].k, bl[i].klen, bl[i].v, bl[i].vlen);
+    assert_int_equal(commit_sync(fx, b), 0);
+  }
+  close_store(fx);
+  open_store(fx, 1);
+
+  qsort(bl, BLOBS, sizeof(bl[0]), blob_cmp);
+  kv_result_t r = load_sync(fx, id);
+  assert_int_equal(r.status, 0);
+  assert_int_equal(r.n, BLOBS);
+  for (size_t i = 0; i < BLOBS; i++) {
+    if (r.kv[i].key_len != bl[i].klen ||
+        (bl[i].klen && memcmp(r.kv[i].key, bl[i].k, bl[i].klen) != 0))
+      fail_msg("key %zu: expected %zu bytes, got %zu bytes or other bytes",
+               i, bl[i].klen, r.kv[i].key_len);
+    assert_int_equal(r.kv[i].value_len, bl[i].vlen);
+    if (bl[i].vlen)
+      assert_memory_equal(r.kv[i].value, bl[i].v, bl[i].vlen);
+  }
+  duro_store_kv_free(r.kv, r.n);
+
+  if (fx->engine == ENGINE_PG) {
+    /* The bytes in the table are the bytes (binary results, no text
+     * encoding between). */
+    const char *params[1] = {id};
+    PGresult *res = PQexecParams(fx->pg,
+                                 "SELECT key, value FROM duro_kv WHERE "
+                                 "object_id = $1 ORDER BY key",
+                                 1, NULL, params, NULL, NULL, 1);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK)
+      fail_msg("select: %s", PQerrorMessage(fx->pg));
+    assert_int_equal(PQntuples(res), BLOBS);
+    for (int i = 0; i < BLOBS; i++) {
+      assert_int_equal(PQgetlength(res, i, 0), bl[i].klen);
+      assert_memory_equal(PQgetvalue(res, i, 0), bl[i].k, bl[i].klen);
+      assert_int_equal(PQgetlength(res, i, 1), bl[i].vlen);
+      assert_memory_equal(PQgetvalue(res, i, 1), bl[i].v, bl[i].vlen);
+    }
+    PQclear(res);
+  }
+  for (size_t i = 0; i < BLOBS; i++) {
+    free(bl[i].k);
+    free(bl[i].v);
+  }
+}
+
+/* ---- PostgreSQL's own ------------------------------------------------- */
+
+/* A failed open: the code, no store, and one line of reason. */
+static void assert_open_fails(fx_t *fx, const char *conninfo, int want,
+                              const char *needle, double max_s, char *err,
+                              size_t errlen) {
+  duro_store_t *s = (duro_store_t *)1;
+  uint64_t t0 = uv_hrtime();
+  err[0] = 0;
+  int rc = duro_store_open_postgres(&fx->loop, conninfo, &s, err, errlen);
+  double took = (double)(uv_hrtime() - t0) / 1e9;
+  if (rc == 0) {
+    int closed = 0;
+    duro_store_close(s, on_flag, &closed);
+    run_until(&fx->loop, &closed);
+    fail_msg("open of '%s' succeeded; expected %s", conninfo,
+             duro_err_name(want));
+  }
+  if (want && rc != want)
+    fail_msg("open of '%s': expected %s, got %s (%s)", conninfo,
+             duro_err_name(want), duro_err_name(rc), err);
+  assert_null(s);
+  if (!err[0])
+    fail_msg("open of '%s' failed with %s but gave no reason", conninfo,
+             duro_err_name(rc));
+  if (strchr(err, '\n'))
+    fail_msg("the reason is not one line: '%s'", err);
+  if (needle && !strcasestr(err, needle))
+    fail_msg("the reason '%s' does not mention '%s'", err, needle);
+  if (took > max_s)
+    fail_msg("open of '%s' took %.1f s (at most %.1f expected)", conninfo,
+             took, max_s);
+}
+
+/* A store's data survives its close and is there on the next open, also
+ * when the conninfo is a postgresql:// URL. */
+static void test_pg_reopen(void **state) {
+  fx_t *fx = *state;
+  char id[65], err[256];
+  make_id(id, 0x7e0);
+  duro_store_batch_t *b = duro_store_batch_new(id, "NS", "kept");
+  duro_store_batch_put(b, "k", 1, "v1", 2);
+  duro_store_batch_set_alarm(b, "al", 77);
+  assert_int_equal(commit_sync(fx, b), 0);
+  close_store(fx);
+
+  /* The same database as a URL (host, port and user percent-encoded). */
+  char url[1024];
+  size_t len = (size_t)snprintf(url, sizeof(url), "postgresql:///%s?",
+                                fx->dbname);
+  static const char *kws[] = {"host", "port", "user"};
+  for (size_t i = 0; i < 3; i++) {
+    char *v = pgt_conninfo_get(fx->conninfo, kws[i]);
+    if (!v)
+      continue;
+    len += (size_t)snprintf(url + len, sizeof(url) - len, "%s%s=",
+                            url[len - 1] == '?' ? "" : "&", kws[i]);
+    for (const char *c = v; *c && len + 4 < sizeof(url); c++)
+      len += (size_t)snprintf(url + len, sizeof(url) - len,
+                              (*c >= 'a' && *c <= 'z') ||
+                                      (*c >= 'A' && *c <= 'Z') ||
+                                      (*c >= '0' && *c <= '9')
+                                  ? "%c"
+                                  : "%%%02X",
+                              (unsigned char)*c);
+    free(v);
+  }
+  int rc = duro_store_open_postgres(&fx->loop, url, &fx->s, err, sizeof(err));
+  if (rc != 0)
+    fail_msg("open of %s: %s (%s)", url, err, duro_err_name(rc));
+  kv_result_t r = load_sync(fx, id);
+  assert_int_equal(r.status, 0);
+  assert_int_equal(r.n, 1);
+  assert_value(&r, "k", "v1");
+  duro_store_kv_free(r.kv, r.n);
+  b = duro_store_batch_new(id, "NS", "kept");
+  duro_store_batch_put(b, "k", 1, "v2", 2);
+  assert_int_equal(commit_sync(fx, b), 0);
+  close_store(fx);
+
+  open_store(fx, 1);
+  r = load_sync(fx, id);
+  assert_int_equal(r.n, 1);
+  assert_value(&r, "k", "v2");
+  duro_store_kv_free(r.kv, r.n);
+  alarm_result_t al = load_alarms_sync(fx);
+  assert_int_equal(al.n, 1);
+  assert_string_equal(al.rows[0].object_name, "kept");
+  assert_string_equal(al.rows[0].alarm_name, "al");
+  assert_int_equal(al.rows[0].due_ms, 77);
+  duro_store_alarms_free(al.rows, al.n);
+}
+
+/* A database from a newer build is refused, and left as it was. */
+static void test_pg_newer_schema(void **state) {
+  fx_t *fx = *state;
+  char err[256];
+  close_store(fx);
+  pg_exec_ok(fx, "UPDATE duro_meta SET value = '99' "
+                 "WHERE key = 'schema_version'");
+  assert_open_fails(fx, fx->conninfo, DURO_ENOTSUP, "99", 10, err,
+                    sizeof(err));
+  assert_int_equal(pgt_scalar(fx->pg,
+                              "SELECT value::int FROM duro_meta "
+                              "WHERE key = 'schema_version'",
+                              NULL),
+                   99);
+  pg_exec_ok(fx, "UPDATE duro_meta SET value = '1' "
+                 "WHERE key = 'schema_version'");
+  open_store(fx, 1);
+}
+
+/* A port on 127.0.0.1, bound (so nobody else takes it); listening and
+ * never accepting if listening, else refusing connections. */
+static int test_port(int listening, int *port) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in a;
+  socklen_t alen = sizeof(a);
+  memset(&a, 0, sizeof(a));
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  assert_true(fd >= 0);
+  assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+  if (listening)
+    assert_int_equal(listen(fd, 8), 0);
+  assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &alen), 0);
+  *port = ntohs(a.sin_port);
+  return fd;
+}
+
+/* No server there: DURO_EIO at once, with libpq's reason; a conninfo
+ * libpq cannot parse fails too. */
+static void test_pg_refused(void **state) {
+  fx_t *fx = *state;
+  char ci[256], err[512];
+  int port;
+  int fd = test_port(0, &port);
+  snprintf(ci, sizeof(ci),
+           "host=127.0.0.1 port=%d user=postgres dbname=postgres", port);
+  assert_open_fails(fx, ci, DURO_EIO, "refused", 5, err, sizeof(err));
+  close(fd);
+  assert_open_fails(fx, "no_such_keyword=1", 0, "no_such_keyword", 5, err,
+                    sizeof(err));
+  assert_open_fails(fx, "postgresql://[::1", 0, NULL, 5, err, sizeof(err));
+}
+
+/* A server that accepts the TCP connection and never answers: the open
+ * gives up after connect_timeout, 5 s by default, or what the conninfo
+ * says. */
+static void test_pg_unresponsive(void **state) {
+  fx_t *fx = *state;
+  char ci[256], err[512];
+  int port;
+  int fd = test_port(1, &port);
+  snprintf(ci, sizeof(ci),
+           "host=127.0.0.1 port=%d user=postgres dbname=postgres "
+           "connect_timeout=2",
+           port);
+  assert_open_fails(fx, ci, DURO_EIO, "timeout", 4.5, err, sizeof(err));
+  snprintf(ci, sizeof(ci),
+           "host=127.0.0.1 port=%d user=postgres dbname=postgres", port);
+  assert_open_fails(fx, ci, DURO_EIO, "timeout", 8, err, sizeof(err));
+  close(fd);
+}
+
+/* A wrong password over TCP: DURO_EIO with libpq's reason (the right one
+ * gets in, so it is the password that was refused). */
+static void test_pg_wrong_password(void **state) {
+  fx_t *fx = *state;
+  char sql[256], ci[512], err[512];
+  snprintf(fx->role, sizeof(fx->role), "%s_pw", fx->dbname);
+  snprintf(sql, sizeof(sql), "CREATE ROLE %s LOGIN PASSWORD 'right-pw'",
+           fx->role);
+  pg_exec_ok(fx, sql);
+  char *port = pgt_conninfo_get(fx->conninfo, "port");
+  snprintf(ci, sizeof(ci),
+           "host=127.0.0.1 port=%s user=%s dbname=%s password=right-pw",
+           port ? port : "5432", fx->role, fx->dbname);
+  PGconn *c = PQconnectdb(ci);
+  if (PQstatus(c) != CONNECTION_OK)
+    fail_msg("the right password over 127.0.0.1 (port %s) was refused: %s"
+             "(is the server listening on 127.0.0.1? tests/pg.sh sets that "
+             "up)",
+             port ? port : "5432", PQerrorMessage(c));
+  PQfinish(c);
+  snprintf(ci, sizeof(ci),
+           "host=127.0.0.1 port=%s user=%s dbname=%s password=wrong-pw",
+           port ? port : "5432", fx->role, fx->dbname);
+  free(port);
+  c = PQconnectdb(ci);
+  int refused = PQstatus(c) != CONNECTION_OK;
+  PQfinish(c);
+  if (!refused)
+    fail_msg("the server let a wrong password in over 127.0.0.1: it must "
+             "want passwords there (tests/pg.sh's pg_hba does)");
+  assert_open_fails(fx, ci, DURO_EIO, "password authentication failed", 5,
+                    err, sizeof(err));
+}
+
+/* The store's connection is killed under it: at most the next job fails
+ * (DURO_EIO, nothing applied), and the one after it works on a new
+ * connection. */
+static void test_pg_reconnect(void **state) {
+  fx_t *fx = *state;
+  char id[65];
+  make_id(id, 0xdead);
+  duro_store_batch_t *b = duro_store_batch_new(id, "NS", NULL);
+  duro_store_batch_put(b, "before", 6, "v", 1);
+  assert_int_equal(commit_sync(fx, b), 0);
+
+  assert_int_equal(pgt_scalar(fx->pg,
+                              "SELECT count(pg_terminate_backend(pid)) FROM "
+                              "pg_stat_activity WHERE datname = $1 AND "
+                              "pid <> pg_backend_pid()",
+                              fx->dbname),
+                   1);
+  int level = duro_log_level;
+  duro_log_level = -1; /* the expected error lines */
+  b = duro_store_batch_new(id, "NS", NULL);
+  duro_store_batch_put(b, "between", 7, "v", 1);
+  int between = commit_sync(fx, b);
+  b = duro_store_batch_new(id, "NS", NULL);
+  duro_store_batch_put(b, "after", 5, "v", 1);
+  int after = commit_sync(fx, b);
+  duro_log_level = level;
+  if (between != 0 && between != DURO_EIO)
+    fail_msg("the commit after the kill: expected 0 or DURO_EIO, got %s",
+             duro_err_name(between));
+  if (after != 0)
+    fail_msg("the second commit after the kill: expected 0 (reconnected), "
+             "got %s (the first got %s)",
+             duro_err_name(after), duro_err_name(between));
+  kv_result_t r = load_sync(fx, id);
+  assert_int_equal(r.status, 0);
+  assert_int_equal(r.n, between == 0 ? 3 : 2);
+  assert_true(find_key(&r, "before", 6) >= 0);
+  assert_true(find_key(&r, "after", 5) >= 0);
+  assert_int_equal(find_key(&r, "between", 7) >= 0, between == 0);
+  duro_store_kv_free(r.kv, r.n);
+}
+
+/* An engine-neutral test, once on each engine. */
+#define ON_BOTH(f)                                                           \
+  {#f "_sqlite", f, setup_sqlite, teardown, NULL},                           \
+      {#f "_pg", f, setup_pg, teardown, NULL}
+#define ON_SQLITE(f) {#f "_sqlite", f, setup_sqlite, teardown, NULL}
+#define ON_PG(f) {#f "_pg", f, setup_pg, teardown, NULL}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test_setup_teardown(test_open_close, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_open_failure, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_put_load_sorted, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_delete, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_delete_all, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_ops_order, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_alarms, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_group_commit, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_durability, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_run_ordering, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_run_open_transaction, setup,
-                                      teardown),
-      cmocka_unit_test_setup_teardown(test_failing_batch_in_group, setup,
-                                      teardown),
-      cmocka_unit_test_setup_teardown(test_close_drains, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_invalid_object_id, setup, teardown),
+      ON_BOTH(test_open_close),
+      ON_SQLITE(test_open_failure),
+      ON_BOTH(test_put_load_sorted),
+      ON_BOTH(test_delete),
+      ON_BOTH(test_delete_all),
+      ON_BOTH(test_ops_order),
+      ON_BOTH(test_alarms),
+      ON_BOTH(test_alarm_ties),
+      ON_BOTH(test_group_commit),
+      ON_BOTH(test_durability),
+      ON_BOTH(test_binary_exact),
+      ON_BOTH(test_run_ordering),
+      ON_BOTH(test_run_open_transaction),
+      ON_BOTH(test_failing_batch_in_group),
+      ON_BOTH(test_close_drains),
+      ON_BOTH(test_invalid_object_id),
+      ON_PG(test_pg_reopen),
+      ON_PG(test_pg_newer_schema),
+      ON_PG(test_pg_refused),
+      ON_PG(test_pg_unresponsive),
+      ON_PG(test_pg_wrong_password),
+      ON_PG(test_pg_reconnect),
   };
   return cmocka_run_group_tests_name("store", tests, NULL, NULL);
 }
