@@ -276,6 +276,8 @@ void duro_conn_unref(duro_conn_t *c) {
 }
 
 static void tls_free(duro_conn_t *c);
+static void tls_forget_plaintext(duro_conn_t *c);
+static void tls_seal(duro_conn_t *c);
 
 static void on_handle_closed(uv_handle_t *h) {
   duro_conn_t *c = (duro_conn_t *)h;
@@ -301,6 +303,7 @@ void duro_conn_drop_queue(duro_conn_t *c) {
     duro_chunk_unref(last);
     c->q_len--;
   }
+  tls_forget_plaintext(c); /* the tail went first */
   if (c->q_len == 0) {
     c->q_bytes = 0;
     c->head_off = 0;
@@ -452,8 +455,8 @@ static void write_now(duro_conn_t *c) {
 
 static int tls_send(duro_conn_t *c, duro_chunk_t *chunk);
 
-/* Queues bytes as they go on the wire (ciphertext under TLS). */
-static int queue_raw(duro_conn_t *c, duro_chunk_t *chunk) {
+/* Appends a reference to chunk at the queue's tail. */
+static void ring_push(duro_conn_t *c, duro_chunk_t *chunk) {
   if (c->q_len == c->q_mask + 1) {
     int heap = c->q_mask >= DURO_CONN_QUEUE_INLINE;
     uint32_t cap = heap ? (c->q_mask + 1) * 2 : 16;
@@ -469,6 +472,13 @@ static int queue_raw(duro_conn_t *c, duro_chunk_t *chunk) {
   qslots(c)[(c->q_head + c->q_len) & c->q_mask] = duro_chunk_ref(chunk);
   c->q_len++;
   c->q_bytes += chunk->len + ENTRY_COST;
+}
+
+/* Queues chunk, judged against the queue's bound. Under TLS it is
+ * plaintext (tls_send counts it) and is sealed into records just before
+ * the write that takes it. */
+static int queue_raw(duro_conn_t *c, duro_chunk_t *chunk) {
+  ring_push(c, chunk);
   mark_pending(c);
   duro_gather_note_queue(&c->net->gather, c->q_len, c->q_bytes);
   /* The bound is on what the peer has not taken: write first, then judge. */
@@ -520,6 +530,8 @@ static void advance(duro_conn_t *c, size_t n) {
 }
 
 static uint32_t fill_iov(duro_conn_t *c, uv_buf_t *iov, size_t *total) {
+  if (__builtin_expect(c->tls != NULL, 0))
+    tls_seal(c); /* everything queued so far, in as few records as fit */
   uint32_t n = c->q_len < MAX_IOV ? c->q_len : MAX_IOV;
   *total = 0;
   for (uint32_t i = 0; i < n; i++) {
@@ -625,6 +637,8 @@ static int ready_to_write(duro_conn_t *c) {
       c->proto->on_flush(c);
     duro_list_remove(&c->pending_node); /* being flushed right now */
   }
+  if (__builtin_expect(c->tls != NULL, 0) && !c->closed)
+    tls_seal(c); /* may find the session broken and close */
   return !c->closed && !c->wreq && !c->in_batch && c->q_len;
 }
 
@@ -837,7 +851,9 @@ duro_conn_t *duro__conn_adopt(duro_net_t *net, int fd,
 struct duro_tls_conn {
   SSL *ssl;
   duro_tls_t *owner;
+  uint32_t plain_n;    /* the queue's last plain_n entries are plaintext */
   uint8_t handshaking; /* counted in owner's handshakes in progress */
+  uint8_t shed;        /* handshake done: drop the BIOs' grown buffers */
 };
 
 int duro_conn_is_tls(const duro_conn_t *c) { return c->tls != NULL; }
@@ -869,28 +885,101 @@ static void tls_free(duro_conn_t *c) {
   c->tls = NULL;
 }
 
-/* Moves what OpenSSL wrote (records, handshake messages) to the queue. */
-static int tls_flush_out(duro_conn_t *c) {
-  BIO *w = SSL_get_wbio(c->tls->ssl);
-  size_t n = BIO_ctrl_pending(w);
-  if (n == 0)
-    return 0;
-  duro_chunk_t *ch = duro_chunk_new(n);
-  int got = BIO_read(w, ch->data, (int)n);
-  ch->len = got > 0 ? (uint32_t)got : 0;
-  int rc = ch->len ? queue_raw(c, ch) : 0;
-  duro_chunk_unref(ch);
-  return rc;
+static void tls_forget_plaintext(duro_conn_t *c) {
+  if (c->tls)
+    c->tls->plain_n = 0;
 }
 
-static int tls_send(duro_conn_t *c, duro_chunk_t *chunk) {
-  ERR_clear_error(); /* SSL_get_error reads the thread's queue */
-  if (chunk->len &&
-      SSL_write(c->tls->ssl, chunk->data, (int)chunk->len) != (int)chunk->len) {
-    duro_conn_close(c);
-    return DURO_ECLOSED;
+/*
+ * Seals the plaintext at the queue's tail into records, as few as fit
+ * (up to 16 KiB each: a broadcast's frames to one socket share records
+ * rather than paying a record, its MAC and its header each), and queues
+ * them with whatever else OpenSSL wrote (handshake messages, tickets,
+ * alerts), in the order OpenSSL wrote it. Called just before a write
+ * takes the queue, and whenever OpenSSL may have written something.
+ */
+static void tls_seal(duro_conn_t *c) {
+  static uint8_t stage[16384]; /* one record's worth; the loop thread's */
+  struct duro_tls_conn *t = c->tls;
+  SSL *ssl = t->ssl;
+  int ok = 1;
+  if (t->plain_n) {
+    uint32_t first = c->q_len - t->plain_n;
+    size_t fill = 0;
+    ERR_clear_error(); /* SSL_get_error reads the thread's queue */
+    for (uint32_t i = first; i < c->q_len; i++) {
+      duro_chunk_t *ch = qat(c, i);
+      const uint8_t *p = ch->data;
+      size_t left = ch->len;
+      while (left > 0) {
+        size_t k = sizeof(stage) - fill < left ? sizeof(stage) - fill : left;
+        memcpy(stage + fill, p, k);
+        fill += k;
+        p += k;
+        left -= k;
+        if (fill == sizeof(stage)) {
+          ok &= SSL_write(ssl, stage, (int)fill) == (int)fill;
+          fill = 0;
+        }
+      }
+      c->q_bytes -= ch->len + ENTRY_COST;
+      duro_chunk_unref(ch);
+    }
+    if (fill)
+      ok &= SSL_write(ssl, stage, (int)fill) == (int)fill;
+    c->q_len = first;
+    t->plain_n = 0;
   }
-  return tls_flush_out(c);
+  BIO *w = SSL_get_wbio(ssl);
+  size_t n = BIO_ctrl_pending(w);
+  if (ok && n) {
+    duro_chunk_t *ch = duro_chunk_new(n);
+    int got = BIO_read(w, ch->data, (int)n);
+    ch->len = got > 0 ? (uint32_t)got : 0;
+    if (ch->len)
+      ring_push(c, ch);
+    duro_chunk_unref(ch);
+  }
+  if (!ok) /* a session OpenSSL has given up on */
+    duro_conn_close(c);
+}
+
+/* Moves what OpenSSL wrote (handshake messages, answers to what it read)
+ * to the queue, after any plaintext waiting before it. */
+static void tls_flush_out(duro_conn_t *c) {
+  tls_seal(c);
+  if (c->q_len && !c->closed)
+    mark_pending(c);
+}
+
+/* Queues plaintext: it waits, counted, for the next write's seal. */
+static int tls_send(duro_conn_t *c, duro_chunk_t *chunk) {
+  if (chunk->len == 0)
+    return 0;
+  c->tls->plain_n++; /* before queue_raw, which may write (and seal) */
+  return queue_raw(c, chunk);
+}
+
+/*
+ * After the handshake: the memory BIOs keep the capacity their largest
+ * contents needed (the certificate chain going out, the ClientHello
+ * coming in), which an idle socket would hold for its life. Empty ones
+ * are swapped for fresh ones, which allocate only when used.
+ */
+static void tls_shed_handshake_memory(duro_conn_t *c) {
+  SSL *ssl = c->tls->ssl;
+  BIO *r = SSL_get_rbio(ssl), *w = SSL_get_wbio(ssl);
+  if (BIO_ctrl_pending(r) || BIO_ctrl_pending(w))
+    return; /* the next read tries again */
+  c->tls->shed = 0;
+  BIO *nr = BIO_new(BIO_s_mem()), *nw = BIO_new(BIO_s_mem());
+  if (!nr || !nw) {
+    BIO_free(nr);
+    BIO_free(nw);
+    return;
+  }
+  BIO_set_mem_eof_return(nr, -1);
+  SSL_set_bio(ssl, nr, nw); /* frees the old pair */
 }
 
 static void tls_input(duro_conn_t *c, const uint8_t *data, size_t len) {
@@ -918,6 +1007,7 @@ static void tls_input(duro_conn_t *c, const uint8_t *data, size_t len) {
       return;
     }
     tls_handshake_over(c);
+    c->tls->shed = 1;
   }
   while (!c->closed && !c->close_after_drain) {
     int n = SSL_read(ssl, plain, (int)sizeof(plain));
@@ -934,4 +1024,6 @@ static void tls_input(duro_conn_t *c, const uint8_t *data, size_t len) {
   }
   if (!c->closed)
     tls_flush_out(c);
+  if (c->tls && c->tls->shed && !c->closed)
+    tls_shed_handshake_memory(c);
 }
