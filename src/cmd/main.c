@@ -333,7 +333,7 @@ static int open_store(app_t *app) {
                       ".dev.vars\n");
       return -1;
     }
-    if (duro_store_open_postgres(app->loop, pg, &app->store, err,
+    if (duro_store_open_postgres(app->loop, pg, 0, &app->store, err,
                                  sizeof(err)) < 0) {
       fprintf(stderr, "duro: %s\n", err);
       return -1;

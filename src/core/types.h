@@ -30,7 +30,8 @@
   X(ECLOSED, -EPIPE, "connection closed")                                     \
   X(EACCES, -EACCES, "permission denied")                                     \
   X(ENOTSUP, -ENOTSUP, "not supported")                                       \
-  X(ETIMEDOUT, -ETIMEDOUT, "timed out")
+  X(ETIMEDOUT, -ETIMEDOUT, "timed out")                                       \
+  X(ESTALE, -ESTALE, "no longer the owner")
 
 enum {
 #define DURO_ERR_ENUM(name, value, text) DURO_##name = (value),

@@ -43,15 +43,21 @@ typedef struct duro_store_writes {
   const char *namespace_name;
   const char *object_name; /* NULL: created from an id */
   duro_store_op_t *head;
+  /* The fence (store.h, duro_store_batch_fence): with node_id set, the
+   * writes apply only while node_id owns the object at epoch, checked in
+   * the same transaction; else the commit fails with DURO_ESTALE. */
+  const char *node_id;
+  int64_t epoch;
 } duro_store_writes_t;
 
 typedef struct duro_store_engine {
   const char *name;
   /* Connects to where (a file path, a conninfo), sets durability
-   * (sync_full: see store.h), creates or checks the schema. 0 with *conn,
-   * or a code (DURO_ENOTSUP for a newer schema) with why. */
-  int (*open)(const char *where, int sync_full, void **conn, char *why,
-              size_t whylen);
+   * (sync_full: see store.h), creates or checks the schema; shared: other
+   * nodes may use the same database (else the engine may refuse them).
+   * 0 with *conn, or a code (DURO_ENOTSUP for a newer schema) with why. */
+  int (*open)(const char *where, int sync_full, int shared, void **conn,
+              char *why, size_t whylen);
   void (*close)(void *conn);
   /* Applies w[0..n) in one transaction: 0 once it is durable, else
    * nothing of it was applied. */

@@ -68,6 +68,23 @@ static const char schema_sql[] =
     "NULL, seq bigint NOT NULL, parent bigint NOT NULL, name text NOT NULL, "
     "args text, created_at text NOT NULL, client_id text NOT NULL, "
     "session_id text NOT NULL, PRIMARY KEY(store_id, seq));"
+    /* the cluster's nodes and owners (owners_pg.c), and the fence every
+     * fenced batch runs first: the owner row is read FOR SHARE, so a
+     * claim (an UPDATE of it) waits for the commit or the commit sees the
+     * claim, never both writing in one epoch */
+    "CREATE TABLE IF NOT EXISTS duro_nodes(node_id text COLLATE \"C\" PRIMARY "
+    "KEY, advertise text NOT NULL, lease_until timestamptz NOT NULL, "
+    "registered_at timestamptz NOT NULL DEFAULT now());"
+    "CREATE TABLE IF NOT EXISTS duro_owners(object_id text COLLATE \"C\" "
+    "PRIMARY KEY, node_id text COLLATE \"C\" NOT NULL, epoch bigint NOT NULL, "
+    "claimed_at timestamptz NOT NULL DEFAULT now());"
+    "CREATE OR REPLACE FUNCTION duro_fence(oid text, node text, ep bigint) "
+    "RETURNS void LANGUAGE plpgsql AS $f$ BEGIN "
+    "PERFORM 1 FROM duro_owners o JOIN duro_nodes n ON n.node_id = o.node_id "
+    "WHERE o.object_id = oid AND o.node_id = node AND o.epoch = ep AND "
+    "n.lease_until > clock_timestamp() FOR SHARE OF o; "
+    "IF NOT FOUND THEN RAISE EXCEPTION 'duro: node % does not own % at epoch "
+    "%', node, oid, ep USING ERRCODE = 'DU001'; END IF; END $f$;"
     "COMMIT;";
 
 /* The prepared statements: name, text, number of parameters. */
@@ -81,6 +98,7 @@ enum {
   ST_ALARM_DELETE,
   ST_KV_LOAD,
   ST_ALARMS_LOAD,
+  ST_FENCE,
   ST_COUNT
 };
 
@@ -127,11 +145,13 @@ static const struct {
                         "o ON o.id = a.object_id ORDER BY a.due_ms, "
                         "a.object_id, a.name",
                         0},
+    [ST_FENCE] = {"duro_fence", "SELECT duro_fence($1, $2, $3)", 3},
 };
 
 typedef struct pg {
   PGconn *c;
   uint64_t last_try_ms; /* the last reconnection attempt */
+  int shared;           /* other nodes may use the database */
 } pg_t;
 
 PGconn *duro_store__pg(duro_store_db_t *h) {
@@ -166,6 +186,8 @@ int duro_store__pg_code(const PGresult *r) {
   const char *st = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
   if (!st)
     return DURO_EIO;
+  if (strcmp(st, "DU001") == 0) /* duro_fence: not the owner any more */
+    return DURO_ESTALE;
   if (strcmp(st, "53100") == 0) /* disk_full */
     return DURO_ENOSPC;
   if (strcmp(st, "54000") == 0 || strcmp(st, "54001") == 0) /* too big */
@@ -192,7 +214,7 @@ static int exec(PGconn *c, const char *sql, char *why, size_t whylen) {
 }
 
 /* Settings, schema and statements on a fresh connection. */
-static int prepare(PGconn *c, char *why, size_t whylen) {
+static int prepare(PGconn *c, int shared, char *why, size_t whylen) {
   int rc;
   if ((rc = exec(c, "SET synchronous_commit = on", why, whylen)) < 0 ||
       (rc = exec(c, schema_sql, why, whylen)) < 0) {
@@ -210,7 +232,10 @@ static int prepare(PGconn *c, char *why, size_t whylen) {
   }
   long v = strtol(PQgetvalue(r, 0, 0), NULL, 10);
   PQclear(r);
-  r = PQexec(c, "SELECT pg_try_advisory_lock(" NODE_LOCK ")");
+  /* shared: any number of nodes, which the owners keep apart; else this
+   * node alone, for as long as the session lasts */
+  r = PQexec(c, shared ? "SELECT true"
+                       : "SELECT pg_try_advisory_lock(" NODE_LOCK ")");
   int alone = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 &&
               PQgetvalue(r, 0, 0)[0] == 't';
   PQclear(r);
@@ -245,8 +270,8 @@ static void pg_close(void *conn) {
   duro_free(p);
 }
 
-static int pg_open(const char *conninfo, int sync_full, void **conn, char *why,
-                   size_t whylen) {
+static int pg_open(const char *conninfo, int sync_full, int shared,
+                   void **conn, char *why, size_t whylen) {
   /* defaults first: what the conninfo says comes later and wins */
   const char *keys[] = {"connect_timeout",  "keepalives",
                         "keepalives_idle",  "keepalives_interval",
@@ -254,6 +279,7 @@ static int pg_open(const char *conninfo, int sync_full, void **conn, char *why,
                         "dbname",           NULL};
   const char *vals[] = {"5", "1", "5", "2", "2", "duro", conninfo, NULL};
   pg_t *p = duro_calloc(1, sizeof(*p));
+  p->shared = shared;
   p->c = PQconnectdbParams(keys, vals, 1);
   if (p->c) /* "relation already exists, skipping" and the like */
     PQsetNoticeProcessor(p->c, ignore_notice, NULL);
@@ -262,7 +288,7 @@ static int pg_open(const char *conninfo, int sync_full, void **conn, char *why,
     duro_store__pg_say(why, whylen, "PostgreSQL",
                        p->c ? PQerrorMessage(p->c) : "out of memory");
     rc = DURO_EIO;
-  } else if ((rc = prepare(p->c, why, whylen)) == 0) {
+  } else if ((rc = prepare(p->c, shared, why, whylen)) == 0) {
     *conn = p;
     return 0;
   }
@@ -285,7 +311,7 @@ static int pg_ready(void *conn, char *why, size_t whylen) {
                        PQerrorMessage(p->c));
     return DURO_EIO;
   }
-  int rc = prepare(p->c, why, whylen);
+  int rc = prepare(p->c, p->shared, why, whylen);
   if (rc == 0)
     duro_log_info("store: reconnected to PostgreSQL");
   return rc;
@@ -316,12 +342,22 @@ static int queue_stmt(PGconn *c, int st, const char *const *v, const int *len,
 /* Queues one object's writes; returns how many commands, or -1. */
 static int send_writes(PGconn *c, const duro_store_writes_t *w) {
   static const int text3[3] = {0, 0, 0}, kv[3] = {0, 1, 1};
-  const char *v[3] = {w->object_id, w->namespace_name, w->object_name};
+  const char *v[3] = {w->object_id, w->node_id, NULL};
   int len[3] = {64, 0, 0};
-  int sent = 1;
+  int sent = 0;
+  char due[24];
+  if (w->node_id) { /* the fence first: nothing after it runs without it */
+    snprintf(due, sizeof(due), "%lld", (long long)w->epoch);
+    v[2] = due;
+    if (queue_stmt(c, ST_FENCE, v, len, text3) < 0)
+      return -1;
+    sent++;
+  }
+  v[1] = w->namespace_name;
+  v[2] = w->object_name;
   if (queue_stmt(c, ST_OBJECT_UPSERT, v, len, text3) < 0)
     return -1;
-  char due[24];
+  sent++;
   for (const duro_store_op_t *op = w->head; op; op = op->next) {
     int rc;
     v[0] = w->object_id;

@@ -144,8 +144,8 @@ static void sq_close(void *conn) {
 
 /* Opens the database, configures it, creates the schema and prepares the
  * statements. */
-static int sq_open(const char *path, int sync_full, void **conn, char *why,
-                   size_t whylen) {
+static int sq_open(const char *path, int sync_full, int shared, void **conn,
+                   char *why, size_t whylen) {
   sqlite3_stmt *st = NULL;
   char *msg = NULL;
   int rc, code = 0;
@@ -266,6 +266,8 @@ static int apply(sq_t *q, const duro_store_writes_t *w) {
   sqlite3_stmt *st = q->st[ST_OBJECT_UPSERT];
   int rc;
 
+  if (w->node_id) /* owners are PostgreSQL's (store/owners.h) */
+    return SQLITE_MISUSE;
   bind_id(st, w->object_id);
   sqlite3_bind_text(st, 2, w->namespace_name, -1, SQLITE_STATIC);
   if (w->object_name)

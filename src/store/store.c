@@ -121,6 +121,8 @@ struct duro_store {
   /* Worker thread only (and open, before/after the worker runs). */
   char *path;
   int sync_full;
+  int shared;    /* other nodes may share the database */
+  char *node_id; /* duro_store_set_node: whose claims fence the batches */
   duro_store_db_t db; /* the engine and its connection */
   char errmsg[256];   /* the last failure, for the decision's log */
   int open_rc;
@@ -278,8 +280,9 @@ static void worker_main(void *arg) {
   sigdelset(&set, SIGABRT);
   pthread_sigmask(SIG_BLOCK, &set, NULL);
 
-  s->open_rc = s->db.engine->open(s->path, s->sync_full, &s->db.conn,
-                                  s->open_err, sizeof(s->open_err));
+  s->open_rc = s->db.engine->open(s->path, s->sync_full, s->shared,
+                                  &s->db.conn, s->open_err,
+                                  sizeof(s->open_err));
   uv_sem_post(&s->opened);
   if (s->open_rc < 0)
     return;
@@ -456,6 +459,7 @@ static void free_store(duro_store_t *s) {
   uv_cond_destroy(&s->cond);
   uv_mutex_destroy(&s->mu);
   duro_free(s->path);
+  duro_free(s->node_id);
   duro_free(s);
 }
 
@@ -486,7 +490,7 @@ static void on_async(uv_async_t *h) {
 /* API                                                                  */
 
 static int open_engine(uv_loop_t *loop, const duro_store_engine_t *engine,
-                       const char *path, int synchronous_full,
+                       const char *path, int synchronous_full, int shared,
                        duro_store_t **out, char *err, size_t errlen) {
   duro_store_t *s;
   int rc;
@@ -498,6 +502,7 @@ static int open_engine(uv_loop_t *loop, const duro_store_engine_t *engine,
   s->loop = loop;
   s->path = duro_strdup(path);
   s->sync_full = synchronous_full != 0;
+  s->shared = shared != 0;
   s->db.engine = engine;
   duro_list_init(&s->pending);
   duro_list_init(&s->done);
@@ -559,14 +564,24 @@ static int open_engine(uv_loop_t *loop, const duro_store_engine_t *engine,
 
 int duro_store_open(uv_loop_t *loop, const char *path, int synchronous_full,
                     duro_store_t **out, char *err, size_t errlen) {
-  return open_engine(loop, &duro_store_sqlite, path, synchronous_full, out,
-                     err, errlen);
+  return open_engine(loop, &duro_store_sqlite, path, synchronous_full, 0,
+                     out, err, errlen);
 }
 
 int duro_store_open_postgres(uv_loop_t *loop, const char *conninfo,
-                             duro_store_t **out, char *err, size_t errlen) {
-  return open_engine(loop, &duro_store_postgres, conninfo, 1, out, err,
-                     errlen);
+                             int shared, duro_store_t **out, char *err,
+                             size_t errlen) {
+  return open_engine(loop, &duro_store_postgres, conninfo, 1, shared, out,
+                     err, errlen);
+}
+
+void duro_store_set_node(duro_store_t *s, const char *node_id) {
+  duro_free(s->node_id);
+  s->node_id = node_id ? duro_strdup(node_id) : NULL;
+}
+
+void duro_store_batch_fence(duro_store_batch_t *b, int64_t epoch) {
+  b->w.epoch = epoch;
 }
 
 void duro_store_close(duro_store_t *s, void (*cb)(void *data), void *data) {
@@ -663,6 +678,8 @@ void duro_store_batch_free(duro_store_batch_t *b) {
 
 void duro_store_commit(duro_store_t *s, duro_store_batch_t *b,
                        void (*cb)(int status, void *data), void *data) {
+  if (b->w.epoch > 0) /* fenced: checked against this node's claim */
+    b->w.node_id = s->node_id ? s->node_id : "";
   b->job.cb.commit = cb;
   b->job.data = data;
   b->job.status = b->valid ? 0 : DURO_EINVAL;

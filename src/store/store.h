@@ -92,10 +92,17 @@ int duro_store_open(uv_loop_t *loop, const char *path, int synchronous_full,
  * A lost connection is re-established before the next job; the jobs in
  * between fail with DURO_EIO. Failures as duro_store_open's: a refused
  * connection or authentication is DURO_EIO with libpq's reason, a newer
- * schema DURO_ENOTSUP.
+ * schema DURO_ENOTSUP. Unless shared, the store holds the database for
+ * this node alone (a second one gets DURO_EBUSY); shared stores coordinate
+ * through the owners of store/owners.h.
  */
 int duro_store_open_postgres(uv_loop_t *loop, const char *conninfo,
-                             duro_store_t **out, char *err, size_t errlen);
+                             int shared, duro_store_t **out, char *err,
+                             size_t errlen);
+
+/* The node whose claims fence batches (store/owners.h): set once, before
+ * the first fenced commit (copied). */
+void duro_store_set_node(duro_store_t *s, const char *node_id);
 
 /*
  * Starts closing the store. Every job queued before this call still runs
@@ -136,6 +143,12 @@ void duro_store_batch_set_alarm(duro_store_batch_t *b, const char *alarm_name,
 /* Appends "delete alarm alarm_name" (no error if absent). */
 void duro_store_batch_delete_alarm(duro_store_batch_t *b,
                                    const char *alarm_name);
+/* Fences the batch (PostgreSQL; shared stores): it commits only while
+ * this store's node (duro_store_set_node) owns the object at epoch and its
+ * lease has not lapsed, both checked inside the commit's transaction; else
+ * nothing of it applies and the commit's status is DURO_ESTALE. epoch 0:
+ * not fenced. */
+void duro_store_batch_fence(duro_store_batch_t *b, int64_t epoch);
 /* 1 if no op was added, else 0. */
 int duro_store_batch_empty(const duro_store_batch_t *b);
 /* Frees a batch that was never submitted (NULL is fine). */

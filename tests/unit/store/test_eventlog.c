@@ -48,7 +48,7 @@ static void run_until(uv_loop_t *loop, const int *flag) {
 
 static int try_open(fx_t *fx, char *err, size_t errlen) {
   return fx->engine == ENGINE_PG
-             ? duro_store_open_postgres(&fx->loop, fx->conninfo, &fx->s, err,
+             ? duro_store_open_postgres(&fx->loop, fx->conninfo, 0, &fx->s, err,
                                         errlen)
              : duro_store_open(&fx->loop, fx->path, 0, &fx->s, err, errlen);
 }

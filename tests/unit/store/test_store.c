@@ -70,7 +70,7 @@ static void make_id(char out[65], unsigned n) {
  * always waits for its durable COMMIT). 0, or the code with err filled. */
 static int try_open(fx_t *fx, int full, char *err, size_t errlen) {
   return fx->engine == ENGINE_PG
-             ? duro_store_open_postgres(&fx->loop, fx->conninfo, &fx->s, err,
+             ? duro_store_open_postgres(&fx->loop, fx->conninfo, 0, &fx->s, err,
                                         errlen)
              : duro_store_open(&fx->loop, fx->path, full, &fx->s, err, errlen);
 }
@@ -1192,7 +1192,7 @@ static void assert_open_fails(fx_t *fx, const char *conninfo, int want,
   duro_store_t *s = (duro_store_t *)1;
   uint64_t t0 = uv_hrtime();
   err[0] = 0;
-  int rc = duro_store_open_postgres(&fx->loop, conninfo, &s, err, errlen);
+  int rc = duro_store_open_postgres(&fx->loop, conninfo, 0, &s, err, errlen);
   double took = (double)(uv_hrtime() - t0) / 1e9;
   if (rc == 0) {
     int closed = 0;
@@ -1250,7 +1250,7 @@ static void test_pg_reopen(void **state) {
                               (unsigned char)*c);
     free(v);
   }
-  int rc = duro_store_open_postgres(&fx->loop, url, &fx->s, err, sizeof(err));
+  int rc = duro_store_open_postgres(&fx->loop, url, 0, &fx->s, err, sizeof(err));
   if (rc != 0)
     fail_msg("open of %s: %s (%s)", url, err, duro_err_name(rc));
   kv_result_t r = load_sync(fx, id);

@@ -1,0 +1,196 @@
+/*
+ * owners_pg.c: see owners.h; PostgreSQL only.
+ */
+#include "store/owners.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "core/err.h"
+#include "store/db.h"
+
+/* Runs sql with text parameters; the result, whatever its status. */
+static PGresult *run(PGconn *c, const char *sql, int n, const char *const *v) {
+  return PQexecParams(c, sql, n, NULL, v, NULL, NULL, 0);
+}
+
+static int failed(PGresult *r) {
+  int rc = duro_store__pg_code(r);
+  PQclear(r);
+  return rc < 0 ? rc : DURO_EIO;
+}
+
+int duro_owners_register(duro_store_db_t *db, const char *node_id,
+                         const char *advertise, unsigned lease_ms, char *why,
+                         size_t whylen) {
+  PGconn *c = duro_store__pg(db);
+  if (!c)
+    return duro_err_fmt(DURO_ENOTSUP, why, whylen,
+                        "nodes and owners need PostgreSQL");
+  if (strlen(node_id) > DURO_NODE_ID_MAX || /* C strings: from the config */
+      strlen(advertise) > DURO_ADVERTISE_MAX)
+    return duro_err_fmt(DURO_EINVAL, why, whylen,
+                        "node id or advertised URL too long");
+  char ms[16];
+  snprintf(ms, sizeof(ms), "%u", lease_ms);
+  const char *v[3] = {node_id, advertise, ms};
+  /* a row of a previous life is taken over once its lease has lapsed */
+  PGresult *r = run(c,
+                    "INSERT INTO duro_nodes(node_id, advertise, lease_until) "
+                    "VALUES($1, $2, clock_timestamp() + $3 * interval '1 ms') "
+                    "ON CONFLICT(node_id) DO UPDATE SET advertise = "
+                    "excluded.advertise, lease_until = excluded.lease_until, "
+                    "registered_at = now() WHERE duro_nodes.lease_until <= "
+                    "clock_timestamp() RETURNING 1",
+                    3, v);
+  if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+    duro_store__pg_say(why, whylen, "registering the node",
+                       PQresultErrorMessage(r));
+    return failed(r);
+  }
+  int taken = PQntuples(r) == 1;
+  PQclear(r);
+  if (!taken)
+    return duro_err_fmt(DURO_EBUSY, why, whylen,
+                        "node id '%s' is held by a live node", node_id);
+  return 0;
+}
+
+int duro_owners_renew(duro_store_db_t *db, const char *node_id,
+                      unsigned lease_ms) {
+  PGconn *c = duro_store__pg(db);
+  if (!c)
+    return DURO_ENOTSUP;
+  char ms[16];
+  snprintf(ms, sizeof(ms), "%u", lease_ms);
+  const char *v[2] = {node_id, ms};
+  PGresult *r = run(c,
+                    "UPDATE duro_nodes SET lease_until = clock_timestamp() + "
+                    "$2 * interval '1 ms' WHERE node_id = $1 AND lease_until "
+                    "> clock_timestamp()",
+                    2, v);
+  if (PQresultStatus(r) != PGRES_COMMAND_OK)
+    return failed(r);
+  int renewed = strcmp(PQcmdTuples(r), "1") == 0;
+  PQclear(r);
+  return renewed ? 0 : DURO_ESTALE;
+}
+
+/* One owner from columns node_id, advertise, epoch, live of row 0. */
+static void read_owner(const PGresult *r, duro_owner_t *out) {
+  memset(out, 0, sizeof(*out));
+  snprintf(out->node_id, sizeof(out->node_id), "%s", PQgetvalue(r, 0, 0));
+  snprintf(out->advertise, sizeof(out->advertise), "%s", PQgetvalue(r, 0, 1));
+  out->epoch = strtoll(PQgetvalue(r, 0, 2), NULL, 10);
+  out->live = PQgetvalue(r, 0, 3)[0] == 't';
+}
+
+int duro_owners_lookup(duro_store_db_t *db, const char *object_id,
+                       duro_owner_t *out) {
+  PGconn *c = duro_store__pg(db);
+  if (!c)
+    return DURO_ENOTSUP;
+  const char *v[1] = {object_id};
+  PGresult *r = run(c,
+                    "SELECT o.node_id, coalesce(n.advertise, ''), o.epoch, "
+                    "coalesce(n.lease_until > clock_timestamp(), false) FROM "
+                    "duro_owners o LEFT JOIN duro_nodes n ON n.node_id = "
+                    "o.node_id WHERE o.object_id = $1",
+                    1, v);
+  if (PQresultStatus(r) != PGRES_TUPLES_OK)
+    return failed(r);
+  int found = PQntuples(r) == 1;
+  if (found)
+    read_owner(r, out);
+  PQclear(r);
+  return found ? 0 : DURO_ENOENT;
+}
+
+int duro_owners_claim(duro_store_db_t *db, const char *node_id,
+                      const char *object_id, duro_owner_t *out) {
+  PGconn *c = duro_store__pg(db);
+  if (!c)
+    return DURO_ENOTSUP;
+  const char *v[2] = {object_id, node_id};
+  /* Only a live claimer claims (the SELECT gives no row otherwise); the
+   * update takes the row when its owner is this node id or not live. */
+  PGresult *r = run(
+      c,
+      "INSERT INTO duro_owners(object_id, node_id, epoch) SELECT $1, $2, 1 "
+      "WHERE EXISTS (SELECT 1 FROM duro_nodes WHERE node_id = $2 AND "
+      "lease_until > clock_timestamp()) ON CONFLICT(object_id) DO UPDATE SET "
+      "node_id = excluded.node_id, epoch = duro_owners.epoch + 1, claimed_at "
+      "= now() WHERE duro_owners.node_id = excluded.node_id OR NOT EXISTS "
+      "(SELECT 1 FROM duro_nodes n WHERE n.node_id = duro_owners.node_id AND "
+      "n.lease_until > clock_timestamp()) RETURNING epoch",
+      2, v);
+  if (PQresultStatus(r) != PGRES_TUPLES_OK)
+    return failed(r);
+  if (PQntuples(r) == 1) {
+    memset(out, 0, sizeof(*out));
+    snprintf(out->node_id, sizeof(out->node_id), "%s", node_id);
+    out->epoch = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    out->live = 1;
+    PQclear(r);
+    return 1;
+  }
+  PQclear(r);
+  /* not ours: because our lease lapsed, or because a live node owns it */
+  const char *me[1] = {node_id};
+  r = run(c,
+          "SELECT 1 FROM duro_nodes WHERE node_id = $1 AND lease_until > "
+          "clock_timestamp()",
+          1, me);
+  if (PQresultStatus(r) != PGRES_TUPLES_OK)
+    return failed(r);
+  int live = PQntuples(r) == 1;
+  PQclear(r);
+  if (!live)
+    return DURO_ESTALE;
+  int rc = duro_owners_lookup(db, object_id, out);
+  return rc == DURO_ENOENT ? DURO_EBUSY : rc; /* gone again: try later */
+}
+
+int duro_owners_release(duro_store_db_t *db, const char *node_id) {
+  PGconn *c = duro_store__pg(db);
+  if (!c)
+    return DURO_ENOTSUP;
+  const char *v[1] = {node_id};
+  PGresult *r = run(c,
+                    "UPDATE duro_nodes SET lease_until = clock_timestamp() "
+                    "WHERE node_id = $1",
+                    1, v);
+  if (PQresultStatus(r) != PGRES_COMMAND_OK)
+    return failed(r);
+  PQclear(r);
+  return 0;
+}
+
+int duro_owners_live(duro_store_db_t *db, duro_owner_t **out, size_t *n) {
+  PGconn *c = duro_store__pg(db);
+  *out = NULL;
+  *n = 0;
+  if (!c)
+    return DURO_ENOTSUP;
+  PGresult *r = run(c,
+                    "SELECT node_id, advertise FROM duro_nodes WHERE "
+                    "lease_until > clock_timestamp() ORDER BY node_id",
+                    0, NULL);
+  if (PQresultStatus(r) != PGRES_TUPLES_OK)
+    return failed(r);
+  int m = PQntuples(r);
+  if (m)
+    *out = duro_calloc((size_t)m, sizeof(**out));
+  for (int i = 0; i < m; i++) {
+    snprintf((*out)[i].node_id, sizeof((*out)[i].node_id), "%s",
+             PQgetvalue(r, i, 0));
+    snprintf((*out)[i].advertise, sizeof((*out)[i].advertise), "%s",
+             PQgetvalue(r, i, 1));
+    (*out)[i].live = 1;
+  }
+  *n = (size_t)m;
+  PQclear(r);
+  return 0;
+}
