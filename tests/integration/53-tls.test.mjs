@@ -317,6 +317,101 @@ describe('duro dev with --tls-cert: both listeners https, the frontend trusts it
   });
 });
 
+describe('TLS handshakes are bounded: the header timeout covers them, at most 1,024 at once', { timeout: 60000 }, () => {
+  const hdir = mkdtempSync(path.join(tmpdir(), 'duro-tls-flood-'));
+  let duro, ca;
+  before(async () => {
+    makeCerts(hdir, 1);
+    ca = readFileSync(path.join(hdir, 'ca.crt'));
+    duro = await startDuro({
+      config: JSON.stringify({ duro: { header_timeout_ms: 2000 } }),
+      args: ['--tls-cert', path.join(hdir, 'leaf1.crt'), '--tls-key', path.join(hdir, 'leaf1.key')],
+    });
+  });
+  after(async () => {
+    if (duro) { await duro.stop(); duro.cleanup(); }
+    rmSync(hdir, { recursive: true, force: true });
+  });
+
+  // A TCP connection that never finishes its handshake: resolves with the
+  // milliseconds until the server closed it.
+  const halfOpen = (hello) => new Promise((resolve) => {
+    const t0 = Date.now();
+    const s = net.connect(duro.port, '127.0.0.1', () => { if (hello) s.write(hello); });
+    s.on('data', () => {});
+    s.on('error', () => {});
+    s.on('close', () => resolve(Date.now() - t0));
+    s.setTimeout(10000, () => s.destroy());
+  });
+
+  test('a silent connection and a cut ClientHello are closed after the header timeout', async () => {
+    // the first bytes of a TLS 1.2 ClientHello record, then nothing
+    const cut = Buffer.from('160301020001000200', 'hex');
+    const [silent, partial] = await Promise.all([halfOpen(null), halfOpen(cut)]);
+    for (const ms of [silent, partial]) {
+      assert.ok(ms >= 1800 && ms < 6000, `closed after ${ms} ms`);
+    }
+  });
+
+  test('a flood of half-open handshakes: past 1,024 they are closed at once, served clients keep being served', async () => {
+    const ws = await new Promise((resolve, reject) => {
+      const w = new WebSocket(`wss://127.0.0.1:${duro.port}/ws/connect`, { ca });
+      w.messages = [];
+      w.on('message', (d) => w.messages.push(d.toString()));
+      w.once('open', () => resolve(w));
+      w.once('error', reject);
+    });
+    // a publisher connected before the flood (keep-alive): a served client
+    const agent = new https.Agent({ ca, keepAlive: true, maxSockets: 1 });
+    const publish = (body) => new Promise((resolve, reject) => {
+      const req = https.request({ host: '127.0.0.1', port: duro.port, path: '/broadcast', method: 'POST', agent },
+        (res) => { res.resume(); res.on('end', () => resolve(res.statusCode)); });
+      req.on('error', reject);
+      req.end(body);
+    });
+    assert.equal(await publish('{"before":"the flood"}'), 200);
+    const sockets = [];
+    const closedAt = [];
+    const t0 = Date.now();
+    await Promise.all(Array.from({ length: 1100 }, () => new Promise((resolve) => {
+      const s = net.connect(duro.port, '127.0.0.1', resolve);
+      s.on('error', () => {});
+      s.on('close', () => closedAt.push(Date.now() - t0));
+      sockets.push(s);
+    })));
+    try {
+      // the ones over the bound go at once, long before the timeout
+      await waitFor(() => closedAt.length >= 1100 - 1024, 1500, 'the connections past the bound closed');
+      assert.ok(closedAt.filter((ms) => ms < 1500).length >= 1100 - 1024 - 5);
+      // the served clients are still served, at once: the publisher's
+      // request during the flood, the socket's delivery
+      assert.equal(await publish('{"during":"the flood"}'), 200);
+      await waitFor(() => ws.messages.includes('{"during":"the flood"}'), 2000, 'the broadcast during the flood');
+      // and a new client is refused (closed) while every slot is taken
+      assert.ok(closedAt.length < 1100, 'the half-open ones still hold their slots');
+      const refused = await new Promise((resolve) => {
+        const s = tls.connect({ host: '127.0.0.1', port: duro.port, ca }, () => { s.destroy(); resolve(false); });
+        s.on('error', () => resolve(true));
+      });
+      assert.ok(refused, 'a new handshake past the bound fails');
+      // the header timeout frees the slots: a new client gets in
+      await waitFor(() => closedAt.length >= 1100, 8000, 'every half-open connection closed');
+      const after = await new Promise((resolve, reject) => {
+        const req = https.request({ host: '127.0.0.1', port: duro.port, path: '/broadcast', method: 'POST', ca, agent: false },
+          (res) => { res.resume(); res.on('end', () => resolve(res.statusCode)); });
+        req.on('error', reject);
+        req.end('{"after":"the flood"}');
+      });
+      assert.equal(after, 200);
+      await waitFor(() => ws.messages.includes('{"after":"the flood"}'), 2000, 'the open socket still receives');
+    } finally {
+      for (const s of sockets) s.destroy();
+      agent.destroy();
+      ws.terminate();
+    }
+  });
+});
+
 describe('TLS start-up errors name the file', () => {
   // the certificates of the first group (node:test runs the groups in order)
   after(() => { rmSync(dir, { recursive: true, force: true }); });
