@@ -76,8 +76,14 @@ static SSL_CTX *load(const char *cert, const char *key, char *err,
   }
   SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
   SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
-  SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+  /* The chain is the file's as given: no chain building per handshake. */
+  SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_NO_AUTO_CHAIN);
   SSL_CTX_set_alpn_select_cb(ctx, on_alpn, NULL);
+  /* Resumption by ticket only (stateless, TLS 1.2 and 1.3): no server-side
+   * session cache to insert into and sweep on every handshake, and one
+   * ticket per connection rather than OpenSSL's two. */
+  SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+  SSL_CTX_set_num_tickets(ctx, 1);
   if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1) {
     duro_err_fmt(DURO_EINVAL, err, errlen,
                  "tls: certificate %s: %s", cert, ssl_reason());
