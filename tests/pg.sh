@@ -7,6 +7,16 @@
 #                           "host=DIR port=P user=postgres dbname=postgres".
 #   tests/pg.sh stop DIR    stops the cluster started in DIR and removes
 #                           DIR. It touches nothing but that one cluster.
+#   tests/pg.sh pause DIR [immediate|fast]
+#                           stops the server and keeps DIR, for tests of
+#                           an outage: immediate (the default) as in a
+#                           crash, its sessions killed without a word;
+#                           fast, each session told "terminating
+#                           connection due to administrator command".
+#   tests/pg.sh resume DIR  starts a paused server again, on the same port
+#                           (so the same conninfo reaches it); it runs
+#                           crash recovery first. Fails if that port has
+#                           been taken meanwhile.
 #
 # The cluster: initdb -A trust -U postgres (owned by the user postgres when
 # run as root, since PostgreSQL refuses to run as root; else by the current
@@ -15,7 +25,8 @@
 # DIR/log. pg_hba: local socket connections are trusted, TCP connections to
 # 127.0.0.1 need a scram-sha-256 password (so a test can see a refusal).
 # Layout: DIR/data (the cluster), DIR/log, DIR/.s.PGSQL.P (the socket),
-# DIR/.duro-pg (a marker: stop only removes a DIR that has it).
+# DIR/port (P), DIR/.duro-pg (a marker: stop, pause and resume only touch
+# a DIR that has it).
 #
 # PG_BIN overrides where initdb and pg_ctl are looked up.
 set -euo pipefail
@@ -25,11 +36,13 @@ die() {
   exit 1
 }
 
-usage() { die "usage: tests/pg.sh start|stop DIR"; }
+usage() { die "usage: tests/pg.sh start|stop|resume DIR, or tests/pg.sh pause DIR [immediate|fast]"; }
 
-[ $# -eq 2 ] || usage
+[ $# -eq 2 ] || { [ $# -eq 3 ] && [ "$1" = pause ]; } || usage
 cmd=$1
 dir=$2
+stop_mode=${3:-immediate}
+case "$stop_mode" in immediate | fast) ;; *) usage ;; esac
 [ -n "$dir" ] || usage
 case "$dir" in /*) ;; *) dir="$PWD/$dir" ;; esac
 dir=${dir%/}
@@ -139,6 +152,7 @@ EOF
     [ "$owner" = "$(id -un)" ] || chown "$owner" "$dir/log"
     if as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/log" -o "-p $port" \
         -w -t 30 start >>"$dir/initdb.log" 2>&1; then
+      echo "$port" >"$dir/port"
       echo "host=$dir port=$port user=postgres dbname=postgres"
       return 0
     fi
@@ -156,9 +170,14 @@ EOF
   die "pg_ctl start failed in $dir/data (log above)"
 }
 
-stop() {
+# A DIR that tests/pg.sh start made, or die.
+ours() {
   [ -d "$dir" ] || die "$dir does not exist"
   [ -e "$dir/.duro-pg" ] || die "$dir was not made by tests/pg.sh start (no .duro-pg marker); not touching it"
+}
+
+stop() {
+  ours
   local rc=0
   if [ -f "$dir/data/postmaster.pid" ]; then
     if ! as_owner "$bin/pg_ctl" -D "$dir/data" -m fast -t 30 stop >/dev/null 2>&1; then
@@ -179,8 +198,34 @@ stop() {
   rm -rf -- "$dir"
 }
 
+pause() {
+  ours
+  [ -f "$dir/data/postmaster.pid" ] || die "the server in $dir/data is not running"
+  if ! as_owner "$bin/pg_ctl" -D "$dir/data" -m "$stop_mode" -t 10 stop >/dev/null 2>&1; then
+    tail -n 20 "$dir/log" >&2 || true
+    die "could not stop the server in $dir/data ($stop_mode)"
+  fi
+}
+
+resume() {
+  ours
+  [ -s "$dir/port" ] || die "$dir/port is missing (a cluster from an older tests/pg.sh?)"
+  local port
+  port=$(cat "$dir/port")
+  if as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/log" -o "-p $port" \
+      -w -t 30 start >>"$dir/initdb.log" 2>&1; then
+    return 0
+  fi
+  echo "--- $dir/log:" >&2
+  tail -n 20 "$dir/log" >&2 || true
+  as_owner "$bin/pg_ctl" -D "$dir/data" -m immediate -t 10 stop >/dev/null 2>&1 || true
+  die "pg_ctl start failed in $dir/data on port $port (log above)"
+}
+
 case "$cmd" in
   start) start ;;
   stop) stop ;;
+  pause) pause ;;
+  resume) resume ;;
   *) usage ;;
 esac

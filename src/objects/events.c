@@ -160,6 +160,29 @@ static void on_load_timer(uv_timer_t *t) {
   arm_load_timer(rt);
 }
 
+/*
+ * After a failed load: the requests waiting for the object are answered
+ * now (503, Retry-After), not held for a storage that may stay away (a
+ * database restarting); its other events (socket messages, alarms) keep
+ * waiting for the retry, as the sockets and the alarm index do.
+ */
+static void fail_waiting_requests(duro_object_t *o, int status) {
+  char why[160];
+  if (duro_fmt(why, sizeof(why), "Service Unavailable: the object's storage "
+               "cannot be read (%s); try again", duro_strerror(status)) < 0)
+    why[0] = '\0';
+  DURO_LIST_FOREACH_SAFE(it, tmp, &o->waiting) {
+    obj_event_t *ev = DURO_CONTAINER_OF(it, obj_event_t, node);
+    if (ev->kind != EV_FETCH)
+      continue;
+    duro_list_remove(&ev->node);
+    duro_request_t *r = ev->req;
+    ev->req = NULL;
+    duro__event_free(ev);
+    duro__request_fail(r, 503, status, why);
+  }
+}
+
 static void on_kv_loaded(int status, duro_kv_t *kv, size_t n, void *data) {
   duro_object_t *o = data;
   duro_runtime_t *rt = o->rt;
@@ -191,6 +214,7 @@ static void on_kv_loaded(int status, duro_kv_t *kv, size_t n, void *data) {
     o->load_retry_at = uv_now(rt->loop) + delay;
     duro_list_insert_tail(&rt->load_retry, &o->load_retry_node);
     arm_load_timer(rt);
+    fail_waiting_requests(o, status);
     return;
   }
   o->load_retry_ms = 0;
@@ -527,6 +551,8 @@ void duro__object_deliver(duro_object_t *o, obj_event_t *ev) {
 void duro__event_drop(obj_event_t *ev) {
   if (ev->kind == EV_ALARM && ev->alarm && ev->alarm->running == 2)
     duro__alarm_free(ev->alarm); /* out of the index: only ev has it */
+  if (ev->kind == EV_FETCH && ev->req) /* never dispatched: not answered */
+    duro__request_free(ev->req);
   duro__event_free(ev);
 }
 

@@ -119,6 +119,21 @@ static void stub_done(duro_request_t *r, held_resp_t *resp, int err) {
   duro__request_free(r);
 }
 
+void duro__request_fail(duro_request_t *r, int status, int err,
+                        const char *why) {
+  if (r->caller) {
+    stub_done(r, NULL, err);
+    return;
+  }
+  if (r->http) {
+    duro_header_t h = {"Retry-After", 11, "1", 1};
+    duro_http_respond(r->http, status, &h, 1, why,
+                      strlen(why)); /* C string: the runtime's reason */
+    r->http = NULL;
+  }
+  duro__request_free(r);
+}
+
 /* Answers r with resp (taken over): over HTTP, or to the calling object. */
 static void deliver_response(duro_request_t *r, held_resp_t *resp) {
   duro_object_t *target = r->target;

@@ -38,4 +38,9 @@ int duro__respond(duro_request_t *r, int status, const char *content_type,
 /* A fresh "500 Internal Server Error" response. */
 held_resp_t *duro__resp_500(void);
 
+/* Answers r, which no object took, at once and frees it: over HTTP with
+ * status, Retry-After: 1 and why; to a calling object with err. */
+void duro__request_fail(duro_request_t *r, int status, int err,
+                        const char *why);
+
 #endif

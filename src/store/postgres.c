@@ -152,6 +152,7 @@ typedef struct pg {
   PGconn *c;
   uint64_t last_try_ms; /* the last reconnection attempt */
   int shared;           /* other nodes may use the database */
+  int broken;           /* a pipeline could not be ended: reconnect */
 } pg_t;
 
 PGconn *duro_store__pg(duro_store_db_t *h) {
@@ -298,7 +299,10 @@ static int pg_open(const char *conninfo, int sync_full, int shared,
 
 static int pg_ready(void *conn, char *why, size_t whylen) {
   pg_t *p = conn;
-  if (PQstatus(p->c) == CONNECTION_OK)
+  /* A server that died mid-pipeline can leave libpq saying CONNECTION_OK
+   * with the pipeline still open; nothing runs on it any more. */
+  if (PQstatus(p->c) == CONNECTION_OK && !p->broken &&
+      PQpipelineStatus(p->c) == PQ_PIPELINE_OFF)
     return 0;
   uint64_t now = uv_hrtime() / 1000000;
   if (now - p->last_try_ms < RECONNECT_MS)
@@ -306,6 +310,7 @@ static int pg_ready(void *conn, char *why, size_t whylen) {
                         "PostgreSQL: the connection is lost");
   p->last_try_ms = now;
   PQreset(p->c);
+  p->broken = 0;
   if (PQstatus(p->c) != CONNECTION_OK) {
     duro_store__pg_say(why, whylen, "PostgreSQL: reconnecting",
                        PQerrorMessage(p->c));
@@ -471,7 +476,12 @@ static int pg_commit(void *conn, duro_store_writes_t *const *w, size_t n,
   int got = read_pipeline(c, sent, why, whylen);
   if (rc == 0)
     rc = got;
-  PQexitPipelineMode(c);
+  if (PQexitPipelineMode(c) != 1) {
+    /* results still owed (the server went away mid-pipeline): the
+     * connection is unusable; the next job reconnects (pg_ready) */
+    p->broken = 1;
+    return rc < 0 ? rc : DURO_EIO;
+  }
   if (rc < 0)
     pg_abandon(p); /* an aborted BEGIN block still needs its ROLLBACK */
   return rc;
