@@ -27,6 +27,18 @@ static inline void duro_list_insert_tail(duro_list_t *head, duro_list_t *n) {
   head->prev = n;
 }
 
+/* Moves every entry of src, in order, to the end of dst; src is left
+ * empty. */
+static inline void duro_list_splice_tail(duro_list_t *dst, duro_list_t *src) {
+  if (src->next == src)
+    return;
+  src->next->prev = dst->prev;
+  dst->prev->next = src->next;
+  src->prev->next = dst;
+  dst->prev = src->prev;
+  src->next = src->prev = src;
+}
+
 static inline void duro_list_remove(duro_list_t *n) {
   n->prev->next = n->next;
   n->next->prev = n->prev;

@@ -112,6 +112,8 @@ struct duro_store {
   uint64_t group_sizes[DURO_STORE_GROUP_BUCKETS]; /* transactions by batches */
 
   /* Loop thread only. */
+  int draining;        /* in drain(): submissions wait in staged */
+  duro_list_t staged;
   int closing;
   int teardown; /* CLOSE was delivered: close the async handle */
   void (*close_cb)(void *);
@@ -351,23 +353,39 @@ static void worker_main(void *arg) {
 /* ------------------------------------------------------------------ */
 /* Loop side                                                            */
 
-/* Queues a job for the worker, or, once the worker is gone, straight to
- * done as cancelled (still after every earlier job). */
-static void submit(duro_store_t *s, job_t *j) {
+/* Hands the jobs of list (in order) to the worker, or, once the worker is
+ * gone, straight to done as cancelled (still after every earlier job). */
+static void hand_over(duro_store_t *s, duro_list_t *list) {
   int wake_loop = 0;
 
   uv_mutex_lock(&s->mu);
   if (s->worker_exited) {
-    j->status = DURO_ECANCELED;
-    duro_list_insert_tail(&s->done, &j->node);
+    DURO_LIST_FOREACH(it, list)
+      JOB_OF(it)->status = DURO_ECANCELED;
+    duro_list_splice_tail(&s->done, list);
     wake_loop = !s->async_closing;
   } else {
-    duro_list_insert_tail(&s->pending, &j->node);
+    duro_list_splice_tail(&s->pending, list);
     uv_cond_signal(&s->cond);
   }
   uv_mutex_unlock(&s->mu);
   if (wake_loop)
     uv_async_send(&s->async);
+}
+
+/* Queues a job. Jobs submitted by completion callbacks (inside drain) are
+ * handed over together when the callbacks are done: the commits that the
+ * last group's callbacks start go to the worker as one group, instead of
+ * the first waking it alone and taking a flush of its own. */
+static void submit(duro_store_t *s, job_t *j) {
+  duro_list_t one;
+  if (s->draining) {
+    duro_list_insert_tail(&s->staged, &j->node);
+    return;
+  }
+  duro_list_init(&one);
+  duro_list_insert_tail(&one, &j->node);
+  hand_over(s, &one);
 }
 
 static void free_ops(duro_store_op_t *op) {
@@ -433,11 +451,15 @@ static void deliver(duro_store_t *s, job_t *j) {
 static void drain(duro_store_t *s) {
   duro_list_t local;
 
+  s->draining = 1;
   for (;;) {
     uv_mutex_lock(&s->mu);
     if (duro_list_empty(&s->done)) {
       uv_mutex_unlock(&s->mu);
-      return;
+      if (duro_list_empty(&s->staged))
+        break;
+      hand_over(s, &s->staged); /* may go to done: cancelled, delivered */
+      continue;
     }
     local.next = s->done.next;
     local.prev = s->done.prev;
@@ -452,6 +474,7 @@ static void drain(duro_store_t *s) {
       deliver(s, JOB_OF(n));
     }
   }
+  s->draining = 0;
 }
 
 static void free_store(duro_store_t *s) {
@@ -506,6 +529,7 @@ static int open_engine(uv_loop_t *loop, const duro_store_engine_t *engine,
   s->db.engine = engine;
   duro_list_init(&s->pending);
   duro_list_init(&s->done);
+  duro_list_init(&s->staged);
 
   if (uv_mutex_init(&s->mu) != 0) {
     duro_err_fmt(DURO_EIO, err, errlen, "store: cannot create a mutex");
