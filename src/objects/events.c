@@ -25,7 +25,9 @@
  * first event. A load that fails is logged here, once, and retried after
  * LOAD_RETRY_FIRST_MS, doubling up to LOAD_RETRY_MAX_MS while it keeps
  * failing (back to the first delay after a success); the events that
- * arrive meanwhile wait, as they wait for any load.
+ * arrive meanwhile wait, as they wait for any load, except requests once
+ * the retries have gone on for a while (LOAD_FAIL_REQUESTS_MS): they are
+ * answered 503 rather than held for a storage that stays away.
  *
  * Posting. Events for other objects (stub calls and their answers, due
  * alarms) run on the next loop turn, never inside the event that caused
@@ -58,6 +60,10 @@
 #define ALARM_RETRY_BASE_MS 1000
 #define LOAD_RETRY_FIRST_MS 100
 #define LOAD_RETRY_MAX_MS 5000
+/* Requests wait through the first retries of a failed load (a storage
+ * hiccup: 100 + 200 + 400 ms); from a retry delay this long on, the
+ * storage is away for real and waiting requests are answered 503. */
+#define LOAD_FAIL_REQUESTS_MS 800
 
 static void drain(duro_object_t *o);
 
@@ -161,10 +167,11 @@ static void on_load_timer(uv_timer_t *t) {
 }
 
 /*
- * After a failed load: the requests waiting for the object are answered
- * now (503, Retry-After), not held for a storage that may stay away (a
- * database restarting); its other events (socket messages, alarms) keep
- * waiting for the retry, as the sockets and the alarm index do.
+ * After failed loads (LOAD_FAIL_REQUESTS_MS): the requests waiting for the
+ * object are answered now (503, Retry-After), not held for a storage that
+ * may stay away (a database restarting); its other events (socket
+ * messages, alarms) keep waiting for the retry, as the sockets and the
+ * alarm index do.
  */
 static void fail_waiting_requests(duro_object_t *o, int status) {
   char why[160];
@@ -214,7 +221,8 @@ static void on_kv_loaded(int status, duro_kv_t *kv, size_t n, void *data) {
     o->load_retry_at = uv_now(rt->loop) + delay;
     duro_list_insert_tail(&rt->load_retry, &o->load_retry_node);
     arm_load_timer(rt);
-    fail_waiting_requests(o, status);
+    if (delay >= LOAD_FAIL_REQUESTS_MS)
+      fail_waiting_requests(o, status);
     return;
   }
   o->load_retry_ms = 0;

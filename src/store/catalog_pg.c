@@ -24,11 +24,11 @@ static void read_summary(const PGresult *r, int row, int col,
   if (!PQgetisnull(r, row, col))
     out->name =
         duro_strndup(PQgetvalue(r, row, col), (size_t)PQgetlength(r, row, col));
-  out->keys = strtoull(PQgetvalue(r, row, col + 1), NULL, 10);
-  out->bytes = strtoull(PQgetvalue(r, row, col + 2), NULL, 10);
+  out->keys = strtoull(PQgetvalue(r, row, col + 1), NULL, 10); /* C string: libpq */
+  out->bytes = strtoull(PQgetvalue(r, row, col + 2), NULL, 10); /* C string: libpq */
   out->next_alarm_ms = PQgetisnull(r, row, col + 3)
                            ? -1
-                           : strtoll(PQgetvalue(r, row, col + 3), NULL, 10);
+                           : strtoll(PQgetvalue(r, row, col + 3), NULL, 10); /* C string: libpq */
 }
 
 /* Runs sql with text parameters; the result, or NULL on failure. */
@@ -44,8 +44,8 @@ static PGresult *query(PGconn *c, const char *sql, int n, const char *const *v,
 int duro_store__pg_list_objects(PGconn *c, const char *ns, const char *after,
                                 unsigned limit, duro_object_row_t **rows,
                                 size_t *n) {
-  char lim[16];
-  snprintf(lim, sizeof(lim), "%u", limit);
+  char lim[24];
+  duro_store__pg_int(lim, limit);
   const char *v[3] = {ns, after ? after : "", lim};
   PGresult *r = query(c,
                       "SELECT o.id, " SUMMARY_COLUMNS
@@ -107,7 +107,7 @@ int duro_store__pg_object_alarms(PGconn *c, const char *id,
   for (int i = 0; i < m; i++) {
     (*out)[i].name =
         duro_strndup(PQgetvalue(r, i, 0), (size_t)PQgetlength(r, i, 0));
-    (*out)[i].due_ms = strtoll(PQgetvalue(r, i, 1), NULL, 10);
+    (*out)[i].due_ms = strtoll(PQgetvalue(r, i, 1), NULL, 10); /* C string: libpq */
   }
   *n = (size_t)m;
   PQclear(r);
@@ -117,8 +117,8 @@ int duro_store__pg_object_alarms(PGconn *c, const char *id,
 int duro_store__pg_kv_page(PGconn *c, const char *id, const void *after,
                            size_t after_len, unsigned limit, duro_kv_t **kv,
                            size_t *n) {
-  char lim[16];
-  snprintf(lim, sizeof(lim), "%u", limit);
+  char lim[24];
+  duro_store__pg_int(lim, limit);
   const char *v[3] = {id, lim, after_len ? after : ""};
   int len[3] = {0, 0, (int)after_len};
   const int fmt[3] = {0, 0, 1}; /* the key as bytes */

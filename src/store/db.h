@@ -23,6 +23,8 @@ PGconn *duro_store__pg(duro_store_db_t *h);
  * lines); what may be "". */
 void duro_store__pg_say(char *why, size_t whylen, const char *what,
                         const char *msg);
+/* v in decimal into buf (a text parameter); returns buf. */
+const char *duro_store__pg_int(char buf[24], int64_t v);
 /* A failed result's DURO_E* code, from its SQLSTATE. */
 int duro_store__pg_code(const PGresult *r);
 
@@ -44,6 +46,12 @@ int duro_store__pg_object_alarms(PGconn *c, const char *id,
 int duro_store__pg_kv_page(PGconn *c, const char *id, const void *after,
                            size_t after_len, unsigned limit, duro_kv_t **kv,
                            size_t *n);
+/* The checks both engines make once a log's context is read
+ * (eventlog.c): an append's verdict before any write (OK, or MISMATCH,
+ * AHEAD, BROKEN with a->err, in eventlog.h's order); a read's MISMATCH,
+ * or OK with r->end_out set, returning 1 when rows are to be read. */
+int duro_evlog__judge_append(struct duro_evlog_append *a);
+int duro_evlog__judge_read(struct duro_evlog_read *r);
 /* A fresh backendId for a new store's log (eventlog.c): out has room
  * for DURO_EVLOG_BACKEND_ID_LEN + 1 bytes. */
 void duro_evlog__new_backend_id(char *out);

@@ -180,6 +180,41 @@ static void bind_text(sqlite3_stmt *st, int col, duro_evlog_text_t t) {
   sqlite3_bind_text(st, col, t.p ? t.p : "", (int)t.n, SQLITE_STATIC);
 }
 
+int duro_evlog__judge_append(duro_evlog_append_t *a) {
+  if (a->backend_id && strcmp(a->backend_id, a->backend_id_out) != 0)
+    return DURO_EVLOG_MISMATCH;
+  if (a->events[0].parent != a->head)
+    return DURO_EVLOG_AHEAD;
+  for (size_t i = 0; i < a->n; i++) {
+    const duro_evlog_event_t *e = &a->events[i];
+    if (e->seq != e->parent + 1 ||
+        (i > 0 && e->parent != a->events[i - 1].seq)) {
+      duro_err_fmt(DURO_EPROTO, a->err, sizeof(a->err),
+                   "batch is not a chain: event %zu has seqNum %lld and "
+                   "parentSeqNum %lld",
+                   i, (long long)e->seq, (long long)e->parent);
+      return DURO_EVLOG_BROKEN;
+    }
+    if (e->invalid) {
+      duro_err_fmt(DURO_EPROTO, a->err, sizeof(a->err),
+                   "event %zu: a string holds NUL", i);
+      return DURO_EVLOG_BROKEN;
+    }
+  }
+  return DURO_EVLOG_OK;
+}
+
+int duro_evlog__judge_read(duro_evlog_read_t *r) {
+  if (r->backend_id && strcmp(r->backend_id, r->backend_id_out) != 0) {
+    r->result = DURO_EVLOG_MISMATCH;
+    return 0;
+  }
+  int64_t end = r->end < 0 ? r->head : r->end;
+  r->end_out = end > r->head ? r->head : end;
+  r->result = DURO_EVLOG_OK;
+  return r->after < r->end_out;
+}
+
 void duro_evlog_append(duro_store_db_t *h, duro_evlog_append_t *a) {
   PGconn *pg = duro_store__pg(h);
   if (pg) {
@@ -199,25 +234,8 @@ void duro_evlog_append(duro_store_db_t *h, duro_evlog_append_t *a) {
     set_err(a->err, sizeof(a->err), db, "context");
     goto dberr;
   }
-  if (a->backend_id && strcmp(a->backend_id, a->backend_id_out) != 0) {
-    a->result = DURO_EVLOG_MISMATCH;
+  if ((a->result = duro_evlog__judge_append(a)) != DURO_EVLOG_OK)
     goto rollback;
-  }
-  if (a->events[0].parent != a->head) {
-    a->result = DURO_EVLOG_AHEAD;
-    goto rollback;
-  }
-  for (size_t i = 0; i < a->n; i++) {
-    const duro_evlog_event_t *e = &a->events[i];
-    if (e->seq != e->parent + 1 || (i > 0 && e->parent != a->events[i - 1].seq)) {
-      a->result = DURO_EVLOG_BROKEN;
-      duro_err_fmt(DURO_EPROTO, a->err, sizeof(a->err),
-                   "batch is not a chain: event %zu has seqNum %lld and "
-                   "parentSeqNum %lld",
-                   i, (long long)e->seq, (long long)e->parent);
-      goto rollback;
-    }
-  }
   if ((rc = prepare_on_table(db, "INSERT INTO ", a->key->table,
                              " (seqNum, parentSeqNum, name, args, createdAt, "
                              "clientId, sessionId) "
@@ -228,12 +246,6 @@ void duro_evlog_append(duro_store_db_t *h, duro_evlog_append_t *a) {
   }
   for (size_t i = 0; i < a->n; i++) {
     const duro_evlog_event_t *e = &a->events[i];
-    if (e->invalid) {
-      a->result = DURO_EVLOG_BROKEN;
-      duro_err_fmt(DURO_EPROTO, a->err, sizeof(a->err),
-                   "event %zu: a string holds NUL", i);
-      goto rollback;
-    }
     sqlite3_bind_int64(ins, 1, e->seq);
     sqlite3_bind_int64(ins, 2, e->parent);
     bind_text(ins, 3, e->name);
@@ -310,16 +322,7 @@ void duro_evlog_read(duro_store_db_t *h, duro_evlog_read_t *r) {
     set_err(r->err, sizeof(r->err), db, "context");
     goto dberr;
   }
-  if (r->backend_id && strcmp(r->backend_id, r->backend_id_out) != 0) {
-    r->result = DURO_EVLOG_MISMATCH;
-    goto done;
-  }
-  int64_t end = r->end < 0 ? r->head : r->end;
-  if (end > r->head)
-    end = r->head;
-  r->end_out = end;
-  r->result = DURO_EVLOG_OK;
-  if (r->after >= end)
+  if (!duro_evlog__judge_read(r))
     goto done;
   if (prepare_on_table(db,
                        "SELECT seqNum, parentSeqNum, name, args, createdAt, "
@@ -332,7 +335,7 @@ void duro_evlog_read(duro_store_db_t *h, duro_evlog_read_t *r) {
     goto dberr;
   }
   sqlite3_bind_int64(st, 1, r->after);
-  sqlite3_bind_int64(st, 2, end);
+  sqlite3_bind_int64(st, 2, r->end_out);
   sqlite3_bind_int64(st, 3, (sqlite3_int64)r->max_rows);
   int rc;
   while ((rc = sqlite3_step(st)) == SQLITE_ROW) {

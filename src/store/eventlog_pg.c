@@ -51,7 +51,7 @@ static int load_context(PGconn *c, const duro_evlog_key_t *k, int64_t *head,
       return -1;
     }
     if (PQntuples(r) == 1) {
-      *head = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+      *head = strtoll(PQgetvalue(r, 0, 0), NULL, 10); /* C string: libpq */
       int n = PQgetlength(r, 0, 1);
       if (n > DURO_EVLOG_BACKEND_ID_LEN) { /* not a row we wrote */
         PQclear(r);
@@ -90,37 +90,13 @@ void duro_evlog__pg_append(PGconn *c, duro_evlog_append_t *a) {
     set_err(a->err, sizeof(a->err), c, "context");
     goto dberr;
   }
-  if (a->backend_id && strcmp(a->backend_id, a->backend_id_out) != 0) {
-    a->result = DURO_EVLOG_MISMATCH;
+  if ((a->result = duro_evlog__judge_append(a)) != DURO_EVLOG_OK)
     goto rollback;
-  }
-  if (a->events[0].parent != a->head) {
-    a->result = DURO_EVLOG_AHEAD;
-    goto rollback;
-  }
-  for (size_t i = 0; i < a->n; i++) {
-    const duro_evlog_event_t *e = &a->events[i];
-    if (e->seq != e->parent + 1 ||
-        (i > 0 && e->parent != a->events[i - 1].seq)) {
-      a->result = DURO_EVLOG_BROKEN;
-      duro_err_fmt(DURO_EPROTO, a->err, sizeof(a->err),
-                   "batch is not a chain: event %zu has seqNum %lld and "
-                   "parentSeqNum %lld",
-                   i, (long long)e->seq, (long long)e->parent);
-      goto rollback;
-    }
-    if (e->invalid) {
-      a->result = DURO_EVLOG_BROKEN;
-      duro_err_fmt(DURO_EPROTO, a->err, sizeof(a->err),
-                   "event %zu: a string holds NUL", i);
-      goto rollback;
-    }
-  }
   for (size_t i = 0; i < a->n; i++) {
     const duro_evlog_event_t *e = &a->events[i];
     char seq[24], parent[24];
-    snprintf(seq, sizeof(seq), "%lld", (long long)e->seq);
-    snprintf(parent, sizeof(parent), "%lld", (long long)e->parent);
+    duro_store__pg_int(seq, e->seq);
+    duro_store__pg_int(parent, e->parent);
     const char *v[8] = {a->key->store_id,
                         seq,
                         parent,
@@ -153,7 +129,7 @@ void duro_evlog__pg_append(PGconn *c, duro_evlog_append_t *a) {
     }
   }
   char head[24];
-  snprintf(head, sizeof(head), "%lld", (long long)a->events[a->n - 1].seq);
+  duro_store__pg_int(head, a->events[a->n - 1].seq);
   const char *v[2] = {head, a->key->store_id};
   int len[2] = {0, (int)a->key->store_id_len};
   if (command(c,
@@ -197,23 +173,13 @@ void duro_evlog__pg_read(PGconn *c, duro_evlog_read_t *rd) {
     set_err(rd->err, sizeof(rd->err), c, "context");
     goto dberr;
   }
-  if (rd->backend_id && strcmp(rd->backend_id, rd->backend_id_out) != 0) {
-    rd->result = DURO_EVLOG_MISMATCH;
-    goto done;
-  }
-  int64_t end = rd->end < 0 ? rd->head : rd->end;
-  if (end > rd->head)
-    end = rd->head;
-  rd->end_out = end;
-  rd->result = DURO_EVLOG_OK;
-  if (rd->after >= end)
+  if (!duro_evlog__judge_read(rd))
     goto done;
   char after[24], last[24], limit[24];
-  snprintf(after, sizeof(after), "%lld", (long long)rd->after);
-  snprintf(last, sizeof(last), "%lld", (long long)end);
-  snprintf(limit, sizeof(limit), "%llu",
-           (unsigned long long)(rd->max_rows > INT64_MAX ? INT64_MAX
-                                                         : rd->max_rows));
+  duro_store__pg_int(after, rd->after);
+  duro_store__pg_int(last, rd->end_out);
+  duro_store__pg_int(limit, rd->max_rows > INT64_MAX ? INT64_MAX
+                                                     : (int64_t)rd->max_rows);
   const char *v[4] = {rd->key->store_id, after, last, limit};
   int len[4] = {(int)rd->key->store_id_len, 0, 0, 0};
   r = PQexecParams(c,
@@ -227,8 +193,8 @@ void duro_evlog__pg_read(PGconn *c, duro_evlog_read_t *rd) {
   }
   for (int i = 0; i < PQntuples(r); i++) {
     duro_evlog_row_t row = {
-        .seq = strtoll(PQgetvalue(r, i, 0), NULL, 10),
-        .parent = strtoll(PQgetvalue(r, i, 1), NULL, 10),
+        .seq = strtoll(PQgetvalue(r, i, 0), NULL, 10), /* C string: libpq */
+        .parent = strtoll(PQgetvalue(r, i, 1), NULL, 10), /* C string: libpq */
         .name = column(r, i, 2, 0),
         .args = column(r, i, 3, 1),
         .created_at = column(r, i, 4, 0),

@@ -9,11 +9,20 @@
 
 #include "core/alloc.h"
 #include "core/err.h"
+#include "core/str.h"
 #include "store/db.h"
 
 /* Runs sql with text parameters; the result, whatever its status. */
 static PGresult *run(PGconn *c, const char *sql, int n, const char *const *v) {
   return PQexecParams(c, sql, n, NULL, v, NULL, NULL, 0);
+}
+
+/* A node id or URL from the database into its field; longer ones than
+ * register accepts are cut (only another program could have written
+ * them). */
+static void copy(char *dst, size_t size, const char *src) {
+  if (duro_fmt(dst, size, "%s", src) < 0 && size)
+    dst[size - 1] = '\0'; /* DURO_E2BIG: the prefix stays */
 }
 
 static int failed(PGresult *r) {
@@ -29,12 +38,13 @@ int duro_owners_register(duro_store_db_t *db, const char *node_id,
   if (!c)
     return duro_err_fmt(DURO_ENOTSUP, why, whylen,
                         "nodes and owners need PostgreSQL");
-  if (strlen(node_id) > DURO_NODE_ID_MAX || /* C strings: from the config */
-      strlen(advertise) > DURO_ADVERTISE_MAX)
+  size_t idlen = strlen(node_id);     /* C string: from the config */
+  size_t urllen = strlen(advertise); /* C string: from the config */
+  if (idlen > DURO_NODE_ID_MAX || urllen > DURO_ADVERTISE_MAX)
     return duro_err_fmt(DURO_EINVAL, why, whylen,
                         "node id or advertised URL too long");
-  char ms[16];
-  snprintf(ms, sizeof(ms), "%u", lease_ms);
+  char ms[24];
+  duro_store__pg_int(ms, lease_ms);
   const char *v[3] = {node_id, advertise, ms};
   /* a row of a previous life is taken over once its lease has lapsed */
   PGresult *r = run(c,
@@ -63,8 +73,8 @@ int duro_owners_renew(duro_store_db_t *db, const char *node_id,
   PGconn *c = duro_store__pg(db);
   if (!c)
     return DURO_ENOTSUP;
-  char ms[16];
-  snprintf(ms, sizeof(ms), "%u", lease_ms);
+  char ms[24];
+  duro_store__pg_int(ms, lease_ms);
   const char *v[2] = {node_id, ms};
   PGresult *r = run(c,
                     "UPDATE duro_nodes SET lease_until = clock_timestamp() + "
@@ -81,9 +91,9 @@ int duro_owners_renew(duro_store_db_t *db, const char *node_id,
 /* One owner from columns node_id, advertise, epoch, live of row 0. */
 static void read_owner(const PGresult *r, duro_owner_t *out) {
   memset(out, 0, sizeof(*out));
-  snprintf(out->node_id, sizeof(out->node_id), "%s", PQgetvalue(r, 0, 0));
-  snprintf(out->advertise, sizeof(out->advertise), "%s", PQgetvalue(r, 0, 1));
-  out->epoch = strtoll(PQgetvalue(r, 0, 2), NULL, 10);
+  copy(out->node_id, sizeof(out->node_id), PQgetvalue(r, 0, 0));
+  copy(out->advertise, sizeof(out->advertise), PQgetvalue(r, 0, 1));
+  out->epoch = strtoll(PQgetvalue(r, 0, 2), NULL, 10); /* C string: libpq */
   out->live = PQgetvalue(r, 0, 3)[0] == 't';
 }
 
@@ -130,8 +140,8 @@ int duro_owners_claim(duro_store_db_t *db, const char *node_id,
     return failed(r);
   if (PQntuples(r) == 1) {
     memset(out, 0, sizeof(*out));
-    snprintf(out->node_id, sizeof(out->node_id), "%s", node_id);
-    out->epoch = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    copy(out->node_id, sizeof(out->node_id), node_id);
+    out->epoch = strtoll(PQgetvalue(r, 0, 0), NULL, 10); /* C string: libpq */
     out->live = 1;
     PQclear(r);
     return 1;
@@ -184,10 +194,9 @@ int duro_owners_live(duro_store_db_t *db, duro_owner_t **out, size_t *n) {
   if (m)
     *out = duro_calloc((size_t)m, sizeof(**out));
   for (int i = 0; i < m; i++) {
-    snprintf((*out)[i].node_id, sizeof((*out)[i].node_id), "%s",
-             PQgetvalue(r, i, 0));
-    snprintf((*out)[i].advertise, sizeof((*out)[i].advertise), "%s",
-             PQgetvalue(r, i, 1));
+    copy((*out)[i].node_id, sizeof((*out)[i].node_id), PQgetvalue(r, i, 0));
+    copy((*out)[i].advertise, sizeof((*out)[i].advertise),
+         PQgetvalue(r, i, 1));
     (*out)[i].live = 1;
   }
   *n = (size_t)m;

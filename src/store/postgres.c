@@ -159,6 +159,12 @@ PGconn *duro_store__pg(duro_store_db_t *h) {
   return h->engine == &duro_store_postgres ? ((pg_t *)h->conn)->c : NULL;
 }
 
+const char *duro_store__pg_int(char buf[24], int64_t v) {
+  if (duro_fmt(buf, 24, "%lld", (long long)v) < 0)
+    buf[0] = '\0'; /* 24 bytes hold any int64_t */
+  return buf;
+}
+
 void duro_store__pg_say(char *why, size_t whylen, const char *what,
                         const char *msg) {
   if (!whylen)
@@ -231,7 +237,7 @@ static int prepare(PGconn *c, int shared, char *why, size_t whylen) {
     PQclear(r);
     return DURO_EIO;
   }
-  long v = strtol(PQgetvalue(r, 0, 0), NULL, 10);
+  long v = strtol(PQgetvalue(r, 0, 0), NULL, 10); /* C string: libpq */
   PQclear(r);
   /* shared: any number of nodes, which the owners keep apart; else this
    * node alone, for as long as the session lasts */
@@ -352,7 +358,7 @@ static int send_writes(PGconn *c, const duro_store_writes_t *w) {
   int sent = 0;
   char due[24];
   if (w->node_id) { /* the fence first: nothing after it runs without it */
-    snprintf(due, sizeof(due), "%lld", (long long)w->epoch);
+    duro_store__pg_int(due, w->epoch);
     v[2] = due;
     if (queue_stmt(c, ST_FENCE, v, len, text3) < 0)
       return -1;
@@ -385,7 +391,7 @@ static int send_writes(PGconn *c, const duro_store_writes_t *w) {
       }
       break;
     case DURO_OP_SET_ALARM:
-      snprintf(due, sizeof(due), "%lld", (long long)op->due_ms);
+      duro_store__pg_int(due, op->due_ms);
       v[2] = due;
       rc = queue_stmt(c, ST_ALARM_SET, v, len, text3);
       break;
@@ -545,7 +551,7 @@ static int pg_load_alarms(void *conn, duro_alarm_row_t **out, size_t *nout,
     x->namespace_name = text_or_null(r, i, 1);
     x->object_name = text_or_null(r, i, 2);
     x->alarm_name = text_or_null(r, i, 3);
-    x->due_ms = strtoll(PQgetvalue(r, i, 4), NULL, 10);
+    x->due_ms = strtoll(PQgetvalue(r, i, 4), NULL, 10); /* C string: libpq */
   }
   PQclear(r);
   *out = a;
