@@ -121,6 +121,16 @@ bench: build/release/duro
 	else echo "sync_compare: reference backend skipped (npm ci --prefix bench/reference failed)"; \
 	  CMP_ONLY=duro node bench/sync_compare.mjs; fi
 
+# Commit throughput and latency of the store on SQLite and on a throwaway
+# local PostgreSQL (tests/pg.sh), same workloads (bench/cluster.sh).
+$(BUILD)/bench/store_bench: bench/store_bench.c $(BUILD)/libduro.a $(DYNLIST)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libduro.a $(LDLIBS)
+
+.PHONY: bench-cluster
+bench-cluster: $(BUILD)/bench/store_bench
+	@STORE_BENCH=$(abspath $(BUILD)/bench/store_bench) bench/cluster.sh
+
 # Soak (not in CI): 10,000 WebSockets churning for SOAK_SECONDS with
 # broadcasts; RSS and descriptors must come back (bench/soak.mjs). Both
 # sides need ~11,000 descriptors: raise the limit, the server inherits it.
