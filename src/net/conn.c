@@ -972,14 +972,7 @@ static void tls_shed_handshake_memory(duro_conn_t *c) {
   if (BIO_ctrl_pending(r) || BIO_ctrl_pending(w))
     return; /* the next read tries again */
   c->tls->shed = 0;
-  BIO *nr = BIO_new(BIO_s_mem()), *nw = BIO_new(BIO_s_mem());
-  if (!nr || !nw) {
-    BIO_free(nr);
-    BIO_free(nw);
-    return;
-  }
-  BIO_set_mem_eof_return(nr, -1);
-  SSL_set_bio(ssl, nr, nw); /* frees the old pair */
+  (void)duro_tls_fresh_bios(ssl); /* out of memory: the old pair stays */
 }
 
 static void tls_input(duro_conn_t *c, const uint8_t *data, size_t len) {

@@ -136,19 +136,16 @@ void duro_tls_free(duro_tls_t *t) {
   duro_free(t);
 }
 
-/* Puts ssl on two memory BIOs: bytes come and go through net/, never
- * through a socket of OpenSSL's. 0, or -1 (ssl freed) when out of memory. */
-static int use_memory_bios(SSL *ssl) {
+int duro_tls_fresh_bios(SSL *ssl) {
   BIO *rbio = BIO_new(BIO_s_mem()), *wbio = BIO_new(BIO_s_mem());
   if (!rbio || !wbio) {
     BIO_free(rbio);
     BIO_free(wbio);
-    SSL_free(ssl);
     return -1;
   }
   /* an empty read BIO means "want more", not end of file */
   BIO_set_mem_eof_return(rbio, -1);
-  SSL_set_bio(ssl, rbio, wbio);
+  SSL_set_bio(ssl, rbio, wbio); /* frees a pair it had */
   return 0;
 }
 
@@ -156,8 +153,10 @@ SSL *duro_tls_accept(duro_tls_t *t) {
   if (t->handshakes >= DURO_TLS_MAX_HANDSHAKES)
     return NULL;
   SSL *ssl = SSL_new(t->ctx);
-  if (!ssl || use_memory_bios(ssl) < 0)
+  if (!ssl || duro_tls_fresh_bios(ssl) < 0) {
+    SSL_free(ssl);
     return NULL;
+  }
   SSL_set_accept_state(ssl);
   t->handshakes++;
   return ssl;
@@ -258,8 +257,10 @@ void duro_tls_client_free(duro_tls_client_t *t) {
 
 SSL *duro_tls_connect(duro_tls_client_t *t, const char *host) {
   SSL *ssl = SSL_new(t->ctx);
-  if (!ssl || use_memory_bios(ssl) < 0)
+  if (!ssl || duro_tls_fresh_bios(ssl) < 0) {
+    SSL_free(ssl);
     return NULL;
+  }
   unsigned char ip[16];
   int is_ip = inet_pton(AF_INET, host, ip) == 1 ||
               inet_pton(AF_INET6, host, ip) == 1;

@@ -67,6 +67,11 @@ void duro_tls_client_free(duro_tls_client_t *t);
  * both), or NULL when out of memory. */
 struct ssl_st *duro_tls_connect(duro_tls_client_t *t, const char *host);
 
+/* For net/: puts ssl on a new pair of memory BIOs (bytes come and go
+ * through net/, never through a socket of OpenSSL's), freeing the pair it
+ * had. 0, or -1 when out of memory (ssl unchanged). */
+int duro_tls_fresh_bios(struct ssl_st *ssl);
+
 /* For net/conn.c: a server-side SSL for a new connection, or NULL when
  * DURO_TLS_MAX_HANDSHAKES are in progress. duro_tls_handshake_done is
  * called once when its handshake ends (finished or not). */
