@@ -96,6 +96,9 @@ typedef struct creq {
   duro_http_client_cb cb;
   void *ud;
   int done;
+  uint8_t head_only; /* a HEAD: the answer has no body */
+  uint8_t reached;   /* the connection opened */
+  uint8_t answered;  /* some bytes of an answer came */
 } creq_t;
 
 static void creq_closed(uv_handle_t *h) {
@@ -113,6 +116,8 @@ static void finish(creq_t *r, int err, const char *error) {
   r->done = 1;
   duro_http_client_res_t res;
   memset(&res, 0, sizeof(res));
+  res.reached = r->reached;
+  res.answered = r->answered;
   duro_header_t *hs = NULL;
   if (err) {
     res.err = err;
@@ -149,6 +154,13 @@ static int on_header_value(http_parser *p, const char *at, size_t n) {
   return duro_fields_value(&r->fields, &r->head, at, n) < 0;
 }
 
+/* A HEAD's answer announces the body it would have had: 1 tells the
+ * parser that none follows. */
+static int on_headers_complete(http_parser *p) {
+  creq_t *r = p->data;
+  return r->head_only && p->status_code >= 200;
+}
+
 static int on_body(http_parser *p, const char *at, size_t n) {
   creq_t *r = p->data;
   if (r->body.len + n > r->max_body)
@@ -180,6 +192,7 @@ static int on_message_complete(http_parser *p) {
 static const http_parser_settings settings = {
     .on_header_field = on_header_field,
     .on_header_value = on_header_value,
+    .on_headers_complete = on_headers_complete,
     .on_body = on_body,
     .on_message_complete = on_message_complete,
 };
@@ -188,6 +201,7 @@ static void on_data(void *ud, const uint8_t *data, size_t len) {
   creq_t *r = ud;
   if (r->done)
     return;
+  r->answered = 1;
   size_t n = http_parser_execute(&r->parser, &settings, (const char *)data,
                                  len);
   if (!r->done && n != len)
@@ -209,6 +223,7 @@ static void on_end(void *ud, int err, const char *why) {
 
 static void on_open(void *ud) {
   creq_t *r = ud;
+  r->reached = 1;
   if (duro_dial_write(r->dial, r->out.data, r->out.len) < 0)
     finish(r, DURO_EIO, "cannot send to the backend");
 }
@@ -238,6 +253,7 @@ void duro_http_client_request(uv_loop_t *loop, const duro_url_t *url,
   r->cb = cb;
   r->ud = ud;
   r->max_body = max_body;
+  r->head_only = strcmp(method, "HEAD") == 0;
   http_parser_init(&r->parser, HTTP_RESPONSE);
   r->parser.data = r;
   uv_timer_init(loop, &r->timer);
@@ -260,6 +276,18 @@ void duro_http_client_request(uv_loop_t *loop, const duro_url_t *url,
     return;
   }
   uv_timer_start(&r->timer, on_timeout, timeout_ms, 0);
+}
+
+int duro_http_relay_skips(const char *name, size_t len) {
+  static const char *const skip[] = {
+      "Connection", "Keep-Alive", "TE",     "Trailer",
+      "Transfer-Encoding", "Upgrade", "Host", "Expect", "Content-Length",
+  };
+  for (size_t i = 0; i < sizeof(skip) / sizeof(skip[0]); i++)
+    if (duro_memcaseeq(name, len, skip[i],
+                       strlen(skip[i]))) /* C string: the table's literals */
+      return 1;
+  return len >= 6 && duro_memcaseeq(name, 6, "Proxy-", 6);
 }
 
 const duro_header_t *duro_http_client_header(const duro_http_client_res_t *r,
