@@ -232,6 +232,22 @@ void duro_metrics_write(duro_buf_t *b, const duro_net_t *net,
             &st.commit_latency);
   family(b, "duro_storage_load_failures_total", COUNTER,
          "Storage loads that failed (each is retried).", st.load_failures);
+  if (duro_runtime_node(rt)) { /* cluster mode (docs/cluster.md) */
+    family(b, "duro_cluster_fenced", GAUGE,
+           "1 while this node serves nothing (joining, or its lease may "
+           "have lapsed).",
+           (uint64_t)duro_runtime_fenced(rt));
+    family(b, "duro_cluster_claims_total", COUNTER,
+           "Objects this node claimed.", st.claims);
+    family(b, "duro_cluster_misplaced_total", COUNTER,
+           "Claims that found another live owner (the request was sent "
+           "there).",
+           st.misplaced);
+    family(b, "duro_cluster_objects_lost_total", COUNTER,
+           "Instances given up: a fenced commit, or this node fenced "
+           "itself.",
+           st.objects_lost);
+  }
   uint64_t transactions, batches;
   uint64_t sizes[DURO_STORE_GROUP_BUCKETS];
   duro_store_group_sizes(duro_runtime_store(rt), sizes, &transactions,

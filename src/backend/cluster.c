@@ -11,6 +11,14 @@ static const duro_option_t rows[] = {
              "storage on PostgreSQL: a libpq conninfo or postgres:// URL "
              "(one with a password belongs in DURO_POSTGRES_URL; --postgres "
              "overrides both)"),
+    DURO_ROW("advertise", DURO_OPT_STRING, 0, 0, 0, NULL,
+             offsetof(duro_cluster_config_t, advertise),
+             "the http://host:port at which the other nodes reach this one "
+             "(--advertise overrides it)"),
+    DURO_ROW("node_id", DURO_OPT_STRING, 0, 0, 0, NULL,
+             offsetof(duro_cluster_config_t, node_id),
+             "this node's name in the cluster (--node-id overrides it; "
+             "default: the advertised host:port)"),
 };
 
 const duro_config_section_t duro_cluster_section = {
@@ -34,4 +42,25 @@ const char *duro_cluster_postgres(const duro_config_t *cfg) {
   const duro_cluster_config_t *c =
       duro_config_section(cfg, &duro_cluster_section);
   return c && c->postgres && *c->postgres ? c->postgres : NULL;
+}
+
+/* The command line's value, else the section's (NULL or "" there: none). */
+static const char *arg_or_section(const char *arg, size_t field,
+                                  const duro_config_t *cfg) {
+  if (arg)
+    return arg;
+  const duro_cluster_config_t *c =
+      duro_config_section(cfg, &duro_cluster_section);
+  const char *v = c ? *(char *const *)((const char *)c + field) : NULL;
+  return v && *v ? v : NULL;
+}
+
+const char *duro_cluster_advertise(const duro_config_t *cfg) {
+  return arg_or_section(cfg->advertise_arg,
+                        offsetof(duro_cluster_config_t, advertise), cfg);
+}
+
+const char *duro_cluster_node_id(const duro_config_t *cfg) {
+  return arg_or_section(cfg->node_id_arg,
+                        offsetof(duro_cluster_config_t, node_id), cfg);
 }

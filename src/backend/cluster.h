@@ -14,7 +14,9 @@
 #include "core/options.h"
 
 typedef struct duro_cluster_config {
-  char *postgres; /* conninfo or postgres:// URL */
+  char *postgres;  /* conninfo or postgres:// URL */
+  char *advertise; /* http://host:port of this node, for the others */
+  char *node_id;   /* this node's name */
 } duro_cluster_config_t;
 extern const duro_config_section_t duro_cluster_section;
 
@@ -25,5 +27,9 @@ extern const char *const duro_cluster_env_vars[];
 /* The PostgreSQL conninfo, from --postgres, else DURO_POSTGRES_URL, else
  * the section; NULL: storage stays SQLite. */
 const char *duro_cluster_postgres(const duro_config_t *cfg);
+/* --advertise, else the section's; NULL when neither is set. */
+const char *duro_cluster_advertise(const duro_config_t *cfg);
+/* --node-id, else the section's; NULL when neither is set. */
+const char *duro_cluster_node_id(const duro_config_t *cfg);
 
 #endif

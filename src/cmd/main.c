@@ -18,6 +18,7 @@
 #include "admin/admin.h"
 #include "backend/backend.h"
 #include "backend/cluster.h"
+#include "backend/node.h"
 #include "classes/classes.h"
 #include "core/alloc.h"
 #include "core/config.h"
@@ -50,6 +51,8 @@ typedef struct app {
   duro_store_t *store;
   duro_runtime_t *rt;
   duro_backend_t backend;
+  duro_node_t *node;   /* cluster mode: this node (backend/node.h) */
+  int node_stopped;    /* teardown: its stop callback ran */
   duro_admin_t admin;
   int has_admin;
   int store_closed; /* teardown: the store's close callback ran */
@@ -95,12 +98,25 @@ static void on_store_closed(void *data) {
   uv_stop(app->loop);
 }
 
+static void close_store(void *data);
+
 static void finish(app_t *app) {
   if (app->finishing) /* the grace period and the drain can both end it */
     return;
   app->finishing = 1;
   uv_timer_stop(&app->grace);
   uv_timer_stop(&app->drain_poll);
+  if (app->node) { /* the lease goes first: others may claim at once */
+    duro_node_t *n = app->node;
+    app->node = NULL;
+    duro_node_stop(n, close_store, app);
+    return;
+  }
+  close_store(app);
+}
+
+static void close_store(void *data) {
+  app_t *app = data;
   if (app->store) {
     duro_store_close(app->store, on_store_closed, app);
   } else {
@@ -250,8 +266,9 @@ static void on_signal(uv_signal_t *s, int signum) {
     _exit(1);
   }
   app->first_signal_ms = now;
-  duro_log_info("%s: shutting down (close 1001, flush storage)",
-                signum == SIGINT ? "SIGINT" : "SIGTERM");
+  duro_log_info("%s: shutting down (close %s, flush storage)",
+                signum == SIGINT ? "SIGINT" : "SIGTERM",
+                app->node ? "1012, hand the objects over" : "1001");
   if (app->has_frontend)
     duro_frontend_stop(&app->frontend);
   if (app->has_backend)
@@ -273,6 +290,11 @@ static void on_signal(uv_signal_t *s, int signum) {
 static void on_store_closed_on_error(void *data) {
   app_t *app = data;
   app->store_closed = 1;
+}
+
+static void on_node_stopped_on_error(void *data) {
+  app_t *app = data;
+  app->node_stopped = 1;
 }
 
 /* Frees whatever run() set up, in order: connections, the store (whose
@@ -299,6 +321,12 @@ static void teardown(app_t *app) {
   if (app->has_admin)
     duro_admin_stop(&app->admin);
   app->has_admin = 0;
+  if (app->node) { /* a start that failed after the node joined */
+    duro_node_stop(app->node, on_node_stopped_on_error, app);
+    app->node = NULL;
+    while (!app->node_stopped)
+      uv_run(app->loop, UV_RUN_ONCE);
+  }
   if (app->store) {
     duro_store_close(app->store, on_store_closed_on_error, app);
     app->store = NULL;
@@ -333,7 +361,7 @@ static int open_store(app_t *app) {
                       ".dev.vars\n");
       return -1;
     }
-    if (duro_store_open_postgres(app->loop, pg, 0, &app->store, err,
+    if (duro_store_open_postgres(app->loop, pg, 1, &app->store, err,
                                  sizeof(err)) < 0) {
       fprintf(stderr, "duro: %s\n", err);
       return -1;
@@ -393,6 +421,13 @@ static int start_backend(app_t *app) {
     return -1;
   }
   app->backend.listener.tls = app->tls; /* before the loop accepts any */
+  const char *pg = duro_cluster_postgres(cfg);
+  if (pg && duro_node_start(&app->node, app->loop, app->rt, cfg, pg,
+                            duro_listener_port(&app->backend.listener),
+                            secret, err, sizeof(err)) < 0) {
+    fprintf(stderr, "duro: %s\n", err);
+    return -1;
+  }
   duro_runtime_start(app->rt);
   if (!secret || !*secret)
     duro_log_warn("DURO_INTERNAL_SECRET is not set: /_objects accepts "

@@ -51,6 +51,8 @@ typedef enum {
   F_TLS_KEY,
   F_BACKEND_CA,
   F_POSTGRES,
+  F_ADVERTISE,
+  F_NODE_ID,
   F_HELP,
   F_VERSION,
 } flag_id_t;
@@ -94,6 +96,12 @@ static const flag_t flags[] = {
     {"postgres", "CONNINFO", F_POSTGRES, DURO_ROLE_BACKEND,
      "storage on PostgreSQL instead of the data directory's SQLite (a "
      "libpq conninfo or postgres:// URL; also DURO_POSTGRES_URL)"},
+    {"advertise", "URL", F_ADVERTISE, DURO_ROLE_BACKEND,
+     "with --postgres: the http://host:port at which the other nodes reach "
+     "this one (default http://HOST:PORT when HOST is an address)"},
+    {"node-id", "NAME", F_NODE_ID, DURO_ROLE_BACKEND,
+     "with --postgres: this node's name in the cluster (default: the "
+     "advertised host:port)"},
     {"tls-cert", "FILE", F_TLS_CERT, DURO_ROLE_ALL,
      "certificate chain (PEM): the role's listeners speak TLS only (https, "
      "wss); SIGHUP reads it again"},
@@ -258,6 +266,16 @@ static int apply_flag(duro_cmdline_t *cl, const flag_t *f, const char *v,
     if (!*v)
       return fail(err, errlen, "duro: --postgres: the conninfo is empty");
     cl->postgres = v;
+    return 0;
+  case F_ADVERTISE:
+    if (!*v)
+      return fail(err, errlen, "duro: --advertise: the URL is empty");
+    cl->advertise = v;
+    return 0;
+  case F_NODE_ID:
+    if (!*v)
+      return fail(err, errlen, "duro: --node-id: the name is empty");
+    cl->node_id = v;
     return 0;
   case F_TLS_KEY:
     cl->tls_key = v;

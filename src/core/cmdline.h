@@ -36,6 +36,7 @@ typedef struct duro_cmdline {
   const char *tls_cert, *tls_key;
   const char *backend_ca;
   const char *postgres;
+  const char *advertise, *node_id;
   int mode, log_level;   /* DURO_MODE_*, DURO_LOG_*; -1: not given */
   int log_format;        /* 0 text, 1 json; -1: not given */
   unsigned seen;         /* bit i: flag row i was given */

@@ -196,6 +196,8 @@ void duro_config_free(duro_config_t *cfg) {
   duro_free(cfg->tls_key_arg);
   duro_free(cfg->backend_ca_arg);
   duro_free(cfg->postgres_arg);
+  duro_free(cfg->advertise_arg);
+  duro_free(cfg->node_id_arg);
   duro_free(cfg->name);
   for (size_t i = 0; i < cfg->nvars; i++) {
     duro_free(cfg->vars[i].key);
@@ -367,6 +369,8 @@ int duro_config_load_schema(duro_config_t *cfg,
   c.tls_key_arg = cli.tls_key ? duro_strdup(cli.tls_key) : NULL;
   c.backend_ca_arg = cli.backend_ca ? duro_strdup(cli.backend_ca) : NULL;
   c.postgres_arg = cli.postgres ? duro_strdup(cli.postgres) : NULL;
+  c.advertise_arg = cli.advertise ? duro_strdup(cli.advertise) : NULL;
+  c.node_id_arg = cli.node_id ? duro_strdup(cli.node_id) : NULL;
   c.host = duro_strdup(cli.host ? cli.host : DURO_DEFAULT_HOST);
   c.data_dir = duro_strdup(cli.data ? cli.data : DURO_DEFAULT_DATA_DIR);
   switch (cli.role_bit) {

@@ -115,6 +115,8 @@ typedef struct duro_config {
   char *tls_cert_arg, *tls_key_arg; /* --tls-cert, --tls-key, or NULL */
   char *backend_ca_arg; /* --backend-ca, or NULL */
   char *postgres_arg;   /* --postgres, or NULL */
+  char *advertise_arg;  /* --advertise, or NULL */
+  char *node_id_arg;    /* --node-id, or NULL */
   char *backend_url;   /* frontend: where the backend is; NULL otherwise */
   char *data_dir;
   char *config_path;   /* the path actually read, or NULL when defaults */

@@ -227,11 +227,36 @@ size_t duro__alarms_restore(duro_runtime_t *rt, const duro_alarm_row_t *rows,
                     rows[i].object_id, rows[i].namespace_name);
       continue;
     }
-    index_insert(rt, alarm_new(rows[i].object_id, ns, rows[i].object_name,
-                               rows[i].alarm_name, rows[i].due_ms));
+    alarm_ent_t *a =
+        duro__alarm_find(rt, rows[i].object_id, rows[i].alarm_name);
+    if (a && a->running) /* firing: what it leaves behind is stored */
+      continue;
+    if (a) /* known already (a claim reads what an adoption read) */
+      duro__alarm_requeue(rt, a, rows[i].due_ms);
+    else
+      index_insert(rt, alarm_new(rows[i].object_id, ns, rows[i].object_name,
+                                 rows[i].alarm_name, rows[i].due_ms));
     kept++;
   }
   return kept;
+}
+
+void duro__alarms_forget(duro_runtime_t *rt, const char *id) {
+  if (!rt->nalarm_buckets)
+    return;
+  alarm_ent_t **p = &rt->alarm_buckets[bucket_of(rt->nalarm_buckets, id)];
+  while (*p) {
+    alarm_ent_t *a = *p;
+    if (memcmp(a->id, id, 64) != 0) {
+      p = &a->hash_next;
+      continue;
+    }
+    index_remove(rt, a); /* unlinks *p */
+    if (a->running)
+      a->running = 2; /* its event frees it */
+    else
+      duro__alarm_free(a);
+  }
 }
 
 void duro__alarms_free(duro_runtime_t *rt) {

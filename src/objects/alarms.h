@@ -37,10 +37,15 @@ alarm_ent_t *duro__alarm_take_due(duro_runtime_t *rt, int64_t now);
 void duro__alarm_requeue(duro_runtime_t *rt, alarm_ent_t *a, int64_t due);
 /* Frees an alarm out of the index (running == 2). */
 void duro__alarm_free(alarm_ent_t *a);
-/* Fills the index from the alarms table (at start); returns how many it
- * kept (those of namespaces no longer bound are skipped, with a warning). */
+/* Fills the index from the alarms table (at start, and in a cluster from
+ * an object's claim or the adoption of alarms nobody owns); returns how
+ * many it kept (those of namespaces no longer bound are skipped, with a
+ * warning). An alarm already in the index takes the row's due time. */
 size_t duro__alarms_restore(duro_runtime_t *rt, const duro_alarm_row_t *rows,
                             size_t n);
+/* Takes every alarm of the object id out of the index (another node owns
+ * it now); a running one is left to its event, which frees it. */
+void duro__alarms_forget(duro_runtime_t *rt, const char *id);
 /* Frees the index. */
 void duro__alarms_free(duro_runtime_t *rt);
 

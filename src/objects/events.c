@@ -51,6 +51,7 @@
 #include "objects/alarms.h"
 #include "objects/gate.h"
 #include "objects/registry.h"
+#include "store/owners.h"
 
 /* The log fields naming object o (core/log.h). */
 #define OBJ_FIELDS(o)                                                          \
@@ -117,14 +118,22 @@ static void release(duro_object_t *o) {
 /* ---- loading and resetting ------------------------------------------------- */
 
 static void on_kv_loaded(int status, duro_kv_t *kv, size_t n, void *data);
+static void load_failed(duro_object_t *o, int status);
+static int lost_settle(duro_object_t *o);
 
 /* Starts a load of o's storage; with one already at the store, its result
  * is dropped and a new load follows it, so that at most one is in flight
  * (two would fill the map twice, or queue o twice for a retry). */
+static void claim_object(duro_object_t *o);
+
 static void load_object(duro_object_t *o) {
   duro_list_remove(&o->load_retry_node); /* a retry waiting is this load */
   o->phase = OBJ_LOADING;
   o->reset_pending = 0;
+  if (o->rt->node_id && !o->epoch) { /* a cluster's node loads what it owns */
+    claim_object(o);
+    return;
+  }
   if (o->load_in_flight) {
     o->reload = 1;
     return;
@@ -192,8 +201,12 @@ static void fail_waiting_requests(duro_object_t *o, int status) {
 
 static void on_kv_loaded(int status, duro_kv_t *kv, size_t n, void *data) {
   duro_object_t *o = data;
-  duro_runtime_t *rt = o->rt;
   o->load_in_flight = 0;
+  if (o->phase == OBJ_LOST) { /* given up while loading */
+    duro_store_kv_free(kv, n);
+    lost_settle(o);
+    return;
+  }
   if (o->reload && status != DURO_ECANCELED) {
     o->reload = 0;
     duro_store_kv_free(kv, n);
@@ -202,12 +215,29 @@ static void on_kv_loaded(int status, duro_kv_t *kv, size_t n, void *data) {
   }
   if (status < 0) {
     duro_store_kv_free(kv, n);
-    rt->load_failures++;
-    if (status == DURO_ECANCELED) { /* the store is closing: no retry */
-      duro_log_error("object %s/%s: loading storage failed: %s", o->ns->name,
-                     o->id, duro_strerror(status));
-      return;
-    }
+    load_failed(o, status);
+    return;
+  }
+  o->load_retry_ms = 0;
+  for (size_t i = 0; i < n; i++)
+    duro_kvmap_append_owned(&o->kv, kv[i].key, kv[i].key_len, kv[i].value,
+                            kv[i].value_len);
+  duro_free(kv);
+  o->phase = OBJ_READY;
+  o->inited = 0; /* init runs with the next event (see run_event) */
+  drain(o);
+}
+
+/* A load (or a claim) failed: retried later, see the file comment. */
+static void load_failed(duro_object_t *o, int status) {
+  duro_runtime_t *rt = o->rt;
+  rt->load_failures++;
+  if (status == DURO_ECANCELED) { /* the store is closing: no retry */
+    duro_log_error("object %s/%s: loading storage failed: %s", o->ns->name,
+                   o->id, duro_strerror(status));
+    return;
+  }
+  {
     /* Retry later rather than run on an empty map; the events that
      * arrived meanwhile wait for the load, as they would for any. */
     uint32_t delay = o->load_retry_ms ? o->load_retry_ms * 2
@@ -223,16 +253,199 @@ static void on_kv_loaded(int status, duro_kv_t *kv, size_t n, void *data) {
     arm_load_timer(rt);
     if (delay >= LOAD_FAIL_REQUESTS_MS)
       fail_waiting_requests(o, status);
-    return;
   }
-  o->load_retry_ms = 0;
-  for (size_t i = 0; i < n; i++)
-    duro_kvmap_append_owned(&o->kv, kv[i].key, kv[i].key_len, kv[i].value,
-                            kv[i].value_len);
-  duro_free(kv);
-  o->phase = OBJ_READY;
-  o->inited = 0; /* init runs with the next event (see run_event) */
-  drain(o);
+}
+
+/* ---- owners (cluster mode) ---------------------------------------------------- */
+
+static void run_event(duro_object_t *o, obj_event_t *ev);
+static void end_event(duro_object_t *o, int rc);
+static void begin_event(duro_object_t *o);
+static void discard_event(duro_object_t *o);
+
+/* Frees a given-up instance once nothing of it is in flight (a commit, a
+ * load or claim, a store job, a stub call, a socket not yet closed, a
+ * deferred answer). Returns 1 when it was freed. */
+static int lost_settle(duro_object_t *o) {
+  if (o->phase != OBJ_LOST || o->in_event || o->load_in_flight ||
+      o->claim_in_flight || o->submitted != o->durable || o->nsockets ||
+      o->open_stubs || o->open_requests || o->alarms_running ||
+      !duro_list_empty(&o->waiting))
+    return 0;
+  duro__object_free(o);
+  return 1;
+}
+
+/* An event for a given-up instance: requests are answered 503, socket
+ * messages dropped, closes and alarms let go, and the completions of its
+ * store jobs and stub calls run in an event of their own with
+ * DURO_ECANCELED (what they hold is released; their output is dropped). */
+static void cancel_event(duro_object_t *o, obj_event_t *ev, const char *why) {
+  switch (ev->kind) {
+  case EV_FETCH: {
+    duro_request_t *r = ev->req;
+    ev->req = NULL;
+    duro__request_fail(r, 503, DURO_ESTALE, why);
+    break;
+  }
+  case EV_WS_CLOSE:
+    duro__socket_free(ev->sock);
+    ev->sock = NULL;
+    break;
+  case EV_ALARM:
+    o->alarms_running--;
+    break;
+  case EV_JOB_DONE:
+  case EV_STUB_DONE:
+    /* as run_event hands them DURO_ECANCELED after a failed init */
+    begin_event(o);
+    o->open_stubs--;
+    if (ev->kind == EV_JOB_DONE) {
+      ev->job_done(o, o->state, DURO_ECANCELED, ev->job_arg);
+    } else if (ev->cb) {
+      duro_response_t res = {.err = DURO_ECANCELED};
+      ev->cb(o, o->state, &res, ev->cb_ud);
+    }
+    o->in_event = 0;
+    discard_event(o);
+    break;
+  default:
+    break;
+  }
+  duro__event_drop(ev);
+}
+
+/* Gives o up: another node owns it (a fenced commit) or this node fenced
+ * itself. Its held output is dropped (responses 503), its sockets close
+ * with 1012 (the client reconnects, through any node, to the new owner),
+ * its waiting events are cancelled, its alarms leave the index (the owner
+ * fires them), and it leaves the table, so that the next request makes a
+ * new instance that claims the object again (and is sent on to the owner).
+ * It is freed once what it has in flight has come back. */
+static void lose_object(duro_object_t *o, const char *why) {
+  duro_runtime_t *rt = o->rt;
+  duro_log_with(DURO_LOG_WARN, OBJ_FIELDS(o), "given up: %s", why);
+  rt->objects_lost++;
+  duro__object_unlist(o);
+  duro_list_remove(&o->load_retry_node);
+  o->phase = OBJ_LOST;
+  o->epoch = 0;
+  duro__alarms_forget(rt, o->id);
+  duro__gate_drop_from(o, o->ops_head);
+  DURO_LIST_FOREACH(it, &o->sockets) {
+    duro_socket_t *sk = DURO_CONTAINER_OF(it, duro_socket_t, node);
+    if (sk->conn && !duro_conn_is_closed(sk->conn))
+      duro_ws_close(sk->conn, 1012, "the object moved; reconnect");
+  }
+  while (!duro_list_empty(&o->waiting)) {
+    duro_list_t *n = o->waiting.next;
+    duro_list_remove(n);
+    cancel_event(o, DURO_CONTAINER_OF(n, obj_event_t, node), why);
+  }
+  kick(rt);
+  lost_settle(o);
+}
+
+/* The claim found a live owner elsewhere: the requests waiting go to it
+ * (through the hook), everything else is let go, and the instance, which
+ * never loaded, is freed. */
+static void misplaced(duro_object_t *o, const duro_owner_t *owner) {
+  duro_runtime_t *rt = o->rt;
+  rt->misplaced++;
+  duro__alarms_forget(rt, o->id);
+  duro__object_unlist(o);
+  o->phase = OBJ_LOST;
+  char why[160];
+  if (duro_fmt(why, sizeof(why), "Service Unavailable: the object is "
+               "served by node %s; try again", owner->node_id) < 0)
+    why[0] = '\0';
+  while (!duro_list_empty(&o->waiting)) {
+    duro_list_t *n = o->waiting.next;
+    duro_list_remove(n);
+    obj_event_t *ev = DURO_CONTAINER_OF(n, obj_event_t, node);
+    duro_request_t *r = ev->kind == EV_FETCH ? ev->req : NULL;
+    if (r && r->http && !r->caller && !r->operate && rt->hooks.misplaced) {
+      duro_http_req_t *http = r->http;
+      r->http = NULL;
+      ev->req = NULL;
+      duro__request_free(r);
+      duro__event_drop(ev);
+      rt->hooks.misplaced(rt->hooks.ud, o->id, http, owner);
+      continue;
+    }
+    cancel_event(o, ev, why);
+  }
+  kick(rt);
+  lost_settle(o);
+}
+
+typedef struct claim_ctx {
+  duro_object_t *o;
+  char node_id[DURO_NODE_ID_MAX + 1];
+  char id[65];
+  duro_owner_t owner;
+  duro_alarm_row_t *alarms; /* the object's, read once claimed */
+  size_t nalarms;
+} claim_ctx_t;
+
+static int claim_work(duro_store_db_t *db, void *arg) {
+  claim_ctx_t *c = arg;
+  int rc = duro_owners_claim(db, c->node_id, c->id, &c->owner);
+  if (rc == 1) {
+    int arc = duro_owners_object_alarms(db, c->id, &c->alarms, &c->nalarms);
+    if (arc < 0)
+      rc = arc; /* claimed again on the retry: the epoch only grows */
+  }
+  return rc;
+}
+
+static void claim_done(int status, void *arg) {
+  claim_ctx_t *c = arg;
+  duro_object_t *o = c->o;
+  duro_runtime_t *rt = o->rt;
+  o->claim_in_flight = 0;
+  if (o->phase == OBJ_LOST) {
+    lost_settle(o);
+  } else if (status == 1) {
+    rt->claims++;
+    o->epoch = c->owner.epoch;
+    if (c->nalarms) {
+      duro__alarms_restore(rt, c->alarms, c->nalarms);
+      duro__alarms_arm(rt);
+    }
+    load_object(o);
+  } else if (status == 0) {
+    misplaced(o, &c->owner);
+  } else if (status == DURO_ESTALE) {
+    lose_object(o, "Service Unavailable: this node's lease lapsed; try "
+                   "again");
+  } else {
+    load_failed(o, status);
+  }
+  duro_store_alarms_free(c->alarms, c->nalarms);
+  duro_free(c);
+}
+
+/* Claims o for this node (store/owners.h), then loads it (claim_done). */
+static void claim_object(duro_object_t *o) {
+  if (o->claim_in_flight)
+    return;
+  o->claim_in_flight = 1;
+  claim_ctx_t *c = duro_calloc(1, sizeof(*c));
+  c->o = o;
+  memcpy(c->id, o->id, sizeof(c->id));
+  if (duro_fmt(c->node_id, sizeof(c->node_id), "%s", o->rt->node_id) < 0)
+    c->node_id[0] = '\0'; /* cannot happen: checked when it was set */
+  duro_store_run(o->rt->store, claim_work, claim_done, c);
+}
+
+void duro__runtime_fence(duro_runtime_t *rt, const char *why) {
+  DURO_LIST_FOREACH_SAFE(it, tmp, &rt->objects) {
+    duro_object_t *o = DURO_CONTAINER_OF(it, duro_object_t, node);
+    if (o->phase != OBJ_LOST)
+      lose_object(o, why);
+  }
+  duro__alarms_arm(rt); /* fenced: stopped */
 }
 
 /* After a failed event: the memory state may be half-changed, so rebuild
@@ -320,6 +533,8 @@ static void end_event(duro_object_t *o, int rc) {
     cc->o = o;
     cc->seq = tag = ++o->submitted;
     cc->submitted_ns = uv_hrtime();
+    if (o->epoch)
+      duro_store_batch_fence(o->batch, o->epoch);
     duro_store_commit(o->rt->store, o->batch, on_commit, cc);
     o->rt->commits++;
   } else if (o->batch) {
@@ -342,6 +557,18 @@ static void on_commit(int status, void *data) {
   duro_free(cc);
   if (status == 0)
     duro_histo_add(&o->rt->commit_latency, uv_hrtime() - submitted_ns);
+  if (o->phase == OBJ_LOST) { /* its output was dropped when given up */
+    o->durable = seq;
+    lost_settle(o);
+    return;
+  }
+  if (status == DURO_ESTALE) { /* fenced: another node owns it now */
+    o->rt->commit_failures++;
+    o->durable = seq;
+    lose_object(o, "Service Unavailable: the object moved to another node; "
+                   "try again");
+    return;
+  }
   if (status < 0) {
     o->rt->commit_failures++;
     duro_log_with(DURO_LOG_ERROR, OBJ_FIELDS(o),
@@ -544,6 +771,12 @@ static void drain(duro_object_t *o) {
 }
 
 void duro__object_deliver(duro_object_t *o, obj_event_t *ev) {
+  if (o->phase == OBJ_LOST) { /* given up: what was in flight comes back */
+    cancel_event(o, ev, "Service Unavailable: the object moved; try again");
+    kick(o->rt);
+    lost_settle(o);
+    return;
+  }
   if (o->phase == OBJ_READY && !o->in_event && duro_list_empty(&o->waiting)) {
     run_event(o, ev);
     duro__event_free(ev);
@@ -569,6 +802,8 @@ void duro__event_drop(obj_event_t *ev) {
 static void on_alarm_timer(uv_timer_t *t) {
   duro_runtime_t *rt = t->data;
   rt->alarm_armed = INT64_MAX; /* fired: armed for nothing */
+  if (rt->fenced)
+    return; /* unfencing arms it again */
   int64_t now = duro_now_ms();
   alarm_ent_t *a;
   while ((a = duro__alarm_take_due(rt, now))) {
@@ -588,7 +823,7 @@ static void on_alarm_timer(uv_timer_t *t) {
 
 void duro__alarms_arm(duro_runtime_t *rt) {
   int64_t next = duro__alarm_next_due(rt);
-  if (next == INT64_MAX || rt->shutting_down) {
+  if (next == INT64_MAX || rt->shutting_down || rt->fenced) {
     if (rt->alarm_armed != INT64_MAX) {
       uv_timer_stop(&rt->alarm_timer);
       rt->alarm_armed = INT64_MAX;

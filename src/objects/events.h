@@ -22,6 +22,9 @@ void duro__object_deliver(duro_object_t *o, obj_event_t *ev);
  * none, or the runtime is shutting down). O(1) when that has not changed. */
 void duro__alarms_arm(duro_runtime_t *rt);
 
+/* Gives every instance up (duro_runtime_fence; rt->fenced is set). */
+void duro__runtime_fence(duro_runtime_t *rt, const char *why);
+
 /* Frees an event that will not run (the runtime is being freed). */
 void duro__event_drop(obj_event_t *ev);
 

@@ -68,6 +68,22 @@ held_resp_t *duro__resp_500(void) {
   return resp;
 }
 
+held_resp_t *duro__resp_unavailable(const char *why) {
+  static const char ra[] = "1";
+  size_t len = strlen(why); /* C string: the runtime's reason */
+  held_resp_t *resp = duro_calloc(1, sizeof(*resp));
+  resp->status = 503;
+  resp->headers = duro_calloc(1, sizeof(duro_header_t));
+  resp->headers[0].name = duro_strndup("Retry-After", 11);
+  resp->headers[0].name_len = 11;
+  resp->headers[0].value = duro_strndup(ra, 1);
+  resp->headers[0].value_len = 1;
+  resp->nheaders = 1;
+  resp->body = duro_memdup(why, len + 1);
+  resp->body_len = len;
+  return resp;
+}
+
 int duro__respond_headers(duro_request_t *r, int status,
                           const duro_header_t *headers, size_t nheaders,
                           const void *body, size_t len) {
@@ -178,7 +194,7 @@ static void release_broadcast(duro_object_t *o, held_op_t *op) {
   duro_ws_shared_done(&m);
 }
 
-static void drop_op(held_op_t *op);
+static void drop_op(const duro_object_t *o, held_op_t *op);
 
 static void run_op(duro_object_t *o, held_op_t *op) {
   switch (op->kind) {
@@ -215,12 +231,13 @@ static void run_op(duro_object_t *o, held_op_t *op) {
     break;
   }
   }
-  drop_op(op);
+  drop_op(o, op);
 }
 
 /* Frees what an op holds without performing it. A dropped response or
- * stub call still gets an answer, so no caller waits forever. */
-static void drop_op(held_op_t *op) {
+ * stub call still gets an answer, so no caller waits forever: 500, or
+ * 503 when the object was given up (another node may serve it now). */
+static void drop_op(const duro_object_t *o, held_op_t *op) {
   switch (op->kind) {
   case HELD_BROADCAST:
     duro_chunk_unref(op->u.bc.frame);
@@ -239,7 +256,13 @@ static void drop_op(held_op_t *op) {
   case HELD_RESPOND:
     if (op->u.respond.req) {
       duro__resp_free(op->u.respond.resp);
-      deliver_response(op->u.respond.req, duro__resp_500());
+      deliver_response(op->u.respond.req,
+                       o->phase == OBJ_LOST
+                           ? duro__resp_unavailable(
+                                 "Service Unavailable: the object moved to "
+                                 "another node before this was durable; try "
+                                 "again")
+                           : duro__resp_500());
     }
     break;
   case HELD_STUB:
@@ -263,7 +286,7 @@ void duro__gate_release(duro_object_t *o) {
 
 void duro__gate_drop_from(duro_object_t *o, size_t first) {
   for (size_t i = first; i < o->nops; i++)
-    drop_op(&o->ops[i]);
+    drop_op(o, &o->ops[i]);
   o->nops = first;
 }
 

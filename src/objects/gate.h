@@ -37,6 +37,8 @@ int duro__respond(duro_request_t *r, int status, const char *content_type,
                   const void *body, size_t len);
 /* A fresh "500 Internal Server Error" response. */
 held_resp_t *duro__resp_500(void);
+/* A fresh 503 with Retry-After: 1 and why (copied) as its text. */
+held_resp_t *duro__resp_unavailable(const char *why);
 
 /* Answers r, which no object took, at once and frees it: over HTTP with
  * status, Retry-After: 1 and why; to a calling object with err. */

@@ -157,7 +157,10 @@ struct duro_socket {
   size_t attachment_len;
 };
 
-enum obj_phase { OBJ_LOADING, OBJ_READY };
+/* OBJ_LOST: a cluster node gave the object up (another node owns it, or
+ * this node fenced itself); it is out of the table and only finishes
+ * what it had in flight, then is freed (events.c). */
+enum obj_phase { OBJ_LOADING, OBJ_READY, OBJ_LOST };
 
 struct duro_object {
   duro_runtime_t *rt;
@@ -171,6 +174,9 @@ struct duro_object {
   uint8_t load_in_flight;       /* a storage load is at the store */
   uint8_t reload;               /* ... and its result is stale: load again */
   uint8_t inited;               /* init ran since the last (re)load */
+  uint8_t claim_in_flight;      /* cluster: a claim is at the store */
+  uint8_t unlisted;             /* out of the table (OBJ_LOST) */
+  int64_t epoch;                /* cluster: the claim's epoch; 0: none */
   duro_kvmap_t kv;
   duro_list_t sockets;
   size_t nsockets;
@@ -249,6 +255,12 @@ struct duro_runtime {
   uv_idle_t poster;
   duro_list_t posted; /* obj_events for objects, run the next loop turn */
   duro_ws_opts_t ws_opts;
+  /* cluster mode (runtime.h): this node's id, or NULL alone */
+  char *node_id;
+  duro_cluster_hooks_t hooks;
+  uint8_t fenced;               /* the node fenced itself: serve nothing */
+  char fence_why[160];
+  uint64_t claims, misplaced, objects_lost;
   uint8_t shutting_down;
   uint8_t closing_handles;
   void (*shutdown_cb)(void *data);

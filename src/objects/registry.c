@@ -190,6 +190,13 @@ static void table_remove(duro_runtime_t *rt, duro_object_t *o) {
   rt->nobjects--;
 }
 
+void duro__object_unlist(duro_object_t *o) {
+  if (o->unlisted)
+    return;
+  table_remove(o->rt, o);
+  o->unlisted = 1;
+}
+
 void duro__registry_init(duro_runtime_t *rt) { table_grow(rt); }
 
 void duro__registry_free(duro_runtime_t *rt) {
@@ -237,7 +244,8 @@ void duro__object_free(duro_object_t *o) {
   duro_runtime_t *rt = o->rt;
   if (o->ns->cls->teardown)
     o->ns->cls->teardown(o, o->state);
-  table_remove(rt, o);
+  if (!o->unlisted)
+    table_remove(rt, o);
   duro_list_remove(&o->node);
   duro_list_remove(&o->load_retry_node);
   duro_kvmap_clear(&o->kv);

@@ -21,6 +21,10 @@ duro_object_t *duro__object_find(const duro_runtime_t *rt, const char *id);
  * rt->objects, in OBJ_LOADING with an empty map; the caller loads it. */
 duro_object_t *duro__object_new(duro_runtime_t *rt, ns_t *ns, const char *id,
                                 const char *name, size_t name_len);
+/* Takes o out of the table (not out of rt->objects): the id finds a new
+ * instance from now on, while o finishes what it has in flight (an
+ * object given up in a cluster, events.c). */
+void duro__object_unlist(duro_object_t *o);
 /* Tears o down (the class's teardown), takes it off the table and every
  * runtime list and frees it. Counts an eviction. */
 void duro__object_free(duro_object_t *o);

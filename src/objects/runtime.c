@@ -132,7 +132,21 @@ static ns_t *request_ns(duro_runtime_t *rt, const char *binding,
     duro_http_respond_text(req, 503, NULL, "Shutting down");
     return NULL;
   }
+  if (rt->fenced) {
+    duro_header_t h = {"Retry-After", 11, "1", 1};
+    duro_http_respond(req, 503, &h, 1, rt->fence_why,
+                      strlen(rt->fence_why)); /* C string: duro_fmt'd */
+    return NULL;
+  }
   return ns;
+}
+
+/* Cluster mode: 1 when the request for object id went elsewhere (the
+ * route hook took it) because the object is not in memory here. */
+static int routed_away(duro_runtime_t *rt, const ns_t *ns, const char *id,
+                       duro_http_req_t *req) {
+  return rt->node_id && rt->hooks.route && !duro__object_find(rt, id) &&
+         rt->hooks.route(rt->hooks.ud, ns->name, id, req);
 }
 
 void duro_runtime_fetch(duro_runtime_t *rt, const char *binding,
@@ -140,9 +154,17 @@ void duro_runtime_fetch(duro_runtime_t *rt, const char *binding,
                         duro_http_req_t *req, const char *path,
                         size_t path_len) {
   ns_t *ns = request_ns(rt, binding, binding_len, req);
-  if (ns)
-    deliver_request(duro__object_get(rt, ns, name, name_len),
-                    new_request(rt, req, path, path_len));
+  if (!ns)
+    return;
+  if (rt->node_id) {
+    char id[65];
+    duro_object_id_from_name(ns->name, strlen(ns->name), /* C string */
+                             name, name_len, id);
+    if (routed_away(rt, ns, id, req))
+      return;
+  }
+  deliver_request(duro__object_get(rt, ns, name, name_len),
+                  new_request(rt, req, path, path_len));
 }
 
 void duro_runtime_fetch_id(duro_runtime_t *rt, const char *binding,
@@ -150,7 +172,7 @@ void duro_runtime_fetch_id(duro_runtime_t *rt, const char *binding,
                            duro_http_req_t *req, const char *path,
                            size_t path_len) {
   ns_t *ns = request_ns(rt, binding, binding_len, req);
-  if (ns)
+  if (ns && !routed_away(rt, ns, id, req))
     deliver_request(duro__object_get_id(rt, ns, id),
                     new_request(rt, req, path, path_len));
 }
@@ -191,7 +213,12 @@ static void on_alarms_loaded(int status, duro_alarm_row_t *rows, size_t n,
 /* ---- eviction ------------------------------------------------------------------------- */
 
 static int evictable(const duro_object_t *o, uint64_t now, uint64_t idle) {
-  return o->phase == OBJ_READY && !o->in_event && o->nsockets == 0 &&
+  if (o->phase == OBJ_LOST) /* given up: freed once nothing is in flight */
+    idle = 0;
+  else if (o->phase != OBJ_READY)
+    return 0;
+  return !o->in_event && !o->load_in_flight && !o->claim_in_flight &&
+         o->nsockets == 0 &&
          duro_list_empty(&o->waiting) && o->open_requests == 0 &&
          o->open_stubs == 0 && o->submitted == o->durable &&
          o->ops_head == o->nops && o->alarms_running == 0 &&
@@ -246,8 +273,44 @@ duro_runtime_t *duro_runtime_new(uv_loop_t *loop, duro_store_t *store,
   return rt;
 }
 
+void duro_runtime_set_cluster(duro_runtime_t *rt, const char *node_id,
+                              const duro_cluster_hooks_t *hooks) {
+  duro_free(rt->node_id);
+  rt->node_id = duro_strdup(node_id);
+  rt->hooks = *hooks;
+}
+
+void duro_runtime_fence(duro_runtime_t *rt, const char *why) {
+  if (duro_fmt(rt->fence_why, sizeof(rt->fence_why), "%s", why) < 0)
+    rt->fence_why[sizeof(rt->fence_why) - 1] = '\0'; /* cut: still a why */
+  if (rt->fenced)
+    return;
+  rt->fenced = 1;
+  duro__runtime_fence(rt, rt->fence_why);
+}
+
+void duro_runtime_unfence(duro_runtime_t *rt) {
+  if (!rt->fenced)
+    return;
+  rt->fenced = 0;
+  duro__alarms_arm(rt);
+}
+
+int duro_runtime_fenced(const duro_runtime_t *rt) { return rt->fenced; }
+
+const char *duro_runtime_node(const duro_runtime_t *rt) { return rt->node_id; }
+
+void duro_runtime_adopt_alarms(duro_runtime_t *rt,
+                               const duro_alarm_row_t *rows, size_t n) {
+  if (duro__alarms_restore(rt, rows, n))
+    duro__alarms_arm(rt);
+}
+
 void duro_runtime_start(duro_runtime_t *rt) {
-  duro_store_load_alarms(rt->store, on_alarms_loaded, rt);
+  /* a cluster's node adopts alarms as it claims their objects, or as
+   * nobody owns them (duro_runtime_adopt_alarms), never all at once */
+  if (!rt->node_id)
+    duro_store_load_alarms(rt->store, on_alarms_loaded, rt);
   uv_timer_start(&rt->evict_timer, on_evict_timer, EVICT_SWEEP_MS,
                  EVICT_SWEEP_MS);
 }
@@ -262,8 +325,9 @@ void duro_runtime_shutdown(duro_runtime_t *rt, void (*cb)(void *data),
     duro_object_t *o = DURO_CONTAINER_OF(it, duro_object_t, node);
     DURO_LIST_FOREACH(si, &o->sockets) {
       duro_socket_t *s = DURO_CONTAINER_OF(si, duro_socket_t, node);
-      if (s->conn)
-        duro_ws_close(s->conn, 1001, "going away");
+      if (s->conn) /* in a cluster another node takes the object over */
+        duro_ws_close(s->conn, rt->node_id ? 1012 : 1001,
+                      rt->node_id ? "service restart" : "going away");
     }
   }
   /* Sockets close, instances then become idle; the sweeper finishes. */
@@ -296,6 +360,7 @@ void duro_runtime_free(duro_runtime_t *rt) {
   }
   duro__alarms_free(rt);
   duro__registry_free(rt);
+  duro_free(rt->node_id);
   rt->closing_handles = 4;
   uv_close((uv_handle_t *)&rt->alarm_timer, free_runtime);
   uv_close((uv_handle_t *)&rt->evict_timer, free_runtime);
@@ -322,6 +387,9 @@ void duro_runtime_stats(const duro_runtime_t *rt, duro_runtime_stats_t *out) {
   out->alarms_fired = rt->alarms_fired;
   out->alarms_retried = rt->alarms_retried;
   out->alarms_dropped = rt->alarms_dropped;
+  out->claims = rt->claims;
+  out->misplaced = rt->misplaced;
+  out->objects_lost = rt->objects_lost;
   out->commit_latency = rt->commit_latency;
 }
 

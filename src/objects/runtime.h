@@ -16,6 +16,7 @@
 #include "core/histo.h"
 #include "duro.h"
 #include "http/http.h"
+#include "store/owners.h"
 #include "store/store.h"
 #include "ws/wsconn.h"
 #include "core/buf.h"
@@ -142,6 +143,43 @@ int duro_socket_send_frame(duro_socket_t *s, duro_chunk_t *const *parts,
 /* The store the runtime uses (for start-up work of built-in classes). */
 duro_store_t *duro_runtime_store(const duro_runtime_t *rt);
 
+/*
+ * Cluster mode (docs/cluster.md). With a node id set, an object is served
+ * here only once this node claimed it (store/owners.h): its storage is
+ * loaded after the claim, its commits are fenced by the claim's epoch, and
+ * a fenced commit (another node took it) gives the instance up: its held
+ * output is dropped (responses 503 with Retry-After), its sockets close
+ * with 1012 and it is freed once nothing of it is in flight.
+ */
+typedef struct duro_cluster_hooks {
+  /* A request for object id of binding, which is not in memory here:
+   * return 0 to serve it here (the object is claimed first), or 1 after
+   * taking req over (forwarded to its owner, or answered). */
+  int (*route)(void *ud, const char *binding, const char *id,
+               duro_http_req_t *req);
+  /* The claim found that a live node owns the object: req (taken over)
+   * goes to it or is answered (a request that came from another node). */
+  void (*misplaced)(void *ud, const char *id, duro_http_req_t *req,
+                    const duro_owner_t *owner);
+  void *ud;
+} duro_cluster_hooks_t;
+/* Turns cluster mode on, before duro_runtime_start (node_id copied). */
+void duro_runtime_set_cluster(duro_runtime_t *rt, const char *node_id,
+                              const duro_cluster_hooks_t *hooks);
+/* The node fenced itself (its lease may lapse, or PostgreSQL is away):
+ * every instance is given up as a fenced commit gives it up, and until
+ * duro_runtime_unfence requests are answered 503 with why and no alarm
+ * fires. */
+void duro_runtime_fence(duro_runtime_t *rt, const char *why);
+void duro_runtime_unfence(duro_runtime_t *rt);
+int duro_runtime_fenced(const duro_runtime_t *rt);
+/* The node id of cluster mode, or NULL. */
+const char *duro_runtime_node(const duro_runtime_t *rt);
+/* Alarms that no live node owns (store/owners.h), for the index: each
+ * claims its object when it is due. */
+void duro_runtime_adopt_alarms(duro_runtime_t *rt,
+                               const duro_alarm_row_t *rows, size_t n);
+
 /* Counters for tests and benchmarks. */
 typedef struct duro_runtime_stats {
   size_t live_objects;
@@ -155,6 +193,9 @@ typedef struct duro_runtime_stats {
   uint64_t handler_errors; /* events whose handler failed */
   uint64_t commit_failures;
   uint64_t alarms_fired, alarms_retried, alarms_dropped;
+  uint64_t claims;        /* cluster: objects claimed by this node */
+  uint64_t misplaced;     /* ... claims that found another owner */
+  uint64_t objects_lost;  /* ... instances given up (fenced) */
   duro_histo_t commit_latency; /* a commit from submission to durable */
 } duro_runtime_stats_t;
 void duro_runtime_stats(const duro_runtime_t *rt, duro_runtime_stats_t *out);

@@ -27,6 +27,11 @@ void duro_store__pg_say(char *why, size_t whylen, const char *what,
 const char *duro_store__pg_int(char buf[24], int64_t v);
 /* A failed result's DURO_E* code, from its SQLSTATE. */
 int duro_store__pg_code(const PGresult *r);
+/* The alarm rows of r (columns object id, namespace, object name, alarm
+ * name, due_ms) into *out (free with duro_store_alarms_free); rows with
+ * a malformed object id are skipped with a warning. */
+void duro_store__pg_alarm_rows(const PGresult *r, duro_alarm_row_t **out,
+                               size_t *n);
 
 /* The event logs and the catalog on PostgreSQL (eventlog_pg.c,
  * catalog_pg.c), behind the calls of eventlog.h and catalog.h. */

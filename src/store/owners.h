@@ -69,4 +69,24 @@ int duro_owners_release(duro_store_db_t *db, const char *node_id);
 /* The live nodes, ordered by id: *out (free with duro_free) of *n. */
 int duro_owners_live(duro_store_db_t *db, duro_owner_t **out, size_t *n);
 
+/* The alarms of object_id (read after claiming it, so the new owner fires
+ * them): rows as duro_store_load_alarms gives them (free with
+ * duro_store_alarms_free). */
+int duro_owners_object_alarms(duro_store_db_t *db, const char *object_id,
+                              duro_alarm_row_t **out, size_t *n);
+
+/* The alarms of the objects whose owner row names node_id: read by a new
+ * life of that node as it registers (its previous life's objects are
+ * its own to fire). */
+int duro_owners_node_alarms(duro_store_db_t *db, const char *node_id,
+                            duro_alarm_row_t **out, size_t *n);
+
+/* The alarms due before due_before_ms whose object has no live owner (it
+ * never had one, or its node's lease lapsed): a live node adopts them,
+ * claims the object when one is due and fires it. At most limit rows, by
+ * due time. */
+int duro_owners_orphan_alarms(duro_store_db_t *db, int64_t due_before_ms,
+                              unsigned limit, duro_alarm_row_t **out,
+                              size_t *n);
+
 #endif

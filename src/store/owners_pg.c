@@ -203,3 +203,66 @@ int duro_owners_live(duro_store_db_t *db, duro_owner_t **out, size_t *n) {
   PQclear(r);
   return 0;
 }
+
+/* Runs an alarm query (the columns of duro_store__pg_alarm_rows). */
+static int alarm_query(PGconn *c, const char *sql, int n,
+                       const char *const *v, duro_alarm_row_t **out,
+                       size_t *nout) {
+  *out = NULL;
+  *nout = 0;
+  PGresult *r = run(c, sql, n, v);
+  if (PQresultStatus(r) != PGRES_TUPLES_OK)
+    return failed(r);
+  duro_store__pg_alarm_rows(r, out, nout);
+  PQclear(r);
+  return 0;
+}
+
+int duro_owners_object_alarms(duro_store_db_t *db, const char *object_id,
+                              duro_alarm_row_t **out, size_t *n) {
+  PGconn *c = duro_store__pg(db);
+  if (!c)
+    return DURO_ENOTSUP;
+  const char *v[1] = {object_id};
+  return alarm_query(c,
+                     "SELECT a.object_id, o.namespace, o.name, a.name, "
+                     "a.due_ms FROM duro_alarms a JOIN duro_objects o ON "
+                     "o.id = a.object_id WHERE a.object_id = $1 ORDER BY "
+                     "a.due_ms, a.name",
+                     1, v, out, n);
+}
+
+int duro_owners_node_alarms(duro_store_db_t *db, const char *node_id,
+                            duro_alarm_row_t **out, size_t *n) {
+  PGconn *c = duro_store__pg(db);
+  if (!c)
+    return DURO_ENOTSUP;
+  const char *v[1] = {node_id};
+  return alarm_query(c,
+                     "SELECT a.object_id, o.namespace, o.name, a.name, "
+                     "a.due_ms FROM duro_alarms a JOIN duro_objects o ON "
+                     "o.id = a.object_id JOIN duro_owners w ON w.object_id = "
+                     "a.object_id WHERE w.node_id = $1 ORDER BY a.due_ms, "
+                     "a.object_id, a.name",
+                     1, v, out, n);
+}
+
+int duro_owners_orphan_alarms(duro_store_db_t *db, int64_t due_before_ms,
+                              unsigned limit, duro_alarm_row_t **out,
+                              size_t *n) {
+  PGconn *c = duro_store__pg(db);
+  if (!c)
+    return DURO_ENOTSUP;
+  char due[24], lim[24];
+  const char *v[2] = {duro_store__pg_int(due, due_before_ms),
+                      duro_store__pg_int(lim, limit)};
+  return alarm_query(
+      c,
+      "SELECT a.object_id, o.namespace, o.name, a.name, a.due_ms FROM "
+      "duro_alarms a JOIN duro_objects o ON o.id = a.object_id WHERE "
+      "a.due_ms < $1 AND NOT EXISTS (SELECT 1 FROM duro_owners w JOIN "
+      "duro_nodes d ON d.node_id = w.node_id WHERE w.object_id = a.object_id "
+      "AND d.lease_until > clock_timestamp()) ORDER BY a.due_ms, a.object_id, "
+      "a.name LIMIT $2",
+      2, v, out, n);
+}

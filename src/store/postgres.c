@@ -526,17 +526,8 @@ static char *text_or_null(const PGresult *r, int row, int col) {
                             (size_t)PQgetlength(r, row, col));
 }
 
-static int pg_load_alarms(void *conn, duro_alarm_row_t **out, size_t *nout,
-                          char *why, size_t whylen) {
-  pg_t *p = conn;
-  PGresult *r = PQexecPrepared(p->c, statements[ST_ALARMS_LOAD].name, 0, NULL,
-                               NULL, NULL, 0);
-  if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-    int rc = duro_store__pg_code(r);
-    duro_store__pg_say(why, whylen, "", PQerrorMessage(p->c));
-    PQclear(r);
-    return rc;
-  }
+void duro_store__pg_alarm_rows(const PGresult *r, duro_alarm_row_t **out,
+                               size_t *nout) {
   int rows = PQntuples(r);
   duro_alarm_row_t *a = rows ? duro_malloc((size_t)rows * sizeof(*a)) : NULL;
   size_t n = 0;
@@ -553,9 +544,23 @@ static int pg_load_alarms(void *conn, duro_alarm_row_t **out, size_t *nout,
     x->alarm_name = text_or_null(r, i, 3);
     x->due_ms = strtoll(PQgetvalue(r, i, 4), NULL, 10); /* C string: libpq */
   }
-  PQclear(r);
   *out = a;
   *nout = n;
+}
+
+static int pg_load_alarms(void *conn, duro_alarm_row_t **out, size_t *nout,
+                          char *why, size_t whylen) {
+  pg_t *p = conn;
+  PGresult *r = PQexecPrepared(p->c, statements[ST_ALARMS_LOAD].name, 0, NULL,
+                               NULL, NULL, 0);
+  if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+    int rc = duro_store__pg_code(r);
+    duro_store__pg_say(why, whylen, "", PQerrorMessage(p->c));
+    PQclear(r);
+    return rc;
+  }
+  duro_store__pg_alarm_rows(r, out, nout);
+  PQclear(r);
   return 0;
 }
 

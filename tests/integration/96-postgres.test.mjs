@@ -37,6 +37,11 @@ const CONFIG = JSON.stringify({
   ] },
 });
 
+// The same node id across the restart below: its new life takes over the
+// objects of the killed one once that one's lease lapsed (a new id would
+// be another node, and the killed node's objects would wait for it).
+const NODE = ['--node-id', 'pg-node'];
+
 let pg;
 const running = new Set(); // backends to stop if a test fails midway
 
@@ -51,14 +56,16 @@ after(async () => {
 
 // A backend on conninfo, with the secret and an admin port; dir reuses
 // the directory of an earlier one (its duro.jsonc).
-async function backend(conninfo, { dir } = {}) {
+async function backend(conninfo, { dir, args = [], joined = true } = {}) {
   const d = await startDuro({
     dir, config: CONFIG, env: { DURO_INTERNAL_SECRET: SECRET },
-    args: ['--postgres', conninfo, '--admin-port', '0'],
+    args: ['--postgres', conninfo, '--admin-port', '0', ...args],
   });
   running.add(d);
   d.exited.then(() => running.delete(d));
   assert.match(d.log, /backend on http:\/\/\S+ \(mode test, data on PostgreSQL\)/);
+  // a restarted node waits for its previous life's lease (2 s) to lapse
+  if (joined) await waitFor(() => /: in the cluster at /.test(d.log), 8000, `the node joined:\n${d.log}`);
   return d;
 }
 
@@ -142,7 +149,7 @@ describe('one backend on PostgreSQL, restarted', () => {
 
   before(async () => {
     db = await pg.createDb();
-    duro = await backend(db.conninfo);
+    duro = await backend(db.conninfo, { args: NODE });
     dir = duro.dir;
   });
   after(() => finish(duro));
@@ -204,9 +211,9 @@ describe('one backend on PostgreSQL, restarted', () => {
     assert.equal(alarms.length, 1, JSON.stringify(alarms));
     assert.ok(Math.abs(Number(alarms[0][1]) - Date.now()) < 5000, `due ${alarms[0][1]}`);
 
-    // the killed node's session (and its advisory lock) is gone with it:
-    // the same database takes a new node at once
-    duro = await backend(db.conninfo, { dir });
+    // the same node id again: it serves once the killed life's lease
+    // (2 s) lapsed
+    duro = await backend(db.conninfo, { dir, args: NODE });
     ws = await openWs(`${duro.ws}/ws/connect`);
     await waitFor(() => counts(ws).includes(0), 15000, 'count 0 after the restart');
     const got = counts(ws);
@@ -305,20 +312,27 @@ describe('start-up errors', () => {
     assert.ok(r.ms < 7000, `took ${r.ms} ms`);
   });
 
-  test('a second backend on the same database is refused; once the first stops, it starts', async () => {
+  test('a second backend with the same --node-id waits (503) while the first holds the id; it serves once the first stops', async () => {
     const db = await pg.createDb();
-    const first = await backend(db.conninfo);
+    const first = await backend(db.conninfo, { args: ['--node-id', 'same'] });
+    let second;
     try {
-      const r = await refused(['--postgres', db.conninfo]);
-      assert.match(r.stderr, /another duro node is using this database/);
+      second = await backend(db.conninfo, { args: ['--node-id', 'same'], joined: false });
+      await waitFor(() => /node id 'same' is held by a live node; waiting/.test(second.log), 5000,
+        `the second one waits:\n${second.log}`);
+      const early = await fetch(`http://127.0.0.1:${second.port}/_objects/FLAKY/still/state`, { headers: AUTH });
+      assert.equal(early.status, 503);
+      assert.equal(early.headers.get('retry-after'), '1');
+      assert.match(await early.text(), /joining the cluster/);
       // the first one is untouched
       const p = await put(first, 'still', 'here');
       assert.equal(p.status, 200);
     } finally {
       await finish(first);
     }
-    const second = await backend(db.conninfo);
     try {
+      // SIGTERM released the lease: no 2 s wait
+      await waitFor(() => /: in the cluster at /.test(second.log), 1500, `joined:\n${second.log}`);
       const s = await state(second, 'still');
       assert.equal(storedBytes(s.body).toString(), 'here');
     } finally {
@@ -396,10 +410,10 @@ function outage(mode) {
 
       // nothing lost, and the failed write left no trace
       const before = await state(duro, 'before');
-      assert.equal(before.status, 200);
+      assert.equal(before.status, 200, `${JSON.stringify(before.body)}\n${duro.log}`);
       assert.equal(storedBytes(before.body).toString(), 'written before');
       const loaded = await state(duro, 'loaded');
-      assert.equal(loaded.status, 200);
+      assert.equal(loaded.status, 200, `${JSON.stringify(loaded.body)}\n${duro.log}`);
       assert.equal(storedBytes(loaded.body).toString(), 'v1');
       const fresh = await state(duro, 'fresh');
       assert.equal(fresh.status, 200);
