@@ -185,6 +185,83 @@ static void misplaced(void *ud, const char *id, duro_http_req_t *req,
   forward(n, req, owner->advertise);
 }
 
+/* A stub call on its way to the owner, over the binding protocol. */
+typedef struct remote_call {
+  duro_remote_done_fn done;
+  void *ctx;
+} remote_call_t;
+
+static void call_answered(const duro_http_client_res_t *res, void *ud) {
+  remote_call_t *c = ud;
+  duro_remote_res_t r = {.status = res->status,
+                         .err = res->status ? 0 : DURO_EIO,
+                         .headers = res->headers,
+                         .nheaders = res->nheaders,
+                         .body = res->body,
+                         .len = res->body_len};
+  c->done(c->ctx, &r);
+  duro_free(c);
+}
+
+/* Appends name percent-encoded (all but RFC 3986's unreserved bytes). */
+static void put_name(duro_buf_t *b, const char *name) {
+  static const char hex[] = "0123456789ABCDEF";
+  for (const unsigned char *p = (const unsigned char *)name; *p; p++) {
+    if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
+        (*p >= '0' && *p <= '9') || *p == '-' || *p == '.' || *p == '_' ||
+        *p == '~') {
+      duro_buf_append(b, p, 1);
+    } else {
+      char e[3] = {'%', hex[*p >> 4], hex[*p & 15]};
+      duro_buf_append(b, e, 3);
+    }
+  }
+}
+
+/* The stub call req for the object of binding (by name, or by id) goes to
+ * owner as /_objects/... or /_object_ids/..., marked as a hop (the owner
+ * serves it or answers 421, which the caller sees as that status). */
+static void call(void *ud, const char *binding, const char *name,
+                 const char *id, const duro_http_req_t *req,
+                 const duro_owner_t *owner, duro_remote_done_fn done,
+                 void *ctx) {
+  duro_node_t *n = ud;
+  duro_url_t url;
+  char err[128];
+  remote_call_t *c = duro_malloc(sizeof(*c));
+  c->done = done;
+  c->ctx = ctx;
+  if (duro_url_parse(owner->advertise, &url, err, sizeof(err)) < 0) {
+    duro_http_client_res_t failed = {.err = DURO_EINVAL, .error = err};
+    call_answered(&failed, c); /* its own advertised URL: cannot happen */
+    return;
+  }
+  duro_buf_t path = DURO_BUF_INIT;
+  duro_buf_append_str(&path, name ? "/_objects/" : "/_object_ids/");
+  duro_buf_append_str(&path, binding);
+  duro_buf_append(&path, "/", 1);
+  if (name)
+    put_name(&path, name);
+  else
+    duro_buf_append_str(&path, id);
+  duro_buf_append(&path, req->target, req->target_len);
+  duro_buf_append(&path, "", 1); /* NUL */
+  size_t m = req->nheaders;
+  duro_header_t *hs = duro_calloc(m + 2, sizeof(*hs));
+  memcpy(hs, req->headers, m * sizeof(*hs));
+  hs[m++] = (duro_header_t){"X-Duro-Internal-Secret", 22, n->secret,
+                            n->secret_len};
+  hs[m++] = (duro_header_t){DURO_HOP_HEADER, sizeof(DURO_HOP_HEADER) - 1,
+                            n->secret, n->secret_len};
+  n->forwarded++;
+  duro_http_client_request(n->loop, &url, req->method,
+                           (const char *)path.data, hs, m, req->body.data,
+                           req->body.len, FORWARD_TIMEOUT_MS,
+                           FORWARD_MAX_BODY, call_answered, c);
+  duro_free(hs);
+  duro_buf_free(&path);
+}
+
 /* ---- the lease -------------------------------------------------------------------- */
 
 /* One round on the node's connection: register or renew, the live nodes,
@@ -413,8 +490,8 @@ int duro_node_start(duro_node_t **out, uv_loop_t *loop, duro_runtime_t *rt,
                                  .max_body = FORWARD_MAX_BODY,
                                  .unreachable = on_unreachable,
                                  .ud = n};
-  duro_cluster_hooks_t hooks = {.route = route, .misplaced = misplaced,
-                                .ud = n};
+  duro_cluster_hooks_t hooks = {
+      .route = route, .misplaced = misplaced, .call = call, .ud = n};
   duro_runtime_set_cluster(rt, n->id, &hooks);
   duro_store_set_node(duro_runtime_store(rt), n->id);
   duro_runtime_fence(rt, "Service Unavailable: joining the cluster; try "

@@ -346,6 +346,46 @@ static void lose_object(duro_object_t *o, const char *why) {
   lost_settle(o);
 }
 
+/* The answer of a stub call that went to another node. */
+static void remote_call_done(void *ctx, const duro_remote_res_t *res) {
+  duro_request_t *r = ctx;
+  duro_runtime_t *rt = r->rt;
+  held_resp_t *resp = NULL;
+  if (res->status) {
+    resp = duro_calloc(1, sizeof(*resp));
+    resp->status = res->status;
+    resp->nheaders = res->nheaders;
+    resp->headers = duro_calloc(res->nheaders ? res->nheaders : 1,
+                                sizeof(duro_header_t));
+    for (size_t i = 0; i < res->nheaders; i++) {
+      const duro_header_t *h = &res->headers[i];
+      resp->headers[i].name = duro_strndup(h->name, h->name_len);
+      resp->headers[i].name_len = h->name_len;
+      resp->headers[i].value = duro_strndup(h->value, h->value_len);
+      resp->headers[i].value_len = h->value_len;
+    }
+    resp->body = duro_memdup(res->body, res->len);
+    resp->body_len = res->len;
+  }
+  duro__stub_answer(r, resp, res->status ? 0 : res->err);
+  kick(rt);
+}
+
+/* A stub call whose target another node owns goes there (the hook), its
+ * answer comes back as the caller's event; without the hook it fails. */
+static int call_remote(duro_runtime_t *rt, obj_event_t *ev,
+                       const duro_owner_t *owner) {
+  duro_request_t *r = ev->req;
+  if (!r || !r->caller || !rt->hooks.call)
+    return 0;
+  ev->req = NULL;
+  duro__event_drop(ev);
+  rt->hooks.call(rt->hooks.ud, r->stub_ns->name, r->stub_name,
+                 r->stub_name ? NULL : r->stub_id, r->http, owner,
+                 remote_call_done, r);
+  return 1;
+}
+
 /* The claim found a live owner elsewhere: the requests waiting go to it
  * (through the hook), everything else is let go, and the instance, which
  * never loaded, is freed. */
@@ -373,6 +413,8 @@ static void misplaced(duro_object_t *o, const duro_owner_t *owner) {
       rt->hooks.misplaced(rt->hooks.ud, o->id, http, owner);
       continue;
     }
+    if (ev->kind == EV_FETCH && call_remote(rt, ev, owner))
+      continue;
     cancel_event(o, ev, why);
   }
   kick(rt);

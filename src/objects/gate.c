@@ -124,7 +124,7 @@ int duro__respond(duro_request_t *r, int status, const char *content_type,
 
 /* The end of a stub call: its callback runs as an event of the caller,
  * with resp (taken over; NULL when there is none) or err. Frees r. */
-static void stub_done(duro_request_t *r, held_resp_t *resp, int err) {
+void duro__stub_answer(duro_request_t *r, held_resp_t *resp, int err) {
   obj_event_t *ev = duro_calloc(1, sizeof(*ev));
   ev->kind = EV_STUB_DONE;
   ev->cb = r->cb;
@@ -138,7 +138,7 @@ static void stub_done(duro_request_t *r, held_resp_t *resp, int err) {
 void duro__request_fail(duro_request_t *r, int status, int err,
                         const char *why) {
   if (r->caller) {
-    stub_done(r, NULL, err);
+    duro__stub_answer(r, NULL, err);
     return;
   }
   if (r->http) {
@@ -156,7 +156,7 @@ static void deliver_response(duro_request_t *r, held_resp_t *resp) {
   if (target)
     target->open_requests--;
   if (r->caller) {
-    stub_done(r, resp, 0);
+    duro__stub_answer(r, resp, 0);
     return;
   }
   duro_http_respond(r->http, resp->status, resp->headers, resp->nheaders,
@@ -267,7 +267,7 @@ static void drop_op(const duro_object_t *o, held_op_t *op) {
     break;
   case HELD_STUB:
     if (op->u.stub.req)
-      stub_done(op->u.stub.req, NULL, DURO_ECANCELED);
+      duro__stub_answer(op->u.stub.req, NULL, DURO_ECANCELED);
     break;
   }
   memset(op, 0, sizeof(*op));

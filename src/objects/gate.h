@@ -40,6 +40,10 @@ held_resp_t *duro__resp_500(void);
 /* A fresh 503 with Retry-After: 1 and why (copied) as its text. */
 held_resp_t *duro__resp_unavailable(const char *why);
 
+/* Ends the stub call r with resp (taken over; NULL when there is none) or
+ * err: its callback is posted to the caller. Frees r. */
+void duro__stub_answer(duro_request_t *r, held_resp_t *resp, int err);
+
 /* Answers r, which no object took, at once and frees it: over HTTP with
  * status, Retry-After: 1 and why; to a calling object with err. */
 void duro__request_fail(duro_request_t *r, int status, int err,

@@ -151,6 +151,18 @@ duro_store_t *duro_runtime_store(const duro_runtime_t *rt);
  * output is dropped (responses 503 with Retry-After), its sockets close
  * with 1012 and it is freed once nothing of it is in flight.
  */
+/* The answer to a call sent to another node (duro_cluster_hooks.call):
+ * status 0 when it failed, with err. Borrowed during the callback. */
+typedef struct duro_remote_res {
+  int status;
+  int err;
+  const duro_header_t *headers;
+  size_t nheaders;
+  const void *body;
+  size_t len;
+} duro_remote_res_t;
+typedef void (*duro_remote_done_fn)(void *ctx, const duro_remote_res_t *res);
+
 typedef struct duro_cluster_hooks {
   /* A request for object id of binding, which is not in memory here:
    * return 0 to serve it here (the object is claimed first), or 1 after
@@ -161,6 +173,14 @@ typedef struct duro_cluster_hooks {
    * goes to it or is answered (a request that came from another node). */
   void (*misplaced)(void *ud, const char *id, duro_http_req_t *req,
                     const duro_owner_t *owner);
+  /* A stub call (duro_stub_fetch) for an object that owner serves: req is
+   * the call as a request (borrowed until done), for the object named
+   * name (NULL: by id) of binding; done(ctx, res) must run exactly once
+   * (it may run inside this call). */
+  void (*call)(void *ud, const char *binding, const char *name,
+               const char *id, const duro_http_req_t *req,
+               const duro_owner_t *owner, duro_remote_done_fn done,
+               void *ctx);
   void *ud;
 } duro_cluster_hooks_t;
 /* Turns cluster mode on, before duro_runtime_start (node_id copied). */
