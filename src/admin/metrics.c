@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "backend/link.h"
 #include "core/str.h"
 #include "http/http.h"
 #include "sync/sync.h"
@@ -247,6 +248,22 @@ void duro_metrics_write(duro_buf_t *b, const duro_net_t *net,
            "Instances given up: a fenced commit, or this node fenced "
            "itself.",
            st.objects_lost);
+    duro_link_stats_t ls;
+    duro_links_stats(&ls);
+    family(b, "duro_cluster_links_total", COUNTER,
+           "Node links: accepted from entry nodes, and opened to owners.",
+           ls.links_accepted + ls.links_opened);
+    family(b, "duro_cluster_carried_total", COUNTER,
+           "Client connections carried over node links.", ls.carried);
+    family(b, "duro_cluster_link_data_total", COUNTER,
+           "Link messages this owner sent for one carried socket.",
+           ls.data_sent);
+    family(b, "duro_cluster_link_casts_total", COUNTER,
+           "Link messages this owner sent for many carried sockets of one "
+           "entry node (a broadcast: one per entry node).",
+           ls.casts_sent);
+    family(b, "duro_cluster_link_cast_recipients_total", COUNTER,
+           "Carried sockets named by those messages.", ls.cast_recipients);
   }
   uint64_t transactions, batches;
   uint64_t sizes[DURO_STORE_GROUP_BUCKETS];

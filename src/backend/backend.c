@@ -11,9 +11,13 @@
  */
 #include "backend/backend.h"
 
+#include "backend/forward.h"
+#include "backend/link.h"
 #include <string.h>
 #include <strings.h>
 
+#include "backend/forward.h"
+#include "backend/link.h"
 #include "core/alloc.h"
 #include "core/buf.h"
 #include "core/err.h"
@@ -262,6 +266,14 @@ static void backend_handle(duro_http_req_t *req, void *data) {
   if (starts_with(req->path, req->path_len, "/_objects/")) {
     req->route = DURO_ROUTE_OBJECTS;
     route_objects(b, req);
+    return;
+  }
+  if (duro_http_path_is(req, "/_duro/link")) { /* another node's link */
+    req->route = DURO_ROUTE_OBJECTS;
+    if (b->links && duro_forward_is_hop(req, b->secret, b->secret_len))
+      duro_links_accept(b->links, req);
+    else
+      duro_http_respond_text(req, 404, NULL, "Not Found");
     return;
   }
   if (duro_http_path_is(req, "/_objects")) {

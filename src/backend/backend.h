@@ -22,6 +22,7 @@ typedef struct duro_backend {
   int sync_bound;     /* LIVESTORE_SYNC is a bound namespace */
   sync_auth_t sync_auth;
   sync_ctx_t *sync;   /* the sync engine's setup for rt (sync/sync.h) */
+  struct duro_links *links; /* cluster mode: the node links (link.h) */
 } duro_backend_t;
 
 /* Starts listening on cfg->host:port. err gets a reason on failure. */

@@ -19,6 +19,7 @@
 
 #include "backend/cluster.h"
 #include "backend/forward.h"
+#include "backend/link.h"
 #include "core/alloc.h"
 #include "core/clock.h"
 #include "core/err.h"
@@ -67,6 +68,8 @@ struct duro_node {
   size_t nlive;
   cached_owner_t *cache; /* CACHE_SLOTS, by the id's first bytes */
   duro_forward_opts_t fwd;
+  duro_backend_t *backend;
+  duro_links_t *links; /* WebSockets to objects on other nodes */
   uint64_t forwarded, fences;
   void (*stopped)(void *data);
   void *stopped_data;
@@ -144,9 +147,14 @@ static void on_unreachable(void *ud, const char *url) {
     }
 }
 
+/* A WebSocket goes over the link to that node (one per pair of nodes,
+ * where broadcasts travel once); any other request is replayed. */
 static void forward(duro_node_t *n, duro_http_req_t *req, const char *url) {
   n->forwarded++;
-  duro_forward(req, url, &n->fwd);
+  if (req->upgrade)
+    duro_links_relay(n->links, req, url);
+  else
+    duro_forward(req, url, &n->fwd);
 }
 
 static int route(void *ud, const char *binding, const char *id,
@@ -465,9 +473,10 @@ static int node_name(duro_node_t *n, const duro_config_t *cfg, char *err,
 }
 
 int duro_node_start(duro_node_t **out, uv_loop_t *loop, duro_runtime_t *rt,
-                    const duro_config_t *cfg, const char *conninfo,
-                    int listen_port, const char *secret, char *err,
+                    duro_backend_t *b, const duro_config_t *cfg,
+                    const char *conninfo, const char *secret, char *err,
                     size_t errlen) {
+  int listen_port = duro_listener_port(&b->listener);
   *out = NULL;
   duro_node_t *n = duro_calloc(1, sizeof(*n));
   n->loop = loop;
@@ -484,6 +493,10 @@ int duro_node_start(duro_node_t **out, uv_loop_t *loop, duro_runtime_t *rt,
     return rc;
   }
   n->cache = duro_calloc(CACHE_SLOTS, sizeof(*n->cache));
+  n->backend = b;
+  n->links = duro_links_new(loop, b->listener.net, &b->http_opts, secret,
+                            on_unreachable, n);
+  b->links = n->links;
   n->fwd = (duro_forward_opts_t){.loop = loop,
                                  .secret = secret,
                                  .timeout_ms = FORWARD_TIMEOUT_MS,
@@ -505,6 +518,8 @@ int duro_node_start(duro_node_t **out, uv_loop_t *loop, duro_runtime_t *rt,
 
 static void on_ctl_closed(void *data) {
   duro_node_t *n = data;
+  n->backend->links = NULL;
+  duro_links_free(n->links);
   void (*cb)(void *) = n->stopped;
   void *cb_data = n->stopped_data;
   duro_free(n->live);

@@ -17,6 +17,7 @@
 #include <stddef.h>
 #include <uv.h>
 
+#include "backend/backend.h"
 #include "core/config.h"
 #include "objects/runtime.h"
 
@@ -29,11 +30,13 @@ typedef struct duro_node duro_node_t;
  * node's id is --node-id, else the advertised host:port; the advertised
  * URL is --advertise, else http://HOST:PORT of the backend's listener
  * (refused when HOST is a wildcard address). secret is
- * DURO_INTERNAL_SECRET (borrowed). 0, or a negative code with err.
+ * DURO_INTERNAL_SECRET (borrowed). The node's links (backend/link.h) go
+ * into b, whose listener serves the other nodes' links. 0, or a negative
+ * code with err.
  */
 int duro_node_start(duro_node_t **out, uv_loop_t *loop, duro_runtime_t *rt,
-                    const duro_config_t *cfg, const char *conninfo,
-                    int listen_port, const char *secret, char *err,
+                    duro_backend_t *b, const duro_config_t *cfg,
+                    const char *conninfo, const char *secret, char *err,
                     size_t errlen);
 
 /* Leaves the cluster: the lease is released (its objects may be claimed

@@ -422,9 +422,8 @@ static int start_backend(app_t *app) {
   }
   app->backend.listener.tls = app->tls; /* before the loop accepts any */
   const char *pg = duro_cluster_postgres(cfg);
-  if (pg && duro_node_start(&app->node, app->loop, app->rt, cfg, pg,
-                            duro_listener_port(&app->backend.listener),
-                            secret, err, sizeof(err)) < 0) {
+  if (pg && duro_node_start(&app->node, app->loop, app->rt, &app->backend,
+                            cfg, pg, secret, err, sizeof(err)) < 0) {
     fprintf(stderr, "duro: %s\n", err);
     return -1;
   }

@@ -319,6 +319,8 @@ void duro_conn_close(duro_conn_t *c) {
   duro_conn_drop_queue(c);
   if (c->proto && c->proto->on_close)
     c->proto->on_close(c);
+  if (c->carrier && !c->carrier_gone)
+    c->carrier->closed(c->carrier_data, c->carried_id);
   uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
 }
 
@@ -400,6 +402,10 @@ void duro_conn_reprocess(duro_conn_t *c) {
 }
 
 void duro_conn_pause_reading(duro_conn_t *c) {
+  if (c->carrier) { /* its carrier reads: the flag is what the protocol sees */
+    c->reading = 0;
+    return;
+  }
   if (c->reading && !c->closed) {
     uv_read_stop((uv_stream_t *)&c->tcp);
     c->reading = 0;
@@ -407,6 +413,10 @@ void duro_conn_pause_reading(duro_conn_t *c) {
 }
 
 void duro_conn_resume_reading(duro_conn_t *c) {
+  if (c->carrier) {
+    c->reading = 1;
+    return;
+  }
   if (!c->reading && !c->closed) {
     uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
     c->reading = 1;
@@ -498,6 +508,10 @@ static int queue_raw(duro_conn_t *c, duro_chunk_t *chunk) {
 int duro_conn_send(duro_conn_t *c, duro_chunk_t *chunk) {
   if (c->closed || c->close_after_drain)
     return DURO_ECLOSED;
+  if (c->carrier) {
+    c->carrier->send(c->carrier_data, c->carried_id, chunk);
+    return 0;
+  }
   if (__builtin_expect(c->tls != NULL, 0))
     return tls_send(c, chunk);
   return queue_raw(c, chunk);
@@ -590,6 +604,10 @@ static void on_drained(duro_conn_t *c) {
   c->q_head = 0;
   if (c->closed)
     return;
+  if (c->close_after_drain && c->carrier) {
+    duro_conn_close(c); /* the carrier ends it after what it was sent */
+    return;
+  }
   if (c->close_after_drain) {
     /* Half-close, then drain the peer's input for a moment so that unread
      * request bytes do not turn our FIN into a RST that eats the response. */
@@ -844,6 +862,38 @@ duro_conn_t *duro__conn_adopt(duro_net_t *net, int fd,
   }
   uv_tcp_nodelay(&c->tcp, 1);
   return c;
+}
+
+duro_conn_t *duro__conn_new_carried(duro_net_t *net,
+                                    const duro_conn_carrier_t *carrier,
+                                    void *data, uint32_t id) {
+  duro_conn_t *c = duro_calloc(1, sizeof(*c));
+  c->q_mask = DURO_CONN_QUEUE_INLINE - 1;
+  uv_tcp_init(net->loop, &c->tcp); /* no socket: only for uv_close */
+  c->net = net;
+  c->refs = 1;
+  c->id = next_conn_id++;
+  c->carrier = carrier;
+  c->carrier_data = data;
+  c->carried_id = id;
+  c->reading = 1;
+  duro_list_init(&c->pending_node);
+  duro_list_insert_tail(&net->conns, &c->node);
+  net->nconns++;
+  return c;
+}
+
+void duro__conn_carried_input(duro_conn_t *c, uint8_t *data, size_t len) {
+  if (c->closed)
+    return;
+  duro_conn_ref(c);
+  deliver(c, data, len);
+  duro_conn_unref(c);
+}
+
+void duro__conn_carried_gone(duro_conn_t *c) {
+  c->carrier_gone = 1;
+  duro_conn_close(c);
 }
 
 /* ---- TLS (net/tls.h) ---------------------------------------------------------- */

@@ -227,6 +227,33 @@ int duro__conn_start_tls(duro_conn_t *c, struct duro_tls *t);
 /* 1 when c speaks TLS (its listener's, net/tls.h). */
 int duro_conn_is_tls(const duro_conn_t *c);
 
+/*
+ * A carried connection has no socket of its own: it is a client of
+ * another process whose bytes travel inside a carrier (a link between
+ * cluster nodes, backend/link.c). The protocols above use it as any
+ * connection; what they send goes to carrier->send (with the carrier's
+ * id for it, the chunk referenced, not copied: the same broadcast frame
+ * to many carried connections of one carrier is one chunk), and its
+ * input comes from duro__conn_carried_input. Its peer address is
+ * unknown (not loopback) and it is never rate limited.
+ */
+typedef struct duro_conn_carrier {
+  /* chunk is queued for connection id (take a reference to keep it) */
+  void (*send)(void *data, uint32_t id, duro_chunk_t *chunk);
+  /* the connection closed here: its output ends after what was sent */
+  void (*closed)(void *data, uint32_t id);
+} duro_conn_carrier_t;
+/* A new carried connection of net (the loop holds its reference, as for
+ * an accepted one); speaks no protocol until one is attached. */
+duro_conn_t *duro__conn_new_carried(duro_net_t *net,
+                                    const duro_conn_carrier_t *carrier,
+                                    void *data, uint32_t id);
+/* Bytes for a carried connection, as a read would deliver them. */
+void duro__conn_carried_input(duro_conn_t *c, uint8_t *data, size_t len);
+/* The other side ended a carried connection: it closes without telling
+ * the carrier. */
+void duro__conn_carried_gone(duro_conn_t *c);
+
 /* Offers bytes that were read earlier but not consumed (after a protocol
  * switch or an unpause) to the protocol again, on the next loop turn. */
 void duro_conn_reprocess(duro_conn_t *c);

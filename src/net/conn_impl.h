@@ -47,6 +47,12 @@ struct duro_conn {
   uint8_t want_flush;       /* call proto->on_flush before the next write */
   uint8_t in_readers;       /* listed in net->readers */
   uint8_t in_batch;         /* its send is queued in net->batch */
+  uint8_t carrier_gone;     /* carried: the other side ended it */
+  /* carried (duro__conn_new_carried): no socket of its own; what it sends
+   * goes to the carrier, which also feeds it its input */
+  const duro_conn_carrier_t *carrier;
+  void *carrier_data;
+  uint32_t carried_id;
 };
 
 #endif
