@@ -159,9 +159,28 @@ static void send_hop(forward_t *f);
 
 /* The node could not be reached, or the exchange failed: tells the
  * caller about a dead node, then answers; ends f. */
+/* One warning a second at most: a dead owner fails every request sent to
+ * it until its lease lapses, and each would say the same. */
+static void warn_failed(forward_t *f, const char *why) {
+  static uint64_t last_ms, quiet;
+  uint64_t now = uv_now(f->o.loop);
+  if (last_ms && now - last_ms < 1000) {
+    quiet++;
+    return;
+  }
+  if (quiet)
+    duro_log_warn("forward to %s failed: %s (and %llu other forwards since "
+                  "the last warning)",
+                  f->url, why ? why : "?", (unsigned long long)quiet);
+  else
+    duro_log_warn("forward to %s failed: %s", f->url, why ? why : "?");
+  last_ms = now;
+  quiet = 0;
+}
+
 static void failed(forward_t *f, int reached, int answered, int timed_out,
                    const char *why) {
-  duro_log_warn("forward to %s failed: %s", f->url, why ? why : "?");
+  warn_failed(f, why);
   if (!reached || (!answered && !timed_out)) {
     if (f->o.unreachable)
       f->o.unreachable(f->o.ud, f->url);

@@ -18,7 +18,7 @@
  * list in the same order as on SQLite.
  *
  * A lost connection is noticed before the next job (ready): libpq
- * reconnects, at most once a second, and the statements are prepared
+ * reconnects, at most four times a second, and the statements are prepared
  * again; the jobs in between fail with DURO_EIO.
  *
  * One node per database: the session holds an advisory lock, taken at
@@ -39,7 +39,7 @@
 #include "store/engine.h"
 
 #define SCHEMA_VERSION 1
-#define RECONNECT_MS 1000 /* at most one reconnection attempt per second */
+#define RECONNECT_MS 250 /* at most four reconnection attempts a second */
 /* pg_advisory_xact_lock key for creating the schema: nodes starting at
  * once create it one after the other */
 #define SCHEMA_LOCK "7237163812339001"

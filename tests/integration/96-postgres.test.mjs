@@ -128,10 +128,11 @@ function storedBytes(body) {
 // after ms.
 const put = (d, name, body, ms = 10000) => fetch(`${d.url}/_objects/FLAKY/${name}/put`,
   { method: 'POST', headers: AUTH, body, signal: AbortSignal.timeout(ms) });
-const state = async (d, name, ms = 10000) => {
+const stateOf = async (d, name, ms = 10000) => {
   const r = await fetch(`${d.url}/_objects/FLAKY/${name}/state`, { headers: AUTH, signal: AbortSignal.timeout(ms) });
   return { status: r.status, body: Buffer.from(await r.arrayBuffer()) };
 };
+const state = stateOf;
 
 // The value of key k of object FLAKY/name, as hex, read by psql.
 async function kvHex(db, name, key = 'k') {
@@ -408,7 +409,14 @@ function outage(mode) {
       assert.ok(Date.now() - t1 < 6000, `recovered after ${Date.now() - t1} ms`);
       assert.match(duro.log, /reconnected to PostgreSQL/);
 
-      // nothing lost, and the failed write left no trace
+      // nothing lost, and the failed write left no trace. The node may
+      // fence itself once more while its lease's own connection comes
+      // back (503 with Retry-After): a client retries.
+      const state = async (...a) => {
+        let r;
+        await waitFor(async () => (r = await stateOf(...a)).status !== 503, 5000, 'an answer but 503');
+        return r;
+      };
       const before = await state(duro, 'before');
       assert.equal(before.status, 200, `${JSON.stringify(before.body)}\n${duro.log}`);
       assert.equal(storedBytes(before.body).toString(), 'written before');
