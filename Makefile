@@ -122,13 +122,14 @@ bench: build/release/duro
 	  CMP_ONLY=duro node bench/sync_compare.mjs; fi
 
 # Commit throughput and latency of the store on SQLite and on a throwaway
-# local PostgreSQL (tests/pg.sh), same workloads (bench/cluster.sh).
+# local PostgreSQL (tests/pg.sh), same workloads, then failover time over
+# kill -9 of a node of three (bench/cluster.sh, bench/cluster_failover.mjs).
 $(BUILD)/bench/store_bench: bench/store_bench.c $(BUILD)/libduro.a $(DYNLIST)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libduro.a $(LDLIBS)
 
 .PHONY: bench-cluster
-bench-cluster: $(BUILD)/bench/store_bench
+bench-cluster: $(BUILD)/bench/store_bench build/release/duro
 	@STORE_BENCH=$(abspath $(BUILD)/bench/store_bench) bench/cluster.sh
 
 # Soak (not in CI): 10,000 WebSockets churning for SOAK_SECONDS with
