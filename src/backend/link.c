@@ -158,7 +158,8 @@ static void emit(owner_link_t *o) {
     stats.casts_sent++;
     stats.cast_recipients += o->g_n;
   }
-  duro_conn_send(o->conn, duro_buf_to_chunk(&head));
+  duro_conn_send_copy(o->conn, head.data, head.len);
+  duro_buf_free(&head);
   duro_conn_send(o->conn, o->g_chunk);
   duro_chunk_unref(o->g_chunk);
   o->g_chunk = NULL;
@@ -190,9 +191,10 @@ static void carried_closed(void *data, uint32_t id) {
   map_del(&o->carried, id);
   if (!duro_conn_is_closed(o->conn)) {
     emit(o);
-    duro_buf_t head = DURO_BUF_INIT;
+    uint8_t end[DURO_LINK_HEAD];
+    duro_buf_t head = {end, 0, sizeof(end)};
     duro_link_put_head(&head, DURO_LINK_END, id, 0);
-    duro_conn_send(o->conn, duro_buf_to_chunk(&head));
+    duro_conn_send_copy(o->conn, end, DURO_LINK_HEAD);
   }
   duro_conn_unref(c);
 }
@@ -371,7 +373,8 @@ static void relay_refuse(relay_t *r, const char *why) {
                   "%zu\r\nConnection: close\r\n\r\n",
                   wl);
   duro_buf_append(&b, why, wl);
-  duro_conn_send(r->client, duro_buf_to_chunk(&b));
+  duro_conn_send_copy(r->client, b.data, b.len);
+  duro_buf_free(&b);
   r->head_done = 1;
 }
 
