@@ -207,7 +207,7 @@ static void misdirected(forward_t *f, const char *value, size_t len) {
     return;
   }
   if (f->o.learned)
-    f->o.learned(f->o.ud, owner);
+    f->o.learned(f->o.ud, f->o.key, owner);
   if (f->tries >= MAX_TRIES || !f->req->conn) {
     duro_free(owner);
     answer(f, 503, "Service Unavailable: object's owner is moving");

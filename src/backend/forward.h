@@ -45,8 +45,11 @@ typedef struct duro_forward_opts {
   void (*unreachable)(void *ud, const char *url);
   /* called (may be NULL) when a node answered 421 naming another owner
    * (X-Duro-Owner: <url>), so the caller caches object→url. */
-  void (*learned)(void *ud, const char *url);
+  void (*learned)(void *ud, const char *key, const char *url);
   void *ud; /* must outlive every forward started with it */
+  /* what the forward is about (copied with the options; given back to
+   * learned): the object's id, so that the caller caches its owner */
+  char key[65];
 } duro_forward_opts_t;
 
 /*

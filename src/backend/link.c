@@ -145,33 +145,41 @@ typedef struct owner_link {
   uint32_t g_n, g_cap;
 } owner_link_t;
 
-/* Sends what was gathered: DATA for one id, CAST for several. */
-static void emit(owner_link_t *o) {
-  if (!o->g_chunk)
-    return;
+/* Sends what was gathered: DATA for one id, CAST for several. Returns 0,
+ * or -1 when the link closed meanwhile (its queue overflowed): then o is
+ * freed (owner_on_close ran inside the send) and must not be touched. */
+static int emit(owner_link_t *o) {
+  duro_chunk_t *chunk = o->g_chunk;
+  if (!chunk)
+    return 0;
   duro_buf_t head = DURO_BUF_INIT;
   if (o->g_n == 1) {
-    duro_link_put_head(&head, DURO_LINK_DATA, o->g_ids[0], o->g_chunk->len);
+    duro_link_put_head(&head, DURO_LINK_DATA, o->g_ids[0], chunk->len);
     stats.data_sent++;
   } else {
-    duro_link_put_cast(&head, o->g_ids, o->g_n, o->g_chunk->len);
+    duro_link_put_cast(&head, o->g_ids, o->g_n, chunk->len);
     stats.casts_sent++;
     stats.cast_recipients += o->g_n;
   }
-  duro_conn_send_copy(o->conn, head.data, head.len);
-  duro_buf_free(&head);
-  duro_conn_send(o->conn, o->g_chunk);
-  duro_chunk_unref(o->g_chunk);
   o->g_chunk = NULL;
   o->g_n = 0;
+  /* o may be gone after a send: only conn (referenced) is used from here */
+  duro_conn_t *conn = duro_conn_ref(o->conn);
+  duro_conn_send_copy(conn, head.data, head.len);
+  duro_buf_free(&head);
+  duro_conn_send(conn, chunk); /* nothing, once conn is closed */
+  duro_chunk_unref(chunk);
+  int closed = duro_conn_is_closed(conn);
+  duro_conn_unref(conn);
+  return closed ? -1 : 0;
 }
 
 static void carried_send(void *data, uint32_t id, duro_chunk_t *chunk) {
   owner_link_t *o = data;
   if (duro_conn_is_closed(o->conn))
     return;
-  if (o->g_chunk && o->g_chunk != chunk)
-    emit(o);
+  if (o->g_chunk && o->g_chunk != chunk && emit(o) < 0)
+    return; /* the link closed: o is gone */
   if (!o->g_chunk) {
     o->g_chunk = duro_chunk_ref(chunk);
     duro_conn_want_flush(o->conn); /* emit before the link is written */
@@ -189,8 +197,7 @@ static void carried_closed(void *data, uint32_t id) {
   if (!c)
     return;
   map_del(&o->carried, id);
-  if (!duro_conn_is_closed(o->conn)) {
-    emit(o);
+  if (!duro_conn_is_closed(o->conn) && emit(o) == 0) {
     uint8_t end[DURO_LINK_HEAD];
     duro_buf_t head = {end, 0, sizeof(end)};
     duro_link_put_head(&head, DURO_LINK_END, id, 0);
@@ -252,7 +259,9 @@ static size_t owner_on_data(duro_conn_t *conn, uint8_t *data, size_t len) {
 }
 
 static void owner_on_flush(duro_conn_t *conn) {
-  emit(duro_conn_proto_data(conn));
+  owner_link_t *o = duro_conn_proto_data(conn);
+  if (o)
+    emit(o);
 }
 
 static void owner_on_close(duro_conn_t *conn) {
@@ -440,12 +449,35 @@ static const char *head_value(const duro_buf_t *h, const char *name,
   return NULL;
 }
 
+/* Sends len bytes of the owner's answer to r's client; a refusal whose
+ * body is complete with them ends, on the owner's side too. The send may
+ * close the client (its queue overflowed), which frees r (relay_on_close):
+ * r is not touched after it. */
+static void relay_answer(relay_t *r, const uint8_t *data, size_t len) {
+  int done = !r->passthrough && r->body_left == 0;
+  if (done) {
+    if (r->link) {
+      map_del(&r->link->relays, r->id);
+      link_send(r->link, DURO_LINK_END, r->id, NULL, 0);
+    }
+    r->link = NULL;
+    r->ended = 1;
+  }
+  duro_conn_t *client = duro_conn_ref(r->client);
+  duro_conn_send_copy(client, data, len);
+  if (done)
+    duro_conn_close_after_flush(client);
+  duro_conn_unref(client);
+}
+
 /* The answer's head is complete in r->head (with maybe more bytes after
  * it): a 421 goes once to the owner it names; anything else goes to the
  * client, a 101 then passes bytes through, a refusal ends after its body. */
 static void relay_head(relay_t *r, size_t head_len) {
   const uint8_t *h = r->head.data;
-  int status = r->head.len >= 12 && memcmp(h, "HTTP/1.1 ", 9) == 0
+  int status = r->head.len >= 12 && memcmp(h, "HTTP/1.1 ", 9) == 0 &&
+                       h[9] >= '0' && h[9] <= '9' && h[10] >= '0' &&
+                       h[10] <= '9' && h[11] >= '0' && h[11] <= '9'
                    ? (h[9] - '0') * 100 + (h[10] - '0') * 10 + (h[11] - '0')
                    : 0;
   size_t vl = 0;
@@ -477,20 +509,12 @@ static void relay_head(relay_t *r, size_t head_len) {
   size_t rest = r->head.len - head_len;
   if (!r->passthrough && rest > r->body_left)
     rest = (size_t)r->body_left;
-  duro_conn_send_copy(r->client, r->head.data, head_len + rest);
   if (!r->passthrough)
     r->body_left -= rest;
-  duro_buf_free(&r->head);
-  if (!r->passthrough && r->body_left == 0) {
-    /* a refusal, complete: the owner's side ends too */
-    if (r->link) {
-      map_del(&r->link->relays, r->id);
-      link_send(r->link, DURO_LINK_END, r->id, NULL, 0);
-    }
-    r->link = NULL;
-    r->ended = 1;
-    duro_conn_close_after_flush(r->client);
-  }
+  duro_buf_t head = r->head;
+  r->head = (duro_buf_t)DURO_BUF_INIT;
+  relay_answer(r, head.data, head_len + rest);
+  duro_buf_free(&head);
 }
 
 /* Bytes from the owner for r. */
@@ -505,8 +529,8 @@ static void relay_data(relay_t *r, const uint8_t *data, size_t len,
   }
   if (r->head_done) { /* a refusal's body */
     size_t n = len < r->body_left ? len : (size_t)r->body_left;
-    duro_conn_send_copy(r->client, data, n);
     r->body_left -= n;
+    relay_answer(r, data, n);
     return;
   }
   duro_buf_append(&r->head, data, len);

@@ -128,6 +128,21 @@ static const char *cache_get(const duro_node_t *n, const char *id) {
   return c->url;
 }
 
+/* Forgets the owners that are no longer live nodes (their objects will be
+ * claimed by others, found through the hash again). */
+static void cache_prune(duro_node_t *n) {
+  for (size_t i = 0; i < CACHE_SLOTS; i++) {
+    cached_owner_t *c = &n->cache[i];
+    if (!c->id[0])
+      continue;
+    int live = 0;
+    for (size_t k = 0; k < n->nlive && !live; k++)
+      live = strcmp(n->live[k].advertise, c->url) == 0;
+    if (!live)
+      c->id[0] = '\0';
+  }
+}
+
 /* ---- forwarding ------------------------------------------------------------------ */
 
 /* The node at url did not answer: forget it until the next renewal says
@@ -149,28 +164,47 @@ static void on_unreachable(void *ud, const char *url) {
 
 /* A WebSocket goes over the link to that node (one per pair of nodes,
  * where broadcasts travel once); any other request is replayed. */
-static void forward(duro_node_t *n, duro_http_req_t *req, const char *url) {
+static void forward(duro_node_t *n, const char *id, duro_http_req_t *req,
+                    const char *url) {
   n->forwarded++;
-  if (req->upgrade)
+  if (req->upgrade) {
     duro_links_relay(n->links, req, url);
-  else
-    duro_forward(req, url, &n->fwd);
+    return;
+  }
+  duro_forward_opts_t o = n->fwd; /* copied by duro_forward */
+  memcpy(o.key, id, sizeof(o.key));
+  duro_forward(req, url, &o);
+}
+
+/* A node that was not the owner named the owner (421): its next requests
+ * go there directly. */
+static void on_learned(void *ud, const char *id, const char *url) {
+  duro_node_t *n = ud;
+  if (strlen(id) == 64) /* C string: the key given to duro_forward */
+    cache_put(n, id, url);
 }
 
 static int route(void *ud, const char *binding, const char *id,
                  duro_http_req_t *req) {
   (void)binding;
   duro_node_t *n = ud;
-  if (duro_forward_is_hop(req, n->secret, n->secret_len))
-    return 0; /* sent here by another node: served here or refused */
   const char *url = cache_get(n, id);
+  if (duro_forward_is_hop(req, n->secret, n->secret_len)) {
+    /* sent here by another node: served here, or the owner named (a
+     * claim just showed it; no claim again for every hop) */
+    if (url && strcmp(url, n->advertise) != 0) {
+      duro_forward_misdirected(req, url);
+      return 1;
+    }
+    return 0;
+  }
   if (!url) {
     const duro_owner_t *o = pick(n, id);
     url = o ? o->advertise : NULL;
   }
   if (!url || strcmp(url, n->advertise) == 0)
     return 0;
-  forward(n, req, url);
+  forward(n, id, req, url);
   return 1;
 }
 
@@ -184,13 +218,13 @@ static void misplaced(void *ud, const char *id, duro_http_req_t *req,
     duro_http_respond(req, 503, &h, 1, why, sizeof(why) - 1);
     return;
   }
+  cache_put(n, id, owner->advertise);
   if (duro_forward_is_hop(req, n->secret, n->secret_len)) {
     duro_forward_misdirected(req, owner->advertise); /* the entry node
                                                         sends it on */
     return;
   }
-  cache_put(n, id, owner->advertise);
-  forward(n, req, owner->advertise);
+  forward(n, id, req, owner->advertise);
 }
 
 /* A stub call on its way to the owner, over the binding protocol. */
@@ -359,6 +393,7 @@ static void lease_done(int status, void *arg) {
       n->live = j->live;
       n->nlive = j->nlive;
       j->live = NULL;
+      cache_prune(n);
     }
     if (j->registering)
       n->read_own = 1; /* a new life: its old objects' alarms are its own */
@@ -502,6 +537,7 @@ int duro_node_start(duro_node_t **out, uv_loop_t *loop, duro_runtime_t *rt,
                                  .timeout_ms = FORWARD_TIMEOUT_MS,
                                  .max_body = FORWARD_MAX_BODY,
                                  .unreachable = on_unreachable,
+                                 .learned = on_learned,
                                  .ud = n};
   duro_cluster_hooks_t hooks = {
       .route = route, .misplaced = misplaced, .call = call, .ud = n};

@@ -21,6 +21,8 @@
 // 7. Alarms: the owner of a running countdown is killed; its alarm fires
 //    on another node.
 // 8. Two real LiveStore clients on different nodes converge.
+// 9. A node that joins later: the objects stay with their owners, and
+//    requests through any node reach them without new claims.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { closed, openWs, sleep, waitFor } from './lib/duro.mjs';
@@ -822,4 +824,52 @@ block(8, 'two LiveStore clients on different nodes', () => {
       await Promise.all([a.shutdownPromise(), b.shutdownPromise()]);
     }
   }));
+});
+
+// ---- 9 ----------------------------------------------------------------------
+
+block(9, 'a node that joins later: objects stay with their owners', () => {
+  const h = clusterBlock({ n: 2 });
+
+  test('requests through the new node reach the old owners (one claim each at most), over HTTP and WebSocket', logged(h, async () => {
+    const { c } = h;
+    const names = Array.from({ length: 12 }, (_, i) => `late-${i}`);
+    for (const name of names) {
+      const r = await request(`${c.nodes[i(name) % 2].url}/_objects/COUNTER/${name}/increment`, { method: 'POST', headers: AUTH });
+      assert.equal(r.status, 200, JSON.stringify(r));
+    }
+    const before = await c.owners();
+    const n3 = await c.add({ id: 'n3' });
+    await waitFor(async () => (await c.liveNodes()).length === 3, 5000, 'three live nodes');
+    await sleep(700); // a renewal round: the old nodes know n3 too
+    // every counter, 5 times through the new node: served by its owner
+    for (let k = 0; k < 5; k++)
+      for (const name of names) {
+        const r = await request(`${n3.url}/_objects/COUNTER/${name}/increment`, { method: 'POST', headers: AUTH });
+        assert.equal(r.status, 200, `${name}: ${JSON.stringify(r)}`);
+        assert.equal(JSON.parse(r.body).value, k + 2, name);
+      }
+    // and through an old node, whose hash may now name n3 (which answers
+    // 421 naming the owner, followed once, then remembered)
+    for (let k = 0; k < 2; k++)
+      for (const name of names) {
+        const r = await request(`${c.nodes[0].url}/_objects/COUNTER/${name}/increment`, { method: 'POST', headers: AUTH });
+        assert.equal(r.status, 200, `${name}: ${JSON.stringify(r)}`);
+        assert.equal(JSON.parse(r.body).value, k + 7, name);
+      }
+    const afterRows = await c.owners();
+    for (const [id, o] of before) {
+      assert.equal(afterRows.get(id).node_id, o.node_id, 'the owner stayed');
+      // a claim by n3 (the hash may give it the object) fails: no epoch moved
+      assert.equal(afterRows.get(id).epoch, o.epoch, 'no epoch moved');
+    }
+    // a WebSocket through the new node to a counter it does not own
+    const ws = await openWs(`${n3.ws}/_objects/COUNTER/${names[0]}/ws`, { headers: AUTH });
+    await waitFor(() => ws.messages.length >= 1, 5000, 'the counter\'s value on connect');
+    assert.deepEqual(JSON.parse(ws.messages[0]), { value: 8 });
+    ws.close();
+  }));
+
+  // spreads the first writes over both nodes
+  function i(name) { return Number(name.split('-')[1]); }
 });

@@ -100,7 +100,8 @@ static void on_unreachable(void *ud, const char *url) {
   snprintf(f->unreachable_url, sizeof(f->unreachable_url), "%s", url);
 }
 
-static void on_learned(void *ud, const char *url) {
+static void on_learned(void *ud, const char *key, const char *url) {
+  (void)key;
   fixture_t *f = ud;
   f->learned++;
   snprintf(f->learned_url, sizeof(f->learned_url), "%s", url);
