@@ -2,7 +2,9 @@
 # bench/cluster.sh: the cluster issue's benchmark (`make bench-cluster`):
 # commit throughput and latency of duro's store on PostgreSQL beside
 # SQLite, same workloads, same invocation; then failover time over
-# BENCH_KILLS kill -9 of a node of three (bench/cluster_failover.mjs).
+# BENCH_KILLS kill -9 of a node of three (bench/cluster_failover.mjs);
+# then fan-out deliveries per server CPU-second with the subscribers on
+# one node and spread over three (bench/cluster_fanout.mjs).
 #
 # It starts its own throwaway PostgreSQL with tests/pg.sh (fsync on,
 # synchronous_commit on, socket in a temporary directory, listening on
@@ -19,13 +21,15 @@
 # Environment: STORE_BENCH (the binary; default build/release/bench/
 # store_bench), BENCH_RUNS (3), BENCH_SECONDS (5), BENCH_OBJECTS
 # ("1 100 1000"), BENCH_KEYS (2), BENCH_VALUE_BYTES (100), BENCH_KILLS
-# (10), PG_BIN (as tests/pg.sh). On exit or Ctrl-C it stops what it
-# started, by PID (a store_bench, or the failover script, which then
-# stops its own nodes and PostgreSQL), and its PostgreSQL (tests/pg.sh
-# stop), and removes its temporary directory. Exit status: 0 all runs
+# (10), BENCH_FANOUT (0 skips the fan-out), BENCH_FANOUT_SECONDS (10),
+# BENCH_SUBS (3000), BENCH_RATE (50), PG_BIN (as tests/pg.sh). On exit
+# or Ctrl-C it stops what it started, by PID (a store_bench, or the
+# failover or fan-out script, which then stops its own nodes and
+# PostgreSQL), and its PostgreSQL (tests/pg.sh stop), and removes its
+# temporary directory. Exit status: 0 all runs
 # succeeded, 1 a run failed, 2 setup failure. Without PostgreSQL it says
 # so and measures SQLite only; without node or node_modules it says so
-# and skips the failover.
+# and skips the failover and the fan-out.
 # shellcheck disable=SC2317
 set -euo pipefail
 
@@ -242,7 +246,34 @@ else
     failed=1
   fi
 fi
+
+# ------------------------------------------------------------------- fan-out
+# bench/cluster_fanout.mjs: the same subscribers on one node, then spread
+# over three; it starts its own PostgreSQL and nodes. BENCH_FANOUT_SECONDS
+# (its window; BENCH_SECONDS here is the store's) and BENCH_SUBS,
+# BENCH_RATE, BENCH_BODY_BYTES pass through.
 say ""
-say "Not measured yet: fan-out with subscribers spread over 3 nodes (across nodes each socket is its own relay until the node-to-node link is built: docs/cluster.md)."
+if [ "${BENCH_FANOUT:-1}" = 0 ]; then
+  say "fan-out: skipped (BENCH_FANOUT=0)"
+elif ! command -v node >/dev/null; then
+  say "fan-out: skipped (node is not installed)"
+elif [ ! -d "$ROOT/node_modules/ws" ]; then
+  say "fan-out: skipped (node_modules is missing: npm ci)"
+else
+  FANOUT_SECONDS=${BENCH_FANOUT_SECONDS:-10}
+  case "$FANOUT_SECONDS" in '' | *[!0-9]*) die "BENCH_FANOUT_SECONDS must be a positive integer" ;; esac
+  # Its subscribers are this process's sockets: the hard limit, as
+  # bench/run.sh does (node raises its soft limit to it anyway).
+  ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+  rc=0
+  BENCH_SECONDS=$FANOUT_SECONDS timeout -k 60 $((300 + 2 * FANOUT_SECONDS)) node "$ROOT/bench/cluster_fanout.mjs" &
+  BENCH_PID=$!
+  wait "$BENCH_PID" || rc=$?
+  BENCH_PID=""
+  if [ "$rc" -ne 0 ]; then
+    say "fan-out: FAIL (exit $rc)"
+    failed=1
+  fi
+fi
 [ "$failed" -eq 0 ] || say "bench-cluster: some runs failed (above)"
 exit "$failed"

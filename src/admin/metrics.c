@@ -264,6 +264,10 @@ void duro_metrics_write(duro_buf_t *b, const duro_net_t *net,
            ls.casts_sent);
     family(b, "duro_cluster_link_cast_recipients_total", COUNTER,
            "Carried sockets named by those messages.", ls.cast_recipients);
+    family(b, "duro_cluster_link_relayed_total", COUNTER,
+           "Link messages this entry node handed to its local clients "
+           "(one per recipient).",
+           ls.relayed);
   }
   uint64_t transactions, batches;
   uint64_t sizes[DURO_STORE_GROUP_BUCKETS];

@@ -521,6 +521,7 @@ static void relay_head(relay_t *r, size_t head_len) {
 static void relay_data(relay_t *r, const uint8_t *data, size_t len,
                        duro_chunk_t *shared) {
   if (r->passthrough) {
+    stats.relayed++;
     if (shared)
       duro_conn_send(r->client, shared);
     else

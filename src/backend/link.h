@@ -52,11 +52,13 @@ void duro_links_accept(duro_links_t *l, duro_http_req_t *req);
 void duro_links_relay(duro_links_t *l, duro_http_req_t *req, const char *url);
 
 /* Counters (for /metrics): links accepted and opened, carried clients,
- * and what the owner side sent: DATA messages, CAST messages and the
- * recipients those named. */
+ * what the owner side sent: DATA messages, CAST messages and the
+ * recipients those named; and what the entry side handed to its clients
+ * (one per recipient). */
 typedef struct duro_link_stats {
   uint64_t links_accepted, links_opened, carried;
   uint64_t data_sent, casts_sent, cast_recipients;
+  uint64_t relayed; /* entry side: messages handed to local clients */
 } duro_link_stats_t;
 void duro_links_stats(duro_link_stats_t *out);
 

@@ -462,6 +462,11 @@ static int advertise_url(duro_node_t *n, const duro_config_t *cfg, int port,
   if (given) {
     if (duro_url_parse(given, &u, err, errlen) < 0)
       return DURO_EINVAL;
+    if (u.https)
+      return duro_err_fmt(DURO_EINVAL, err, errlen,
+                          "--advertise: nodes reach each other over "
+                          "http:// (TLS between nodes is not supported yet: "
+                          "keep them on a private network)");
     if (u.base_path[0])
       return duro_err_fmt(DURO_EINVAL, err, errlen,
                           "--advertise: expected http://host:port, without "
