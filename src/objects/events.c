@@ -332,7 +332,7 @@ static void lose_object(duro_object_t *o, const char *why) {
   o->epoch = 0;
   duro__alarms_forget(rt, o->id);
   duro__gate_drop_from(o, o->ops_head);
-  DURO_LIST_FOREACH(it, &o->sockets) {
+  DURO_LIST_FOREACH_SAFE(it, tmp, &o->sockets) { /* a close may unlist */
     duro_socket_t *sk = DURO_CONTAINER_OF(it, duro_socket_t, node);
     if (sk->conn && !duro_conn_is_closed(sk->conn))
       duro_ws_close(sk->conn, 1012, "the object moved; reconnect");
