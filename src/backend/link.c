@@ -520,6 +520,8 @@ static void relay_head(relay_t *r, size_t head_len) {
 /* Bytes from the owner for r. */
 static void relay_data(relay_t *r, const uint8_t *data, size_t len,
                        duro_chunk_t *shared) {
+  if (len == 0)
+    return; /* an empty DATA or CAST carries nothing */
   if (r->passthrough) {
     stats.relayed++;
     if (shared)

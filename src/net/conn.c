@@ -270,6 +270,13 @@ duro_conn_t *duro_net_next_conn(duro_net_t *net, duro_conn_t *prev) {
 void duro_conn_unref(duro_conn_t *c) {
   if (--c->refs)
     return;
+  /* what close had to keep (a partly written head) goes with the last
+   * reference: a write in flight holds one, so none is left now */
+  while (c->q_len) {
+    duro_chunk_unref(qat(c, 0));
+    c->q_head = (c->q_head + 1) & c->q_mask;
+    c->q_len--;
+  }
   duro_buf_free(&c->in);
   free_queue_storage(c);
   duro_free(c);
