@@ -7,27 +7,17 @@
 
 #include <string.h>
 
+#include "core/bytes.h"
+
 static uint32_t rotl(uint32_t x, unsigned n) { return x << n | x >> (32 - n); }
 static uint32_t rotr(uint32_t x, unsigned n) { return x >> n | x << (32 - n); }
-
-static uint32_t load_be32(const uint8_t *p) {
-  return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 |
-         p[3];
-}
-
-static void store_be32(uint8_t *p, uint32_t v) {
-  p[0] = (uint8_t)(v >> 24);
-  p[1] = (uint8_t)(v >> 16);
-  p[2] = (uint8_t)(v >> 8);
-  p[3] = (uint8_t)v;
-}
 
 /* ---- SHA-1 ------------------------------------------------------------- */
 
 static void sha1_compress(uint32_t h[8], const uint8_t block[64]) {
   uint32_t w[80];
   for (int t = 0; t < 16; t++)
-    w[t] = load_be32(block + 4 * t);
+    w[t] = duro_load_be32(block + 4 * t);
   for (int t = 16; t < 80; t++)
     w[t] = rotl(w[t - 3] ^ w[t - 8] ^ w[t - 14] ^ w[t - 16], 1);
   uint32_t a = h[0], b = h[1], c = h[2], d = h[3], e = h[4];
@@ -87,7 +77,7 @@ static const uint32_t k256[64] = {
 static void sha256_compress(uint32_t h[8], const uint8_t block[64]) {
   uint32_t w[64];
   for (int t = 0; t < 16; t++)
-    w[t] = load_be32(block + 4 * t);
+    w[t] = duro_load_be32(block + 4 * t);
   for (int t = 16; t < 64; t++) {
     uint32_t s0 = rotr(w[t - 15], 7) ^ rotr(w[t - 15], 18) ^ (w[t - 15] >> 3);
     uint32_t s1 = rotr(w[t - 2], 17) ^ rotr(w[t - 2], 19) ^ (w[t - 2] >> 10);
@@ -146,7 +136,7 @@ void duro_sha_final(duro_sha_t *s, uint8_t *out) {
     pad[npad + (size_t)i] = (uint8_t)(bits >> (56 - 8 * i));
   duro_sha_update(s, pad, npad + 8);
   for (unsigned i = 0; i < s->words; i++)
-    store_be32(out + 4 * i, s->h[i]);
+    duro_store_be32(out + 4 * i, s->h[i]);
 }
 
 void duro_sha1(const void *data, size_t len, uint8_t out[DURO_SHA1_LEN]) {
