@@ -2,10 +2,9 @@
  * forward.c: the internal hop between cluster nodes; see forward.h.
  *
  * One forward_t per forwarded request, from duro_forward until its
- * client is answered: plain requests go through the HTTP client
- * (http/client.h), upgrades through the tunnel (frontend/tunnel.h),
- * which hands the request back on a failure before its 101 so that a
- * 421 can be followed and a dead node reported here, in one place.
+ * client is answered, through the HTTP client (http/client.h). A
+ * WebSocket does not come here: it travels over the node link to its
+ * owner (backend/link.h).
  *
  * The request stays ours while the upstream works: if its client leaves,
  * the http layer only detaches it (req->conn NULL), and answering it then
@@ -19,16 +18,14 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "core/str.h"
-#include "frontend/tunnel.h"
 #include "http/client.h"
-#include "ws/wsconn.h"
 
 #define DEFAULT_TIMEOUT_MS 10000
 #define DEFAULT_MAX_BODY (1024 * 1024)
 #define MAX_TRIES 2 /* the node asked first, then the owner it named */
 
 typedef struct forward {
-  duro_http_req_t *req; /* until answered or handed to a tunnel */
+  duro_http_req_t *req; /* until answered */
   duro_forward_opts_t o;
   char *secret;    /* ours: o.secret points here */
   char *url;       /* the node tried now */
@@ -220,25 +217,6 @@ static void misdirected(forward_t *f, const char *value, size_t len) {
   send_hop(f);
 }
 
-/* The X-Duro-Owner value in a raw answer head (len bytes, not
- * NUL-terminated, ending with its blank line), or NULL. */
-static const char *head_owner(const char *head, size_t len, size_t *vlen) {
-  const char *end = head + len;
-  const char *p = memmem(head, len, "\r\n", 2); /* after the status line */
-  while (p && (p += 2) < end) {
-    const char *le = memmem(p, (size_t)(end - p), "\r\n", 2);
-    size_t n = le ? (size_t)(le - p) : (size_t)(end - p);
-    const char *colon = memchr(p, ':', n);
-    if (colon && duro_memcaseeq(p, (size_t)(colon - p), DURO_OWNER_HEADER,
-                                sizeof(DURO_OWNER_HEADER) - 1)) {
-      *vlen = n - (size_t)(colon - p) - 1;
-      return duro_trim_ows(colon + 1, vlen);
-    }
-    p = le;
-  }
-  return NULL;
-}
-
 /* ---- plain HTTP ---------------------------------------------------------- */
 
 static void on_answer(const duro_http_client_res_t *res, void *ud) {
@@ -256,27 +234,6 @@ static void on_answer(const duro_http_client_res_t *res, void *ud) {
   }
 }
 
-/* ---- WebSocket ----------------------------------------------------------- */
-
-static int on_tunnel_failure(void *ud, duro_http_req_t *req,
-                             const duro_tunnel_failure_t *tf) {
-  forward_t *f = ud;
-  if (tf->status == 421) {
-    size_t vl = 0;
-    const char *v = head_owner(tf->head, tf->head_len, &vl);
-    misdirected(f, v, vl);
-    return 1;
-  }
-  if (!tf->reached || (!tf->answered && !tf->timed_out)) {
-    failed(f, tf->reached, tf->answered, tf->timed_out, tf->why);
-    return 1;
-  }
-  forward_free(f); /* the tunnel answers: 504, 502 or the owner's refusal */
-  return 0;
-}
-
-static void on_tunnel_upgraded(void *ud) { forward_free(ud); }
-
 /* ---- starting ------------------------------------------------------------ */
 
 /* Sends the request to f->node (one try). */
@@ -284,24 +241,9 @@ static void send_hop(forward_t *f) {
   f->tries++;
   size_t n;
   duro_header_t *hs = hop_headers(f, &n);
-  if (duro_ws_is_upgrade(f->req)) {
-    duro_tunnel_opts_t t = {
-        .loop = f->o.loop,
-        .backend = &f->node,
-        .path = f->target,
-        .headers = hs,
-        .nheaders = n,
-        .timeout_ms = f->o.timeout_ms,
-        .on_failure = on_tunnel_failure,
-        .on_upgraded = on_tunnel_upgraded,
-        .ud = f,
-    };
-    duro_tunnel_start_with(f->req, &t);
-  } else {
-    duro_http_client_request(f->o.loop, &f->node, f->req->method, f->target, hs,
-                             n, f->req->body.data, f->req->body.len,
-                             f->o.timeout_ms, f->o.max_body, on_answer, f);
-  }
+  duro_http_client_request(f->o.loop, &f->node, f->req->method, f->target, hs,
+                           n, f->req->body.data, f->req->body.len,
+                           f->o.timeout_ms, f->o.max_body, on_answer, f);
   duro_free(hs);
 }
 
@@ -313,9 +255,12 @@ void duro_forward(duro_http_req_t *req, const char *url,
                            "DURO_INTERNAL_SECRET");
     return;
   }
-  /* refused here, not by the tunnel, so that no callback can follow */
-  if (duro_ws_is_upgrade(req) && duro_ws_refuse_bad_upgrade(req) < 0)
+  if (req->upgrade) { /* a WebSocket travels over a node link (link.h) */
+    duro_http_respond_text(req, 500, NULL,
+                           "Internal Server Error: an upgrade cannot be "
+                           "forwarded as a request");
     return;
+  }
   forward_t *f = duro_calloc(1, sizeof(*f));
   f->req = req;
   if (parse_node(url, &f->node) < 0) {

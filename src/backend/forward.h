@@ -1,9 +1,9 @@
 /*
  * forward.h: the internal hop between cluster nodes. A request that
  * reaches a node for an object another node owns is replayed to the
- * owner, marked with the internal secret, and its answer relayed back;
- * a WebSocket upgrade becomes a byte relay (frontend/tunnel.h) to the
- * owner.
+ * owner, marked with the internal secret, and its answer relayed back.
+ * A WebSocket upgrade does not come here: it travels over the node link
+ * to its owner (backend/link.h).
  *
  * The hop is trusted only by its secret: a public client's X-Duro-*
  * headers never travel on (they are dropped here) and a node believes a
@@ -36,8 +36,7 @@ int duro_forward_is_hop(const duro_http_req_t *req, const char *secret,
 typedef struct duro_forward_opts {
   uv_loop_t *loop;
   const char *secret;  /* DURO_INTERNAL_SECRET (copied); NULL: refused */
-  unsigned timeout_ms; /* whole exchange for plain HTTP; connect+101 for
-                          upgrades (0: 10 s) */
+  unsigned timeout_ms; /* the whole exchange (0: 10 s) */
   size_t max_body;     /* response body cap (0: 1 MiB) */
   /* called (may be NULL) when the node at url could not be reached
    * (connect refused/timed out, reset before a response): the caller drops
@@ -58,11 +57,10 @@ typedef struct duro_forward_opts {
  * http:// URLs, else 502). o and url are copied: both may go away after
  * the call (url may point into a cache that the callbacks change).
  *
- * Plain HTTP: the same method, request target (path and query as
- * received), headers (but the hop-by-hop ones, Expect and X-Duro-*) and
- * body, plus DURO_HOP_HEADER; the answer is relayed (but its hop-by-hop
- * headers). A WebSocket upgrade is relayed byte for byte once the owner
- * said 101 (an unacceptable upgrade is refused inside this call).
+ * The same method, request target (path and query as received), headers
+ * (but the hop-by-hop ones, Expect and X-Duro-*) and body, plus
+ * DURO_HOP_HEADER; the answer is relayed (but its hop-by-hop headers).
+ * An upgrade is answered 500 at once (a caller's bug: see link.h).
  *
  * A 421 naming an owner: o->learned, then one more try at that owner; a
  * second 421 becomes 503. Unreachable: o->unreachable, then 503. No

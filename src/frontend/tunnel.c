@@ -9,10 +9,6 @@
  * Shutdown: the relay follows the frame boundaries of what the backend
  * sends (headers only, a few bytes per frame), so that a frontend going
  * away can put its own close frame (1001) between two of them.
- *
- * Failure before the 101: a user of duro_tunnel_start_with may take the
- * client's request back (on_failure) to answer it its own way or to try
- * another backend; the tunnel then lets go of it and ends.
  */
 #include "frontend/tunnel.h"
 
@@ -54,10 +50,6 @@ typedef struct tunnel {
   int up_open;             /* connected (and under TLS, verified) */
   int up_closed;
   int browser_paused;
-  int (*on_failure)(void *ud, duro_http_req_t *req,
-                    const duro_tunnel_failure_t *f);
-  void (*on_upgraded)(void *ud);
-  void *ud;
   duro_list_t node;        /* in `relaying` while relaying */
   frame_track_t down;      /* frames the backend sends */
   frame_track_t from_browser; /* frames the browser sends (rate limits) */
@@ -101,32 +93,8 @@ static void refuse_why(tunnel_t *t, int status, const char *reason,
   close_upstream(t);
 }
 
-/* The upgrade failed while the client waits: the user's on_failure may
- * take the request over (f says how far it got; reached and answered
- * are filled in here); else the client is refused as refuse_why does. */
-static void fail(tunnel_t *t, int status, const char *reason,
-                 const char *detail, duro_tunnel_failure_t *f) {
-  if (t->req && t->on_failure) {
-    duro_http_req_t *req = t->req;
-    t->req = NULL;
-    f->reached = (uint8_t)t->up_open;
-    f->answered = t->head.len > 0;
-    if (!f->why)
-      f->why = detail ? detail : reason;
-    if (t->on_failure(t->ud, req, f)) {
-      close_upstream(t);
-      return;
-    }
-    t->req = req;
-  }
-  refuse_why(t, status, reason, detail);
-}
-
-/* A failure with nothing more to say than how far it got. */
-static void fail_plain(tunnel_t *t, int status, const char *reason,
-                       const char *detail, int timed_out) {
-  duro_tunnel_failure_t f = {.timed_out = (uint8_t)timed_out};
-  fail(t, status, reason, detail, &f);
+static void refuse(tunnel_t *t, int status, const char *reason) {
+  refuse_why(t, status, reason, NULL);
 }
 
 /* ---- browser side (after the 101) ---------------------------------------- */
@@ -247,8 +215,6 @@ static void start_relay(tunnel_t *t, duro_ws_hdr_t ext, const uint8_t *rest,
                         size_t rest_len) {
   duro_http_req_t *req = t->req;
   t->req = NULL;
-  if (t->on_upgraded)
-    t->on_upgraded(t->ud);
   duro_header_t hs[4] = {
       {"Upgrade", 7, "websocket", 9},
       {"Connection", 10, "Upgrade", 7},
@@ -289,28 +255,19 @@ static void on_up_head(tunnel_t *t) {
     return;
   if (n < 0 && status != 101) {
     if (status == 0) {
-      fail_plain(t, 502, "Bad Gateway: malformed answer from the backend",
-                 why, 0);
+      refuse(t, 502, "Bad Gateway: malformed answer from the backend");
       return;
     }
     char msg[64];
     if (duro_fmt(msg, sizeof(msg), "The backend answered %d to the "
                  "WebSocket upgrade", status) < 0)
       abort(); /* a three-digit status always fits */
-    /* a status means the head is complete (handshake.h) */
-    const uint8_t *end = memmem(t->head.data, t->head.len, "\r\n\r\n", 4);
-    duro_tunnel_failure_t f = {
-        .status = status,
-        .head = (const char *)t->head.data,
-        .head_len = end ? (size_t)(end - t->head.data) + 4 : t->head.len,
-        .why = msg,
-    };
-    fail(t, status >= 400 && status < 600 ? status : 502, msg, NULL, &f);
+    refuse(t, status >= 400 && status < 600 ? status : 502, msg);
     return;
   }
   if (n < 0) {
-    fail_plain(t, 502, "Bad Gateway: the backend's upgrade answer is wrong",
-               why, 0);
+    refuse_why(t, 502, "Bad Gateway: the backend's upgrade answer is wrong",
+               why);
     return;
   }
   start_relay(t, ext, t->head.data + n, t->head.len - (size_t)n);
@@ -325,8 +282,7 @@ static void on_up_data(void *ud, const uint8_t *data, size_t len) {
   }
   duro_buf_append(&t->head, data, len);
   if (t->head.len > MAX_UPSTREAM_HEAD) {
-    fail_plain(t, 502, "Bad Gateway: oversized answer from the backend", NULL,
-               0);
+    refuse(t, 502, "Bad Gateway: oversized answer from the backend");
     return;
   }
   on_up_head(t);
@@ -340,10 +296,10 @@ static void on_up_end(void *ud, int err, const char *why) {
       duro_conn_close_after_flush(t->browser);
     close_upstream(t);
   } else if (!t->up_open) {
-    fail_plain(t, 502, "Bad Gateway: backend unavailable", why, 0);
+    refuse_why(t, 502, "Bad Gateway: backend unavailable", why);
   } else {
-    fail_plain(t, 502, "Bad Gateway: the backend closed the connection",
-               err ? why : NULL, 0);
+    refuse_why(t, 502, "Bad Gateway: the backend closed the connection",
+               err ? why : NULL);
   }
 }
 
@@ -351,7 +307,7 @@ static void on_up_open(void *ud) {
   tunnel_t *t = ud;
   t->up_open = 1;
   if (duro_dial_write(t->up, t->request.data, t->request.len) < 0)
-    fail_plain(t, 502, "Bad Gateway: cannot send to the backend", NULL, 0);
+    refuse(t, 502, "Bad Gateway: cannot send to the backend");
 }
 
 /* The backend took what waited: the browser may send again. */
@@ -372,43 +328,30 @@ static const duro_dial_cbs_t up_cbs = {
 };
 
 static void on_up_timeout(uv_timer_t *tm) {
-  fail_plain(tm->data, 504, "Gateway Timeout: the backend did not answer",
-             NULL, 1);
+  refuse(tm->data, 504, "Gateway Timeout: the backend did not answer");
 }
 
 static void fail_soon(uv_timer_t *tm) {
-  fail_plain(tm->data, 502, "Bad Gateway: cannot connect to the backend",
-             NULL, 0);
+  refuse(tm->data, 502, "Bad Gateway: cannot connect to the backend");
 }
 
-/* 1 for a header the tunnel writes itself, or that no relay copies: a
- * caller's copy of it would contradict the tunnel's own. */
-static int tunnel_writes(const duro_header_t *h) {
-  return duro_http_relay_skips(h->name, h->name_len) ||
-         duro_memcaseeq(h->name, h->name_len, "Sec-WebSocket-Key", 17) ||
-         duro_memcaseeq(h->name, h->name_len, "Sec-WebSocket-Version", 21) ||
-         duro_memcaseeq(h->name, h->name_len, "Sec-WebSocket-Accept", 20) ||
-         duro_memcaseeq(h->name, h->name_len, "Sec-WebSocket-Extensions", 24);
-}
-
-/* The upgrade request to the backend, into t->request: its own headers,
- * the caller's, and the client's permessage-deflate offer. */
-static void write_request(tunnel_t *t, const duro_http_req_t *req,
-                          const duro_tunnel_opts_t *o) {
-  duro_url_write_request_line(&t->request, o->backend, "GET", o->path);
+void duro_tunnel_start(duro_http_req_t *req, uv_loop_t *loop,
+                       const duro_url_t *backend, const char *path,
+                       const char *secret, unsigned timeout_ms) {
+  if (duro_ws_refuse_bad_upgrade(req) < 0)
+    return;
+  const duro_header_t *key = duro_http_header(req, "Sec-WebSocket-Key");
+  tunnel_t *t = duro_calloc(1, sizeof(*t));
+  t->req = req;
+  duro_ws_accept_key(key->value, key->value_len, t->browser_accept);
+  duro_ws_client_key(t->key);
+  duro_url_write_request_line(&t->request, backend, "GET", path);
   duro_buf_printf(&t->request,
                   "Upgrade: websocket\r\nConnection: Upgrade\r\n"
                   "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: %s\r\n",
                   t->key);
-  for (size_t i = 0; i < o->nheaders; i++) {
-    const duro_header_t *h = &o->headers[i];
-    if (tunnel_writes(h))
-      continue;
-    duro_buf_append(&t->request, h->name, h->name_len);
-    duro_buf_append(&t->request, ": ", 2);
-    duro_buf_append(&t->request, h->value, h->value_len);
-    duro_buf_append(&t->request, "\r\n", 2);
-  }
+  if (secret)
+    duro_buf_printf(&t->request, "Authorization: Bearer %s\r\n", secret);
   /* The browser's permessage-deflate offer goes up when it is one duro
    * takes (checked token by token, so only those bytes are copied): the
    * frames are relayed as they are, compressed or not. */
@@ -420,51 +363,15 @@ static void write_request(tunnel_t *t, const duro_http_req_t *req,
     t->offered_deflate = 1;
   }
   duro_buf_append_str(&t->request, "\r\n");
-}
-
-void duro_tunnel_start_with(duro_http_req_t *req, const duro_tunnel_opts_t *o) {
-  if (duro_ws_refuse_bad_upgrade(req) < 0)
-    return;
-  const duro_header_t *key = duro_http_header(req, "Sec-WebSocket-Key");
-  tunnel_t *t = duro_calloc(1, sizeof(*t));
-  t->req = req;
-  t->on_failure = o->on_failure;
-  t->on_upgraded = o->on_upgraded;
-  t->ud = o->ud;
-  duro_ws_accept_key(key->value, key->value_len, t->browser_accept);
-  duro_ws_client_key(t->key);
-  write_request(t, req, o);
 
   duro_list_init(&t->node);
-  uv_timer_init(o->loop, &t->timer);
+  uv_timer_init(loop, &t->timer);
   t->timer.data = t;
-  if (duro_url_dial(&t->up, o->loop, o->backend, &up_cbs, t) < 0) {
+  if (duro_url_dial(&t->up, loop, backend, &up_cbs, t) < 0) {
     uv_timer_start(&t->timer, fail_soon, 0, 0);
     return;
   }
-  uv_timer_start(&t->timer, on_up_timeout, o->timeout_ms, 0);
-}
-
-void duro_tunnel_start(duro_http_req_t *req, uv_loop_t *loop,
-                       const duro_url_t *backend, const char *path,
-                       const char *secret, unsigned timeout_ms) {
-  duro_buf_t auth = DURO_BUF_INIT;
-  duro_header_t h = {"Authorization", 13, NULL, 0};
-  if (secret) {
-    duro_buf_printf(&auth, "Bearer %s", secret);
-    h.value = (const char *)auth.data;
-    h.value_len = auth.len;
-  }
-  duro_tunnel_opts_t o = {
-      .loop = loop,
-      .backend = backend,
-      .path = path,
-      .headers = &h,
-      .nheaders = secret ? 1 : 0,
-      .timeout_ms = timeout_ms,
-  };
-  duro_tunnel_start_with(req, &o);
-  duro_buf_free(&auth);
+  uv_timer_start(&t->timer, on_up_timeout, timeout_ms, 0);
 }
 
 void duro_tunnel_going_away(void) {

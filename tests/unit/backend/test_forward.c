@@ -5,7 +5,7 @@
  * One loop in the test thread runs three duro HTTP listeners: the entry
  * node, whose handler calls duro_forward, and two owner nodes A and B,
  * whose handlers record what reached them and answer as each test says
- * (an answer, a 421 naming the other node, a WebSocket echo, nothing).
+ * (an answer, a 421 naming the other node, nothing).
  * The client is a plain socket read without blocking between loop turns.
  *
  * - duro_forward_is_hop: the right secret once; wrong, shorter, longer,
@@ -18,10 +18,8 @@
  *   421: 503 with Retry-After.
  * - A node that is not listening: unreachable(url), 503 with Retry-After.
  * - A node that never answers: 504; a client that leaves meanwhile.
- * - WebSocket: the upgrade reaches the owner with the client's target and
- *   headers (subprotocol offer kept, X-Duro-* dropped, hop set), frames
- *   are relayed both ways; after a 421 the named node takes it; a dead
- *   node gives 503 before any 101.
+ * - An upgrade: 500 at once, no node sees it (a WebSocket travels over a
+ *   node link, backend/link.c).
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -52,10 +50,9 @@
 #define SECRET "s3cret-hop"
 #define MAX_TURNS 3000 /* about 3 s of 1 ms waits */
 #define SAMPLE_KEY "dGhlIHNhbXBsZSBub25jZQ=="
-#define SAMPLE_ACCEPT "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
 
 /* What an owner node does with a request. */
-typedef enum { ANSWER, MISDIRECT, ECHO_WS, HOLD } behaviour_t;
+typedef enum { ANSWER, MISDIRECT, HOLD } behaviour_t;
 
 /* An owner node: its listener and what reached it. */
 typedef struct fixture fixture_t;
@@ -80,7 +77,6 @@ struct fixture {
   duro_net_t net;
   duro_listener_t entry;
   duro_http_opts_t entry_http;
-  duro_ws_opts_t ws;
   node_t a, b;
   const char *to; /* where the entry node forwards */
   duro_forward_opts_t fw;
@@ -112,13 +108,6 @@ static void entry_handler(duro_http_req_t *req, void *data) {
   duro_forward(req, f->to, &f->fw);
 }
 
-static void echo(duro_conn_t *c, int opcode, const uint8_t *data, size_t len,
-                 void *ud) {
-  duro_ws_send(c, opcode, data, len);
-}
-
-static const duro_ws_handler_t echoer = {echo, NULL};
-
 static void record(node_t *n, const duro_http_req_t *req) {
   n->hits++;
   n->hops += duro_forward_is_hop(req, SECRET, strlen(SECRET));
@@ -144,8 +133,6 @@ static void node_handler(duro_http_req_t *req, void *data) {
   record(n, req);
   if (n->does == MISDIRECT) {
     duro_forward_misdirected(req, n->other->url);
-  } else if (n->does == ECHO_WS) {
-    assert_non_null(duro_ws_accept(req, &echoer, NULL, &f->ws, NULL, 0));
   } else if (n->does == HOLD) {
     n->held = req;
   } else {
@@ -175,8 +162,6 @@ static int setup(void **state) {
   f->client = -1;
   uv_loop_init(&f->loop);
   duro_net_init(&f->net, &f->loop, 64, 1024 * 1024);
-  f->ws = (duro_ws_opts_t){
-      .max_message = 4096, .ping_interval_s = 60, .pong_timeout_s = 60};
   start_node(f, &f->entry, &f->entry_http, entry_handler, f);
   start_node(f, &f->a.listener, &f->a.http, node_handler, &f->a);
   start_node(f, &f->b.listener, &f->b.http, node_handler, &f->b);
@@ -504,90 +489,16 @@ static void ws_open(fixture_t *f, char *out, size_t size) {
   f->in_len -= n;
 }
 
-static int got_echo(const fixture_t *f) { return f->in_len >= 2 + 5; }
-
-/* A masked text frame "hello" goes up; the owner's echo comes back
- * unmasked, byte for byte. */
-static void ws_echo(fixture_t *f) {
-  const uint8_t key[4] = {1, 2, 3, 4};
-  uint8_t frame[2 + 4 + 5] = {0x81, 0x80 | 5, 1, 2, 3, 4};
-  for (int i = 0; i < 5; i++)
-    frame[6 + i] = (uint8_t)("hello"[i] ^ key[i % 4]);
-  client_send(f, frame, sizeof(frame));
-  assert_true(wait_for(f, got_echo));
-  assert_int_equal(f->in[0], 0x81);
-  assert_int_equal(f->in[1], 5);
-  assert_memory_equal(f->in + 2, "hello", 5);
-}
-
-static void test_websocket_relayed(void **state) {
+/* An upgrade is not forwarded here (it travels over a node link): 500 at
+ * once, and no node sees it. */
+static void test_upgrade_refused(void **state) {
   fixture_t *f = *state;
-  f->a.does = ECHO_WS;
+  f->a.does = ANSWER;
   char head[1024];
   ws_open(f, head, sizeof(head));
-  assert_memory_equal(head, "HTTP/1.1 101 ", 13);
-  assert_non_null(
-      strstr(head, "\r\nSec-WebSocket-Accept: " SAMPLE_ACCEPT "\r\n"));
-  assert_int_equal(f->a.hits, 1);
-  assert_int_equal(f->a.hops, 1);
-  assert_string_equal(f->a.target, "/rooms/r1/ws?token=abc&x=%20");
-  const char *h = f->a.headers;
-  assert_non_null(strstr(h, "Sec-WebSocket-Protocol: chat\n"));
-  assert_non_null(strstr(h, "Origin: http://site\n"));
-  assert_non_null(strstr(h, "Cookie: s=1\n"));
-  assert_non_null(strstr(h, "X-Duro-Hop: " SECRET "\n"));
-  assert_null(strstr(h, "forged"));
-  assert_null(strstr(h, "X-Duro-Internal-Secret"));
-  assert_null(strstr(h, SAMPLE_KEY)); /* the tunnel's own key went up */
-  assert_null(strstr(h, "Host: entry"));
-  ws_echo(f);
+  assert_memory_equal(head, "HTTP/1.1 500 ", 13);
+  assert_int_equal(f->a.hits + f->b.hits, 0);
   assert_int_equal(f->unreachable + f->learned, 0);
-}
-
-static void test_websocket_follows_misdirect(void **state) {
-  fixture_t *f = *state;
-  f->a.does = MISDIRECT;
-  f->b.does = ECHO_WS;
-  char head[1024];
-  ws_open(f, head, sizeof(head));
-  assert_memory_equal(head, "HTTP/1.1 101 ", 13);
-  assert_int_equal(f->learned, 1);
-  assert_string_equal(f->learned_url, f->b.url);
-  assert_int_equal(f->b.hops, 1);
-  ws_echo(f);
-}
-
-static void test_websocket_second_misdirect_is_503(void **state) {
-  fixture_t *f = *state;
-  f->a.does = MISDIRECT;
-  f->b.does = MISDIRECT;
-  char head[1024];
-  ws_open(f, head, sizeof(head));
-  assert_memory_equal(head, "HTTP/1.1 503 ", 13);
-  assert_non_null(strstr(head, "\r\nRetry-After: 1\r\n"));
-  assert_int_equal(f->a.hits + f->b.hits, 2);
-}
-
-static void test_websocket_unreachable(void **state) {
-  fixture_t *f = *state;
-  char dead[64];
-  snprintf(dead, sizeof(dead), "http://127.0.0.1:%d", unused_port());
-  f->to = dead;
-  char head[1024];
-  ws_open(f, head, sizeof(head));
-  assert_memory_equal(head, "HTTP/1.1 503 ", 13);
-  assert_non_null(strstr(head, "\r\nRetry-After: 1\r\n"));
-  assert_int_equal(f->unreachable, 1);
-  assert_string_equal(f->unreachable_url, dead);
-}
-
-static void test_websocket_refused_by_owner(void **state) {
-  fixture_t *f = *state;
-  f->a.does = ANSWER; /* 201 to an upgrade: a refusal */
-  char head[1024];
-  ws_open(f, head, sizeof(head));
-  assert_memory_equal(head, "HTTP/1.1 502 ", 13);
-  assert_int_equal(f->unreachable, 0);
 }
 
 int main(void) {
@@ -608,15 +519,7 @@ int main(void) {
                                       teardown),
       cmocka_unit_test_setup_teardown(test_client_leaves_while_forwarded, setup,
                                       teardown),
-      cmocka_unit_test_setup_teardown(test_websocket_relayed, setup, teardown),
-      cmocka_unit_test_setup_teardown(test_websocket_follows_misdirect, setup,
-                                      teardown),
-      cmocka_unit_test_setup_teardown(test_websocket_second_misdirect_is_503,
-                                      setup, teardown),
-      cmocka_unit_test_setup_teardown(test_websocket_unreachable, setup,
-                                      teardown),
-      cmocka_unit_test_setup_teardown(test_websocket_refused_by_owner, setup,
-                                      teardown),
+      cmocka_unit_test_setup_teardown(test_upgrade_refused, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
